@@ -4,10 +4,11 @@ per funnel step (leads and onboarding), and aggregated sales figures by source, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from domain.leads.lead import FUNNEL
 
@@ -70,12 +71,31 @@ class SalesOverview:
     by_utm: list[UtmLine]
 
 
-def month_bounds(month: str) -> tuple[datetime, datetime]:
-    """The month's first instant and the next month's (UTC)."""
+@dataclass(frozen=True)
+class MonthBounds:
+    """A month in the brand's local days: its first day and the next month's (for the tables filed by business day),
+    and the instants they start at in the brand's timezone (for the tables filed by instant)."""
+
+    first_day: date
+    next_day: date
+    start: datetime
+    end: datetime
+
+    def args(self, brand_id: UUID) -> dict[str, Any]:
+        """The query parameters: brand `b`, days `first_day` and `next_day`, instants `start` and `end`."""
+        return {"b": brand_id, "first_day": self.first_day, "next_day": self.next_day, "start": self.start,
+                "end": self.end}  # fmt: skip
+
+
+def month_bounds(month: str, tz: str) -> MonthBounds:
+    """The month (YYYY-MM) in the brand's timezone `tz`: from local midnight of its 1st to local midnight of the next
+    month's 1st (as the reports' date filters count a day), so one indexed range over the instants counts it."""
     year, number = int(month[:4]), int(month[5:7])
-    start = datetime(year, number, 1, tzinfo=UTC)
-    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
-    return start, end
+    first, following = date(year, number, 1), date(year + number // 12, number % 12 + 1, 1)
+    zone = ZoneInfo(tz)
+    return MonthBounds(
+        first, following, datetime.combine(first, time(), zone), datetime.combine(following, time(), zone)
+    )
 
 
 def percent(part: Decimal | int | None, whole: Decimal | int | None) -> Decimal | None:
@@ -94,18 +114,19 @@ def _steps(counts: list[tuple[str, int]]) -> list[FunnelStep]:
 
 
 def _targets(conn: Any, args: dict[str, Any], goals: dict[str, Decimal]) -> list[TargetLine]:
-    """The month's targets (`args`: brand `b`, the month's `start` and `end`) against what was done in it."""
+    """The month's targets (`args`: `MonthBounds.args`) against what was done in it: both figures are filed by business
+    day already (`disbursed_on`, the insight's `day`), so they are counted by the month's days."""
     disbursed = conn.execute(
         "SELECT count(*) AS n, COALESCE(sum(l.amount), 0) AS amount FROM read.loan_disbursals d "
         "JOIN read.loans l ON l.id = d.loan_id WHERE d.brand_id = %(b)s AND d.state = 'disbursed' "
-        "AND d.disbursed_on >= %(start)s::date AND d.disbursed_on < %(end)s::date",
+        "AND d.disbursed_on >= %(first_day)s AND d.disbursed_on < %(next_day)s",
         args,
     ).fetchone()
     # What was collected in the month: repayments standing, by the day they were paid (the figure Dashboard V2's
     # targets read, `read.insight_daily`; a reversal takes its payment out again).
     collected = conn.execute(
         "SELECT COALESCE(sum(amount), 0) AS amount FROM read.insight_daily WHERE brand_id = %(b)s "
-        "AND metric = 'collected' AND day >= %(start)s::date AND day < %(end)s::date",
+        "AND metric = 'collected' AND day >= %(first_day)s AND day < %(next_day)s",
         args,
     ).fetchone()
     assert disbursed is not None and collected is not None
@@ -122,21 +143,21 @@ def _targets(conn: Any, args: dict[str, Any], goals: dict[str, Decimal]) -> list
 
 
 class SalesQueries:
-    """Brand-scoped sales figures for a month."""
+    """Brand-scoped sales figures for a month, counted in the brand's local days (`tz`: its timezone)."""
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
 
-    def targets(self, brand_id: UUID, month: str, goals: dict[str, Decimal]) -> list[TargetLine]:
+    def targets(self, brand_id: UUID, month: str, goals: dict[str, Decimal], tz: str) -> list[TargetLine]:
         """The month's targets against what was done in it, alone (what a Sales agent sees: no funnels, no sources)."""
-        start, end = month_bounds(month)
         with self.pool.connection() as conn:
-            return _targets(conn, {"b": brand_id, "start": start, "end": end}, goals)
+            return _targets(conn, month_bounds(month, tz).args(brand_id), goals)
 
-    def overview(self, brand_id: UUID, month: str, goals: dict[str, Decimal]) -> SalesOverview:
-        """The month's figures; `goals` are the month's targets (disbursal_amount, disbursal_count, collections)."""
-        start, end = month_bounds(month)
-        args = {"b": brand_id, "start": start, "end": end}
+    def overview(self, brand_id: UUID, month: str, goals: dict[str, Decimal], tz: str) -> SalesOverview:
+        """The month's figures; `goals` are the month's targets (disbursal_amount, disbursal_count, collections).
+        Leads, sign-ups and applications of the month are those whose instant falls in it in the brand's timezone
+        (one range over each table's brand-and-instant index)."""
+        args = month_bounds(month, tz).args(brand_id)
         with self.pool.connection() as conn:
             targets = _targets(conn, args, goals)
             # Steps may be skipped: a lead reached a step when it reached it or any later one (its highest rank).

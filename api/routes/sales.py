@@ -109,7 +109,8 @@ class MonthTargets:
 
 def _goals(port: SalesPort, brand_id: UUID, month: str | None) -> tuple[str, dict[str, Decimal] | None]:
     # "This month" is the brand's: the month of its business date (its configured one, else today in its timezone),
-    # not the UTC month (a day behind Asia/Kolkata from 18:30 UTC, so a month behind on a month's last evening).
+    # not the UTC month (a day behind Asia/Kolkata from 18:30 UTC, so a month behind on a month's last evening). The
+    # month's figures are counted in the brand's local days too (its timezone: `SalesQueries`).
     chosen = month or port.identity.business_date(brand_id).strftime("%Y-%m")
     target = port.identity.settings(brand_id).monthly_targets.get(chosen)
     if target is None:
@@ -125,13 +126,14 @@ def _goals(port: SalesPort, brand_id: UUID, month: str | None) -> tuple[str, dic
 def sales_overview(port: SalesPort, brand_id: UUID, month: str | None) -> SalesOverview:
     """The month's overview with the brand's targets for it (shared by the endpoint and the page)."""
     chosen, goals = _goals(port, brand_id, month)
-    return port.sales.overview(brand_id, chosen, goals or {})
+    return port.sales.overview(brand_id, chosen, goals or {}, port.identity.timezone(brand_id))
 
 
 def sales_targets(port: SalesPort, brand_id: UUID, month: str | None) -> MonthTargets:
     """The month's targets against actuals alone (this month by default), the figures of the overview's targets."""
     chosen, goals = _goals(port, brand_id, month)
-    return MonthTargets(chosen, goals is not None, port.sales.targets(brand_id, chosen, goals or {}))
+    tz = port.identity.timezone(brand_id)
+    return MonthTargets(chosen, goals is not None, port.sales.targets(brand_id, chosen, goals or {}, tz))
 
 
 def get_targets(ctx: Context[SalesPort]) -> Reply:

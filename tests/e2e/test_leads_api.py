@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 
+from domain.identity.application import Identity
 from tests.conftest import Tenant, make_tenant
 from tests.support import mobile
 
@@ -105,9 +106,8 @@ def test_funnel_if_match_and_brand_isolation(client: Any, tenant: Tenant, platfo
 
 
 def test_sales_overview_targets_and_funnel(client: Any, tenant: Tenant, platform: Any) -> None:
-    from datetime import UTC, datetime
-
-    month = datetime.now(UTC).strftime("%Y-%m")
+    # the brand's month (its business date's), as the overview counts the leads imported now: not the UTC month
+    month = platform.get(Identity).business_date(tenant.brand_id).strftime("%Y-%m")
     goals = {month: {"disbursal_amount": "500000.00", "disbursal_count": 10, "collections": "100000.00"}}
     patched = client.patch("/api/v1/brand/config", json={"monthly_targets": goals}, headers=tenant.auth)
     assert patched.status_code == 200, patched.text
