@@ -259,7 +259,8 @@ TEAM_PERFORMANCE = Report(
     title="Team performance",
     category=CATEGORY,
     definition="One row per person (staff, API key or system) who moved loans in the range: CX approvals, "
-    "sanctions, rejections, send-backs, disbursals and repayments recorded, from the loans' timelines.",
+    "sanctions, rejections, send-backs, disbursals and repayments recorded (recoveries on written-off loans "
+    "included), from the loans' timelines.",
     date_basis="the business day of each action",
     source=f"read.loan_events e {_ACTOR_STAFF}",
     where="e.brand_id = %(brand)s",
@@ -274,7 +275,8 @@ TEAM_PERFORMANCE = Report(
         C("rejected", counted("e.kind = 'rejected'"), "int"),
         C("sent_back", counted("e.kind = 'sent_back'"), "int"),
         C("disbursed", counted("e.kind = 'disbursed'"), "int"),
-        C("repayments", counted("e.kind = 'repayment_recorded'"), "int"),
+        # a recovery on a written-off loan is money recorded too (agent-performance-report counts it)
+        C("repayments", counted("e.kind IN ('repayment_recorded', 'recovery_recorded')"), "int"),
         C("actions", counted(), "int"),
     ),
     key=(("e.actor", str),),
