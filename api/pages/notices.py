@@ -37,6 +37,7 @@ from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.notices.application import Notices
+from domain.notices.notice import NO_BORROWER
 from domain.shared.clock import Clock, business_date
 from domain.shared.errors import DomainError, FieldError, InvalidInput, NotFound
 from projections.borrower_loans import BorrowerLoanQueries
@@ -272,6 +273,16 @@ async def notice_page(
                   unmatch_error=match_error if form == "unmatch" else None, match_saved=saved, **data)  # fmt: skip
 
 
+def _shown_match(request: Request) -> UUID | None:
+    """The borrower the form's page showed matched: its `expected_customer_id`, left empty by a page that showed the
+    notice matched to nobody (`NO_BORROWER`, so a match made since is a 409 too); None when the form has no such
+    field."""
+    if "expected_customer_id" not in request.state.form:
+        return None
+    shown = form_text(request, "expected_customer_id").strip()
+    return id_param(shown) if shown else NO_BORROWER
+
+
 async def confirm_match(request: Request, port: RepaymentPagesPort, principal: Principal) -> Response:
     """The notice page's match form: the API's POST /api/v1/notices/{id}/match (NOTICES WRITE) with the borrower
     picked (a candidate, or another borrower's id typed), the reason, and the borrower the page showed matched (a
@@ -282,8 +293,7 @@ async def confirm_match(request: Request, port: RepaymentPagesPort, principal: P
     other = form_text(request, "other_customer_id").strip()
     raw = other or form_text(request, "customer_id").strip()
     customer_id = id_param(raw)
-    shown = form_text(request, "expected_customer_id").strip()
-    expected = id_param(shown) if shown else None
+    expected = _shown_match(request)
     try:
         if customer_id is None:
             field = "other_customer_id" if other else "customer_id"
@@ -311,8 +321,7 @@ async def remove_match(request: Request, port: RepaymentPagesPort, principal: Pr
     notice_id = path_id(request, "notice_id")
     if notice_id is None:
         return await not_found(request)
-    shown = form_text(request, "expected_customer_id").strip()
-    expected = id_param(shown) if shown else None
+    expected = _shown_match(request)
     try:
         result = await act(principal, lambda: remove_notice_match(
             port.notices, principal, notice_id, form_text(request, "reason"), expected))  # fmt: skip

@@ -130,7 +130,9 @@ class MatchConfirmIn(BaseModel):
     customer_id: UUID
     reason: str = Field(min_length=MIN_REASON, max_length=MAX_CONFIRM_REASON, description=VISIBLE_MIN_REASON)
     expected_customer_id: UUID | None = Field(
-        None, description="the borrower the caller saw matched: another one matched since is a 409, nothing saved"
+        None,
+        description="the borrower the caller saw matched (the nil id: nobody): another one matched since is a 409, "
+        "nothing saved",
     )
 
 

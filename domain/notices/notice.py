@@ -19,6 +19,10 @@ _NOTICE_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/notice")
 #: The length of a staff member's reason for confirming, correcting or removing a match.
 MIN_CONFIRM_REASON, MAX_CONFIRM_REASON = 3, 300
 
+#: The `expected_customer_id` of a caller who saw the notice matched to nobody (the notice page's forms on an
+#: unmatched notice): a notice matched to a borrower since is a conflict, as for any other borrower seen.
+NO_BORROWER = UUID(int=0)
+
 
 class NoticeNotFound(NotFound):
     """Raised when no notice has the id within the brand (or the caller may not see its company)."""
@@ -255,10 +259,11 @@ class Notice(Aggregate):
         """Confirm the match to `customer_id` (a borrower record of the brand, checked by the caller), or correct
         it to that borrower: its confidence and methods are the scoring's for that borrower when it was a
         candidate, else 0 (nothing the source says points at it). False when already confirmed to that borrower.
-        `expected_customer_id`: the borrower the caller saw matched; another one now is a conflict (409)."""
+        `expected_customer_id`: the borrower the caller saw matched (`NO_BORROWER`: none); another one now is a
+        conflict (409)."""
         text = _reason(reason)
         current = self.match.customer_id if self.match else None
-        if expected_customer_id is not None and current != expected_customer_id:
+        if expected_customer_id is not None and (current or NO_BORROWER) != expected_customer_id:
             raise Conflict(
                 "the notice was matched to another borrower since you opened it, so nothing was saved",
                 id=str(self.id),
@@ -291,7 +296,7 @@ class Notice(Aggregate):
         take back), as is `expected_customer_id` (the borrower the caller saw matched) not being the one now."""
         text = _reason(reason)
         current = self.match.customer_id if self.match else None
-        if expected_customer_id is not None and current != expected_customer_id:
+        if expected_customer_id is not None and (current or NO_BORROWER) != expected_customer_id:
             raise Conflict(
                 "the notice was matched to another borrower since you opened it, so nothing was saved",
                 id=str(self.id),

@@ -8,7 +8,16 @@ from decimal import Decimal
 
 import pytest
 
-from domain.notices.notice import Match, MatchCandidate, Notice, NoticeFacts, NoticeMode, Observation, notice_id_for
+from domain.notices.notice import (
+    NO_BORROWER,
+    Match,
+    MatchCandidate,
+    Notice,
+    NoticeFacts,
+    NoticeMode,
+    Observation,
+    notice_id_for,
+)
 from domain.notices.source import NoticeSource, SyncAlreadyRunning, check_settings, source_id_for, token_hint
 from domain.notices.sync_run import PageCounts, SyncRun, SyncStatus
 from domain.shared.aggregate import with_id
@@ -209,3 +218,17 @@ def test_a_removed_match_replays_to_the_same_state() -> None:
         replayed = e.mutate(replayed)
     assert replayed is not None and replayed.excluded_customer_ids == (wrong,)
     assert replayed.match is not None and replayed.match.customer_id is None and not replayed.confirmed
+
+
+def test_a_caller_who_saw_the_notice_matched_to_nobody_is_refused_once_it_was_matched_since() -> None:
+    notice = _notice()
+    borrower, other = uuid.uuid4(), uuid.uuid4()
+    assert notice.confirm_match(borrower, "checked on call", expected_customer_id=NO_BORROWER)  # still nobody: saved
+    notice.remove_match("wrong borrower", expected_customer_id=borrower)
+    notice.record_match(Match(customer_id=other, confidence=90, band="high", methods=["loan_number"]), "sync")
+    version = notice.version
+    for decide in (lambda: notice.confirm_match(borrower, "checked on call", expected_customer_id=NO_BORROWER),
+                   lambda: notice.remove_match("not theirs", expected_customer_id=NO_BORROWER)):  # fmt: skip
+        with pytest.raises(Conflict, match="matched to another borrower since"):
+            decide()
+    assert notice.version == version and notice.match is not None and notice.match.customer_id == other
