@@ -263,11 +263,7 @@ class Notice(Aggregate):
         conflict (409)."""
         text = _reason(reason)
         current = self.match.customer_id if self.match else None
-        if expected_customer_id is not None and (current or NO_BORROWER) != expected_customer_id:
-            raise Conflict(
-                "the notice was matched to another borrower since you opened it, so nothing was saved",
-                id=str(self.id),
-            )
+        self._check_shown(current, expected_customer_id)
         if self.confirmed and current == customer_id:
             return False
         candidates = list(self.match.candidates) if self.match else []
@@ -290,17 +286,22 @@ class Notice(Aggregate):
         if match.customer_id in self.excluded_customer_ids:  # a staff member's choice lifts an earlier removal
             self.excluded_customer_ids = tuple(c for c in self.excluded_customer_ids if c != match.customer_id)
 
+    def _check_shown(self, current: UUID | None, expected_customer_id: UUID | None) -> None:
+        """A match decision is refused (409) when the borrower the caller saw matched (`NO_BORROWER`: none; None:
+        not checked) is not the one matched now."""
+        if expected_customer_id is not None and (current or NO_BORROWER) != expected_customer_id:
+            raise Conflict(
+                "the notice was matched to another borrower since you opened it, so nothing was saved",
+                id=str(self.id),
+            )
+
     def remove_match(self, reason: str, expected_customer_id: UUID | None = None) -> None:
         """Take the match back: the notice becomes unmatched (candidates kept), no longer confirmed, and automatic
         matching never picks the removed borrower again. A notice matched to nobody is a conflict (409: nothing to
         take back), as is `expected_customer_id` (the borrower the caller saw matched) not being the one now."""
         text = _reason(reason)
         current = self.match.customer_id if self.match else None
-        if expected_customer_id is not None and (current or NO_BORROWER) != expected_customer_id:
-            raise Conflict(
-                "the notice was matched to another borrower since you opened it, so nothing was saved",
-                id=str(self.id),
-            )
+        self._check_shown(current, expected_customer_id)
         if self.match is None or current is None:
             raise Conflict("the notice is not matched to a borrower: there is no match to remove", id=str(self.id))
         self._match_removed(
