@@ -53,7 +53,7 @@ from domain.identity.application import Identity
 from domain.providers.calls import Caller
 from domain.shared.aggregate import current_actor
 from domain.shared.application import ConcurrentModification
-from domain.shared.clock import Clock, brand_business_date
+from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, FieldError, InvalidInput, InvalidValue, NotFound
 from domain.shared.rupees import rupees
 from domain.shared.values import clean_text
@@ -452,10 +452,9 @@ class Engagement:
         `sending` (untouched for `stuck`; the notifications job, which runs alone in its lane, passes 0). A waiting
         (queued or deferred) one whose borrower opted out since, or a reminder no longer owed on the business date
         `as_of` (the brand's today when None), is recorded `suppressed` instead (`Sent.suppressed`)."""
-        settings = self.identity.settings(brand_id)
-        brand = BrandMessaging.of(brand_id, self.identity.brand(brand_id).name, settings)
+        brand = self.brand(brand_id)
         if as_of is None:
-            as_of = brand_business_date(self.clock.now(), settings.timezone, settings.business_date)
+            as_of = self.identity.business_date(brand_id)
         templates: dict[tuple[UUID, int], Template | None] = {}
         total, after = Sent(), None
         while page := self.messages.due(brand_id, self.clock.now(), limit, after, stuck):
