@@ -203,10 +203,14 @@ def test_the_personal_step_sent_at_once_makes_one_borrower_record_and_blames_no_
         auth = {"Authorization": f"Bearer {opened.json()['token']}"}
         assert httpx.put(f"{server}/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth).status_code == 200
         answers = race(tenant, [Call("PUT", "/api/v1/borrower/steps/personal", PERSONAL, headers=auth)] * 3)
-        won = one_wins(answers)
-        # the slower taps lost to the borrower's own record: never "registered with another account; contact us"
+        # A tap that starts after the first has committed redoes the step (200, the same record); one that overlaps
+        # it loses with a 409. Either way: at least one success, every success names the borrower's own record, and
+        # the slower taps never hear "registered with another account; contact us".
+        codes = [a.status_code for a in answers]
+        won = [a for a in answers if a.status_code == 200]
+        assert won and all(a.status_code in (200, 409) for a in answers), (codes, [a.text[:300] for a in answers])
         assert not any("another account" in a.text for a in answers), [a.text for a in answers]
-        assert won.json()["borrower_id"] == opened.json()["borrower_id"]
+        assert {a.json()["borrower_id"] for a in won} == {opened.json()["borrower_id"]}, [a.text for a in won]
         linked = platform.get(Onboarding).state(tenant.brand_id, UUID(opened.json()["borrower_id"])).customer_id
         settle(platform, "customers")
         found = httpx.get(f"{server}/api/v1/customers", params={"q": phone[-10:]}, headers=tenant.auth).json()
