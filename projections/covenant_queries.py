@@ -4,7 +4,7 @@ feeds the covenant jobs read."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -13,6 +13,7 @@ from uuid import UUID
 from domain.covenants.schedule import Frequency
 from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
 from domain.covenants.terms import CovenantType, Terms
+from projections.covenants import VALID_PROOF
 from projections.keyset import KeysetCursor, Page
 
 #: The worklist is ordered by (current due date, id).
@@ -210,6 +211,9 @@ class NoticeGroup:
     recipient: str | None
     customer_name: str
     evaluation_ids: list[UUID]
+    #: Overdue notices: when proof staff have not rejected was last attached to each record that has one (the
+    #: borrower's email says it was received and is being reviewed rather than asking for it again).
+    received: dict[UUID, datetime] = field(default_factory=dict)
 
 
 _COVENANT_COLUMNS = (
@@ -238,6 +242,28 @@ _PROOF_COLUMNS = (
     "COALESCE(d.status, 'pending') AS document_status, d.reason AS document_reason"
 )
 COVENANT_STATUSES = frozenset({"active", "expired", "closed"})
+#: The records the notification job still chases: those of a covenant staff have not closed (`c`, its row). Closing
+#: stops the chase; the records keep their history and their status (staff may still comply or waive them).
+CHASED = "c.status <> 'closed'"
+#: When proof staff have not rejected was last attached to record `e` (`pr.received_at`, null without one): one
+#: probe of read.covenant_proofs' key (evaluation_id, document_id) per record.
+_LATEST_PROOF = (
+    "LEFT JOIN LATERAL (SELECT max(p.attached_at) AS received_at FROM read.covenant_proofs p "
+    f"WHERE p.evaluation_id = e.id AND {VALID_PROOF}) pr ON true "
+)
+#: The same for each record a queued notice `n` covers: {evaluation id: last attached}, only those with proof.
+_PROOFS_RECEIVED = (
+    "(SELECT jsonb_object_agg(p.evaluation_id, p.received_at) FROM (SELECT p.evaluation_id, "
+    "max(p.attached_at) AS received_at FROM read.covenant_proofs p WHERE p.evaluation_id = ANY(n.evaluation_ids) "
+    f"AND {VALID_PROOF} GROUP BY p.evaluation_id) p)"
+)
+
+
+def _received(found: dict[str, str] | None) -> dict[UUID, datetime]:
+    """`_PROOFS_RECEIVED` as read (JSON: ids and instants as text)."""
+    return {UUID(i): datetime.fromisoformat(at) for i, at in (found or {}).items()}
+
+
 EVALUATION_STATUSES = frozenset({"open", "complied", "waived", "overdue"})
 
 
@@ -472,9 +498,10 @@ class CovenantQueries:
     def overdue_candidates(
         self, brand_id: UUID, as_of: date, filters: dict[str, str], after: UUID | None, limit: int
     ) -> list[UUID]:
-        """Open records past due date plus grace, by id (keyset)."""
+        """Open records past due date plus grace, by id (keyset); a closed covenant's records stay as they are (its
+        close stopped the chase: they are never marked overdue)."""
         extra, params = _job_filters(filters)
-        where = ["e.brand_id = %(brand)s", "e.status = 'open'", "e.overdue_after < %(as_of)s", *extra]
+        where = ["e.brand_id = %(brand)s", "e.status = 'open'", "e.overdue_after < %(as_of)s", CHASED, *extra]
         if after is not None:
             where.append("e.id > %(after)s")
         with self.pool.connection() as conn:
@@ -498,7 +525,10 @@ class CovenantQueries:
         """Records owing a notice, grouped by borrower, application and due date (keyset on the group).
 
         `overdue_by_then` (dry runs, which mark nothing): an open record past its due date and grace by `as_of`
-        owes an overdue notice too.
+        owes an overdue notice too. A closed covenant's records owe no notice (reminders need an active covenant;
+        overdue notices a covenant not closed: an expired covenant's last records are still owed). Overdue groups
+        say when a proof staff have not rejected was last attached to each record that has one (`received`), read in
+        the same statement (one probe of the proofs' key per record).
         """
         extra, params = _job_filters(filters)
         if kind is NoticeKind.REMINDER:
@@ -508,16 +538,22 @@ class CovenantQueries:
             ]  # fmt: skip
         else:
             overdue = "(e.status = 'overdue' OR (e.status = 'open' AND e.overdue_after < %(as_of)s))"
-            where = [overdue if overdue_by_then else "e.status = 'overdue'", "e.overdue_notice_id IS NULL"]
+            where = [overdue if overdue_by_then else "e.status = 'overdue'", "e.overdue_notice_id IS NULL", CHASED]
         where += ["e.brand_id = %(brand)s", *extra]
+        received, proofs = "NULL::timestamptz", ""
+        if kind is NoticeKind.OVERDUE:
+            received, proofs = "pr.received_at", _LATEST_PROOF
         if after is not None:
             where.append("(e.customer_id, e.application_ref, e.due_date) > (%(a_cust)s, %(a_app)s, %(a_due)s)")
             params.update(a_cust=after[0], a_app=after[1], a_due=after[2])
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT e.customer_id, e.application_ref, e.due_date, cu.email, cu.name, array_agg(e.id ORDER BY e.title) AS ids "
+                "SELECT e.customer_id, e.application_ref, e.due_date, cu.email, cu.name, "
+                # (title, id): the two arrays in one order, also when two records share a title.
+                "array_agg(e.id ORDER BY e.title, e.id) AS ids, "
+                f"array_agg({received} ORDER BY e.title, e.id) AS received "
                 "FROM read.covenant_evaluations e JOIN read.covenants c ON c.id = e.covenant_id "
-                "LEFT JOIN read.customers cu ON cu.id = e.customer_id "
+                f"LEFT JOIN read.customers cu ON cu.id = e.customer_id {proofs}"
                 f"WHERE {' AND '.join(where)} GROUP BY e.customer_id, e.application_ref, e.due_date, cu.email, cu.name "
                 "ORDER BY e.customer_id, e.application_ref, e.due_date LIMIT %(limit)s",
                 {"brand": brand_id, "as_of": as_of, "limit": limit, **params},
@@ -531,6 +567,7 @@ class CovenantQueries:
                 r["email"],
                 r["name"] or "Customer",
                 list(r["ids"]),
+                {i: at for i, at in zip(r["ids"], r["received"], strict=True) if at is not None},
             )
             for r in rows
         ]
@@ -546,10 +583,14 @@ class CovenantQueries:
 
     def pending_notices_with_records(
         self, brand_id: UUID, after: tuple[datetime, UUID] | None, limit: int
-    ) -> list[tuple[datetime, UUID, list[UUID]]]:
+    ) -> list[tuple[datetime, UUID, list[UUID], dict[UUID, datetime]]]:
         """`pending_notices` with the evaluation records each notice covers (so a page's notices and records can
-        be loaded in one read)."""
-        return [(r["queued_at"], r["id"], list(r["evaluation_ids"])) for r in self._pending(brand_id, after, limit)]
+        be loaded in one read), and when proof staff have not rejected was last attached to each of those records
+        that has one (as `NoticeGroup.received`, in the same statement)."""
+        return [
+            (r["queued_at"], r["id"], list(r["evaluation_ids"]), _received(r["received"]))
+            for r in self._pending(brand_id, after, limit, received=True)
+        ]
 
     def pending_notices(
         self, brand_id: UUID, after: tuple[datetime, UUID] | None, limit: int
@@ -557,17 +598,21 @@ class CovenantQueries:
         """Notices queued but not yet accepted by the mail server, oldest first (keyset on queued_at, id)."""
         return [(r["queued_at"], r["id"]) for r in self._pending(brand_id, after, limit)]
 
-    def _pending(self, brand_id: UUID, after: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
-        """A page of queued notices (queued_at, id, evaluation_ids), oldest first (keyset on queued_at, id)."""
-        where = "brand_id = %s AND status = 'queued'"
+    def _pending(
+        self, brand_id: UUID, after: tuple[datetime, UUID] | None, limit: int, *, received: bool = False
+    ) -> list[Any]:
+        """A page of queued notices (queued_at, id, evaluation_ids; `received`: with `_PROOFS_RECEIVED`), oldest
+        first (keyset on queued_at, id)."""
+        where = "n.brand_id = %s AND n.status = 'queued'"
         params: list[Any] = [brand_id]
         if after is not None:
-            where += " AND (queued_at, id) > (%s, %s)"
+            where += " AND (n.queued_at, n.id) > (%s, %s)"
             params += [after[0], after[1]]
+        extra = f", {_PROOFS_RECEIVED} AS received" if received else ""
         with self.pool.connection() as conn:
             rows: list[Any] = conn.execute(
-                f"SELECT queued_at, id, evaluation_ids FROM read.covenant_notices WHERE {where} "
-                "ORDER BY queued_at, id LIMIT %s",
+                f"SELECT n.queued_at, n.id, n.evaluation_ids{extra} FROM read.covenant_notices n WHERE {where} "
+                "ORDER BY n.queued_at, n.id LIMIT %s",
                 (*params, limit),
             ).fetchall()
         return rows

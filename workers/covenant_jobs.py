@@ -8,10 +8,11 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import partial
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -235,7 +236,9 @@ def _queue_notices(
         last = groups[-1]
         after = (last.customer_id, last.application_ref, last.due_date)
         # This page's emails go out while the last page's outcome is recorded and the next page is queued.
-        sent = mailing.submit(queued, records, {g.customer_id: g.customer_name for g in groups}) if mailing else None
+        received = {i: at for g in groups for i, at in g.received.items()}
+        names = {g.customer_id: g.customer_name for g in groups}
+        sent = mailing.submit(queued, records, names, received) if mailing else None
         yield BatchCounts(processed=len(groups), succeeded=len(queued), skipped=len(groups) - len(queued)), phase
         if sent is not None:
             yield sent, "send"
@@ -255,6 +258,8 @@ class _Mailing:
         self.port = port
         self.run = run
         self.brand_name = port.identity.brand(run.brand_id).name
+        # The day a proof was received, as the borrower's email says it: in the brand's timezone.
+        self.zone = ZoneInfo(port.identity.timezone(run.brand_id))
         self.senders = _Senders(port.mailer)
         self.sending: tuple[list[CovenantNotice], list[Future[bool | str]], int] | None = None
         self.failures = 0
@@ -268,10 +273,12 @@ class _Mailing:
 
     def submit(
         self, notices: list[CovenantNotice], records: dict[UUID, CovenantEvaluation], names: dict[UUID, str],
-        presumed: int = 0,
+        received: dict[UUID, datetime], presumed: int = 0,
     ) -> BatchCounts | None:  # fmt: skip
-        """Hand a page's notices to the senders; the previous page's counts once its emails are all answered."""
-        deliver = partial(_deliver, self.port, records, names, self.brand_name)
+        """Hand a page's notices to the senders; the previous page's counts once its emails are all answered.
+        `received`: when proof was last attached to each of the records that have one (`NoticeGroup.received`)."""
+        days = {i: at.astimezone(self.zone).strftime("%d %B %Y") for i, at in received.items()}
+        deliver = partial(_deliver, self.port, records, names, self.brand_name, days)
         futures = [self.senders.submit(deliver, notice) for notice in notices]
         counts = self._finish() if self.sending is not None else None
         self.sending = (notices, futures, presumed)
@@ -304,8 +311,9 @@ class _Mailing:
         while page := port.covenant_queries.pending_notices_with_records(run.brand_id, after, run.settings.batch_size):
             after = page[-1][:2]
             loaded, records = port.covenants.notices_and_records(
-                [notice_id for _, notice_id, _ in page], [i for _, _, ids in page for i in ids]
+                [notice_id for _, notice_id, _, _ in page], [i for _, _, ids, _ in page for i in ids]
             )
+            received = {i: at for *_, found in page for i, at in found.items()}
             # Sent by an earlier attempt that died before the read model caught up: skip.
             notices = [n for n in loaded if not n.sent]
             presumed = [n for n in notices if n.handing_over]
@@ -314,7 +322,7 @@ class _Mailing:
                 log.warning("covenant.notice_presumed_sent", notice=str(notice.id), message_id=notice.message_id)
                 port.covenants.mark_sent(notice, presumed=True)
             names = port.covenant_queries.customer_names(run.brand_id, {n.customer_id for n in notices})
-            counts = self.submit(notices, records, names, len(presumed))
+            counts = self.submit(notices, records, names, received, len(presumed))
             if counts is not None:
                 yield counts, "send"
         yield from self.flush()
@@ -322,7 +330,7 @@ class _Mailing:
 
 def _deliver(
     port: CovenantJobPort, records: dict[UUID, CovenantEvaluation], names: dict[UUID, str], brand_name: str,
-    notice: CovenantNotice,
+    received: dict[UUID, str], notice: CovenantNotice,
 ) -> bool | str:  # fmt: skip
     """Send one notice and record the outcome; False when it was not delivered (it stays owed).
 
@@ -336,7 +344,7 @@ def _deliver(
         handed_over.append(True)
 
     try:
-        _send(port, notice, [records[i] for i in notice.evaluation_ids], names, brand_name, hand_over)
+        _send(port, notice, [records[i] for i in notice.evaluation_ids], names, brand_name, received, hand_over)
     except MailRefused as exc:
         port.covenants.mark_failed(notice, f"refused: {exc}")
         return False
@@ -419,17 +427,24 @@ def _send(
     records: list[CovenantEvaluation],
     names: dict[UUID, str],
     brand_name: str,
+    received: dict[UUID, str],
     hand_over: Callable[[Callable[[], None]], None],
 ) -> None:
     requirements = [_requirement(r) for r in records]
+    # An overdue record with proof staff have not rejected stays overdue until a reviewer decides (the spec's
+    # Overdue: not received *and approved*), but its email says the proof came and is being reviewed rather than
+    # asking for it again. Reminders keep their wording.
+    days = [received.get(r.id) if notice.kind is NoticeKind.OVERDUE else None for r in records]
     values = [names.get(notice.customer_id, "Customer"), notice.application_ref]
-    for record, requirement in zip(records, requirements, strict=True):
+    for record, requirement, day in zip(records, requirements, days, strict=True):
         values.append(record.title)
         if requirement:
             values.append(requirement)
-    # The templates are rendered once per shape (kind, due date, brand, which items have a requirement) and
-    # filled in with each email's name, reference, titles and requirements.
-    shape = (records[0].due_date, brand_name, tuple(bool(r) for r in requirements))
+        if day:
+            values.append(day)
+    # The templates are rendered once per shape (kind, due date, brand, which items have a requirement and which a
+    # proof received) and filled in with each email's name, reference, titles, requirements and days received.
+    shape = (records[0].due_date, brand_name, tuple(bool(r) for r in requirements), tuple(bool(d) for d in days))
     text, html = render_shaped(f"covenant_{notice.kind.value}", _context, shape, values)
     port.mailer.send(
         to=notice.recipient,
@@ -442,11 +457,20 @@ def _send(
 
 
 def _context(
-    slot: Callable[[], Slot], due_date: date, brand_name: str, requirements: tuple[bool, ...]
+    slot: Callable[[], Slot],
+    due_date: date,
+    brand_name: str,
+    requirements: tuple[bool, ...],
+    received: tuple[bool, ...] = (),
 ) -> dict[str, Any]:
-    """A notice email's template context with slots for its per-email strings, in `_send`'s order of values."""
+    """A notice email's template context with slots for its per-email strings, in `_send`'s order of values
+    (`received`: which items' proof came, the day it came a slot after the item's requirement; none when empty)."""
     name, application_ref = slot(), slot()
-    items = [{"title": slot(), "requirement": slot() if has else None} for has in requirements]
+    came = received or (False,) * len(requirements)
+    items = [
+        {"title": slot(), "requirement": slot() if has else None, "received": slot() if got else None}
+        for has, got in zip(requirements, came, strict=True)
+    ]
     return {
         "name": name, "due_date": due_date, "application_ref": application_ref, "items": items,
         "brand_name": brand_name,

@@ -52,7 +52,8 @@ class CovenantPatch(BaseModel):
 
 
 class CloseIn(BaseModel):
-    """Why the covenant is closed before expiry."""
+    """Why the covenant is closed before expiry (closing stops the chase: no new cycle opens, and the notification job
+    marks none of its records overdue nor emails about them; the records keep their status and history)."""
 
     model_config = ConfigDict(extra="forbid")
 

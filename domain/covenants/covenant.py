@@ -160,7 +160,8 @@ class Covenant(Aggregate):
         self.assignee_id = assignee_id
 
     def close(self, reason: str) -> None:
-        """Stop producing cycles (existing records stay as they are)."""
+        """Stop producing cycles and stop the chase: the notification job marks none of its records overdue and
+        emails no notice about them (it reads the covenant's status); existing records stay as they are."""
         if self.status is not CovenantStatus.ACTIVE:
             raise Conflict(f"covenant is {self.status.value}; only an active covenant can be closed")
         why = clean_text(

@@ -25,6 +25,7 @@ def test_the_covenant_page_closes_a_covenant_with_a_reason(app: Any, client: Any
     try:
         page = ops.get(url)
         assert page.status_code == 200 and 'id="close-form"' in page.text
+        assert "Closing stops the chase" in page.text and "no record of it is marked overdue" in page.text
         assert 'id="close-form"' not in reader.get(url).text
         assert 'id="covenant-closed"' not in ops.get(f"{url}?closed=1").text  # a typed address says nothing
         refused_reader = reader.post(f"{url}/close", data={"csrf_token": reader_csrf, "reason": "not mine"})
@@ -46,6 +47,7 @@ def test_the_covenant_page_closes_a_covenant_with_a_reason(app: Any, client: Any
         assert again.status_code == 303 and again.headers["location"] == closed.headers["location"]
         shown = ops.get(closed.headers["location"])
         assert shown.status_code == 200 and 'id="covenant-closed"' in shown.text
+        assert "no longer marked overdue or emailed about" in shown.text
         assert 'id="close-form"' not in shown.text
         fresh = ops.post(f"{url}/close", data={"csrf_token": csrf, "reason": "closing it again"})
         assert fresh.status_code == 409 and "only an active covenant can be closed" in fresh.text

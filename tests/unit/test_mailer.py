@@ -80,6 +80,63 @@ def test_a_shaped_notice_email_is_the_template_rendered_for_it(template: str, it
         )
 
 
+@pytest.mark.parametrize("template", ["covenant_reminder", "covenant_overdue"])
+@pytest.mark.parametrize(
+    "items",
+    [
+        [("Stock statement", "monthly", "05 December 2026")],
+        [("Audited accounts", None, "01 April 2024"), ("Insurance <copy>", "Policy & co", None), ("Site", "", None)],
+        [("Net worth", "NW > 10 cr", None), ("\x00 2 \x00", None, "{{ name }} & <b>")],
+    ],
+)
+def test_a_shaped_notice_email_with_proofs_received_is_the_template_rendered_for_it(
+    template: str, items: list[Any]
+) -> None:
+    name, ref, brand, due = "Suresh <Menon> & Sons", "CDL'0012\"345", "Bench & Co", date(2024, 7, 5)
+    values = [name, ref]
+    for title, req, day in items:
+        values += [title, *([req] if req else []), *([day] if day else [])]
+    shape = (due, brand, tuple(bool(req) for _, req, _ in items), tuple(bool(day) for *_, day in items))
+    for _ in range(2):  # rendered, then from the shape kept
+        assert render_shaped(template, _context, shape, values) == render_email(
+            template,
+            name=name,
+            due_date=due,
+            application_ref=ref,
+            items=[{"title": title, "requirement": req or None, "received": day} for title, req, day in items],
+            brand_name=brand,
+        )
+
+
+@pytest.mark.parametrize(
+    ("received", "asks", "says"),
+    [
+        ((None, None), "Please submit the documents or figures as soon as possible", None),
+        (("05 December 2026", None), "Please submit the documents or figures for the covenant we have not received",
+         "Stock statement: Monthly stock statement\n  We received your documents on 05 December 2026; they are being "
+         "reviewed."),
+        (("05 December 2026", "06 December 2026"), None, "You need not send them again"),
+    ],
+)  # fmt: skip
+def test_an_overdue_email_asks_only_for_the_documents_not_received(
+    received: tuple[str | None, ...], asks: str | None, says: str | None
+) -> None:
+    items = [
+        {"title": "Stock statement", "requirement": "Monthly stock statement", "received": received[0]},
+        {"title": "Insurance copy", "requirement": None, "received": received[1]},
+    ]
+    text, html = render_email("covenant_overdue", name="Suresh", due_date=date(2024, 3, 31), application_ref="APP-1",
+                              items=items, brand_name="Acme")  # fmt: skip
+    for body in (text, html):
+        assert ("Please submit" in body) is (asks is not None)
+        if asks:
+            assert asks in body
+        for day in filter(None, received):
+            assert f"We received your documents on {day}; they are being reviewed." in body
+    if says:
+        assert says in text
+
+
 def test_lines_starting_with_a_dot_reach_the_server_as_written() -> None:
     from adapters.mail_sink import MailSink
     from adapters.mailer import MailSettings, SmtpMailer
