@@ -96,6 +96,7 @@ class AllocationRow:
     business_date: date
     actor: str
     at: datetime
+    reason: str | None = None  # why: "close of business", "executive disabled", "reallocated by a manager"
 
 
 def next_action(row: dict[str, Any], now: datetime) -> str:
@@ -307,7 +308,7 @@ class CollectionQueries:
         """Every move of the loan between executives, newest first."""
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT staff_id, previous, stage, kind, business_date, actor, at FROM read.collection_allocations "
+                "SELECT staff_id, previous, stage, kind, business_date, actor, at, reason FROM read.collection_allocations "
                 "WHERE loan_id = %s AND brand_id = %s ORDER BY at DESC",
                 (loan_id, brand_id),
             ).fetchall()

@@ -122,6 +122,9 @@ DDL = (
         at timestamptz NOT NULL,
         PRIMARY KEY (loan_id, batch_id)
     )""",
+    # Why the batch moved the loan (its event's reason: "close of business", "executive disabled", "reallocated by a
+    # manager"); rows projected before the column have none until a rebuild.
+    "ALTER TABLE read.collection_allocations ADD COLUMN IF NOT EXISTS reason text",
 )
 
 _SWEEP = (
@@ -150,8 +153,8 @@ _REALLOCATE = (
 )
 _HISTORY = (
     "INSERT INTO read.collection_allocations (batch_id, loan_id, brand_id, staff_id, previous, stage, kind, "
-    "business_date, actor, at) SELECT %(batch)s, m.loan_id, %(brand)s, m.staff_id, m.previous, m.stage, %(kind)s, "
-    "%(day)s, %(actor)s, %(at)s FROM unnest(%(loans)s::uuid[], %(staff)s::uuid[], %(previous)s::uuid[], "
+    "business_date, actor, at, reason) SELECT %(batch)s, m.loan_id, %(brand)s, m.staff_id, m.previous, m.stage, "
+    "%(kind)s, %(day)s, %(actor)s, %(at)s, %(reason)s FROM unnest(%(loans)s::uuid[], %(staff)s::uuid[], %(previous)s::uuid[], "
     "%(stages)s::text[]) AS m(loan_id, staff_id, previous, stage) WHERE m.staff_id IS DISTINCT FROM m.previous "
     "ON CONFLICT DO NOTHING"
 )
@@ -196,7 +199,7 @@ class CollectionViews(Projection):
             yield Write(_REALLOCATE, {k: common[k] for k in ("brand", "at", "loans", "staff")})
         yield Write(_HISTORY, common | {
             "batch": event.originator_id, "kind": event.kind.value, "day": event.business_date,
-            "actor": event.actor, "previous": _array(m.previous for m in moves),
+            "actor": event.actor, "previous": _array(m.previous for m in moves), "reason": event.reason,
         })  # fmt: skip
 
     @handles(C.Opened)

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import JsonValue
 
-from domain.identity.permissions import Level, Permission, effective_grants
+from domain.identity.permissions import Grants, Level, Permission, effective_grants
 from domain.identity.staff import Leave, on_leave
 from projections.keyset import KeysetCursor, Page
 
@@ -51,9 +51,14 @@ class StaffView:
     @property
     def permissions(self) -> dict[str, str]:
         """The effective level of each permission held: the roles' defaults with this user's overrides."""
-        overrides = {Permission(p): None if level == "NONE" else Level(level) for p, level in self.overrides.items()}
-        grants = effective_grants(self.roles, overrides)
+        grants = row_grants(self.roles, self.overrides)
         return {p.value: level.value for p, level in sorted(grants.items())}
+
+
+def row_grants(roles: list[str], overrides: dict[str, str]) -> Grants:
+    """The effective grants of a `read.staff` row: its roles' defaults with its overrides (`NONE`: denied)."""
+    parsed = {Permission(p): None if level == "NONE" else Level(level) for p, level in overrides.items()}
+    return effective_grants(roles, parsed)
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,11 @@ set-based over the read models, one pass per brand and date.
    (due within the brand's `pre_collection_window_days`, not yet overdue), or none (its case closes: cured,
    completed, not due).
 2. With the brand's `auto_allocate_collections` on, a loan entering a stage (or still unassigned) goes to the
-   least-loaded executive of the stage's team (enabled, available, not on leave on the next business date), the
-   highest DPD and amount first; a loan staying in its stage stays with its executive (sticky).
+   least-loaded executive of the stage's team (enabled, available, not on leave on the next business date, holding
+   the stage's permission at WRITE), the highest DPD and amount first; a loan staying in its stage stays with its
+   executive (sticky) - unless that executive has left: disabled, or no longer holding the stage's permission at
+   WRITE (`departures`). Their cases are unassigned and allocated as such (with it off: left unassigned, for the
+   managers), recorded in batches of their own whose reason says why ("executive disabled").
 3. The moves are recorded in batches (`Collections.record_moves`), then promises due by the date are judged from
    the payments made since each was given, then the date is marked swept (a rerun of the date does nothing).
 """
@@ -15,7 +18,7 @@ set-based over the read models, one pass per brand and date.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -25,13 +28,16 @@ from uuid import UUID
 import structlog
 
 from adapters.postgres import Database
+from api.routes.collections import STAGE_PERMISSION
 from domain.collections.application import Collections
 from domain.collections.case import Stage
 from domain.collections.moves import Move
 from domain.identity.application import Identity
+from domain.identity.permissions import Level
 from domain.loans.application import Loans
 from domain.loans.states import SERVICING_CODES
 from projections.engine import ProjectionEngine
+from projections.identity import row_grants
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +48,9 @@ STAGE_ROLES: dict[Stage, tuple[str, ...]] = {
     Stage.POST: ("collection_head",),
 }
 _POST_STATUSES = ("settled", "written_off")
+#: Why the sweep moves loans, recorded on each batch (`CaseMoves.Recorded.reason`) and in the allocation history.
+CLOSE_OF_BUSINESS = "close of business"
+DISABLED = "executive disabled"
 _SERVICING = SERVICING_CODES
 
 _CANDIDATES = """
@@ -104,6 +113,54 @@ def _closed_reason(row: dict[str, Any]) -> str:
     return "cured" if row["stage"] in (Stage.COLLECTIONS.value, Stage.POST.value) else "not_due"
 
 
+def left_stage(stage: Stage) -> str:
+    """Why a loan left an executive who no longer holds its stage's permission at WRITE."""
+    return f"executive no longer on the {stage.value} team"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The sweep's moves, and why each loan taken from an executive who left was moved (loan -> reason; the others
+    move for the close of business)."""
+
+    moves: list[Move]
+    reasons: dict[UUID, str]
+
+    def batches(self) -> dict[str, list[Move]]:
+        """The moves by reason, in their order (the close of business's first)."""
+        grouped: dict[str, list[Move]] = {CLOSE_OF_BUSINESS: []}
+        for move in self.moves:
+            grouped.setdefault(self.reasons.get(move.loan_id, CLOSE_OF_BUSINESS), []).append(move)
+        return {reason: moves for reason, moves in grouped.items() if moves}
+
+
+def may_work(row: dict[str, Any], stage: Stage) -> bool:
+    """Whether a `read.staff` row holds the stage's permission at WRITE (what a reallocation asks of its executive)."""
+    level = row_grants(row["roles"], row["overrides"]).get(STAGE_PERMISSION[stage])
+    return level is not None and level.covers(Level.WRITE)
+
+
+def departures(conn: Any, brand_id: UUID, holders: Iterable[UUID]) -> dict[tuple[UUID, Stage], str]:
+    """Of the staff holding open cases, who may no longer work which stage, with why: disabled, or no longer holding
+    the stage's permission at WRITE (a role or an override taken away). One query for the distinct holders, within
+    the brand: another brand's staff records are not this brand's, and someone who is no staff member of the brand in
+    `read.staff` (its runner behind a new hire) is left as they are."""
+    staff = list(set(holders))
+    if not staff:
+        return {}
+    rows = conn.execute(
+        "SELECT id, enabled, roles, overrides FROM read.staff WHERE brand_id = %s AND id = ANY(%s)", (brand_id, staff)
+    ).fetchall()
+    gone: dict[tuple[UUID, Stage], str] = {}
+    for row in rows:
+        for stage in Stage:
+            if not row["enabled"]:
+                gone[(row["id"], stage)] = DISABLED
+            elif not may_work(row, stage):
+                gone[(row["id"], stage)] = left_stage(stage)
+    return gone
+
+
 class Allocator:
     """Least-loaded first among a stage's eligible staff (ties: the smaller id)."""
 
@@ -119,23 +176,27 @@ class Allocator:
         return staff
 
 
-def eligible_staff(conn: Any, brand_id: UUID, roles: Sequence[str], day: date) -> list[UUID]:
-    """Enabled, available staff of the brand with one of `roles`, not on leave on `day`."""
+def eligible_staff(conn: Any, brand_id: UUID, stage: Stage, day: date) -> list[UUID]:
+    """Enabled, available staff of the brand with one of the stage's roles (`STAGE_ROLES`), not on leave on `day`,
+    holding the stage's permission at WRITE (an override taking it away leaves them out: else the sweep would give
+    them cases and take them back as from someone who left)."""
     rows = conn.execute(
-        "SELECT s.id FROM read.staff s WHERE s.brand_id = %(brand)s AND s.roles && %(roles)s::text[] "
+        "SELECT s.id, s.roles, s.overrides FROM read.staff s WHERE s.brand_id = %(brand)s AND s.roles && %(roles)s::text[] "
         "AND s.enabled AND s.available AND NOT EXISTS (SELECT FROM jsonb_each(s.leaves) AS l(id, leave) "
         "WHERE (l.leave->>'start')::date <= %(day)s AND (l.leave->>'end')::date >= %(day)s)",
-        {"brand": brand_id, "roles": list(roles), "day": day},
+        {"brand": brand_id, "roles": list(STAGE_ROLES[stage]), "day": day},
     ).fetchall()
-    return [r["id"] for r in rows]
+    return [r["id"] for r in rows if may_work(r, stage)]
 
 
-def plan_moves(conn: Any, brand_id: UUID, day: date, window: int, auto: bool) -> list[Move]:
+def plan_moves(conn: Any, brand_id: UUID, day: date, window: int, auto: bool) -> Plan:
     """The moves of the sweep of `day` (nothing is written)."""
     window_dates = [day + timedelta(days=n) for n in range(1, window + 1)]
     rows = conn.execute(
         _CANDIDATES, {"brand": brand_id, "day": day, "hard": ["overdue", *_POST_STATUSES], "window": window_dates}
     ).fetchall()
+    gone = departures(conn, brand_id, (r["assignee"] for r in rows if r["open"] and r["assignee"] is not None))
+    reasons: dict[UUID, str] = {}
     moves: list[Move] = []
     unassigned: list[tuple[dict[str, Any], Stage, Decimal, date | None]] = []
     for row in rows:
@@ -150,6 +211,11 @@ def plan_moves(conn: Any, brand_id: UUID, day: date, window: int, auto: bool) ->
         keep = row["assignee"] if current is stage or not auto else None
         if keep is not None and stage is Stage.POST and current is not Stage.POST:
             keep = None  # the post-collections team takes over
+        elif keep is not None and (why := gone.get((keep, stage))) is not None:
+            # Sticky no longer: the executive left (disabled, or off the stage's team). The case is unassigned -
+            # allocated below with auto-allocation on, else left to the managers - in a batch saying why.
+            keep = None
+            reasons[row["loan_id"]] = why
         if keep is None and auto:
             unassigned.append((row, stage, amount, due_on))
             continue
@@ -159,7 +225,7 @@ def plan_moves(conn: Any, brand_id: UUID, day: date, window: int, auto: bool) ->
                           dpd=row["dpd"], amount=amount, due_on=due_on))  # fmt: skip
     if unassigned:
         moves.extend(_allocate(conn, brand_id, day, unassigned))
-    return moves
+    return Plan(moves, reasons)
 
 
 def _allocate(
@@ -176,9 +242,7 @@ def _allocate(
     moves = []
     for row, stage, amount, due_on in sorted(loans, key=lambda t: (-t[0]["dpd"], -t[2], str(t[0]["loan_id"]))):
         if stage not in allocators:
-            allocators[stage] = Allocator(
-                workload, eligible_staff(conn, brand_id, STAGE_ROLES[stage], day + timedelta(days=1))
-            )
+            allocators[stage] = Allocator(workload, eligible_staff(conn, brand_id, stage, day + timedelta(days=1)))
         staff = allocators[stage].pick()
         previous = row["assignee"] if row["open"] else None
         moves.append(Move.model_construct(loan_id=row["loan_id"], stage=stage, staff_id=staff, previous=previous, dpd=row["dpd"],
@@ -210,14 +274,19 @@ def sweep(port: SweepPort, brand_id: UUID, day: date) -> dict[str, int]:
     with collections.assignments(brand_id) as shown:
         with port.db.pool.connection() as conn:
             window, auto = settings.pre_collection_window_days, settings.auto_allocate_collections
-            moves = plan_moves(conn, brand_id, day, window, auto)
+            plan = plan_moves(conn, brand_id, day, window, auto)
             paid = promises_due(conn, brand_id, day)
-        shown(collections.record_moves(brand_id, day, moves))
+        position = 0
+        for reason, batch in plan.batches().items():
+            position = collections.record_moves(brand_id, day, batch, reason)
+        shown(position)
     judged = collections.judge_promises(brand_id, day, paid) if paid else 0
+    moves = plan.moves
     counts = {
         "moves": len(moves),
         "allocated": sum(1 for m in moves if m.staff_id is not None and m.staff_id != m.previous and m.closed is None),
         "closed": sum(1 for m in moves if m.closed is not None),
+        "released": len(plan.reasons),
         "judged": judged,
     }
     collections.close_day(brand_id, day, counts)

@@ -156,6 +156,11 @@ class AllocationOut(BaseModel):
     business_date: date
     actor: str
     at: InstantOut
+    reason: str | None = Field(
+        default=None,
+        description='why it moved: "close of business", "executive disabled", "executive no longer on the '
+        '<stage> team", "reallocated by a manager" (null: recorded before reasons were kept)',
+    )
 
 
 class CaseItemOut(WorkItemOut):

@@ -250,13 +250,14 @@ class Collections(ContextApplication):
                         moves=moves, reason="reallocated by a manager")  # fmt: skip
         return self.commit(batch)
 
-    def record_moves(self, brand_id: UUID, day: date, moves: Sequence[Move]) -> int:
-        """Record the sweep's moves in batches (each batch committed on its own); the last log position."""
+    def record_moves(self, brand_id: UUID, day: date, moves: Sequence[Move], reason: str = "close of business") -> int:
+        """Record the sweep's moves in batches (each batch committed on its own) with why they moved (the close of
+        business; "executive disabled" for the cases taken from one who left); the last log position."""
         position = 0
         for start in range(0, len(moves), BATCH):
             chunk = tuple(moves[start : start + BATCH])
             batch = with_id(CaseMoves, uuid4(), brand_id=brand_id, kind=MoveKind.SWEEP, business_date=day,
-                            moves=chunk, reason="close of business")  # fmt: skip
+                            moves=chunk, reason=reason)  # fmt: skip
             position = self.commit(batch).position
         return position
 
