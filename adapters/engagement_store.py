@@ -22,6 +22,7 @@ from uuid import UUID
 
 from adapters import ops_activity
 from adapters.ops_activity import OpsEntry
+from domain.engagement.templates import UNSENDABLE_STATUSES
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS ops.message_templates (
@@ -70,13 +71,20 @@ DDL = (
     "ALTER TABLE ops.message_template_versions ADD COLUMN IF NOT EXISTS whatsapp_submissions int NOT NULL DEFAULT 0",
     "CREATE INDEX IF NOT EXISTS message_template_versions_whatsapp_idx ON ops.message_template_versions "
     "(whatsapp_template_id) WHERE whatsapp_template_id IS NOT NULL",
+    # What WhatsApp reported of the version after its verdict (flagged, paused, disabled, reinstated, pending
+    # deletion, deleted) with its reason, and the provider's instant of the latest of its events applied (a verdict
+    # or a status): an event older than that one is stale and changes nothing.
+    "ALTER TABLE ops.message_template_versions ADD COLUMN IF NOT EXISTS whatsapp_status text",
+    "ALTER TABLE ops.message_template_versions ADD COLUMN IF NOT EXISTS whatsapp_status_reason text",
+    "ALTER TABLE ops.message_template_versions ADD COLUMN IF NOT EXISTS whatsapp_status_at timestamptz",
 )
 _SETUP_LOCK = 0x454E4754  # "ENGT"
 
 _TEMPLATE = (
     "t.id, t.brand_id, t.name, t.kind, t.channel, t.language, t.version, t.created_at, t.updated_at, "
     "v.subject, v.body, v.approval, v.created_by, v.approval_reason, v.whatsapp_template_id, v.whatsapp_submitted_at, "
-    "v.whatsapp_submitted_by, v.whatsapp_submissions"
+    "v.whatsapp_submitted_by, v.whatsapp_submissions, v.whatsapp_status, v.whatsapp_status_reason, "
+    "v.whatsapp_status_at"
 )
 
 
@@ -104,11 +112,18 @@ class Template:
     whatsapp_submitted_at: datetime | None = None
     whatsapp_submitted_by: str | None = None
     whatsapp_submissions: int = 0
+    #: What WhatsApp reported of the version since its verdict (`WhatsAppStatus`: paused, disabled, flagged, ...;
+    #: None: nothing), its reason, and the provider's instant of the latest of its events we applied.
+    whatsapp_status: str | None = None
+    whatsapp_status_reason: str | None = None
+    whatsapp_status_at: datetime | None = None
 
 
 #: The audit entries of a WhatsApp template version's verdict and of its submission to WhatsApp's review.
 APPROVAL_RECORDED = "MessageTemplateApprovalRecorded"
 TEMPLATE_SUBMITTED = "MessageTemplateSubmitted"
+#: The audit entry of a WhatsApp status of a version after its verdict (paused, disabled, flagged, reinstated, ...).
+WHATSAPP_STATUS_RECORDED = "MessageTemplateWhatsAppStatusRecorded"
 
 
 @dataclass(frozen=True)
@@ -236,33 +251,82 @@ class EngagementStore:
         return int(row["version"])
 
     def set_approval(self, brand_id: UUID, template_id: UUID, version: int, approval: str, by: str, now: datetime,
-                     reason: str | None = None) -> bool:  # fmt: skip
+                     reason: str | None = None, provider_at: datetime | None = None) -> bool:  # fmt: skip
         """Record the provider's verdict on a WhatsApp template's version (`reason`: why it was rejected) with its
         audit entry (`APPROVAL_RECORDED`, by `by`: staff, an API key, or the provider's webhook) in one transaction;
-        False when there is no such version. The same verdict again changes nothing and writes no entry."""
+        False when there is no such version. The same verdict again changes nothing and writes no entry. With
+        `provider_at` (the instant of WhatsApp's event), a verdict older than the version's latest event applied is
+        stale and changes nothing; a newer one supersedes a status reported before it (paused, ...: cleared)."""
         with self.pool.connection() as conn, conn.transaction():
             before = conn.execute(
-                "SELECT v.approval, v.approval_reason, v.whatsapp_template_id FROM ops.message_template_versions v "
+                "SELECT v.approval, v.approval_reason, v.whatsapp_template_id, v.whatsapp_status, "
+                "v.whatsapp_status_at FROM ops.message_template_versions v "
                 "JOIN ops.message_templates t ON t.id = v.template_id WHERE t.brand_id = %s AND t.id = %s "
                 "AND v.version = %s AND t.channel = 'whatsapp' FOR UPDATE OF v",
                 (brand_id, template_id, version),
             ).fetchone()
             if before is None:
                 return False
-            if (before["approval"], before["approval_reason"]) == (approval, reason):
+            status = before["whatsapp_status"]
+            if provider_at is not None:
+                if before["whatsapp_status_at"] is not None and provider_at < before["whatsapp_status_at"]:
+                    return True
+                status = None
+                conn.execute(
+                    "UPDATE ops.message_template_versions SET whatsapp_status_at = %s WHERE template_id = %s "
+                    "AND version = %s",
+                    (provider_at, template_id, version),
+                )
+            if (before["approval"], before["approval_reason"], before["whatsapp_status"]) == (approval, reason, status):
                 return True
             conn.execute(
-                "UPDATE ops.message_template_versions SET approval = %s, approval_reason = %s "
+                "UPDATE ops.message_template_versions SET approval = %s, approval_reason = %s, whatsapp_status = %s, "
+                "whatsapp_status_reason = CASE WHEN %s::text IS NULL THEN NULL ELSE whatsapp_status_reason END "
                 "WHERE template_id = %s AND version = %s",
-                (approval, reason, template_id, version),
+                (approval, reason, status, status, template_id, version),
             )
             details = {"version": version, "approval_before": before["approval"], "approval": approval,
                        "reason_before": before["approval_reason"], "reason": reason,
                        "whatsapp_template_id": before["whatsapp_template_id"]}  # fmt: skip
+            if status != before["whatsapp_status"]:
+                details.update(whatsapp_status_before=before["whatsapp_status"], whatsapp_status=status)
             summary = f"WhatsApp approval of v{version}: {approval}" + (f" ({reason})" if reason else "")
             ops_activity.record(conn, OpsEntry(brand_id, now, "MessageTemplate", template_id, APPROVAL_RECORDED,
                                                summary[:300], details, by))  # fmt: skip
         return True
+
+    def record_whatsapp_status(self, brand_id: UUID, template_id: UUID, version: int, status: str,
+                               reason: str | None, provider_at: datetime, by: str, now: datetime) -> str:  # fmt: skip
+        """Record what WhatsApp reported of a version after its verdict (`status`: paused, disabled, flagged,
+        reinstated, ...; `reason`: its words) with its audit entry (`WHATSAPP_STATUS_RECORDED`, by `by`) in one
+        transaction: `recorded`; `same` when the version is in that status with that reason already (no entry);
+        `stale` when `provider_at` (the event's instant at WhatsApp) is older than the version's latest event applied
+        (an event overtaken by a newer one never undoes it); `missing` when there is no such version."""
+        with self.pool.connection() as conn, conn.transaction():
+            before = conn.execute(
+                "SELECT v.whatsapp_status, v.whatsapp_status_reason, v.whatsapp_status_at, v.whatsapp_template_id "
+                "FROM ops.message_template_versions v JOIN ops.message_templates t ON t.id = v.template_id "
+                "WHERE t.brand_id = %s AND t.id = %s AND v.version = %s AND t.channel = 'whatsapp' FOR UPDATE OF v",
+                (brand_id, template_id, version),
+            ).fetchone()
+            if before is None:
+                return "missing"
+            if before["whatsapp_status_at"] is not None and provider_at < before["whatsapp_status_at"]:
+                return "stale"
+            conn.execute(
+                "UPDATE ops.message_template_versions SET whatsapp_status = %s, whatsapp_status_reason = %s, "
+                "whatsapp_status_at = %s WHERE template_id = %s AND version = %s",
+                (status, reason, provider_at, template_id, version),
+            )
+            if (before["whatsapp_status"], before["whatsapp_status_reason"]) == (status, reason):
+                return "same"
+            details = {"version": version, "whatsapp_status_before": before["whatsapp_status"],
+                       "whatsapp_status": status, "reason_before": before["whatsapp_status_reason"], "reason": reason,
+                       "whatsapp_template_id": before["whatsapp_template_id"], "provider_at": provider_at.isoformat()}  # fmt: skip
+            summary = f"WhatsApp status of v{version}: {status}" + (f" ({reason})" if reason else "")
+            ops_activity.record(conn, OpsEntry(brand_id, now, "MessageTemplate", template_id,
+                                               WHATSAPP_STATUS_RECORDED, summary[:300], details, by))  # fmt: skip
+        return "recorded"
 
     def record_submission(self, brand_id: UUID, template_id: UUID, version: int, submissions_before: int,
                           whatsapp_template_id: str, category: str, by: str, now: datetime) -> bool:  # fmt: skip
@@ -347,15 +411,17 @@ class EngagementStore:
 
     def usable(self, brand_id: UUID, kind: str, channel: str) -> dict[str, Template]:
         """language -> the template of `kind` on `channel` at its latest usable version: for WhatsApp the latest
-        approved one (a version awaiting approval never goes out)."""
+        approved one (a version awaiting approval never goes out) that WhatsApp has not paused, disabled or deleted
+        since (`domain.engagement.templates.UNSENDABLE_STATUSES`)."""
         with self.pool.connection() as conn:
             rows = conn.execute(
                 f"SELECT DISTINCT ON (t.language) {_TEMPLATE.replace('t.version', 'v.version')} "
                 "FROM ops.message_templates t JOIN ops.message_template_versions v ON v.template_id = t.id "
                 "WHERE t.brand_id = %s AND t.kind = %s AND t.channel = %s "
-                "AND (t.channel <> 'whatsapp' OR v.approval = 'approved') "
+                "AND (t.channel <> 'whatsapp' OR (v.approval = 'approved' AND "
+                "(v.whatsapp_status IS NULL OR NOT v.whatsapp_status = ANY(%s)))) "
                 "ORDER BY t.language, t.created_at, v.version DESC",
-                (brand_id, kind, channel),
+                (brand_id, kind, channel, sorted(s.value for s in UNSENDABLE_STATUSES)),
             ).fetchall()
         return {r["language"]: _template(r) for r in rows}
 

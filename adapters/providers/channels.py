@@ -8,7 +8,7 @@ with our reference (the provider deduplicates it) and the URL its signed deliver
     WhatsApp  POST {base}/v1/message_templates {"name", "language", "category", "parameter_format": "NAMED",
               "components": [{"type": "BODY", "text", "example"}], "reference", "callback_url"}
               -> 201 {"id", "status": "PENDING", "category", "duplicate"?}; the verdict comes later as the signed
-              webhook `message_template_status_update` {"message_template_id", "event": APPROVED|REJECTED, "reason"}
+              webhook `message_template_status_update` {"message_template_id", "event": APPROVED|REJECTED|PAUSED|..., "reason"}
 
 Errors as every provider's (`adapters.providers.http`): ProviderRejected for a refused message (invalid or
 blocked number, no WhatsApp account), ProviderUnavailable after the bounded retries of 429 and 5xx. The brand's

@@ -26,6 +26,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from concurrent.futures import Future
+from datetime import datetime
 from types import FrameType, TracebackType
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
@@ -229,10 +230,18 @@ class Simulator(FaultSwitches, ABC):
         return self._sender().send(url, event_type, data, event_id=event_id)
 
     def send_webhook_later(
-        self, url: str, event_type: str, data: dict[str, Any], *, event_id: str | None = None, delay: float = 0.0
+        self,
+        url: str,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        delay: float = 0.0,
+        created_at: datetime | None = None,
     ) -> Future[WebhookDelivery]:
-        """As `send_webhook`, from a delivery thread after `delay` seconds: use it from a request handler."""
-        return self._sender().send_later(url, event_type, data, event_id=event_id, delay=delay)
+        """As `send_webhook`, from a delivery thread after `delay` seconds: use it from a request handler.
+        `created_at`: the event's instant (the moment of sending when None)."""
+        return self._sender().send_later(url, event_type, data, event_id=event_id, delay=delay, created_at=created_at)
 
     def redeliver(self, delivery: WebhookDelivery, *, replay: bool = False) -> WebhookDelivery:
         """Send a delivered event again, freshly signed, or (`replay`) byte for byte as last sent."""

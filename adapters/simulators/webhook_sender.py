@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -96,9 +97,12 @@ class WebhookSender:
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
 
-    def send(self, url: str, event_type: str, data: dict[str, Any], *, event_id: str | None = None) -> WebhookDelivery:
-        """Deliver one event now (retrying per the policy), subject to the webhook fault switches."""
-        event = WebhookEvent(id=event_id or uuid.uuid4().hex, type=event_type, created_at=self._clock.now(), data=data)
+    def send(self, url: str, event_type: str, data: dict[str, Any], *, event_id: str | None = None,
+             created_at: datetime | None = None) -> WebhookDelivery:  # fmt: skip
+        """Deliver one event now (retrying per the policy), subject to the webhook fault switches; `created_at` is the
+        event's instant (now when None: a change decided earlier and delivered later keeps its own)."""
+        event = WebhookEvent(id=event_id or uuid.uuid4().hex, type=event_type,
+                             created_at=created_at or self._clock.now(), data=data)  # fmt: skip
         body = event.model_dump_json().encode()
         delivery = WebhookDelivery(event.id, event.type, url, body)
         faults = self._faults.decide_webhook_faults()
@@ -112,7 +116,14 @@ class WebhookSender:
         return delivery
 
     def send_later(
-        self, url: str, event_type: str, data: dict[str, Any], *, event_id: str | None = None, delay: float = 0.0
+        self,
+        url: str,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        delay: float = 0.0,
+        created_at: datetime | None = None,
     ) -> Future[WebhookDelivery]:
         """Deliver one event from a delivery thread after `delay` seconds, as a provider does after answering us."""
 
@@ -121,7 +132,7 @@ class WebhookSender:
                 self._sleep(delay)
             if self._closing.is_set():  # the simulator stopped while this delivery waited
                 return WebhookDelivery(event_id or "", event_type, url, b"", dropped=True)
-            return self.send(url, event_type, data, event_id=event_id)
+            return self.send(url, event_type, data, event_id=event_id, created_at=created_at)
 
         future = self._pool().submit(run)
         future.add_done_callback(self._log_crash)

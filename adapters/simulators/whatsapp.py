@@ -21,9 +21,15 @@ Refusals (400): `invalid_name` (not 1-512 lowercase letters, digits, underscores
 `invalid_category` (not UTILITY, MARKETING or AUTHENTICATION), `invalid_components` (no BODY of 1..1,024
 characters), `missing_example` (a `{{named}}` parameter of a NAMED body without its example), `invalid_callback`.
 A template stays PENDING until decided: `approve_template(id)` / `reject_template(id, reason)` (tests), or
-`POST /_sim/templates/{id} {"event": "APPROVED"|"REJECTED", "reason"?}` (the demo; no key); the decision is posted
+`POST /_sim/templates/{id} {"event": "APPROVED"|"REJECTED"|..., "reason"?}` (the demo; no key); the decision is posted
 to the submission's `callback_url` as the signed webhook `message_template_status_update` `{"message_template_id",
 "message_template_name", "message_template_language", "event", "reason" ("NONE" when approved), "reference"}`.
+An approved template's later life, as WhatsApp reports it on the same webhook (its quality falling, ...):
+`flag_template(id)`, `pause_template(id)` (`other_info.title` FIRST_PAUSE, then SECOND_PAUSE, ...),
+`disable_template(id)`, `reinstate_template(id)`, `change_template_status(id, event, reason)` for any of
+FLAGGED, PAUSED, DISABLED, REINSTATED, PENDING_DELETION, DELETED (tests), or the demo's `POST /_sim/templates/{id}
+{"event": "PAUSED", ...}`. Each change is its own event (id `<template id>.<event>.<n>`) stamped with the moment
+of the change (`created_at`), however late it is delivered (`delay`): the order to apply them in.
 Fault switches: `refuse_next_templates(n, code, status)` refuses the next `n` submissions on the request
 (`{"error": code}`, 400 by default); `reject_next_templates(n, reason, delay)` takes them PENDING and rejects
 each after `delay` seconds (webhook sent).
@@ -52,6 +58,8 @@ TEMPLATE_NAME = re.compile(r"[a-z0-9_]{1,512}")
 TEMPLATE_LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
 CATEGORIES = ("UTILITY", "MARKETING", "AUTHENTICATION")
 TEMPLATE_EVENTS = ("APPROVED", "REJECTED")
+#: An approved template's later events (WhatsApp's `message_template_status_update` beyond the verdict).
+TEMPLATE_STATUS_CHANGES = ("FLAGGED", "PAUSED", "DISABLED", "REINSTATED", "PENDING_DELETION", "DELETED")
 NAMED_PARAMETER = re.compile(r"{{\s*([a-z_][a-z0-9_]*)\s*}}")
 TEMPLATE_STATUS_EVENT = "message_template_status_update"
 
@@ -67,6 +75,8 @@ class _Submission:
     callback_url: str | None
     status: str = "PENDING"
     reason: str | None = None
+    changes: int = 0
+    pauses: int = 0
 
 
 class WhatsAppSimulator(DeliveryReceipts, ProviderSimulator):
@@ -142,6 +152,55 @@ class WhatsAppSimulator(DeliveryReceipts, ProviderSimulator):
         return self.send_webhook_later(
             callback, TEMPLATE_STATUS_EVENT, data, event_id=f"{template_id}.{event.lower()}", delay=delay
         )
+
+    def flag_template(self, template_id: str, *, delay: float = 0.0) -> Future[WebhookDelivery] | None:
+        """WhatsApp flags an approved template for low quality (still usable; a pause may follow)."""
+        return self.change_template_status(template_id, "FLAGGED", delay=delay)
+
+    def pause_template(self, template_id: str, *, delay: float = 0.0) -> Future[WebhookDelivery] | None:
+        """WhatsApp pauses an approved template for low quality (sends with it are refused until reinstated)."""
+        return self.change_template_status(template_id, "PAUSED", delay=delay)
+
+    def disable_template(self, template_id: str, reason: str | None = None, *,
+                         delay: float = 0.0) -> Future[WebhookDelivery] | None:  # fmt: skip
+        """WhatsApp disables a template (after repeated pauses): never usable again."""
+        return self.change_template_status(template_id, "DISABLED", reason, delay=delay)
+
+    def reinstate_template(self, template_id: str, *, delay: float = 0.0) -> Future[WebhookDelivery] | None:
+        """WhatsApp reinstates a paused or flagged template (usable again)."""
+        return self.change_template_status(template_id, "REINSTATED", delay=delay)
+
+    def change_template_status(
+        self, template_id: str, event: str, reason: str | None = None, *, delay: float = 0.0
+    ) -> Future[WebhookDelivery] | None:
+        """An approved template's later event (`TEMPLATE_STATUS_CHANGES`), posted as the signed webhook stamped with
+        this moment (delivered after `delay`); KeyError when unknown, ValueError when it was never approved."""
+        if event not in TEMPLATE_STATUS_CHANGES:
+            raise ValueError(f"event must be one of {TEMPLATE_STATUS_CHANGES}")
+        with self._template_lock:
+            template = self._templates[template_id]
+            if template.status in ("PENDING", "REJECTED"):
+                raise ValueError(f"the template is {template.status}")
+            template.status = "APPROVED" if event == "REINSTATED" else event
+            template.changes += 1
+            data: dict[str, Any] = {
+                "message_template_id": template.template_id,
+                "message_template_name": template.name,
+                "message_template_language": template.language,
+                "event": event,
+                "reason": reason or "NONE",
+                "reference": template.reference,
+            }
+            if event == "PAUSED":
+                template.pauses += 1
+                data["other_info"] = {"title": "FIRST_PAUSE" if template.pauses == 1 else "SECOND_PAUSE",
+                                      "description": "The template's quality rating fell: paused for a while."}  # fmt: skip
+            event_id = f"{template_id}.{event.lower()}.{template.changes}"
+            callback = template.callback_url
+        if callback is None:
+            return None
+        return self.send_webhook_later(callback, TEMPLATE_STATUS_EVENT, data, event_id=event_id, delay=delay,
+                                       created_at=self.clock.now())  # fmt: skip
 
     def refuse_next_templates(self, n: int = 1, code: str = "invalid_parameter", status: int = 400) -> None:
         """The next `n` template submissions are refused on the request: `status` (4xx) `{"error": code}`."""
@@ -233,8 +292,12 @@ class WhatsAppSimulator(DeliveryReceipts, ProviderSimulator):
         if isinstance(body, Response):
             return body
         reason = body.get("reason") if isinstance(body.get("reason"), str) else None
+        event = str(body.get("event"))
         try:
-            self.decide_template(request.path_params["template_id"], str(body.get("event")), reason)
+            if event in TEMPLATE_STATUS_CHANGES:
+                self.change_template_status(request.path_params["template_id"], event, reason)
+            else:
+                self.decide_template(request.path_params["template_id"], event, reason)
         except KeyError:
             return error(404, "not_found", "no such template")
         except ValueError as exc:

@@ -90,6 +90,7 @@ MESSAGE_REASON_WORDS = {
     "superseded": "not sent: the next reminder took over while it waited",
     "quiet_hours": "held for the quiet hours",
     "no_template": "not sent: no usable template",
+    "template_unsendable": "not sent: WhatsApp paused, disabled or deleted its template while it waited",
 }
 #: How many of the borrower's newest messages the messaging card lists (the rest: Messages to this borrower).
 RECENT_MESSAGES = 5

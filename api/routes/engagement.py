@@ -346,8 +346,9 @@ ENDPOINTS = serve(
             "/api/v1/webhooks/whatsapp",
             _receipts(Channel.WHATSAPP),
             "The WhatsApp provider's signed delivery receipts (sent, delivered, failed with reason) and its "
-            "templates' verdicts (message_template_status_update: APPROVED, REJECTED with reason); 409 for a "
-            "verdict on a submission not recorded yet (deliver again)",
+            "templates' verdicts (message_template_status_update: APPROVED, REJECTED with reason) and later states "
+            "(FLAGGED, PAUSED, DISABLED, REINSTATED, PENDING_DELETION, DELETED; one older than the template's latest "
+            "event is ignored); 409 for a verdict on a submission not recorded yet (deliver again)",
             None,
             response=WebhookOut,
             public=True,

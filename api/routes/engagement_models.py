@@ -108,6 +108,13 @@ class TemplateOut(BaseModel):
     whatsapp_submitted_at: InstantOut | None = None
     whatsapp_submitted_by: str | None = None
     whatsapp_submissions: int = Field(0, description="How many times this version was submitted to WhatsApp")
+    whatsapp_status: str | None = Field(
+        None,
+        description="What WhatsApp reported of the version after its verdict: flagged (still sent), paused, disabled, "
+        "pending_deletion, deleted (not sent), reinstated (sent again); null: nothing",
+    )
+    whatsapp_status_reason: str | None = Field(None, description="WhatsApp's reason of that status (FIRST_PAUSE, ...)")
+    whatsapp_status_at: InstantOut | None = Field(None, description="WhatsApp's instant of its latest event applied")
 
 
 class TemplatePageOut(BaseModel):

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
@@ -38,15 +38,18 @@ from domain.engagement.templates import (
     NO_LONGER_DUE,
     PLACEHOLDERS,
     SUPERSEDED,
+    TEMPLATE_UNSENDABLE,
     Approval,
     Channel,
     Kind,
     Language,
     Rendered,
+    WhatsAppStatus,
     check_template,
     clean_value,
     placeholders_of,
     render,
+    sendable_on_whatsapp,
     superseded,
 )
 from domain.identity.application import Identity
@@ -64,6 +67,15 @@ log = structlog.get_logger(__name__)
 #: The WhatsApp webhook's event of a submitted template's verdict, and the verdicts we record.
 TEMPLATE_STATUS_EVENT = "message_template_status_update"
 TEMPLATE_VERDICTS = {"APPROVED": Approval.APPROVED, "REJECTED": Approval.REJECTED}
+#: The same webhook's events of an approved template afterwards (its quality, its pause, ...), and what each records.
+TEMPLATE_STATUSES = {
+    "FLAGGED": WhatsAppStatus.FLAGGED,
+    "PAUSED": WhatsAppStatus.PAUSED,
+    "DISABLED": WhatsAppStatus.DISABLED,
+    "REINSTATED": WhatsAppStatus.REINSTATED,
+    "PENDING_DELETION": WhatsAppStatus.PENDING_DELETION,
+    "DELETED": WhatsAppStatus.DELETED,
+}
 TEMPLATE_WEBHOOK_SOURCE = "whatsapp-templates"
 #: Who a verdict WhatsApp sent is recorded by (the audit entry's actor).
 PROVIDER_ACTOR = "webhook:whatsapp"
@@ -164,17 +176,31 @@ class Engagement:
         return self.template(brand_id, template_id, version)
 
     def set_approval(self, brand_id: UUID, template_id: UUID, version: int | None, approval: Approval,
-                     by: str | None = None, reason: str | None = None) -> Template:  # fmt: skip
+                     by: str | None = None, reason: str | None = None,
+                     provider_at: datetime | None = None) -> Template:  # fmt: skip
         """Record the provider's verdict on a WhatsApp template version (its latest when None), with its audit entry
         by `by` (the acting staff member or key when None; `webhook:whatsapp` when WhatsApp's own webhook says it).
-        The one path of a verdict, whether staff type it in or WhatsApp sends it; a reason is kept with a rejection."""
+        The one path of a verdict, whether staff type it in or WhatsApp sends it; a reason is kept with a rejection.
+        `provider_at` (WhatsApp's instant of its event): a verdict older than the version's latest event applied
+        changes nothing (the template's `whatsapp_status_at` is then after it)."""
         current = self.template(brand_id, template_id, version)
         if current.channel != Channel.WHATSAPP:
             raise Conflict("only WhatsApp templates need approval")
         why = clean_text(reason, "reason")[:300] if reason and approval is Approval.REJECTED else None
         self.store.set_approval(brand_id, template_id, current.version, approval.value, by or current_actor(),
-                                self.clock.now(), why)  # fmt: skip
+                                self.clock.now(), why, provider_at)  # fmt: skip
         return self.template(brand_id, template_id, current.version)
+
+    def record_whatsapp_status(self, brand_id: UUID, template_id: UUID, version: int, status: WhatsAppStatus,
+                               reason: str | None, provider_at: datetime, by: str) -> str:  # fmt: skip
+        """Record what WhatsApp reported of an approved version since its verdict (paused, disabled, flagged,
+        reinstated, pending deletion, deleted), with its audit entry by `by`: `recorded`, `same` (nothing new),
+        `stale` (older than the version's latest event applied: a newer state is never undone)."""
+        current = self.template(brand_id, template_id, version)
+        if current.channel != Channel.WHATSAPP:
+            raise Conflict("only WhatsApp templates have a WhatsApp status")
+        return self.store.record_whatsapp_status(brand_id, template_id, current.version, status.value, reason,
+                                                 provider_at, by, self.clock.now())  # fmt: skip
 
     def submit_for_approval(self, brand_id: UUID, template_id: UUID, version: int | None, by: str,
                             category: str | None = None) -> Template:  # fmt: skip
@@ -219,14 +245,18 @@ class Engagement:
     def template_status(self, event: WebhookEvent) -> WebhookOutcome:
         """WhatsApp's verdict on a submitted template (`message_template_status_update`, already verified): recorded
         through `set_approval` by `webhook:whatsapp`, once per event id; a template id of no version of ours (or of
-        a submission replaced since) is acknowledged `ignored` and logged, as the receipts are."""
+        a submission replaced since) is acknowledged `ignored` and logged, as the receipts are. Its later events
+        (FLAGGED, PAUSED, DISABLED, REINSTATED, PENDING_DELETION, DELETED) are recorded as the version's WhatsApp
+        status (`record_whatsapp_status`). Ordered by the event's `created_at` (WhatsApp's instant of it): one older
+        than the version's latest event applied is acknowledged `ignored` (stale) and changes nothing."""
         require_text(event.data, "event", "reason", "reference", "message_template_name", "message_template_language")
         raw_id = event.data.get("message_template_id")
         if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
             raise InvalidInput([FieldError("data.message_template_id", "must be a string or a number")])
-        verdict = TEMPLATE_VERDICTS.get(str(event.data.get("event") or ""))
-        if verdict is None:
-            return WebhookOutcome("ignored", f"{event.data.get('event')!r} is not a verdict we record")
+        name = str(event.data.get("event") or "")
+        verdict, status = TEMPLATE_VERDICTS.get(name), TEMPLATE_STATUSES.get(name)
+        if verdict is None and status is None:
+            return WebhookOutcome("ignored", f"{event.data.get('event')!r} is not a template event we record")
         candidates = self.store.submitted_versions(str(raw_id))
         if len(candidates) != 1:
             self._not_recorded_yet(event.data.get("reference"))
@@ -240,9 +270,27 @@ class Engagement:
             return WebhookOutcome("duplicate", f"event {event.id} was processed already")
         try:
             reason = clean_value(event.data.get("reason") or "")  # the provider's words, shown on our pages
-            self.set_approval(found.brand_id, found.template_id, found.version, verdict, PROVIDER_ACTOR,
-                              None if reason.upper() in ("", "NONE") else reason)  # fmt: skip
-            outcome = WebhookOutcome("processed", verdict.value)
+            why = None if reason.upper() in ("", "NONE") else reason
+            if status is not None:
+                # A pause carries its kind in `other_info.title` (FIRST_PAUSE, SECOND_PAUSE, ...) and no reason.
+                info = event.data.get("other_info")
+                title = info.get("title") if isinstance(info, dict) else None
+                why = why or (clean_value(title) or None if isinstance(title, str) else None)
+                done = self.record_whatsapp_status(found.brand_id, found.template_id, found.version, status, why,
+                                                   event.created_at, PROVIDER_ACTOR)  # fmt: skip
+                outcome = (WebhookOutcome("ignored", f"{name} at {event.created_at.isoformat()} is older than the "
+                                          "template's latest WhatsApp event") if done == "stale" else
+                           WebhookOutcome("processed", status.value))  # fmt: skip
+            else:
+                assert verdict is not None
+                now_at = self.set_approval(found.brand_id, found.template_id, found.version, verdict, PROVIDER_ACTOR,
+                                           why, event.created_at).whatsapp_status_at  # fmt: skip
+                outcome = (WebhookOutcome("ignored", f"{name} at {event.created_at.isoformat()} is older than the "
+                                          "template's latest WhatsApp event") if now_at and now_at > event.created_at
+                           else WebhookOutcome("processed", verdict.value))  # fmt: skip
+            if outcome.status == "ignored":
+                log.info("webhook.stale_template_event", source=TEMPLATE_WEBHOOK_SOURCE, event_id=event.id,
+                         template_id=str(found.template_id), version=found.version, template_event=name)  # fmt: skip
         except Exception:
             inbox.release(TEMPLATE_WEBHOOK_SOURCE, event.id)
             raise
@@ -431,11 +479,20 @@ class Engagement:
             template = self.template(brand_id, template_id)
             if template.channel != channel.value:
                 raise InvalidValue("template_id", f"a {template.channel} template cannot go out by {channel.value}")
-            if template.channel == Channel.WHATSAPP and template.approval != Approval.APPROVED:
-                approved = [v for v in self.store.versions(brand_id, template.id) if v.approval == Approval.APPROVED]
+            if template.channel == Channel.WHATSAPP and not sendable_on_whatsapp(
+                template.approval, template.whatsapp_status
+            ):
+                versions = self.store.versions(brand_id, template.id)
+                approved = [v for v in versions if v.approval == Approval.APPROVED]
                 if not approved:
                     raise Conflict("no version of this WhatsApp template is approved yet")
-                return approved[0]
+                sendable = [v for v in approved if sendable_on_whatsapp(v.approval, v.whatsapp_status)]
+                if not sendable:
+                    # WhatsApp refuses a send with a paused, disabled or deleted template: it is not attempted.
+                    raise Conflict(f"WhatsApp has {approved[0].whatsapp_status} this template (version "
+                                   f"{approved[0].version}); no approved version of it can go out now",
+                                   whatsapp_status=approved[0].whatsapp_status)  # fmt: skip
+                return sendable[0]
             return template
         if kind is None:
             raise InvalidValue("template_id", "give a template or a kind")
@@ -464,13 +521,37 @@ class Engagement:
                 [m.id for m in page if m.status in ("queued", "deferred")], self.clock.now()
             )
             total.suppressed += len(stopped)
-            going = self._still_owed(brand, [m for m in page if m.id not in stopped], as_of, templates, total)
+            waiting = self._sendable(brand, [m for m in page if m.id not in stopped], templates, total)
+            going = self._still_owed(brand, waiting, as_of, templates, total)
             result = self.deliveries.deliver(brand, going, self.clock.now())
             total.sent += result.sent
             total.failed += result.failed
             total.retry += result.retry
             total.deferred += result.deferred
         return total
+
+    def _sendable(self, brand: BrandMessaging, page: Sequence[Message],
+                  templates: dict[tuple[UUID, int], Template | None], total: Sent) -> list[Message]:  # fmt: skip
+        """The page without the waiting WhatsApp messages whose template version WhatsApp paused, disabled or deleted
+        while they waited (it would refuse them): recorded `suppressed` (`template_unsendable`) and counted, never
+        sent. Messages a crash left `sending` are not checked (they may have reached the provider)."""
+        reasons: dict[UUID, str] = {}
+        for m in page:
+            if m.channel != Channel.WHATSAPP or m.status not in ("queued", "deferred") or m.template_id is None \
+                    or m.template_version is None:  # fmt: skip
+                continue
+            key = (m.template_id, m.template_version)
+            if key not in templates:
+                templates[key] = self.store.template(brand.brand_id, *key)
+            template = templates[key]
+            if template is not None and not sendable_on_whatsapp(template.approval, template.whatsapp_status):
+                reasons[m.id] = TEMPLATE_UNSENDABLE
+        if not reasons:
+            return list(page)
+        stopped = self.messages.suppress(reasons, self.clock.now())
+        total.suppressed += len(stopped)
+        log.info("messages.suppressed", brand_id=str(brand.brand_id), template_unsendable=len(stopped))
+        return [m for m in page if m.id not in reasons]
 
     def _still_owed(self, brand: BrandMessaging, page: Sequence[Message], as_of: date,
                     templates: dict[tuple[UUID, int], Template | None], total: Sent) -> list[Message]:  # fmt: skip

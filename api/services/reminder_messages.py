@@ -8,7 +8,7 @@ from uuid import UUID
 
 from adapters.engagement_store import EngagementStore
 from api.services.engagement import Engagement
-from domain.engagement.templates import Approval, Channel
+from domain.engagement.templates import Approval, Channel, sendable_on_whatsapp
 from domain.reminders.application import Outcome, TemplateRef
 from domain.reminders.reminder import Reminder
 from domain.shared.errors import DomainError
@@ -45,12 +45,16 @@ class ReminderMessages:
 
 
 def template_ref(store: EngagementStore, brand_id: UUID, template_id: UUID) -> TemplateRef | None:
-    """A template of the brand as the reminders context sees it (a WhatsApp one needs an approved version)."""
+    """A template of the brand as the reminders context sees it (a WhatsApp one needs an approved version that
+    WhatsApp has not paused, disabled or deleted since)."""
     found = store.template(brand_id, template_id)
     if found is None:
         return None
-    approved = found.channel != Channel.WHATSAPP.value or any(
-        v.approval == Approval.APPROVED.value for v in store.versions(brand_id, template_id)
-    )
-    why = None if approved else "this WhatsApp template is not approved yet"
-    return TemplateRef(found.id, found.name, found.channel, usable=approved, why_not=why)
+    if found.channel != Channel.WHATSAPP.value:
+        return TemplateRef(found.id, found.name, found.channel, usable=True, why_not=None)
+    versions = store.versions(brand_id, template_id)
+    approved = [v for v in versions if v.approval == Approval.APPROVED.value]
+    usable = any(sendable_on_whatsapp(v.approval, v.whatsapp_status) for v in approved)
+    why = (None if usable else "this WhatsApp template is not approved yet" if not approved
+           else f"WhatsApp has {approved[0].whatsapp_status} this template")  # fmt: skip
+    return TemplateRef(found.id, found.name, found.channel, usable=usable, why_not=why)

@@ -59,6 +59,31 @@ class Approval(StrEnum):
     REJECTED = "rejected"
 
 
+class WhatsAppStatus(StrEnum):
+    """What WhatsApp reported of an approved template since (its `message_template_status_update` events other than
+    the verdict): flagged for low quality (still sent), paused or disabled (not sent), reinstated (sent again), or on
+    its way out (pending deletion, deleted: not sent)."""
+
+    FLAGGED = "flagged"
+    PAUSED = "paused"
+    DISABLED = "disabled"
+    REINSTATED = "reinstated"
+    PENDING_DELETION = "pending_deletion"
+    DELETED = "deleted"
+
+
+#: The WhatsApp statuses under which an approved template version does not go out (WhatsApp refuses the send).
+UNSENDABLE_STATUSES = frozenset(
+    {WhatsAppStatus.PAUSED, WhatsAppStatus.DISABLED, WhatsAppStatus.PENDING_DELETION, WhatsAppStatus.DELETED}
+)
+
+
+def sendable_on_whatsapp(approval: str | None, status: str | None) -> bool:
+    """Whether a WhatsApp template version goes out: approved, and not paused, disabled or deleted by WhatsApp since
+    (flagged still goes; reinstated goes again)."""
+    return approval == Approval.APPROVED and status not in UNSENDABLE_STATUSES
+
+
 #: Days before the due date of each due-date reminder.
 DUE_OFFSETS: dict[Kind, int] = {Kind.DUE_7: 7, Kind.DUE_3: 3, Kind.DUE_1: 1, Kind.DUE_0: 0}
 #: Why a reminder that waited (for quiet hours to end, for its retry) is recorded `suppressed` instead of sent: the
@@ -66,6 +91,8 @@ DUE_OFFSETS: dict[Kind, int] = {Kind.DUE_7: 7, Kind.DUE_3: 3, Kind.DUE_1: 1, Kin
 NO_LONGER_DUE = "no_longer_due"
 #: ... or the next reminder of the cadence is owed by now and speaks for the instalment (see `superseded`).
 SUPERSEDED = "superseded"
+#: ... or (a WhatsApp message) its template version was paused, disabled or deleted by WhatsApp while it waited.
+TEMPLATE_UNSENDABLE = "template_unsendable"
 
 
 def superseded(kind: str, due_date: date, as_of: date) -> bool:

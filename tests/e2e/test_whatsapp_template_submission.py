@@ -19,7 +19,7 @@ import pytest
 
 from adapters.webhooks import sign
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
-from tests.e2e.blackbox import DAY, poll, zone_at
+from tests.e2e.blackbox import DAY, NIGHT, poll, zone_at
 from tests.e2e.test_engagement import configure, wiring  # noqa: F401 - the webhook secret and our public address
 from tests.e2e.test_engagement_forms import HIDDEN, portals  # noqa: F401 - brand A's and B's staff signed in
 from tests.e2e.test_refused_forms_keep_input import _form
@@ -297,3 +297,169 @@ def test_the_portal_submits_a_template_and_shows_its_state(client: Any, portals:
     whatsapp.reject_template(provider_id, "ABUSIVE_CONTENT").result(timeout=10)
     rejected = admin.get(page).text
     assert 'id="approval-reason">ABUSIVE_CONTENT<' in rejected and 'id="whatsapp-submission-form"' in rejected
+
+
+def _approved(server: str, tenant: Tenant, whatsapp: Any, name: str) -> tuple[dict[str, Any], str]:
+    """A custom WhatsApp template submitted and approved by WhatsApp's webhook: the template and its provider id."""
+    template = _template(server, tenant, name)
+    provider_id = _submit(server, tenant, template["id"]).json()["whatsapp_template_id"]
+    whatsapp.approve_template(provider_id).result(timeout=10)
+    assert _get(server, tenant, template["id"])["approval"] == "approved"
+    return template, provider_id
+
+
+def _send_kind(server: str, tenant: Tenant, customer_id: str) -> httpx.Response:
+    return httpx.post(f"{server}/api/v1/messages", json={"customer_id": customer_id, "channel": "whatsapp",
+                      "kind": "custom", "idempotency_key": uuid.uuid4().hex}, headers=tenant.auth)  # fmt: skip
+
+
+def test_a_template_whatsapp_pauses_is_not_sent_until_reinstated_and_a_disabled_one_never(
+    server: str, platform: Any, provider_simulators: Any
+) -> None:
+    tenant = make_tenant(platform)
+    configure(platform, tenant, timezone=zone_at(DAY))  # not quiet hours: a WhatsApp message goes now
+    whatsapp = provider_simulators["whatsapp"]
+    template, provider_id = _approved(server, tenant, whatsapp, "Quality nudge")
+    customer = _borrower(server, tenant)
+    assert _send(server, tenant, customer, template["id"]).json()["status"] == "sent"
+    sent_before = len(whatsapp.messages())
+
+    # Flagged for low quality: shown, recorded by WhatsApp, still sent.
+    whatsapp.flag_template(provider_id).result(timeout=10)
+    flagged = _get(server, tenant, template["id"])
+    assert (flagged["approval"], flagged["whatsapp_status"]) == ("approved", "flagged")
+    assert _send(server, tenant, customer, template["id"]).json()["status"] == "sent"
+    assert len(whatsapp.messages()) == sent_before + 1
+
+    # Paused: recorded with its kind of pause, audited once (a repeated delivery is a duplicate), not sent.
+    paused_delivery = whatsapp.pause_template(provider_id).result(timeout=10)
+    assert paused_delivery.delivered
+    paused = _get(server, tenant, template["id"])
+    assert (paused["approval"], paused["whatsapp_status"], paused["whatsapp_status_reason"]) == (
+        "approved", "paused", "FIRST_PAUSE")  # fmt: skip
+    assert whatsapp.redeliver(paused_delivery).delivered
+    repeated = httpx.post(f"{server}{WEBHOOK}", content=paused_delivery.body,
+                          headers=sign(PROVIDER_WEBHOOK_SECRET, paused_delivery.body, int(time.time())))  # fmt: skip
+    assert repeated.status_code == 200 and repeated.json()["status"] == "duplicate"
+    entries = [e for e in _audit(server, tenant, template["id"])
+               if e["event_type"] == "MessageTemplateWhatsAppStatusRecorded"]  # fmt: skip
+    assert [(e["actor"], e["details"]["whatsapp_status_before"], e["details"]["whatsapp_status"]) for e in entries] == [
+        ("webhook:whatsapp", None, "flagged"), ("webhook:whatsapp", "flagged", "paused")]  # fmt: skip
+    by_id = _send(server, tenant, customer, template["id"])
+    assert by_id.status_code == 409 and "paused" in by_id.text, by_id.text
+    by_kind = _send_kind(server, tenant, customer)
+    assert by_kind.status_code == 409, by_kind.text
+    assert len(whatsapp.messages()) == sent_before + 1  # nothing was attempted at WhatsApp
+
+    # Reinstated: sent again.
+    whatsapp.reinstate_template(provider_id).result(timeout=10)
+    assert _get(server, tenant, template["id"])["whatsapp_status"] == "reinstated"
+    again = _send(server, tenant, customer, template["id"])
+    assert again.status_code == 201 and again.json()["status"] == "sent", again.text
+    assert _send_kind(server, tenant, customer).status_code == 201
+    assert len(whatsapp.messages()) == sent_before + 3
+
+    # Disabled after a second pause: never sent again.
+    whatsapp.pause_template(provider_id).result(timeout=10)
+    assert _get(server, tenant, template["id"])["whatsapp_status_reason"] == "SECOND_PAUSE"
+    whatsapp.disable_template(provider_id).result(timeout=10)
+    disabled = _get(server, tenant, template["id"])
+    assert disabled["whatsapp_status"] == "disabled" and disabled["whatsapp_status_reason"] is None
+    assert _send(server, tenant, customer, template["id"]).status_code == 409
+    assert _send_kind(server, tenant, customer).status_code == 409
+    assert len(whatsapp.messages()) == sent_before + 3
+
+
+def test_a_stale_template_event_never_undoes_a_newer_state(
+    server: str, platform: Any, provider_simulators: Any
+) -> None:
+    tenant = make_tenant(platform)
+    configure(platform, tenant, timezone=zone_at(DAY))
+    whatsapp = provider_simulators["whatsapp"]
+    template, provider_id = _approved(server, tenant, whatsapp, "Order nudge")
+    customer = _borrower(server, tenant)
+
+    # The simulator reinstates, then disables; the reinstatement (decided first) reaches us last.
+    late = whatsapp.pause_template(provider_id)
+    assert late is not None and late.result(timeout=10).delivered
+    reinstated = whatsapp.reinstate_template(provider_id, delay=0.5)
+    time.sleep(0.05)
+    disabled = whatsapp.disable_template(provider_id, "LOW_QUALITY")
+    assert disabled is not None and disabled.result(timeout=10).delivered
+    assert reinstated is not None
+    overtaken = reinstated.result(timeout=10)
+    assert overtaken.delivered and json.loads(overtaken.attempts[-1].body)["data"]["event"] == "REINSTATED"
+    shown = _get(server, tenant, template["id"])
+    assert (shown["whatsapp_status"], shown["whatsapp_status_reason"]) == ("disabled", "LOW_QUALITY")
+    assert _send(server, tenant, customer, template["id"]).status_code == 409
+
+    # A verdict (or any event) older than the disabling, under a new event id: ignored, nothing changes.
+    older = datetime.fromisoformat(shown["whatsapp_status_at"]).timestamp() - 60
+    raw, headers = _signed({"id": uuid.uuid4().hex, "type": "message_template_status_update",
+                            "created_at": datetime.fromtimestamp(older, UTC).isoformat(),
+                            "data": {"message_template_id": provider_id, "event": "APPROVED", "reason": "NONE"}})  # fmt: skip
+    answer = httpx.post(f"{server}{WEBHOOK}", content=raw, headers=headers)
+    assert answer.status_code == 200 and answer.json()["status"] == "ignored", answer.text
+    assert _get(server, tenant, template["id"]) == shown
+    statuses = [e["details"]["whatsapp_status"] for e in _audit(server, tenant, template["id"])
+                if e["event_type"] == "MessageTemplateWhatsAppStatusRecorded"]  # fmt: skip
+    assert statuses == ["paused", "disabled"]
+
+    # Forged: refused, nothing changes.
+    raw, _ = _signed({"id": uuid.uuid4().hex, "type": "message_template_status_update",
+                      "data": {"message_template_id": provider_id, "event": "REINSTATED", "reason": "NONE"}})  # fmt: skip
+    forged = httpx.post(f"{server}{WEBHOOK}", content=raw, headers=sign("not-the-secret", raw, int(time.time())))
+    assert forged.status_code == 401 and _get(server, tenant, template["id"]) == shown
+
+    # Pending deletion (newer): not usable either.
+    whatsapp.change_template_status(provider_id, "PENDING_DELETION").result(timeout=10)  # type: ignore[union-attr]
+    assert _get(server, tenant, template["id"])["whatsapp_status"] == "pending_deletion"
+    assert _send(server, tenant, customer, template["id"]).status_code == 409
+
+
+def test_a_whatsapp_message_waiting_when_its_template_is_paused_is_not_sent(
+    server: str, platform: Any, provider_simulators: Any
+) -> None:
+    from api.services.engagement import Engagement
+
+    tenant = make_tenant(platform)
+    configure(platform, tenant, timezone=zone_at(NIGHT))  # quiet hours: the message waits
+    whatsapp = provider_simulators["whatsapp"]
+    template, provider_id = _approved(server, tenant, whatsapp, "Night nudge")
+    customer = _borrower(server, tenant)
+    held = _send(server, tenant, customer, template["id"])
+    assert held.status_code == 201 and held.json()["status"] == "deferred", held.text
+    whatsapp.pause_template(provider_id).result(timeout=10)
+    configure(platform, tenant, timezone=zone_at(DAY))  # morning: its time comes
+    with platform.db.pool.connection() as conn:
+        conn.execute("UPDATE ops.messages SET next_attempt_at = now() - interval '1 minute' WHERE id = %s",
+                     (uuid.UUID(held.json()["id"]),))  # fmt: skip
+    sent_before = len(whatsapp.messages())
+    done = platform.port(Engagement).deliver_due(tenant.brand_id)
+    assert (done.sent, done.suppressed) == (0, 1)
+    stored = httpx.get(f"{server}/api/v1/messages/{held.json()['id']}", headers=tenant.auth).json()
+    assert (stored["status"], stored["reason"]) == ("suppressed", "template_unsendable")
+    assert len(whatsapp.messages()) == sent_before
+
+
+@pytest.mark.usefixtures("provider_simulators")
+def test_the_portal_shows_whatsapps_pause_of_a_template(client: Any, portals: dict[str, Any],  # noqa: F811
+                                                        provider_simulators: Any) -> None:  # fmt: skip
+    tenant, admin = portals["tenant"], portals["admin"]
+    whatsapp = provider_simulators["whatsapp"]
+    made = client.post(URL, json={"name": "Portal pause", "channel": "whatsapp", "body": "Hi {{borrower_name}}"},
+                       headers=tenant.auth).json()  # fmt: skip
+    page = f"/engagement/templates/{made['id']}"
+    provider_id = client.post(f"{URL}/{made['id']}/whatsapp-submission", json={},
+                              headers=tenant.auth).json()["whatsapp_template_id"]  # fmt: skip
+    whatsapp.approve_template(provider_id).result(timeout=10)
+    assert 'id="whatsapp-status"' not in admin.get(page).text
+    whatsapp.flag_template(provider_id).result(timeout=10)
+    flagged = admin.get(page).text
+    assert 'id="whatsapp-status">flagged<' in flagged and "still sent" in flagged
+    whatsapp.pause_template(provider_id).result(timeout=10)
+    paused = admin.get(page).text
+    assert 'id="whatsapp-status">paused<' in paused and 'id="whatsapp-status-reason">FIRST_PAUSE<' in paused
+    assert "not sent on WhatsApp until WhatsApp reinstates it" in paused and "this version goes out" not in paused
+    whatsapp.disable_template(provider_id).result(timeout=10)
+    assert 'id="whatsapp-status">disabled<' in admin.get(page).text
