@@ -12,10 +12,17 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from domain.identity.application import Identity
 from domain.identity.principal import OPERATOR
 from tests.support import copy_database_dsn, drop_database, fresh_database_dsn, settle
+
+#: Hypothesis's default 200 ms deadline per example fails property tests when CI shares the two CPUs with the rest of
+#: the suite (`test_rendering_substitutes_exactly_as_one_regex_pass_would` once at -n2 beside other work): a test's
+#: speed is the benchmarks' business, never a unit test's. Tests that set their own settings keep them.
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
 #: pytest keeps a test module's assert-rewritten code in __pycache__ (`*-pytest-<version>.pyc`, checked against a hash
 #: of the source) -- but writes it only while bytecode may be written, which PYTHONDONTWRITEBYTECODE (set on these
