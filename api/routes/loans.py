@@ -327,6 +327,9 @@ class LoanOut(LoanSummaryOut):
     asset_class: str | None = Field(None, description="once disbursed: standard, SMA-0, SMA-1, SMA-2 or NPA")
     next_due: NextDueOut | None = Field(None, description="the next instalment not fully paid due on or after today")
     cob_through: date | None = Field(None, description="the last business date COB recorded something for the loan")
+    closed_on: date | None = Field(
+        None, description="once disbursed: the date its payments brought the payoff to zero (null until then)"
+    )
 
 
 def _loan(ctx: Context[LoanPort], loan_id: UUID) -> object | None:

@@ -1,5 +1,5 @@
 """The servicing fields of a disbursed loan's GET (issue #15): the schedule with what is paid and each instalment's
-status, `outstanding`, `dpd`, `asset_class`, `next_due` - from the loan's events (domain/loans/servicing_views.py)."""
+status, `outstanding`, `dpd`, `asset_class`, `next_due`, `closed_on` - from the loan's events (domain/loans/servicing_views.py)."""
 
 from __future__ import annotations
 
@@ -29,4 +29,6 @@ def servicing_fields(loans: Loans, brand_id: UUID, loan_id: UUID, loaded: Loan |
         "asset_class": view.asset_class,
         "next_due": view.next_due,
         "cob_through": view.cob_through,
+        # the auditor's replay of the loan answers it as this GET's (docs/loans.md, "Auditor replay of a loan")
+        "closed_on": view.closed_on,
     }
