@@ -72,6 +72,10 @@ class ActivityLog(Projection):
         self._topics: dict[str, dict[str, Any] | None] = {}  # topic -> its row's constants (None: decoded)
         self._topics_document = "[]"
         self._stored: tuple[str, list[int]] | None = None  # this batch's stored events (events table, positions)
+        self._events_table: str | None = None  # the source's (`bind_events`), where a creation event gives a brand
+
+    def bind_events(self, events_table: str) -> None:
+        self._events_table = events_table
 
     def drop(self, conn: Connection[Any]) -> None:
         conn.execute("DELETE FROM read.activity WHERE source = %s", (self.source,))
@@ -124,7 +128,8 @@ class ActivityLog(Projection):
     BRANDS_KEPT = 100_000
 
     def _entry(self, position: int, event: DomainEvent, brand: UUID | None) -> Iterable[Change]:
-        """The activity row of an event (of an aggregate with no brand of its own: the brand of its earlier rows).
+        """The activity row of an event (of an aggregate with no brand of its own: the brand of its earlier rows, or
+        with none -- its creation is not in the trail, as a notice's import is not -- of its creation event).
 
         With the brand known (the event's, or the one this projection wrote the aggregate's earlier rows with) the
         row is an `Insert` (a batch's rows go as one statement, the engine's cheap path: a new row keyed by
@@ -159,12 +164,13 @@ class ActivityLog(Projection):
                 },
             )
             return
+        created = "" if self._events_table is None else ", " + _creation_brand(self._events_table, "%(id)s::uuid")
         yield Write(
             "INSERT INTO read.activity (source, position, brand_id, occurred_at, actor, aggregate_type, aggregate_id, "
             "event_type, summary, details) SELECT %(source)s, %(pos)s, b.brand_id, %(at)s, %(actor)s, %(type)s, %(id)s, "
             "%(event)s, %(summary)s, %(details)s FROM (SELECT coalesce(%(brand)s::uuid, (SELECT brand_id FROM read.activity "
-            "WHERE aggregate_id = %(id)s AND position < %(pos)s LIMIT 1)) AS brand_id) b WHERE b.brand_id IS NOT NULL "
-            "ON CONFLICT DO NOTHING",
+            f"WHERE aggregate_id = %(id)s AND position < %(pos)s LIMIT 1){created}) AS brand_id) b "
+            "WHERE b.brand_id IS NOT NULL ON CONFLICT DO NOTHING",
             {
                 "source": self.source,
                 "pos": position,
@@ -207,6 +213,19 @@ def _row_constants(topic: str) -> dict[str, Any] | None:
             "summary": _summary(aggregate, event_name), "defaults": defaults, "branded": branded}  # fmt: skip
 
 
+def _creation_brand(events_table: str, aggregate_id: str) -> str:
+    """SQL of the brand in the creation event (version 1) of the aggregate `aggregate_id` (an SQL expression) in
+    `events_table`: NULL when that event carries none (a brand's own creation). Every aggregate's creation event
+    carries its brand (docs/architecture.md), and it is in the event store before any later event of the aggregate,
+    so a live batch, a rebuild in any batch size and a retry find the same brand. Only asked when the aggregate has
+    no earlier row (coalesce stops at the first value)."""
+    return (
+        "(SELECT (c.s->>'brand_id')::uuid FROM (SELECT convert_from(c.state, 'UTF8')::jsonb AS s "
+        f"FROM {events_table} c WHERE c.originator_id = {aggregate_id} AND c.originator_version = 1 OFFSET 0) c "
+        "WHERE jsonb_typeof(c.s->'brand_id') = 'string')"
+    )
+
+
 #: What a row's details leave out of the event's JSON (`_entry`'s filter).
 _DROPPED = sorted(_BASE_FIELDS | SECRET_FIELDS)
 
@@ -239,14 +258,16 @@ _STORED_BRANDED = _STORED_ROWS.format(
     which="jsonb_typeof(j.s->'brand_id') = 'string'",
 )
 #: The others take their aggregate's brand from its earlier rows (as `_entry`'s Write does), at the batch's end: an
-#: earlier row may be one of this batch's, stored or decoded. None found: no row, as for a decoded event.
+#: earlier row may be one of this batch's, stored or decoded; with none (its creation is not in the trail), from its
+#: creation event in the event store (`_creation_brand`). None found: no row, as for a decoded event.
 _STORED_BRANDLESS = _STORED_ROWS.format(
     brand="b.brand_id",
     events="{events}",
     skipped="true",
-    lookup="CROSS JOIN LATERAL (SELECT a.brand_id FROM read.activity a WHERE a.aggregate_id = e.originator_id "
-    "AND a.position < e.notification_id LIMIT 1) AS b\n",
-    which="jsonb_typeof(j.s->'brand_id') IS DISTINCT FROM 'string'",
+    lookup="CROSS JOIN LATERAL (SELECT coalesce((SELECT a.brand_id FROM read.activity a WHERE a.aggregate_id = "
+    f"e.originator_id AND a.position < e.notification_id LIMIT 1), {_creation_brand('{events}', 'e.originator_id')}) "
+    "AS brand_id) AS b\n",
+    which="jsonb_typeof(j.s->'brand_id') IS DISTINCT FROM 'string' AND b.brand_id IS NOT NULL",
 )
 
 
