@@ -45,6 +45,8 @@ CONTEXT = BoundedContext(
         Notice.MatchConfirmed,
         Notice.MatchRemoved,
     ),
+    # Each belongs to a company of the brand: a staff member limited to companies sees only theirs in the trail.
+    activity_by_company=True,
     endpoints=(*notice_sources.ENDPOINTS, *notices.ENDPOINTS),
     pages=(*pages.PAGES, *sync_pages.PAGES),
     jobs=(Job(notice_sync.DEFINITION, notice_sync.run_sync, notice_sync.NoticeJobPort),),
