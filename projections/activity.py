@@ -48,6 +48,10 @@ class ActivityLog(Projection):
     name: ClassVar[str]
     source: ClassVar[str]
     topics: ClassVar[tuple[str, ...]] = ()  # every event of the source (activity_projection may narrow it)
+    #: Whether its rows are of records that belong to a company of the brand (the notices context's: notices,
+    #: sources, sync runs): each row then carries the company of its aggregate's creation event, and the trail shows
+    #: it only to callers who may see that company (`ActivityQueries.entries`). Elsewhere the company is NULL.
+    by_company: ClassVar[bool] = False
     tables = ()
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.activity (
@@ -61,8 +65,17 @@ class ActivityLog(Projection):
             event_type text NOT NULL,
             summary text NOT NULL,
             details jsonb NOT NULL,
+            company text,
             PRIMARY KEY (source, position)
         )""",
+        # The company of a row of a company's record (`by_company`), added to tables made before it: only when
+        # missing, as ALTER TABLE locks the table against the live runners even when it does nothing.
+        """DO $$ BEGIN
+            IF NOT EXISTS (SELECT FROM information_schema.columns WHERE table_schema = 'read'
+                           AND table_name = 'activity' AND column_name = 'company') THEN
+                ALTER TABLE read.activity ADD COLUMN company text;
+            END IF;
+        END $$""",
         "CREATE INDEX IF NOT EXISTS activity_brand_time_idx ON read.activity (brand_id, occurred_at DESC, source, position)",
         "CREATE INDEX IF NOT EXISTS activity_actor_idx ON read.activity (brand_id, actor, occurred_at DESC)",
         "CREATE INDEX IF NOT EXISTS activity_aggregate_idx ON read.activity (aggregate_id, position)",
@@ -72,6 +85,10 @@ class ActivityLog(Projection):
         self._topics: dict[str, dict[str, Any] | None] = {}  # topic -> its row's constants (None: decoded)
         self._topics_document = "[]"
         self._stored: tuple[str, list[int]] | None = None  # this batch's stored events (events table, positions)
+        self._events_table: str | None = None  # the source's (`bind_events`), where a creation event gives a brand
+
+    def bind_events(self, events_table: str) -> None:
+        self._events_table = events_table
 
     def drop(self, conn: Connection[Any]) -> None:
         conn.execute("DELETE FROM read.activity WHERE source = %s", (self.source,))
@@ -96,7 +113,7 @@ class ActivityLog(Projection):
 
     def _stored_params(self, positions: Sequence[int]) -> dict[str, Any]:
         return {"source": self.source, "topics": self._topics_document, "positions": list(positions),
-                "dropped": _DROPPED}  # fmt: skip
+                "dropped": _DROPPED, "by_company": self.by_company}  # fmt: skip
 
     def begin_batch(self) -> None:
         self._stored = None
@@ -124,7 +141,8 @@ class ActivityLog(Projection):
     BRANDS_KEPT = 100_000
 
     def _entry(self, position: int, event: DomainEvent, brand: UUID | None) -> Iterable[Change]:
-        """The activity row of an event (of an aggregate with no brand of its own: the brand of its earlier rows).
+        """The activity row of an event (of an aggregate with no brand of its own: the brand of its earlier rows, or
+        with none -- its creation is not in the trail, as a notice's import is not -- of its creation event).
 
         With the brand known (the event's, or the one this projection wrote the aggregate's earlier rows with) the
         row is an `Insert` (a batch's rows go as one statement, the engine's cheap path: a new row keyed by
@@ -142,7 +160,10 @@ class ActivityLog(Projection):
             if len(brands) >= self.BRANDS_KEPT:
                 brands.clear()
             brands[event.originator_id] = brand
-        if brand is not None:
+        # A company's record: the company of its creation event -- this one's, or (a later event) the event store's.
+        company = getattr(event, "company", None) if self.by_company and event.originator_version == 1 else None
+        company_known = not self.by_company or isinstance(company, str)
+        if brand is not None and company_known:
             yield Insert(
                 "read.activity",
                 {
@@ -156,15 +177,22 @@ class ActivityLog(Projection):
                     "event_type": event_name,
                     "summary": _summary(aggregate, event_name),
                     "details": details,
+                    "company": company,
                 },
             )
             return
+        created = "" if self._events_table is None else ", " + _creation_brand(self._events_table, "%(id)s::uuid")
+        of_company = (
+            "%(company)s::text"
+            if company_known or self._events_table is None
+            else _creation_company(self._events_table, "%(id)s::uuid")
+        )
         yield Write(
             "INSERT INTO read.activity (source, position, brand_id, occurred_at, actor, aggregate_type, aggregate_id, "
-            "event_type, summary, details) SELECT %(source)s, %(pos)s, b.brand_id, %(at)s, %(actor)s, %(type)s, %(id)s, "
-            "%(event)s, %(summary)s, %(details)s FROM (SELECT coalesce(%(brand)s::uuid, (SELECT brand_id FROM read.activity "
-            "WHERE aggregate_id = %(id)s AND position < %(pos)s LIMIT 1)) AS brand_id) b WHERE b.brand_id IS NOT NULL "
-            "ON CONFLICT DO NOTHING",
+            "event_type, summary, details, company) SELECT %(source)s, %(pos)s, b.brand_id, %(at)s, %(actor)s, "
+            f"%(type)s, %(id)s, %(event)s, %(summary)s, %(details)s, {of_company} FROM (SELECT coalesce(%(brand)s::uuid, (SELECT brand_id FROM read.activity "
+            f"WHERE aggregate_id = %(id)s AND position < %(pos)s LIMIT 1){created}) AS brand_id) b "
+            "WHERE b.brand_id IS NOT NULL ON CONFLICT DO NOTHING",
             {
                 "source": self.source,
                 "pos": position,
@@ -176,6 +204,7 @@ class ActivityLog(Projection):
                 "event": event_name,
                 "summary": _summary(aggregate, event_name),
                 "details": Jsonb(details),
+                "company": company,
             },
         )
 
@@ -207,6 +236,30 @@ def _row_constants(topic: str) -> dict[str, Any] | None:
             "summary": _summary(aggregate, event_name), "defaults": defaults, "branded": branded}  # fmt: skip
 
 
+def _creation_brand(events_table: str, aggregate_id: str) -> str:
+    """SQL of the brand in the creation event (version 1) of the aggregate `aggregate_id` (an SQL expression) in
+    `events_table`: NULL when that event carries none (a brand's own creation). Every aggregate's creation event
+    carries its brand (docs/architecture.md), and it is in the event store before any later event of the aggregate,
+    so a live batch, a rebuild in any batch size and a retry find the same brand. Only asked when the aggregate has
+    no earlier row (coalesce stops at the first value)."""
+    return (
+        "(SELECT (c.s->>'brand_id')::uuid FROM (SELECT convert_from(c.state, 'UTF8')::jsonb AS s "
+        f"FROM {events_table} c WHERE c.originator_id = {aggregate_id} AND c.originator_version = 1 OFFSET 0) c "
+        "WHERE jsonb_typeof(c.s->'brand_id') = 'string')"
+    )
+
+
+def _creation_company(events_table: str, aggregate_id: str) -> str:
+    """SQL of the company in the creation event (version 1) of the aggregate `aggregate_id` (an SQL expression) in
+    `events_table` (NULL when it carries none): the company a row of a company's record is of (`by_company`), the same
+    live, in a rebuild of any batch size and on a retry, as `_creation_brand`'s brand."""
+    return (
+        "(SELECT c.s->>'company' FROM (SELECT convert_from(c.state, 'UTF8')::jsonb AS s "
+        f"FROM {events_table} c WHERE c.originator_id = {aggregate_id} AND c.originator_version = 1 OFFSET 0) c "
+        "WHERE jsonb_typeof(c.s->'company') = 'string')"
+    )
+
+
 #: What a row's details leave out of the event's JSON (`_entry`'s filter).
 _DROPPED = sorted(_BASE_FIELDS | SECRET_FIELDS)
 
@@ -218,11 +271,13 @@ _DROPPED = sorted(_BASE_FIELDS | SECRET_FIELDS)
 #: decoded. `{events}` is the events table; %(topics)s the constants of every topic (`_row_constants`): a statement
 #: parses only the JSON of the events of topics that may have rows of its kind (`branded`), the subquery fenced so.
 _STORED_ROWS = """INSERT INTO read.activity (source, position, brand_id, occurred_at, actor, aggregate_type,
-    aggregate_id, event_type, summary, details)
+    aggregate_id, event_type, summary, details, company)
 SELECT %(source)s, e.notification_id, {brand}, (j.s->>'timestamp')::timestamptz, coalesce(j.s->>'actor', 'system'),
-    e.aggregate_type, e.originator_id, e.event_type, e.summary, (e.defaults || j.s) - %(dropped)s::text[]
+    e.aggregate_type, e.originator_id, e.event_type, e.summary, (e.defaults || j.s) - %(dropped)s::text[],
+    CASE WHEN %(by_company)s THEN CASE WHEN e.originator_version = 1 AND jsonb_typeof(j.s->'company') = 'string'
+        THEN j.s->>'company' ELSE {company} END END
 FROM (
-    SELECT e.notification_id, e.originator_id, e.state, t.* FROM {events} e
+    SELECT e.notification_id, e.originator_id, e.originator_version, e.state, t.* FROM {events} e
     JOIN jsonb_to_recordset(%(topics)s::jsonb) AS t(topic text, aggregate_type text, event_type text, summary text,
         defaults jsonb, branded boolean) ON t.topic = e.topic
     WHERE e.notification_id = ANY(%(positions)s::bigint[]) AND t.branded IS NOT {skipped} OFFSET 0
@@ -234,25 +289,30 @@ ON CONFLICT DO NOTHING"""
 _STORED_BRANDED = _STORED_ROWS.format(
     brand="(j.s->>'brand_id')::uuid",
     events="{events}",
+    company=_creation_company("{events}", "e.originator_id"),
     skipped="false",
     lookup="",
     which="jsonb_typeof(j.s->'brand_id') = 'string'",
 )
 #: The others take their aggregate's brand from its earlier rows (as `_entry`'s Write does), at the batch's end: an
-#: earlier row may be one of this batch's, stored or decoded. None found: no row, as for a decoded event.
+#: earlier row may be one of this batch's, stored or decoded; with none (its creation is not in the trail), from its
+#: creation event in the event store (`_creation_brand`). None found: no row, as for a decoded event.
 _STORED_BRANDLESS = _STORED_ROWS.format(
     brand="b.brand_id",
     events="{events}",
+    company=_creation_company("{events}", "e.originator_id"),
     skipped="true",
-    lookup="CROSS JOIN LATERAL (SELECT a.brand_id FROM read.activity a WHERE a.aggregate_id = e.originator_id "
-    "AND a.position < e.notification_id LIMIT 1) AS b\n",
-    which="jsonb_typeof(j.s->'brand_id') IS DISTINCT FROM 'string'",
+    lookup="CROSS JOIN LATERAL (SELECT coalesce((SELECT a.brand_id FROM read.activity a WHERE a.aggregate_id = "
+    f"e.originator_id AND a.position < e.notification_id LIMIT 1), {_creation_brand('{events}', 'e.originator_id')}) "
+    "AS brand_id) AS b\n",
+    which="jsonb_typeof(j.s->'brand_id') IS DISTINCT FROM 'string' AND b.brand_id IS NOT NULL",
 )
 
 
-def activity_projection(source: str, topics: tuple[str, ...] = ()) -> ActivityLog:
-    """The activity projection of one source application (only `topics`' events when given)."""
-    attrs: dict[str, Any] = {"name": f"activity_{source}", "source": source}
+def activity_projection(source: str, topics: tuple[str, ...] = (), *, by_company: bool = False) -> ActivityLog:
+    """The activity projection of one source application (only `topics`' events when given; `by_company`: its
+    records belong to companies, `ActivityLog.by_company`)."""
+    attrs: dict[str, Any] = {"name": f"activity_{source}", "source": source, "by_company": by_company}
     if topics:
         attrs["topics"] = topics
     cls: type[ActivityLog] = type(f"{source.title()}Activity", (ActivityLog,), attrs)
@@ -296,11 +356,16 @@ class ActivityQueries:
         until: datetime | None = None,
         cursor: str | None = None,
         limit: int = 50,
+        companies: Sequence[str] = (),
     ) -> ActivityPage:
-        """The brand's activity matching the filters, newest first; a keyset page."""
+        """The brand's activity matching the filters, newest first; a keyset page. `companies`: those the caller may
+        see (empty: every company) -- a row of another company's record (`ActivityLog.by_company`) is left out."""
         page_scope = (brand_id, actor, aggregate_type, aggregate_id, since, until)  # the filters its cursor is bound to
         where = ["brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1, "ops": OPS_SOURCE}
+        if companies:
+            where.append("(company IS NULL OR company = ANY(%(companies)s::text[]))")
+            params["companies"] = list(companies)
         for column, value in (("actor", actor), ("aggregate_type", aggregate_type), ("aggregate_id", aggregate_id)):
             if value is not None:
                 where.append(f"{column} = %({column})s")
@@ -316,15 +381,16 @@ class ActivityQueries:
             where.append("(occurred_at, source, position) < (%(c_at)s, %(c_src)s, %(c_pos)s)")
             params.update(c_at=at, c_src=source, c_pos=position)
         # The events' rows and the operational actions' entries (`ops.activity`, source `ops`: rows that are not
-        # events, written with the change they audit), each side newest first and limited, then merged.
+        # events, written with the change they audit, of no company's record), each side newest first and limited,
+        # then merged.
         condition = " AND ".join(where)
         columns = "occurred_at, source, position, actor, aggregate_type, aggregate_id, event_type, summary, details"
         order = "ORDER BY occurred_at DESC, source DESC, position DESC LIMIT %(limit)s"
         with self.pool.connection() as conn:
             rows = conn.execute(
                 f"SELECT * FROM ((SELECT {columns} FROM read.activity WHERE {condition} {order}) UNION ALL "
-                f"(SELECT {columns} FROM (SELECT brand_id, {columns.replace('source', '%(ops)s::text AS source')} "
-                f"FROM ops.activity) o WHERE {condition} {order})) a {order}",
+                f"(SELECT {columns} FROM (SELECT brand_id, NULL::text AS company, "
+                f"{columns.replace('source', '%(ops)s::text AS source')} FROM ops.activity) o WHERE {condition} {order})) a {order}",
                 params,
             ).fetchall()
         more = len(rows) > limit

@@ -11,7 +11,7 @@ The counters are projections/insight_figures.py's (`InsightFigures`, a projectio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -186,15 +186,18 @@ class DashboardQueries:
         found = self._counts(brand_id, "bucket")
         return [Bucket(label, *found.get(label, (0, Decimal("0.00")))) for label, _, _ in BUCKETS]
 
-    def recent_activity(self, brand_id: UUID, limit: int = 10) -> list[ActivityItem]:
+    def recent_activity(self, brand_id: UUID, limit: int = 10, companies: Sequence[str] = ()) -> list[ActivityItem]:
+        """The newest activity; `companies`: those the viewer may see (empty: every company), as the trail's."""
+        of_companies = " AND (company IS NULL OR company = ANY(%(companies)s::text[]))" if companies else ""
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT * FROM ((SELECT occurred_at, source, position, event_type, summary, actor FROM read.activity "
-                "WHERE brand_id = %(brand)s ORDER BY occurred_at DESC, source DESC, position DESC LIMIT %(limit)s) "
+                f"WHERE brand_id = %(brand)s{of_companies} ORDER BY occurred_at DESC, source DESC, position DESC "
+                "LIMIT %(limit)s) "
                 "UNION ALL (SELECT occurred_at, 'ops', position, event_type, summary, actor FROM ops.activity "
                 "WHERE brand_id = %(brand)s ORDER BY occurred_at DESC, position DESC LIMIT %(limit)s)) a "
                 "ORDER BY occurred_at DESC, source DESC, position DESC LIMIT %(limit)s",
-                {"brand": brand_id, "limit": limit},
+                {"brand": brand_id, "limit": limit, "companies": list(companies)},
             ).fetchall()
         return [ActivityItem(**{k: v for k, v in r.items() if k != "position"}) for r in rows]
 

@@ -166,6 +166,9 @@ class ProjectionEngine:
         self.pool = pool
         self.applications = applications
         self.projections = {p.name: p for p in projections}
+        for projection in projections:
+            if projection.source in applications:
+                projection.bind_events(_events_table(applications[projection.source]))
         self._advanced = threading.Condition()
         self._committed_at: dict[str, int] = {}  # projection -> the position its last in-process batch committed
         # Set whenever an in-process batch moves a projection (`wake_on_advance`).

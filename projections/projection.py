@@ -146,6 +146,10 @@ class Projection(ABC):
         it makes is missing, so a rebuild cut short by a crash is made whole by the next start."""
         return ()
 
+    def bind_events(self, events_table: str) -> None:  # noqa: B027 - an optional hook: most read no stored event
+        """Told once by the engine its source's events table (qualified and quoted), for writes that read the event
+        store on any path, decoded events' too (the activity log's brand of an aggregate: `ActivityLog._entry`)."""
+
     def begin_batch(self) -> None:  # noqa: B027 - an optional hook: most projections keep no batch state
         """Called before a batch's events (a projection that sums over a batch resets here)."""
 

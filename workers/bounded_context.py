@@ -85,6 +85,9 @@ class BoundedContext(Generic[A]):
     projections: Sequence[Projection] = ()
     #: The topics the activity trail records for this context (None: every event; () : no trail).
     activity: Sequence[str] | None = None
+    #: Whether its records belong to a company of the brand (notices, their sources and sync runs): its trail rows
+    #: then carry the company, and a staff member limited to companies sees only theirs (`ActivityLog.by_company`).
+    activity_by_company: bool = False
     endpoints: Sequence[Endpoint[Any]] = ()
     pages: Sequence[Page[Any] | PublicPage[Any]] = ()
     nav: Sequence[NavItem] = ()

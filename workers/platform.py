@@ -204,7 +204,11 @@ class Platform:
         for context in self.contexts:
             found.extend(context.projections)
             if context.application is not None and context.activity != ():  # () : no trail; None: every event
-                found.append(activity_projection(context.name, tuple(context.activity or ())))
+                found.append(
+                    activity_projection(
+                        context.name, tuple(context.activity or ()), by_company=context.activity_by_company
+                    )
+                )
         return found
 
     @cached_property

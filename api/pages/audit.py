@@ -211,6 +211,7 @@ async def _trail(
             until=until,
             cursor=cursor,
             limit=limit,
+            companies=principal.companies,
         )
 
     def load() -> dict[str, Any]:

@@ -62,7 +62,11 @@ def charts(board: Dashboard) -> dict[str, Any]:
 
 async def dashboard_page(request: Request, port: InsightPagesPort, principal: Principal) -> Response:
     def load() -> dict[str, Any]:
-        board = port.desk.dashboard(principal.brand_id) if principal.holds(Permission.VIEW_DASHBOARD) else None
+        board = (
+            port.desk.dashboard(principal.brand_id, principal.companies)
+            if principal.holds(Permission.VIEW_DASHBOARD)
+            else None
+        )
         counts = port.covenants.counts(principal.brand_id) if principal.holds(Permission.COVENANTS) else None
         return {"board": board, "counts": counts, "charts": charts(board) if board else {}}
 

@@ -100,7 +100,8 @@ class _Profile:
     role_defaults: set[str]
 
 
-def _load_profile(port: StaffPort, brand_id: UUID, staff_id: UUID) -> _Profile | None:
+def _load_profile(port: StaffPort, brand_id: UUID, staff_id: UUID, companies: tuple[str, ...] = ()) -> _Profile | None:
+    """The profile page's data; its recent activity on the records of `companies` (the viewer's; empty: every one)."""
     queries, records = port.records.queries, port.records
     view = queries.staff(brand_id, staff_id)
     if view is None:
@@ -112,7 +113,7 @@ def _load_profile(port: StaffPort, brand_id: UUID, staff_id: UUID) -> _Profile |
         colleagues=queries.staff_list(brand_id, None, None, 200).items,
         logins=records.logins(brand_id, staff_id, 20),
         sessions=records.sessions(brand_id, staff_id),
-        activity=records.activity(brand_id, staff_id, limit=20).items,
+        activity=records.activity(brand_id, staff_id, limit=20, companies=companies).items,
         grants=view.permissions,
         role_defaults={p.value for role in view.roles for p in ROLES[role][1]},
     )
@@ -129,7 +130,7 @@ async def _profile(
 ) -> Response:
     """The profile; a refused form (422) comes back as typed, a conflicting one (409: changed since the page was
     opened) as the staff user is now, since its typed values would carry the stale ones back."""
-    data = await run_in_threadpool(_load_profile, port, principal.brand_id, staff_id)
+    data = await run_in_threadpool(_load_profile, port, principal.brand_id, staff_id, principal.companies)
     if data is None:
         return await not_found(request)
     extra: dict[str, Any] = {"kept": lambda action: TypedForm()} if conflict else {}

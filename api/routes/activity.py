@@ -77,6 +77,7 @@ def activity(ctx: Context[ActivityPort]) -> Reply:
         until=q.to,
         cursor=q.cursor,
         limit=q.limit,
+        companies=ctx.principal.companies,
     )
     return json_response(page)
 

@@ -212,6 +212,7 @@ def trail(ctx: Context[AuditPort]) -> Reply:
         until=_utc(q.to) if q.to else None,
         cursor=q.cursor,
         limit=q.limit,
+        companies=ctx.principal.companies,  # no row of another company's record (a notice), as `_guard_company`
     )
     return json_response(page)
 

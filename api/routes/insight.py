@@ -179,7 +179,7 @@ def global_search(ctx: Context[InsightPort]) -> Reply:
 
 
 def dashboard(ctx: Context[InsightPort]) -> Reply:
-    return json_response(ctx.port.desk.dashboard(ctx.brand_id))
+    return json_response(ctx.port.desk.dashboard(ctx.brand_id, ctx.principal.companies))
 
 
 ENDPOINTS = serve(

@@ -311,7 +311,9 @@ def staff_sessions(ctx: Context[StaffPort]) -> Reply:
 
 def staff_activity(ctx: Context[StaffPort]) -> Reply:
     q: ActivityQuery = ctx.query
-    page = ctx.port.records.activity(ctx.brand_id, ctx.path["staff_id"], q.from_, q.to, q.cursor, q.limit)
+    page = ctx.port.records.activity(
+        ctx.brand_id, ctx.path["staff_id"], q.from_, q.to, q.cursor, q.limit, companies=ctx.principal.companies
+    )
     return json_response(page)
 
 

@@ -82,11 +82,13 @@ class DashboardDesk:
     figures: DashboardQueries
     reminders: ReminderQueries
 
-    def dashboard(self, brand_id: UUID) -> Dashboard:
+    def dashboard(self, brand_id: UUID, companies: tuple[str, ...] = ()) -> Dashboard:
+        """`companies`: those the viewer may see (empty: every company) -- the recent activity leaves out the others'
+        records (the trail's rule, `ActivityQueries.entries`)."""
         settings = self.identity.settings(brand_id)
         today = self.identity.business_date(brand_id)
         loans = self.figures.loan_counts(brand_id)
-        activity = self.figures.recent_activity(brand_id)
+        activity = self.figures.recent_activity(brand_id, companies=companies)
         version = settings.dashboard_version.value
         if version != "V2":
             return Dashboard(version, today, loans, activity)

@@ -63,9 +63,17 @@ class StaffRecords:
         until: datetime | None = None,
         cursor: str | None = None,
         limit: int = 50,
+        companies: tuple[str, ...] = (),
     ) -> ActivityPage:
-        """What the staff member did, newest first; StaffNotFound (404) for no staff member of the brand."""
+        """What the staff member did, newest first, on the records of `companies` (those the viewer may see; empty:
+        every company); StaffNotFound (404) for no staff member of the brand."""
         self.identity.staff(brand_id, staff_id)
         return self.activity_trail.entries(
-            brand_id, actor=f"staff:{staff_id}", since=since, until=until, cursor=cursor, limit=limit
+            brand_id,
+            actor=f"staff:{staff_id}",
+            since=since,
+            until=until,
+            cursor=cursor,
+            limit=limit,
+            companies=companies,
         )

@@ -107,6 +107,7 @@ def booked(platform_template: str, mail_sink: Any, provider_simulators: dict[str
 
 def _more_history(client: Any, platform: Any, book: Book) -> None:
     """What the book lacks: a staff sign-in, a rating matrix, a staff notice acknowledged, a covenant proof rejected,
+    a notice's match taken back and confirmed again,
     covenant notifications, a re-loan offer, timezone changes between loan events that carry no business day (their
     local day), a rename of a borrower with an open collection case, a write-off and a recovery."""
     brand, auth = book.tenant.brand_id, book.tenant.auth
@@ -123,6 +124,16 @@ def _more_history(client: Any, platform: Any, book: Book) -> None:
     rejected = client.post(f"/api/v1/documents/{book.ids['proof_document_id']}/review",
                            json={"decision": "rejected", "reason": "the scan is unreadable"}, headers=auth)  # fmt: skip
     assert rejected.status_code == 200, rejected.text
+    # A staff member takes a notice's match back and confirms it again (rows of the trail whose brand is the
+    # notice's import's, in the event store).
+    notice_url = f"/api/v1/notices/{book.ids['notice_id']}"
+    borrower = client.get(notice_url, headers=auth).json()["match"]["customer_id"]
+    assert borrower is not None
+    unmatched = client.post(f"{notice_url}/unmatch", json={"reason": "checking the borrower"}, headers=auth)
+    assert unmatched.status_code == 200, unmatched.text
+    matched = client.post(f"{notice_url}/match", json={"customer_id": borrower, "reason": "checked on call"},
+                          headers=auth)  # fmt: skip
+    assert matched.status_code == 200, matched.text
     run_job(client, platform, book, "covenant-notification", OVERDUE)
     run_job(client, platform, book, "reloan-offers", OVERDUE)
     identity, loans = platform.get(Identity), platform.get(Loans)
@@ -153,6 +164,9 @@ def test_every_projection_rebuilt_equals_the_live_one(booked: Platform) -> None:
         live = {t: _rows(conn, t) for t in tables}
         live_digests = _digests(conn, tables)
     assert sum(map(len, live.values())) > 500  # a rich history: hundreds of rows across the read models
+    # The notice's match decisions are in the trail (their brand from the notice's import in the event store).
+    assert sum(n for row, n in live["read.activity"].items() if ",MatchRemoved," in row) == 1
+    assert sum(n for row, n in live["read.activity"].items() if ",MatchConfirmed," in row) == 1
     empty = sorted(t for t, rows in live.items() if not rows)
     differences: list[str] = []
     # In one batch, then in batches of 25 events (boundaries inside aggregates' histories, batches replayed in pairs).

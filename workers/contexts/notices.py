@@ -34,8 +34,19 @@ CONTEXT = BoundedContext(
     build=_notices,
     queries=(NoticeQueries, NoticeSourceQueries, NoticeFeedQueries),
     projections=(NoticeViews(), NoticeRematchQueue(), NoticeNameKeys(), NoticeBorrowerKeys()),
-    # What staff and jobs do to sources and sync runs; notices themselves (thousands per sync) have their own history.
-    activity=topics_of(NoticeSource.Connected, NoticeSource.Reconfigured, SyncRun.Started, SyncRun.Finished),
+    # What staff and jobs do to sources and sync runs, and staff members' match decisions on notices (confirmed or
+    # corrected, removed: brandless events, whose row takes the brand of the notice's import from the event store).
+    # The notices' imports, changes and automatic matches (thousands per sync) stay in their own history.
+    activity=topics_of(
+        NoticeSource.Connected,
+        NoticeSource.Reconfigured,
+        SyncRun.Started,
+        SyncRun.Finished,
+        Notice.MatchConfirmed,
+        Notice.MatchRemoved,
+    ),
+    # Each belongs to a company of the brand: a staff member limited to companies sees only theirs in the trail.
+    activity_by_company=True,
     endpoints=(*notice_sources.ENDPOINTS, *notices.ENDPOINTS),
     pages=(*pages.PAGES, *sync_pages.PAGES),
     jobs=(Job(notice_sync.DEFINITION, notice_sync.run_sync, notice_sync.NoticeJobPort),),
