@@ -195,7 +195,9 @@ def plan_moves(conn: Any, brand_id: UUID, day: date, window: int, auto: bool) ->
     rows = conn.execute(
         _CANDIDATES, {"brand": brand_id, "day": day, "hard": ["overdue", *_POST_STATUSES], "window": window_dates}
     ).fetchall()
-    gone = departures(conn, brand_id, (r["assignee"] for r in rows if r["open"] and r["assignee"] is not None))
+    # The holders of open cases, and who worked a closed case that may reopen today: without auto-allocation a
+    # reopened case goes back to them, which it must not when they have left.
+    gone = departures(conn, brand_id, (r["assignee"] for r in rows if r["assignee"] is not None))
     reasons: dict[UUID, str] = {}
     moves: list[Move] = []
     unassigned: list[tuple[dict[str, Any], Stage, Decimal, date | None]] = []
@@ -215,7 +217,8 @@ def plan_moves(conn: Any, brand_id: UUID, day: date, window: int, auto: bool) ->
             # Sticky no longer: the executive left (disabled, or off the stage's team). The case is unassigned -
             # allocated below with auto-allocation on, else left to the managers - in a batch saying why.
             keep = None
-            reasons[row["loan_id"]] = why
+            if current is not None:  # taken from them; a case reopening merely opens unassigned
+                reasons[row["loan_id"]] = why
         if keep is None and auto:
             unassigned.append((row, stage, amount, due_on))
             continue
