@@ -371,20 +371,21 @@ class Scheduler(threading.Thread):
                     continue
                 run = self.port.jobs.run(None, run_id)  # the run itself: the read model may lag, or predate `worker`
                 if run.status == RunStatus.RUNNING and run.worker and not _alive(run.worker):
-                    with acting_as("scheduler"):
+                    with acting_as("scheduler"), tracing(f"job-run:{run_id}"):
                         self.port.jobs.fail_attempt(run, f"worker {run.worker} is gone (process exited)")
                     log.warning("scheduler.run_orphaned", run=str(run_id), worker=run.worker)
         for run_id in self.port.job_queries.stalled(now - STALLED_AFTER, besides=mine):
             run = self.port.jobs.run(None, run_id)
             if run.status == RunStatus.RUNNING:
-                with acting_as("scheduler"):
+                with acting_as("scheduler"), tracing(f"job-run:{run_id}"):
                     self.port.jobs.fail_attempt(run, "worker stopped responding")
                 log.warning("scheduler.run_stalled", run=str(run_id))
 
     def execute(self, run_id: Any) -> None:
         """Run one attempt of a run: batches, then success; an exception becomes a retry or a failure."""
         try:
-            with acting_as(f"job:{self.worker}"):
+            # the attempt's start is the run's too: traced to it as what the attempt records is (not the event's id)
+            with acting_as(f"job:{self.worker}"), tracing(f"job-run:{run_id}"):
                 run = self.port.jobs.start_attempt(run_id, self.worker)
         except Conflict:
             return  # Another worker took it, or its retry time has not come.

@@ -128,6 +128,11 @@ def test_the_cycles_the_evaluation_job_opens_on_its_worker_thread_name_the_job_a
     records = [next(iter(covenants.events.get(e.evaluation_id))) for e in opened]
     assert [e.cycle for e in opened] == [1, 2] and [type(r).__name__ for r in records] == ["Opened", "Opened"]
     assert {(e.actor, e.trace_id) for e in [*opened, *records]} == {("job:covenant-evaluation", f"job-run:{run['id']}")}
+    # the run's own events after its request (the attempt's start, its batches, its end) are traced to it too: on a
+    # Kafka topic their `trace_id` header names the run, not each event's own id
+    trail = list(platform.get(Jobs).events.get(uuid.UUID(run["id"])))
+    assert [type(e).__name__ for e in trail][1:] == ["AttemptStarted", "BatchCompleted", "Succeeded"], trail
+    assert {e.trace_id for e in trail[1:]} == {f"job-run:{run['id']}"}, [(type(e).__name__, e.trace_id) for e in trail]
 
 
 def test_reviews_follow_the_status_rules_and_need_the_review_permission(client: Any, platform: Any) -> None:
