@@ -1,8 +1,9 @@
 """The event catalogue: a JSON Schema per event type (and version), generated from the pydantic event models.
 
 `docs/events/<context>/<Aggregate>.<Event>.v<N>.json` holds the schema of version N of each event (the payload as
-stored and as published: the event's own fields plus `originator_id`, `originator_version`, `timestamp` and
-`actor`). `check` fails when the code and the committed schemas disagree, and when a change would break an existing
+published: the event's own fields plus `originator_id`, `originator_version`, `timestamp` and `actor`; a
+credential the event stores, one of `SECRET_FIELDS`, is withheld from every published record and left out of the
+schema, which names it under `x-withheld`). `check` fails when the code and the committed schemas disagree, and when a change would break an existing
 consumer: a field removed or retyped, or a new field made required, without a new `class_version` and an upcaster
 `upcast_vN_vN+1` — or an event type that disappeared. Older versions' schemas stay committed, so consumers of an
 earlier shape keep their contract.
@@ -21,7 +22,7 @@ from typing import Any
 from eventsourcing.utils import get_topic
 
 import domain
-from domain.shared.aggregate import Aggregate, DomainEvent
+from domain.shared.aggregate import SECRET_FIELDS, Aggregate, DomainEvent
 
 CATALOGUE = Path(__file__).resolve().parent.parent / "docs" / "events"
 ENVELOPE_FILE = "envelope.json"
@@ -67,8 +68,16 @@ def schema_path(cls: type[DomainEvent], version: int, root: Path = CATALOGUE) ->
 
 
 def schema_of(cls: type[DomainEvent]) -> dict[str, Any]:
-    """The event's JSON Schema (serialisation mode: what is stored and published)."""
+    """The event's JSON Schema (serialisation mode: what is published). The credentials the event stores (its
+    fields among SECRET_FIELDS) are never published (workers/relay_envelopes.py): they are not among its properties
+    (no record may carry them: `additionalProperties` is false) and `x-withheld` names them."""
     schema = cls.model_json_schema(mode="serialization")
+    hidden = sorted(SECRET_FIELDS & set(schema.get("properties", {})))
+    if hidden:
+        for name in hidden:
+            del schema["properties"][name]
+        schema["required"] = [name for name in schema.get("required", []) if name not in SECRET_FIELDS]
+        schema["x-withheld"] = hidden
     schema["title"] = cls.__qualname__
     schema["x-topic"] = get_topic(cls)
     schema["x-class-version"] = cls.class_version
@@ -158,7 +167,10 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Why a consumer of `old` would break on `new` (removed or retyped fields, newly required ones)."""
     reasons = []
     old_props, new_props = _properties(old), _properties(new)
+    withheld = set(new.get("x-withheld", []))  # stored, never published: a consumer never had it to lose
     for name, prop in old_props.items():
+        if name in withheld:
+            continue
         if name not in new_props:
             reasons.append(f"field '{name}' was removed")
         elif _type_of(prop) != _type_of(new_props[name]):

@@ -1,8 +1,9 @@
 """The Kafka relay: every context's events to `<prefix>.<context>.<aggregate>` topics, at least once, in order.
 
 For each source application the relay reads the notification log after its tracking position
-(`ops.relay_positions`), wraps each event in the envelope (docs/events/envelope.json) and publishes it keyed by
-aggregate id (one partition per aggregate, so its events stay in order). Batches stream: while the broker takes
+(`ops.relay_positions`), wraps each event in the envelope (docs/events/envelope.json), its credentials withheld
+(`SECRET_FIELDS`: workers/relay_envelopes.py), and publishes it keyed by aggregate id (one partition per aggregate,
+so its events stay in order). Batches stream: while the broker takes
 one, the next is read and built. A batch's position moves in PostgreSQL only once the broker acknowledged every
 record of it and of the batches before it (acks=all); a crash re-sends at most the unacknowledged batches, and
 consumers drop repeats by `event_id`.

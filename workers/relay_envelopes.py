@@ -9,6 +9,12 @@ without UUID objects) and the key's partition hash (a word-at-a-time murmur2, re
 then skips its partitioner). An event stored at an older class version, or whose JSON repeats what is in
 columns, takes the general path (`envelope`): parsed, upcast, and written out again in Python. Both paths make
 the same record.
+
+Credentials are never published: the top-level keys of `SECRET_FIELDS` (staff password hashes, API key hashes,
+invite and sign-in code hashes) are withheld from every payload, the key left out (docs/integration.md). PostgreSQL
+tells such an event apart with the same jsonb key test that sends events carrying `class_version` down the general
+path, and `envelope` drops the keys there; the few events that carry a credential (a staff user created, a password
+changed, an invite, a key issued, a sign-in code sent) are built in Python, every other record as before.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from adapters.event_mapper import PydanticMapper
 from adapters.group_commit import GroupCommitRecorder
 from adapters.kafka import Message, murmur2
 from domain.audit.replay import snake
+from domain.shared.aggregate import SECRET_FIELDS
 
 if TYPE_CHECKING:
     from workers.platform import Platform
@@ -156,6 +163,15 @@ _KEY_HASHES: dict[bytes, int] = {}
 #: Keys that send an event down the general path: it was stored at another version, or its JSON carries what is
 #: otherwise in columns.
 _NOT_AS_STORED = frozenset({"class_version", "originator_id", "originator_version"})
+#: Payload keys never published: credentials (hashes too), as the activity trail and the audit pages withhold them.
+WITHHELD = SECRET_FIELDS
+#: Keys whose presence in the stored JSON sends an event down the general path (`envelope`), for PostgreSQL's test.
+_GENERAL_PATH_KEYS = sorted(_NOT_AS_STORED | WITHHELD)
+
+
+def withheld(payload: dict[str, Any]) -> dict[str, Any]:
+    """`payload` without its credentials (the keys of WITHHELD): what a published record carries."""
+    return {k: v for k, v in payload.items() if k not in WITHHELD}
 
 
 def _event_type(source: str, topic: str, prefix: str) -> _EventType:
@@ -178,18 +194,22 @@ def envelope(source: str, row: StoredRow, brands: BrandLookup, prefix: str, mapp
     stored = from_json(state)
     aggregate_id, version = row.originator_id, row.originator_version
     if kind.schema_version == 1 and state[:1] == b"{" and _NOT_AS_STORED.isdisjoint(stored):
-        # The stored JSON is the payload as it is: the two columns go in front of it, instead of parsing it into
-        # objects and writing it out again.
-        payload_json = b'{"originator_id":"%s","originator_version":%d%s' % (
-            aggregate_id.encode(),
-            version,
-            b"," + state[1:] if stored else b"}",
-        )
-        payload = stored
+        if WITHHELD.isdisjoint(stored):
+            # The stored JSON is the payload as it is: the two columns go in front of it, instead of parsing it
+            # into objects and writing it out again.
+            payload_json = b'{"originator_id":"%s","originator_version":%d%s' % (
+                aggregate_id.encode(),
+                version,
+                b"," + state[1:] if stored else b"}",
+            )
+            payload = stored
+        else:  # the stored JSON as it is, but for the credentials
+            payload = {"originator_id": aggregate_id, "originator_version": version, **withheld(stored)}
+            payload_json = to_json(payload)
     else:
         # Stored at an older version: publish the current shape (upcast), which schema_version names.
         event = StoredEvent(uuid.UUID(aggregate_id), version, row.topic, state)
-        payload = mapper.to_domain_event(event).model_dump(mode="json")
+        payload = withheld(mapper.to_domain_event(event).model_dump(mode="json"))
         payload_json = to_json(payload)
     brand = payload.get("brand_id")
     if brand is not None:
@@ -229,7 +249,7 @@ def envelope(source: str, row: StoredRow, brands: BrandLookup, prefix: str, mapp
 #: docstring). Per row: position, key (the aggregate id), version, stored topic, the event-id name
 #: (`source:aggregate:version`), the envelope after its first three members, the trace id, and the stored state
 #: when the event takes the general path (its topic not yet known to be at class version 1, its JSON not an
-#: object or holding what is in columns).
+#: object, holding what is in columns, or holding a credential the record withholds: `_GENERAL_PATH_KEYS`).
 _RECORDS_SQL = """
 SELECT e.notification_id, convert_to(e.originator_id::text, 'UTF8'), e.originator_version, e.topic,
        convert_to(%(source)s || ':' || e.originator_id::text || ':' || e.originator_version, 'UTF8'),
@@ -249,8 +269,7 @@ SELECT e.notification_id, convert_to(e.originator_id::text, 'UTF8'), e.originato
            || e.originator_version || CASE WHEN e.j = '{{}}' THEN '}}' ELSE ',' || substr(e.s, 2) END || '}}',
            'UTF8'),
        convert_to(nullif(e.j ->> 'trace_id', ''), 'UTF8'),
-       CASE WHEN e.j IS NULL OR e.j ?| ARRAY['class_version', 'originator_id', 'originator_version']
-                 OR NOT e.topic = ANY(%(plain)s) THEN e.state END
+       CASE WHEN e.j IS NULL OR e.j ?| %(general)s::text[] OR NOT e.topic = ANY(%(plain)s) THEN e.state END
   FROM (SELECT l.*, CASE WHEN left(l.s, 1) = '{{' THEN l.s::jsonb END AS j  -- OFFSET 0: parsed once, not per use
           FROM (SELECT t.*, convert_from(t.state, 'UTF8') AS s FROM {log} AS t
                  WHERE t.notification_id > %(after)s ORDER BY t.notification_id LIMIT %(limit)s) AS l
@@ -282,7 +301,11 @@ class RecordReader:
         this one builds the records of rows fetched before. `plain` is the stored topics known to need no upcast
         (`list(self.plain)` when not given): a topic learnt after the snapshot only sends its rows down the
         general path, which makes the same records."""
-        params = {"source": self.source, "plain": list(self.plain) if plain is None else plain}
+        params = {
+            "source": self.source,
+            "plain": list(self.plain) if plain is None else plain,
+            "general": _GENERAL_PATH_KEYS,
+        }
         with conn.cursor(row_factory=tuple_row, binary=True) as cursor:
             cursor.execute(self.query, {**params, "after": after, "limit": limit})
             return cursor.fetchall()

@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict
 
 _actor: contextvars.ContextVar[str] = contextvars.ContextVar("actor", default="system")
 
-#: Event fields and aggregate attributes that hold credentials (hashes too): never shown in logs, trails or replays.
+#: Event fields and aggregate attributes that hold credentials (hashes too): never shown in logs, trails or replays,
+#: nor published on Kafka (the relay withholds them: workers/relay_envelopes.py, docs/integration.md).
 SECRET_FIELDS = frozenset({"password_hash", "secret_hash", "code_hash", "invite"})
 
 

@@ -22,7 +22,11 @@ from kafka.partitioner.default import murmur2
 
 from adapters.kafka import PARTITIONS, KafkaSettings, Message, Publisher, TansuBroker
 from domain.customers.application import Customers
-from tests.conftest import make_tenant
+from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
+from domain.onboarding.application import Onboarding
+from domain.shared.aggregate import SECRET_FIELDS
+from tests.conftest import Tenant, make_tenant
 
 # Each test on a database of its own (tests/own_database.py): the relay publishes every stored event and the checks
 # compare them all: on the session's database each test relayed whatever the tests before it had stored (thousands of
@@ -349,3 +353,105 @@ def test_an_idle_relay_process_stays_near_zero_cpu(
     finally:
         relay.send_signal(signal.SIGTERM)
         relay.wait(timeout=15)
+
+
+class _CodeCatcher:
+    """Stands in for the SMS provider of the onboarding application: keeps the last code sent."""
+
+    def __init__(self) -> None:
+        self.code = ""
+
+    def send(self, to: str, text: str, sender: str = "", *, caller: Any) -> Any:
+        self.code = text.split()[0]
+        return None
+
+
+def _credentials(platform: Any, tenant: Tenant) -> None:
+    """Every event that stores a credential: a staff user with a password, one invited who accepts the invite, an API
+    key, and a borrower's sign-in code (requested and used)."""
+    identity = platform.get(Identity)
+    tag = uuid.uuid4().hex[:8]
+    identity.create_staff(
+        tenant.brand_id,
+        f"pw-{tag}@example.in",
+        "Pass Word",
+        ["credit_executive"],
+        password="Correct-Horse-42",
+        granter=OPERATOR,
+    )
+    invited = identity.create_staff(
+        tenant.brand_id, f"inv-{tag}@example.in", "Invi Ted", ["credit_executive"], invite=True, granter=OPERATOR
+    )
+    assert invited.invite is not None
+    identity.accept_invite(invited.invite.code, "Battery-Staple-42")
+    identity.issue_api_key(tenant.brand_id, "credit_executive", f"integration {tag}", granter=OPERATOR)
+    onboarding, catcher, phone = platform.get(Onboarding), _CodeCatcher(), mobile("9")
+    before, onboarding.sms = onboarding.sms, catcher
+    try:
+        onboarding.request_code(tenant.slug, phone)
+        onboarding.sign_in(tenant.slug, phone, catcher.code)
+    finally:
+        onboarding.sms = before
+
+
+def _stored_states(platform: Any) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Every stored event by its event id: (stored topic, the stored JSON)."""
+    from workers.relay import event_id
+
+    events = {}
+    for source, app in platform.engine.applications.items():
+        position = 0
+        while batch := app.recorder.select_notifications(start=position, limit=5000, inclusive_of_start=False):
+            for n in batch:
+                events[str(event_id(source, n.originator_id, n.originator_version))] = (n.topic, json.loads(n.state))
+            position = batch[-1].id
+    return events
+
+
+CREDENTIAL_EVENTS = {
+    "domain.identity.staff:StaffUser.Created": "identity.staff_user",
+    "domain.identity.staff:StaffUser.InviteIssued": "identity.staff_user",
+    "domain.identity.staff:StaffUser.InviteAccepted": "identity.staff_user",
+    "domain.identity.api_key:ApiKey.Issued": "identity.api_key",
+    "domain.onboarding.account:BorrowerAccount.CodeSent": "onboarding.borrower_account",
+}
+
+
+def test_no_published_record_carries_a_credential_or_its_hash(platform: Any, broker: TansuBroker) -> None:
+    """Password, API-key, invite and sign-in code hashes are stored but never published (docs/integration.md): the
+    records of the events that store one carry the rest of the event as stored, without the key."""
+    tenant = make_tenant(platform)
+    settings = _settings(broker)
+    relay = Relay(platform, settings, timeout=5)
+    try:
+        _credentials(platform, tenant)
+        publish_all(relay)  # the relay meets these event types for the first time: built in Python
+        _credentials(platform, tenant)
+        publish_all(relay)  # their types are known now: PostgreSQL builds the records of the rest
+        assert set(CREDENTIAL_EVENTS) <= set(relay.readers["identity"].plain) | set(relay.readers["onboarding"].plain)
+    finally:
+        relay.close()
+    received = _consume(settings)
+    _check_complete_and_ordered(platform, received)
+    stored = _stored_states(platform)
+    hashes = {v for _, state in stored.values() for k, v in state.items() if k in SECRET_FIELDS and v}
+    assert len(hashes) >= 2 * 5  # per round: a password, an invite code, the accepted password, a key, a code
+    for event in received:
+        raw = json.dumps(event, default=repr)
+        assert not SECRET_FIELDS & set(event["payload"]), event["type"]
+        assert not [h for h in hashes if h in raw], event["type"]
+        jsonschema.validate(event["payload"], _schema_for(event["type"], event["schema_version"]))
+    credential_records = [e for e in received if e["type"] in CREDENTIAL_EVENTS]
+    assert {e["type"] for e in credential_records} == set(CREDENTIAL_EVENTS)
+    assert len(credential_records) >= 2 * len(CREDENTIAL_EVENTS)
+    for event in credential_records:
+        assert event["_topic"] == f"{settings.topic_prefix}.{CREDENTIAL_EVENTS[event['type']]}"
+        topic, state = stored[event["event_id"]]
+        assert topic == event["type"] and SECRET_FIELDS & set(state)  # it stored one
+        rest = {k: v for k, v in state.items() if k not in SECRET_FIELDS}
+        assert rest and event["payload"] == {
+            "originator_id": event["aggregate_id"],
+            "originator_version": event["aggregate_version"],
+            **rest,
+        }
+        assert event["brand_id"] == str(tenant.brand_id) and event["actor"] == state.get("actor", "system")

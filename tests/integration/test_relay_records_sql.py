@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import psycopg
 
 from domain.customers.application import Customers
+from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
+from domain.shared.aggregate import SECRET_FIELDS
 from tests.conftest import make_tenant
 from workers.relay_envelopes import (
     BrandLookup,
@@ -99,3 +103,47 @@ def test_stored_json_the_envelope_cannot_splice_takes_the_general_path_with_the_
     assert values[3]["payload"] == {"originator_id": str(borrower), "originator_version": 4}
     assert values[3]["actor"] == "system" and values[3]["occurred_at"] is None
     assert dict(built[4].headers)["trace_id"] == values[4]["event_id"].encode()  # an empty trace: the event id
+
+
+def test_events_that_store_a_credential_are_published_without_it_on_both_paths(platform: Any) -> None:
+    """Password, invite and API-key hashes stay out of the records PostgreSQL and Python build alike: PostgreSQL hands
+    such an event to the general path, which withholds the credential and keeps the rest as stored."""
+    tenant = make_tenant(platform)  # a key: ApiKey.Issued with its secret_hash
+    identity = platform.get(Identity)
+    for i in range(2):
+        tag = uuid.uuid4().hex[:8]
+        identity.create_staff(
+            tenant.brand_id,
+            f"sql-pw-{tag}@example.in",
+            f"Sql Staff {i}",
+            ["credit_executive"],
+            password="Correct-Horse-42",
+            granter=OPERATOR,
+        )
+        invited = identity.create_staff(
+            tenant.brand_id,
+            f"sql-inv-{tag}@example.in",
+            f"Sql Invitee {i}",
+            ["credit_executive"],
+            invite=True,
+            granter=OPERATOR,
+        )
+        assert invited.invite is not None
+        identity.accept_invite(invited.invite.code, "Battery-Staple-42")
+    log = log_tables(platform)["identity"]
+    with platform.db.pool.connection() as conn:
+        compared, reader = _compare(conn, "identity", log)  # byte for byte, twice (PostgreSQL knowing the topics)
+        rows = read_log(conn, log, 0, 1_000_000)
+        fetched = reader.fetch(conn, 0, 1_000_000)
+        _, built = reader.build(fetched, 0)
+    assert compared == 2 * len(rows)
+    credentials = {row.id for row in rows if SECRET_FIELDS & set(json.loads(row.state))}
+    hashes = {v for row in rows for k, v in json.loads(row.state).items() if k in SECRET_FIELDS and v}
+    assert len(credentials) >= 7 and len(hashes) >= 7  # a key; per round a password, an invite, the accepted one
+    assert {row.topic for row in rows if row.id in credentials} <= set(reader.plain)  # PostgreSQL knows them ...
+    assert all((row[-1] is not None) == (row[0] in credentials) for row in fetched)  # ... and hands them over
+    for record, row in zip(built, rows, strict=True):
+        payload = json.loads(record.value)["payload"]
+        assert not SECRET_FIELDS & set(payload) and not [h for h in hashes if h.encode() in record.value], row.topic
+        stored = {k: v for k, v in json.loads(row.state).items() if k not in SECRET_FIELDS}
+        assert payload == {"originator_id": row.originator_id, "originator_version": row.originator_version, **stored}

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from domain.identity.staff import StaffUser
 from domain.notices.notice import Notice
+from domain.shared.aggregate import SECRET_FIELDS
 from workers import event_catalogue
 from workers.event_catalogue import breaking_changes, check, schema_of, schema_path
 
@@ -76,3 +78,35 @@ def test_breaking_changes_look_inside_nested_models() -> None:
     old = json.loads(json.dumps(new))
     old["$defs"]["NoticeFacts"]["properties"]["branch"] = {"type": "string"}
     assert breaking_changes(old, new) == ["NoticeFacts: field 'branch' was removed"]
+
+
+def test_the_schemas_promise_no_credential_and_name_the_withheld_ones() -> None:
+    """The relay withholds SECRET_FIELDS from every record (only at the payload's top level): the published schemas
+    do not list them (`additionalProperties` is false, so a record carrying one is invalid) and say which."""
+    withheld = {}
+    for cls in event_catalogue.event_classes():
+        committed = json.loads(schema_path(cls, cls.class_version).read_text())
+        assert not SECRET_FIELDS & set(committed["properties"]) and not SECRET_FIELDS & set(committed["required"])
+        assert committed["additionalProperties"] is False
+        for definition in committed.get("$defs", {}).values():  # nested: the relay would not withhold it
+            assert not SECRET_FIELDS & set(definition.get("properties", {})), cls.__qualname__
+        if stored := sorted(SECRET_FIELDS & set(cls.model_fields)):
+            withheld[cls.__qualname__] = committed["x-withheld"]
+            assert committed["x-withheld"] == stored
+    assert withheld == {
+        "ApiKey.Issued": ["secret_hash"],
+        "BorrowerAccount.CodeSent": ["code_hash"],
+        "StaffUser.Created": ["password_hash"],
+        "StaffUser.InviteAccepted": ["password_hash"],
+        "StaffUser.InviteIssued": ["code_hash"],
+        "StaffUser.PasswordChanged": ["password_hash"],
+    }
+
+
+def test_a_withheld_credential_is_not_a_removed_field() -> None:
+    new = schema_of(StaffUser.PasswordChanged)
+    assert new["x-withheld"] == ["password_hash"] and "password_hash" not in new["properties"]
+    old = json.loads(json.dumps(new))
+    old["properties"]["password_hash"] = {"type": "string"}  # as published before it was withheld
+    old["properties"]["note"] = {"type": "string"}
+    assert breaking_changes(old, new) == ["field 'note' was removed"]
