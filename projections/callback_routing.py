@@ -24,7 +24,7 @@ from domain.collections.application import Collections
 from domain.collections.moves import CaseMoves
 from domain.loans.application import Loans
 from domain.loans.loan import Loan
-from projections.callbacks import NOTICE_QUEUE, holder_sql
+from projections.callbacks import NOTICE_QUEUE, departure_reason_sql, holder_sql, may_hold_sql
 from projections.collections import CollectionViews
 from projections.projection import Change, Insert, Projection, Write, handles
 
@@ -120,6 +120,18 @@ class Handover:
 
 
 @dataclass(frozen=True)
+class Departure:
+    """An open request whose holder left the brand's callbacks (`previous`: disabled, or no longer holding CALLBACKS
+    at WRITE, `reason` says which), and who then holds its borrower by the routing rule (`staff_id`; None: nobody)."""
+
+    brand_id: UUID
+    request_id: UUID
+    previous: UUID
+    staff_id: UUID | None
+    reason: str
+
+
+@dataclass(frozen=True)
 class PendingNotice:
     """A staff notice to push: the request (as the queue shows it) and whom to tell, and why (`kind`)."""
 
@@ -173,6 +185,24 @@ class CallbackRouting:
                 (limit,),
             ).fetchall()
         return [Handover(cause=_cause(queue, r.pop("closed")), **r) for r in rows]
+
+    def departures(self, limit: int = 500) -> list[Departure]:
+        """Open requests held by a staff member who left (`may_hold_sql` false for their staff record in the
+        request's own brand), earliest to call first, each with its borrower's holder by the routing rule (which
+        skips whoever left): one statement, from the staff records (few) to their open requests (by the queue's
+        assignee index), across brands - every row carries its brand."""
+        holder = holder_sql("r.brand_id", "r.customer_id", "r.loan_id")
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT r.brand_id, r.id AS request_id, r.assignee_id AS previous, "
+                f"CASE WHEN r.customer_id IS NULL THEN NULL ELSE ({holder}) END AS staff_id, "
+                f"{departure_reason_sql('s')} AS reason "
+                "FROM read.staff s JOIN read.callback_requests r ON r.brand_id = s.brand_id AND r.assignee_id = s.id "
+                f"AND r.status = 'open' WHERE NOT {may_hold_sql('s')} "
+                "ORDER BY coalesce(r.due_at, r.requested_at), r.id LIMIT %s",
+                (limit,),
+            ).fetchall()
+        return [Departure(**r) for r in rows]
 
     def handovers_done(self, queue: HandoverQueue, handled: Sequence[Handover]) -> None:
         """Take handled hand-overs off their queue."""

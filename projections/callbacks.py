@@ -14,6 +14,7 @@ from uuid import UUID
 from domain.callbacks.application import Callbacks
 from domain.callbacks.notices import ASSIGNED, DUE
 from domain.callbacks.request import CallbackRequest, CallbackSource
+from domain.identity.permissions import ROLES, Level, Permission, role_grants
 from domain.loans.states import CLOSED
 from projections.keyset import KeysetCursor, Page
 from projections.projection import Change, Insert, Projection, Write, handles
@@ -305,20 +306,66 @@ class CallbackLookups:
             ).fetchone()
         return row["who"] if row else None
 
+    def may_hold(self, brand_id: UUID, staff_id: UUID) -> bool:
+        """Whether the staff member may hold the brand's callback requests (`departed_sql`: not disabled, holding
+        CALLBACKS at WRITE; no staff record in the brand: may)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(f"SELECT NOT {departed_sql('%s', '%s')} AS may", (staff_id, brand_id)).fetchone()
+        return bool(row["may"])
+
 
 #: The statuses of an application or loan that is no one's work any more (inlined: fixed enum values).
 _CLOSED_STATUSES = "ARRAY[" + ", ".join(f"'{s.value}'" for s in sorted(CLOSED)) + "]"
 
 
-def holder_sql(brand: str, customer: str, named: str) -> str:
-    """The routing rule as a scalar subquery (one place for a request being made and for a case closing): who holds
-    the borrower `customer` of `brand` - over their open applications and loans, the named loan `named` first, else
-    the latest changed, the executive of an open collection case before the loan's assignee (the CX); NULL when
-    nobody. Each argument is an SQL expression: a placeholder or a column."""
+#: The roles whose defaults hold CALLBACKS at WRITE (inlined: fixed role names, from the domain's role table).
+CALLBACK_ROLES = sorted(
+    role for role in ROLES if (level := role_grants([role]).get(Permission.CALLBACKS)) and level.covers(Level.WRITE)
+)
+_CALLBACK_ROLES = "ARRAY[" + ", ".join(f"'{r}'" for r in CALLBACK_ROLES) + "]::text[]"
+#: Why a holder who left no longer holds their requests (`Reassigned.reason`, cause holder_departed).
+DISABLED = "staff member disabled"
+NO_CALLBACKS = "staff member no longer holds CALLBACKS at WRITE"
+
+
+def may_hold_sql(staff: str) -> str:
+    """Whether the `read.staff` row `staff` (an alias) may hold callback requests: enabled and holding CALLBACKS at
+    WRITE - a per-user override (`NONE`, `READ`, `WRITE`, `ALL`) replacing its roles' default, as
+    `projections.identity.row_grants` reads it."""
+    override = f"{staff}.overrides->>'{Permission.CALLBACKS.value}'"
     return (
-        "SELECT coalesce(cc.assignee, hl.assignee) FROM read.loans hl "
+        f"({staff}.enabled AND CASE WHEN {override} IS NULL THEN {staff}.roles && {_CALLBACK_ROLES} "
+        f"ELSE {override} IN ('{Level.WRITE.value}', '{Level.ALL.value}') END)"
+    )
+
+
+def departed_sql(holder: str, brand: str) -> str:
+    """Whether the staff member `holder` has left `brand`'s callbacks (an SQL condition): their staff record in the
+    brand is disabled or holds CALLBACKS below WRITE (a role or an override taken away). Only the brand's own record
+    counts; someone with none there (another brand's id, a new hire the read model has not shown) has not left.
+    Each argument is an SQL expression: a placeholder or a column."""
+    return (
+        f"EXISTS (SELECT FROM read.staff ds WHERE ds.id = {holder} AND ds.brand_id = {brand} "
+        f"AND NOT {may_hold_sql('ds')})"
+    )
+
+
+def departure_reason_sql(staff: str) -> str:
+    """Why the `read.staff` row `staff`, departed, left: `DISABLED` or `NO_CALLBACKS`."""
+    return f"CASE WHEN NOT {staff}.enabled THEN '{DISABLED}' ELSE '{NO_CALLBACKS}' END"
+
+
+def holder_sql(brand: str, customer: str, named: str) -> str:
+    """The routing rule as a scalar subquery (one place for a request being made, a case closing, a follow-up and a
+    holder leaving): who holds the borrower `customer` of `brand` - over their open applications and loans, the
+    named loan `named` first, else the latest changed, the executive of an open collection case before the loan's
+    assignee (the CX), skipping one who left (`departed_sql`); NULL when nobody. Each argument is an SQL expression:
+    a placeholder or a column."""
+    return (
+        "SELECT hw.who FROM read.loans hl "
         "LEFT JOIN read.collection_cases cc ON cc.loan_id = hl.id AND cc.brand_id = hl.brand_id AND cc.open "
+        "CROSS JOIN LATERAL (SELECT v.who FROM (VALUES (1, cc.assignee), (2, hl.assignee)) AS v(rank, who) "
+        f"WHERE v.who IS NOT NULL AND NOT {departed_sql('v.who', 'hl.brand_id')} ORDER BY v.rank LIMIT 1) hw "
         f"WHERE hl.brand_id = {brand} AND hl.customer_id = {customer} AND hl.status <> ALL({_CLOSED_STATUSES}) "
-        "AND coalesce(cc.assignee, hl.assignee) IS NOT NULL "
         f"ORDER BY (hl.id = {named}) IS TRUE DESC, hl.updated_at DESC, hl.id LIMIT 1"
     )

@@ -1,7 +1,8 @@
 """The callback router: a background worker that moves open callback requests to the new holder of the application,
 loan or collection case they were routed by, and a closed case's to whoever then holds the borrower (the hand-over
 queues the loans' and collections' events fill, projections/callback_routing.py), and pushes the staff notices of
-requests reaching their holder and follow-ups falling due (docs/callbacks.md). Each step is safe to repeat: a move applies only to a request still with the
+requests reaching their holder and follow-ups falling due (docs/callbacks.md); it also releases the open requests of a
+holder who left (disabled, or no longer holding CALLBACKS at WRITE) to whoever then holds the borrower, or to nobody. Each step is safe to repeat: a move applies only to a request still with the
 previous holder and newer than it (`CallbackRequest.reroute`), a notice's id is a uuid5 of request, kind and holder
 (`StaffNotices.push`); a queue row goes once its step is done, so a pass cut short is done again."""
 
@@ -54,6 +55,7 @@ class CallbackRouter(QueueDrainer):
         """One pass over the queues; how many rows it handled."""
         with self.traced_pass():
             handled = sum(self.reroute(queue, limit) for queue in HandoverQueue)
+            handled += self.release_departed(limit)
             return handled + self.notify(limit)
 
     def reroute(self, queue: HandoverQueue, limit: int = 500) -> int:
@@ -84,6 +86,27 @@ class CallbackRouter(QueueDrainer):
             done[(row.position, row.loan_id)] = row
         self.port.routing.handovers_done(queue, list(done.values()))
         return len(done)
+
+    def release_departed(self, limit: int = 500) -> int:
+        """Move the open requests of holders who left (after the hand-overs: a request a hand-over moves is no longer
+        theirs) to whoever then holds the borrower by the routing rule, or to nobody; how many moved. Read in one
+        query (`CallbackRouting.departures`); a request answered or moved meanwhile (the read model behind) moves
+        nothing and is not counted, so a pass over nothing new is 0."""
+        moved = 0
+        for row in self.port.routing.departures(limit):
+            try:
+                with acting_as(ACTOR):
+                    result = self.port.callbacks.release(
+                        row.brand_id, row.request_id, to=row.staff_id, previous=row.previous, reason=row.reason
+                    )
+            except DomainError as exc:  # answered or moved meanwhile, twice over: nothing to move
+                log.info("callbacks.release_skipped", request=str(row.request_id), reason=exc.message)
+                continue
+            if result.changed:
+                moved += 1
+                log.info("callbacks.released", request=str(row.request_id), previous=str(row.previous),
+                         to=str(row.staff_id), reason=row.reason)  # fmt: skip
+        return moved
 
     def notify(self, limit: int = 200) -> int:
         """Push the notices whose time has come; how many it pushed (or found pushed)."""

@@ -63,7 +63,13 @@ class CallbackParties(Protocol):
         ...
 
     def assignee(self, brand_id: UUID, customer_id: UUID, loan_id: UUID | None) -> UUID | None:
-        """Who the borrower's open application or loan is assigned to (the named one first); None: nobody."""
+        """Who the borrower's open application or loan is assigned to (the named one first), skipping a holder who
+        left (disabled, or no longer holding CALLBACKS at WRITE); None: nobody."""
+        ...
+
+    def may_hold(self, brand_id: UUID, staff_id: UUID) -> bool:
+        """Whether the staff member may hold the brand's callback requests: not disabled and holding CALLBACKS at
+        WRITE (someone with no staff record in the brand yet - a new hire the read model has not shown - may)."""
         ...
 
     def call_customer(self, brand_id: UUID, call_id: UUID) -> UUID | None:
@@ -184,7 +190,9 @@ class Callbacks(ContextApplication):
         call made for it: a call of the brand to this borrower (else 422 naming `call_id`). Outcome
         `callback_requested` needs `callback_at` (to come, within a year; any other outcome takes none: 422 naming
         `callback_at`) and opens, in the same save, the follow-up request due then, which takes over the borrower's
-        open slot: it goes to `staff_id` (the staff member answering), else to whom this one was assigned."""
+        open slot: it goes to `staff_id` (the staff member answering), else to whom this one was assigned - unless
+        that one has left (disabled, or no longer holding CALLBACKS at WRITE): then to whoever holds the borrower by
+        the routing rule, or to nobody."""
         checks = FieldChecks()
         text = checks.check(lambda: _remarks(remarks))
         due = checks.check(lambda: check_follow_up(outcome, callback_at, self.clock.now()))
@@ -196,7 +204,7 @@ class Callbacks(ContextApplication):
         checks.raise_if_any()
         if request.status is not CallbackStatus.OPEN:
             raise request.already_answered()
-        follow_up = request.follow_up(due, staff_id or request.assignee_id) if due is not None else None
+        follow_up = request.follow_up(due, self._follow_up_holder(request, staff_id)) if due is not None else None
         request.respond(outcome, text or "", call_id, current_actor(), self.clock.now(), follow_up)
         slot_id = open_slot_id(brand_id, request.borrower_id)
         slot = self._open_slot(slot_id)
@@ -247,6 +255,35 @@ class Callbacks(ContextApplication):
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    def release(
+        self, brand_id: UUID, request_id: UUID, *, to: UUID | None, previous: UUID, reason: str
+    ) -> CommandResult:
+        """The request's holder `previous` left (`reason`: disabled, or no longer holding CALLBACKS at WRITE): the
+        open request goes to `to` (whoever then holds the borrower by the routing rule; None: nobody), recorded as a
+        `Reassigned` with cause holder_departed, the request's own loan and the application's clock
+        (`CallbackRequest.release`). Nothing is
+        recorded (`changed` False) for a request answered or moved meanwhile (no longer with `previous`)."""
+        for attempt in (1, 2):
+            request = self.get(brand_id, request_id)
+            if not request.release(to, previous, reason, self.clock.now()):
+                return CommandResult(id=request_id, position=0, changed=False)
+            try:
+                return self.commit(request)
+            except ConcurrentModification:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _follow_up_holder(self, request: CallbackRequest, staff_id: UUID | None) -> UUID | None:
+        """Who a follow-up of `request` goes to: the staff member answering, else the request's holder - one who
+        left is skipped for the routing rule's holder of the borrower (None: nobody)."""
+        holder = staff_id or request.assignee_id
+        if holder is None or self.parties.may_hold(request.brand_id, holder):
+            return holder
+        if request.customer_id is None:
+            return None
+        return self.parties.assignee(request.brand_id, request.customer_id, request.loan_id)
 
     def _open_slot(self, slot_id: UUID) -> UniqueValue | None:
         found = self.find(slot_id)

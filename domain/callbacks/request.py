@@ -15,7 +15,8 @@ the answered one) that takes the slot over, so the follow-up is on the queue unt
 An open request follows its holder (`reroute`, `Reassigned`): when the application, loan or collection case it was
 routed by moves from the staff member holding the request to another, the request moves with it; when a collection
 case closes, a request its executive holds goes to whoever then holds the borrower by the routing rule, or to nobody
-(docs/callbacks.md, "Re-routed when the holder changes")."""
+(docs/callbacks.md, "Re-routed when the holder changes"); likewise a request whose holder left (disabled, or no longer
+holding CALLBACKS at WRITE: docs/callbacks.md, "When the holder leaves")."""
 
 from __future__ import annotations
 
@@ -87,6 +88,8 @@ class RerouteCause(StrEnum):
     CASE_ALLOCATED = "case_allocated"  # the collections context: a sweep's allocation or a manager's reallocation
     CASE_CLOSED = "case_closed"  # the collections context: the case closed (cured, completed, not due); its
     # executive's requests go to whoever then holds the borrower by the routing rule (the loan's CX), or to nobody
+    HOLDER_DEPARTED = "holder_departed"  # the holder left (disabled, or no longer holding CALLBACKS at WRITE): the
+    # request goes to whoever then holds the borrower by the routing rule (an active colleague), or to nobody
 
 
 class CallbackRequest(Aggregate):
@@ -121,21 +124,27 @@ class CallbackRequest(Aggregate):
 
     class Reassigned(Aggregate.Event):
         """The open request moved to the new holder of the application, loan or collection case it was routed by (a
-        case closed: to whoever then holds the borrower, or to nobody)."""
+        case closed, or its holder departed: to whoever then holds the borrower, or to nobody)."""
 
         #: 2: `assignee_id` may be null (a case closed and nobody holds the borrower: the queue's unassigned).
-        class_version = 2
+        #: 3: `loan_id` may be null (cause holder_departed: the request's own loan, none for a request about none).
+        class_version = 3
 
-        assignee_id: UUID | None  # the new holder (None: nobody; only for a case closed)
+        assignee_id: UUID | None  # the new holder (None: nobody; a case closed or a holder departed)
         previous_assignee_id: UUID | None  # who had it (None: nobody)
         cause: RerouteCause
-        loan_id: UUID  # the application or loan whose holder changed
-        reason: str  # what the other context recorded (e.g. "assigned by a manager")
-        changed_at: datetime  # when the holder changed (the other context's event); older changes are not applied
+        loan_id: UUID | None  # the application or loan whose holder changed (holder_departed: the request's, if any)
+        reason: str  # what the other context recorded (e.g. "assigned by a manager"), or why the holder left
+        changed_at: datetime  # when the holder changed (the other context's event, or when the departure was
+        # applied); older changes are not applied
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, object]) -> None:
             """Version 1 always named the new holder: its fields are version 2's as they are."""
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, object]) -> None:
+            """Version 2 always named a loan: its fields are version 3's as they are."""
 
     @event(Requested)
     def __init__(
@@ -173,7 +182,7 @@ class CallbackRequest(Aggregate):
         to: UUID | None,
         previous: UUID | None,
         cause: RerouteCause,
-        loan_id: UUID,
+        loan_id: UUID | None,
         reason: str,
         changed_at: datetime,
     ) -> bool:
@@ -193,13 +202,26 @@ class CallbackRequest(Aggregate):
         )  # fmt: skip
         return True
 
+    def release(self, to: UUID | None, previous: UUID, reason: str, at: datetime) -> bool:
+        """Move the open request from `previous`, its holder who left (`reason`: disabled, or no longer holding
+        CALLBACKS at WRITE), to `to` (whoever then holds the borrower by the routing rule; None: nobody), noting when
+        the departure was applied (`at`). Only while it is still with `previous`: a request answered or moved since,
+        or a departure read twice, moves nothing. Whether it moved."""
+        if self.status is not CallbackStatus.OPEN or self.assignee_id != previous or to == previous:
+            return False
+        self._reassigned(
+            assignee_id=to, previous_assignee_id=previous, cause=RerouteCause.HOLDER_DEPARTED, loan_id=self.loan_id,
+            reason=reason[:200], changed_at=max(at, self.routed_at or self.created_on),
+        )  # fmt: skip
+        return True
+
     @event(Reassigned)
     def _reassigned(
         self,
         assignee_id: UUID | None,
         previous_assignee_id: UUID | None,
         cause: RerouteCause,
-        loan_id: UUID,
+        loan_id: UUID | None,
         reason: str,
         changed_at: datetime,
     ) -> None:

@@ -59,11 +59,18 @@ class Parties:
         return loans.get(loan_id) if brand_id == BRAND else None
 
     def assignee(self, brand_id: UUID, customer_id: UUID, loan_id: UUID | None) -> UUID | None:
-        return CX if (brand_id, customer_id) == (BRAND, ASHA_RECORD) else None
+        mine = (brand_id, customer_id) == (BRAND, ASHA_RECORD)
+        return CX if mine and CX not in self.departed else None  # the rule skips a holder who left
 
     def call_customer(self, brand_id: UUID, call_id: UUID) -> UUID | None:
         calls = {ASHA_CALL: ASHA_RECORD, RAVI_CALL: uuid.uuid4()}
         return calls.get(call_id) if brand_id == BRAND else None
+
+    def __init__(self) -> None:
+        self.departed: set[UUID] = set()  # staff who left the brand's callbacks (disabled, CALLBACKS taken away)
+
+    def may_hold(self, brand_id: UUID, staff_id: UUID) -> bool:
+        return staff_id not in self.departed
 
 
 @pytest.fixture
@@ -392,7 +399,7 @@ def test_a_case_closing_moves_its_executives_request_to_nobody_when_nobody_holds
     assert (event.assignee_id, event.previous_assignee_id, event.cause, event.reason) == (
         None, CX, RerouteCause.CASE_CLOSED, "case closed: cured")  # fmt: skip
     [stored] = [s for s in callbacks.recorder.select_events(made.id) if s.topic.endswith("Reassigned")]
-    assert json.loads(stored.state)["class_version"] == 2 and json.loads(stored.state)["assignee_id"] is None
+    assert json.loads(stored.state)["class_version"] == 3 and json.loads(stored.state)["assignee_id"] is None
     written = _events(callbacks)
     # Read again (a replayed queue) or closed again to nobody: nothing more.
     assert not _close_case(callbacks, made.id, None, CX, timedelta(seconds=5))
@@ -415,3 +422,75 @@ def test_a_reassignment_stored_at_version_1_loads_as_version_2(callbacks: Callba
     events = [callbacks.mapper.to_domain_event(s) for s in old]
     assert isinstance(events[-1], CallbackRequest.Reassigned) and events[-1].assignee_id == CX2
     assert replay(None, events).assignee_id == CX2
+
+
+def test_a_reassignment_stored_at_version_2_loads_as_version_3(callbacks: Callbacks) -> None:
+    made = callbacks.request(BRAND, ASHA, loan_id=ASHA_LOAN)
+    assert _move(callbacks, made.id, CX2, CX, timedelta(seconds=5))
+    old = []
+    for stored in callbacks.recorder.select_events(made.id):  # as version 2 stored it
+        state = json.loads(stored.state)
+        if "class_version" in state:
+            assert state["class_version"] == 3
+            state["class_version"] = 2
+        old.append(StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
+                               json.dumps(state).encode()))  # fmt: skip
+    events = [callbacks.mapper.to_domain_event(s) for s in old]
+    assert isinstance(events[-1], CallbackRequest.Reassigned) and events[-1].loan_id == ASHA_LOAN
+    assert replay(None, events).assignee_id == CX2
+
+
+def _release(callbacks: Callbacks, request_id: UUID, to: UUID | None, previous: UUID) -> bool:
+    with acting_as("job:callback-router"):
+        return callbacks.release(BRAND, request_id, to=to, previous=previous, reason="staff member disabled").changed
+
+
+def test_a_departed_holders_request_is_released_once_to_the_routing_rules_holder_or_nobody(
+    callbacks: Callbacks, clock: FixedClock
+) -> None:
+    about_none = callbacks.request(BRAND, ASHA)  # with the CX
+    assert not _release(callbacks, about_none.id, CX2, MANAGER)  # not with the one who left: stays
+    assert _release(callbacks, about_none.id, None, CX)  # to nobody
+    [moved] = [e for e in callbacks.repository.event_store.get(about_none.id)
+               if isinstance(e, CallbackRequest.Reassigned)]  # fmt: skip
+    assert (moved.assignee_id, moved.previous_assignee_id, moved.cause, moved.loan_id, moved.reason, moved.actor) == (
+        None, CX, RerouteCause.HOLDER_DEPARTED, None, "staff member disabled", "job:callback-router")  # fmt: skip
+    # When it was applied: the application's clock, never before the request was made.
+    assert moved.changed_at == max(clock.now(), callbacks.get(BRAND, about_none.id).created_on)
+    written = _events(callbacks)
+    assert not _release(callbacks, about_none.id, None, CX)  # read twice: nothing more
+    assert _events(callbacks) == written
+    with acting_as(f"staff:{CX2}"):
+        callbacks.respond(BRAND, about_none.id, Outcome.CONNECTED, "explained")
+    about_loan = callbacks.request(BRAND, ASHA, loan_id=ASHA_LOAN)
+    assert _release(callbacks, about_loan.id, CX2, CX)  # to an active colleague, naming the request's loan
+    assert callbacks.get(BRAND, about_loan.id).assignee_id == CX2
+    assert callbacks.get(BRAND, about_loan.id).routed_at is not None
+    with acting_as(f"staff:{CX2}"):
+        callbacks.respond(BRAND, about_loan.id, Outcome.CONNECTED, "explained")
+    assert not _release(callbacks, about_loan.id, None, CX2)  # answered: nothing moves
+    with pytest.raises(CallbackRequestNotFound):
+        callbacks.release(OTHER, about_loan.id, to=None, previous=CX2, reason="staff member disabled")
+
+
+def test_a_follow_up_skips_a_holder_who_left_for_the_routing_rules_holder(callbacks: Callbacks) -> None:
+    parties = callbacks.parties
+    assert isinstance(parties, Parties)
+    made = callbacks.request(BRAND, ASHA, loan_id=ASHA_LOAN)
+    with acting_as(f"staff:{MANAGER}"):  # a colleague promised the call: theirs
+        callbacks.respond(BRAND, made.id, Outcome.CALLBACK_REQUESTED, "call me tomorrow", None,
+                          callbacks.clock.now() + timedelta(days=1), staff_id=MANAGER)  # fmt: skip
+    follow_up = callbacks.get(BRAND, made.id).follow_up_id
+    assert follow_up is not None and callbacks.get(BRAND, follow_up).assignee_id == MANAGER
+    parties.departed.add(MANAGER)  # the colleague left; an API key answers, the borrower asks again later
+    with acting_as("apikey:00000000-0000-4000-8000-0000000000ee"):
+        callbacks.respond(BRAND, follow_up, Outcome.CALLBACK_REQUESTED, "busy again", None,
+                          callbacks.clock.now() + timedelta(days=2))  # fmt: skip
+    second = callbacks.get(BRAND, callbacks.get(BRAND, follow_up).follow_up_id)  # type: ignore[arg-type]
+    assert second.assignee_id == CX  # not the one who left: whoever holds the borrower by the rule
+    parties.departed.add(CX)  # nobody holding the borrower may take it: nobody
+    with acting_as("apikey:00000000-0000-4000-8000-0000000000ee"):
+        callbacks.respond(BRAND, second.id, Outcome.CALLBACK_REQUESTED, "busy again", None,
+                          callbacks.clock.now() + timedelta(days=3))  # fmt: skip
+    third = callbacks.get(BRAND, callbacks.get(BRAND, second.id).follow_up_id)  # type: ignore[arg-type]
+    assert third.assignee_id is None

@@ -56,6 +56,9 @@ class BrandCallbackParties:
     def assignee(self, brand_id: UUID, customer_id: UUID, loan_id: UUID | None) -> UUID | None:
         return self.lookups.assignee(brand_id, customer_id, loan_id)
 
+    def may_hold(self, brand_id: UUID, staff_id: UUID) -> bool:
+        return self.lookups.may_hold(brand_id, staff_id)
+
     def call_customer(self, brand_id: UUID, call_id: UUID) -> UUID | None:
         try:
             return self.fieldwork.call(brand_id, call_id).customer_id
