@@ -536,9 +536,9 @@ class CovenantQueries:
 
         `overdue_by_then` (dry runs, which mark nothing): an open record past its due date and grace by `as_of`
         owes an overdue notice too. A closed covenant's records owe no notice (reminders need an active covenant;
-        overdue notices a covenant not closed: an expired covenant's last records are still owed). Overdue groups
-        say when a proof staff have not rejected was last attached to each record that has one (`received`), read in
-        the same statement (one probe of the proofs' key per record).
+        overdue notices a covenant not closed: an expired covenant's last records are still owed). Groups of either
+        kind say when a proof staff have not rejected was last attached to each record that has one (`received`),
+        read in the same statement (one probe of the proofs' key per record).
         """
         extra, params = _job_filters(filters)
         if kind is NoticeKind.REMINDER:
@@ -550,9 +550,7 @@ class CovenantQueries:
             overdue = "(e.status = 'overdue' OR (e.status = 'open' AND e.overdue_after < %(as_of)s))"
             where = [overdue if overdue_by_then else "e.status = 'overdue'", "e.overdue_notice_id IS NULL", CHASED]
         where += ["e.brand_id = %(brand)s", *extra]
-        received, proofs = "NULL::timestamptz", ""
-        if kind is NoticeKind.OVERDUE:
-            received, proofs = "pr.received_at", _LATEST_PROOF
+        received, proofs = "pr.received_at", _LATEST_PROOF
         if after is not None:
             where.append("(e.customer_id, e.application_ref, e.due_date) > (%(a_cust)s, %(a_app)s, %(a_due)s)")
             params.update(a_cust=after[0], a_app=after[1], a_due=after[2])
