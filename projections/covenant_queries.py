@@ -56,6 +56,8 @@ class CovenantRow:
     #: The covenant's version (the aggregate's; ETag and If-Match): None for covenants projected before the read
     #: model kept it, until their next event or a rebuild of the projection.
     version: int | None
+    #: When staff closed the covenant (None: not closed, or closed before the read model kept it, until a rebuild).
+    closed_at: datetime | None
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> CovenantRow:
@@ -165,9 +167,17 @@ class BorrowerCovenant:
     records: tuple[EvaluationRow, ...]
 
     @property
+    def chased(self) -> bool:
+        """Whether its Open and Overdue records are still asked of the borrower: not when staff closed the covenant
+        (closing stops the chase; the records keep their status for staff to decide)."""
+        return self.covenant.status is not CovenantStatus.CLOSED
+
+    @property
     def awaiting_proof(self) -> int:
         """Its records still waiting for the borrower's proof: Overdue, or Open with no proof standing (an Open one
-        with proof is the lender's to review)."""
+        with proof is the lender's to review); none of a closed covenant (no longer asked of the borrower)."""
+        if not self.chased:
+            return 0
         return sum(1 for r in self.records if not (r.status is EvaluationStatus.OPEN and r.proof_received))
 
 
@@ -220,7 +230,7 @@ _COVENANT_COLUMNS = (
     "c.id, c.customer_id, cu.name AS customer_name, c.application_ref, c.title, c.type, c.terms, c.frequency, "
     "c.start_date, c.first_due_date, c.expiry_date, c.grace_days, c.lead_days, c.assignee_id, c.company, c.status, "
     "c.cycles, c.next_due_date, c.next_evaluation_date, c.current_evaluation_id, c.current_status, c.current_due_date, "
-    "c.created_at, c.updated_at, c.current_proof_received, c.version"
+    "c.created_at, c.updated_at, c.current_proof_received, c.version, c.closed_at"
 )
 _EVALUATION_COLUMNS = (
     "id, covenant_id, customer_id, application_ref, title, type, cycle, due_date, overdue_after, notification_date, "
@@ -526,9 +536,9 @@ class CovenantQueries:
 
         `overdue_by_then` (dry runs, which mark nothing): an open record past its due date and grace by `as_of`
         owes an overdue notice too. A closed covenant's records owe no notice (reminders need an active covenant;
-        overdue notices a covenant not closed: an expired covenant's last records are still owed). Overdue groups
-        say when a proof staff have not rejected was last attached to each record that has one (`received`), read in
-        the same statement (one probe of the proofs' key per record).
+        overdue notices a covenant not closed: an expired covenant's last records are still owed). Groups of either
+        kind say when a proof staff have not rejected was last attached to each record that has one (`received`),
+        read in the same statement (one probe of the proofs' key per record).
         """
         extra, params = _job_filters(filters)
         if kind is NoticeKind.REMINDER:
@@ -540,9 +550,7 @@ class CovenantQueries:
             overdue = "(e.status = 'overdue' OR (e.status = 'open' AND e.overdue_after < %(as_of)s))"
             where = [overdue if overdue_by_then else "e.status = 'overdue'", "e.overdue_notice_id IS NULL", CHASED]
         where += ["e.brand_id = %(brand)s", *extra]
-        received, proofs = "NULL::timestamptz", ""
-        if kind is NoticeKind.OVERDUE:
-            received, proofs = "pr.received_at", _LATEST_PROOF
+        received, proofs = "pr.received_at", _LATEST_PROOF
         if after is not None:
             where.append("(e.customer_id, e.application_ref, e.due_date) > (%(a_cust)s, %(a_app)s, %(a_due)s)")
             params.update(a_cust=after[0], a_app=after[1], a_due=after[2])

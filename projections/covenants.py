@@ -176,6 +176,9 @@ class CovenantViews(Projection):
         # The covenant's version (the aggregate's: ETag, If-Match on PATCH): added after the table's first version,
         # so added when missing; null for rows projected before, until the covenant's next event or a rebuild.
         "ALTER TABLE read.covenants ADD COLUMN IF NOT EXISTS version int",
+        # When staff closed the covenant (`Covenant.Closed`; the borrower's covenants page says so): added after the
+        # table's first version, so added when missing; null for covenants closed before it, until a rebuild.
+        "ALTER TABLE read.covenants ADD COLUMN IF NOT EXISTS closed_at timestamptz",
     )
 
     def __init__(self) -> None:
@@ -209,8 +212,8 @@ def _reassigned(event: Covenant.Reassigned, oid: UUID, at: datetime) -> Iterator
 def _covenant_ended(event: Covenant.Expired | Covenant.Closed, oid: UUID, at: datetime) -> Iterator[Write]:
     status = "expired" if isinstance(event, C.Expired) else "closed"
     yield Write(
-        "UPDATE read.covenants SET status = %s, updated_at = %s, version = %s WHERE id = %s",
-        (status, at, event.originator_version, oid),
+        "UPDATE read.covenants SET status = %s, closed_at = %s, updated_at = %s, version = %s WHERE id = %s",
+        (status, at if status == "closed" else None, at, event.originator_version, oid),
     )
 
 

@@ -433,8 +433,8 @@ def _send(
     requirements = [_requirement(r) for r in records]
     # An overdue record with proof staff have not rejected stays overdue until a reviewer decides (the spec's
     # Overdue: not received *and approved*), but its email says the proof came and is being reviewed rather than
-    # asking for it again. Reminders keep their wording.
-    days = [received.get(r.id) if notice.kind is NoticeKind.OVERDUE else None for r in records]
+    # asking for it again; so does a reminder for a record whose proof came before it went out.
+    days = [received.get(r.id) for r in records]
     values = [names.get(notice.customer_id, "Customer"), notice.application_ref]
     for record, requirement, day in zip(records, requirements, days, strict=True):
         values.append(record.title)

@@ -8,7 +8,10 @@ type refused - the checks of the borrower's documents page) and is attached to t
 borrower as actor (`borrower:<id>`) and `uploaded_by` borrower, so staff see it on the covenant page to review. The
 record stays Open (the spec's Open: "expected to be submitted by the borrower OR is to be reviewed by the lender");
 only staff mark it Complied - the borrower has no such form or address. A complied or waived record refuses the
-upload (409, saying it is closed); another borrower's record, another brand's or an unknown id is the flow's
+upload (409, saying it is closed). A covenant staff closed is no longer chased (docs/architecture.md "Closing stops
+the chase"): its Open and Overdue records are listed as no longer required (closed by the lender on the day), without
+an upload form and not counted as due from the borrower, and an upload to one is refused (409) with nothing written.
+Another borrower's record, another brand's or an unknown id is the flow's
 "Not found" page (404) and nothing is written. Same cookie session and CSRF token as the other flow pages
 (`api.pages.borrower_flow`)."""
 
@@ -17,13 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from api.pages.borrower_flow import _base, _csrf_ok, _expired, _page, _session_csrf, _signed_in, refused_input
+from api.pages.borrower_flow import _base, _brand, _csrf_ok, _expired, _page, _session_csrf, _signed_in, refused_input
 from api.routes.documents import UPLOAD
 from api.services.covenant_proofs import CovenantProofs
 from api.web import PENDING, PublicPage, after_write, as_id, pages
@@ -49,18 +53,23 @@ class BorrowerCovenantPort:
 
 #: A record's status as the page says it, in the spec's words ("Open: The document/proof of compliance is expected
 #: to be submitted by the borrower OR is to be reviewed by the lender"; "Overdue: ... not received and approved by
-#: the due date"); an Open record with proof staff have not rejected is the lender's to review.
+#: the due date"); an Open record with proof staff have not rejected is the lender's to review. A record of a closed
+#: covenant keeps its status for staff to decide, but is no longer asked of the borrower (`closed`; the page adds by
+#: whom and when).
 STATUS_TEXT = {
     "open": "Open: the document or proof of compliance is expected to be submitted by you",
     "open_received": "Open: your proof of compliance is received and is to be reviewed by the lender",
     "overdue": "Overdue: the document or proof of compliance was not received and approved by the due date",
+    "closed": "No longer required",
 }
 
 NOT_FOUND = "There is no such covenant record."
 
 
-def record_state(record: EvaluationRow) -> str:
-    """Which of `STATUS_TEXT` a record is."""
+def record_state(record: EvaluationRow, chased: bool = True) -> str:
+    """Which of `STATUS_TEXT` a record is (`chased`: its covenant is not closed)."""
+    if not chased:
+        return "closed"
     if record.status.value == "open" and record.proof_received:
         return "open_received"
     return record.status.value
@@ -95,7 +104,8 @@ async def _covenants_page(
         status,
         covenants=covenants,
         has_record=customer_id is not None,
-        states={r.id: record_state(r) for c in covenants for r in c.records},
+        states={r.id: record_state(r, c.chased) for c in covenants for r in c.records},
+        closed_on=await _closed_on(port, principal, covenants),
         status_text=STATUS_TEXT,
         error=error,
         refused_at=refused_at,
@@ -103,6 +113,19 @@ async def _covenants_page(
         limit_mb=max(1, UPLOAD.max_bytes // (1024 * 1024)),
         csrf=_session_csrf(token),
     )
+
+
+async def _closed_on(
+    port: BorrowerCovenantPort, principal: BorrowerPrincipal, covenants: list[BorrowerCovenant]
+) -> dict[UUID, str]:
+    """The day staff closed each closed covenant, in the brand's timezone (left out when not known: closed before
+    the read model kept it)."""
+    closed = {c.covenant.id: c.covenant.closed_at for c in covenants if not c.chased and c.covenant.closed_at}
+    if not closed:
+        return {}
+    rules = await run_in_threadpool(port.onboarding.brands.rules, principal.brand_id)
+    zone = ZoneInfo(rules.timezone)
+    return {i: at.astimezone(zone).strftime("%d %b %Y") for i, at in closed.items()}
 
 
 def _saved(request: Request, covenants: list[BorrowerCovenant]) -> str | None:
@@ -162,6 +185,8 @@ async def covenant_proof(request: Request, port: BorrowerCovenantPort) -> Respon
     except Conflict as exc:
         closed = exc.details.get("status")  # a complied or waived record (else: this file is attached already)
         error = f"This record is already {closed} (closed): it takes no more proof." if closed else exc.message
+        if exc.details.get("covenant_status"):  # the lender closed the covenant: the record is no longer asked for
+            error = f"{_brand(request)} closed this covenant: the record is no longer required, so it takes no proof."
         return await _covenants_page(request, port, principal, token, 409, error, evaluation_id)
     except InvalidInput as exc:
         error = "; ".join(e.message for e in exc.errors)

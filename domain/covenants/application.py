@@ -13,13 +13,13 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.covenants.covenant import Covenant, CovenantEvaluation, CovenantNotFound, CovenantNotice, EvaluationNotFound
 from domain.covenants.schedule import DEFAULT_LEAD_DAYS, Calendar, Frequency
-from domain.covenants.status import NoticeKind
+from domain.covenants.status import CovenantStatus, NoticeKind
 from domain.covenants.terms import Terms
 from domain.documents.content import ContentType, Uploader
 from domain.shared.aggregate import Aggregate
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock
-from domain.shared.errors import FieldChecks, FieldError, InvalidInput, InvalidValue
+from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue
 from domain.shared.values import MIN_REASON, clean_text
 
 NO_BORROWER = "no borrower with this id in your brand"
@@ -210,11 +210,19 @@ class Covenants(ContextApplication):
     def proof_target(self, brand_id: UUID, evaluation_id: UUID, customer_id: UUID | None = None) -> CovenantEvaluation:
         """The record proof would be attached to: of the brand (404) and still Open or Overdue (409). Checked before
         the document is uploaded, so a refused attachment stores nothing. `customer_id` (a borrower attaching their
-        own proof): a record of another borrower is the same 404 as an unknown id, saying nothing of it."""
+        own proof): a record of another borrower is the same 404 as an unknown id, saying nothing of it, and a
+        record of a covenant staff closed is a 409 (`covenant_status` closed): closing stopped the chase, so the
+        record is no longer asked of the borrower (staff may still attach proof and decide it)."""
         record = self.evaluation(brand_id, evaluation_id)
         if customer_id is not None and record.customer_id != customer_id:
             raise EvaluationNotFound(f"CovenantEvaluation {evaluation_id} not found", id=str(evaluation_id))
         record.check_attachable()
+        if customer_id is not None and self.covenant(brand_id, record.covenant_id).status is CovenantStatus.CLOSED:
+            raise Conflict(
+                "the lender closed this covenant: its record is no longer asked of the borrower and takes no proof "
+                "from them",
+                covenant_status=CovenantStatus.CLOSED.value,
+            )
         return record
 
     def attach_proof(

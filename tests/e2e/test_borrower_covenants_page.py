@@ -3,19 +3,23 @@ Open and Overdue records (what, when, the status in the spec's words), uploads p
 documents' checks, and staff find it on the record (`uploaded_by` borrower, the borrower the actor, "submitted by
 the borrower" on the covenant page) to review; the borrower has no way to mark it complied. Refusals write nothing:
 another borrower's or another brand's record (404), a complied record (409), an oversize or disguised file (422),
-no session, a forged CSRF token."""
+no session, a forged CSRF token. A covenant staff closed is no longer chased: its records are listed as no longer
+required, not counted, and take no proof from the borrower."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import psycopg
 from starlette.testclient import TestClient
 
 from adapters.simulators.sms import SmsSimulator
 from api.routes.documents import UPLOAD
+from domain.covenants.application import Covenants
 from domain.documents.application import Documents
 from domain.identity.application import Identity
 from domain.identity.principal import OPERATOR
@@ -218,3 +222,72 @@ def test_refused_proof_uploads_write_nothing(app: Any, client: Any, platform: An
         web.__exit__(None, None, None)
         other.__exit__(None, None, None)
         foreign.__exit__(None, None, None)
+
+
+def test_a_closed_covenants_records_are_no_longer_asked_of_the_borrower(
+    app: Any, client: Any, platform: Any, sms: SmsSimulator, dsn: str
+) -> None:
+    """Closing stops the chase on the borrower's side too: a closed covenant's Open and Overdue records keep their
+    status (staff may still decide them), but the page lists them as no longer required - closed by the lender on
+    the day - without an upload form, the status page does not count them as due, and an upload is refused (409)
+    with nothing written. The covenant still chased keeps its form and its count."""
+    tenant = make_tenant(platform)
+    slug = tenant.slug
+    web, _ = _borrower(app, client, sms, tenant)
+    try:
+        customer = _customer(platform, tenant, web)
+        kept = _covenant(client, tenant, customer, **STOCK)
+        closed_open = _covenant(client, tenant, customer, **(STOCK | {"title": "Insurance copy"}))
+        closed_overdue = _covenant(client, tenant, customer, **(STOCK | {"title": "Audited accounts"}))
+        _run(client, platform, tenant, "covenant-evaluation", "2024-01-24")
+        kept_record = _record(client, tenant, kept["id"])["id"]
+        open_record = _record(client, tenant, closed_open["id"])["id"]
+        overdue_record = _record(client, tenant, closed_overdue["id"])["id"]
+        # One record is Overdue before its covenant is closed, the other still Open.
+        assert platform.get(Covenants).mark_overdue([UUID(overdue_record)], date(2024, 2, 6)) == 1
+        settle(platform, "covenants")
+        assert 'data-awaiting="3"' in web.get(f"/apply/{slug}/status").text
+
+        for covenant in (closed_open, closed_overdue):
+            closed = client.post(f"/api/v1/covenants/{covenant['id']}/close", json={"reason": "loan prepaid in full"},
+                                 headers=tenant.auth)  # fmt: skip
+            assert closed.status_code == 200, closed.text
+        settle(platform, "covenants")
+
+        assert 'data-awaiting="1"' in web.get(f"/apply/{slug}/status").text  # only the covenant still chased
+        page = web.get(f"/apply/{slug}/covenants").text
+        with psycopg.connect(dsn) as conn:
+            row = conn.execute("SELECT closed_at FROM read.covenants WHERE id = %s", (closed_open["id"],)).fetchone()
+        assert row is not None and row[0] is not None
+        zone = ZoneInfo(platform.get(Onboarding).brands.rules(tenant.brand_id).timezone)
+        closed_on = row[0].astimezone(zone).strftime("%d %b %Y")
+        for record, status in ((open_record, "open"), (overdue_record, "overdue")):
+            assert f'data-record="{record}" data-status="{status}" data-state="closed"' in page  # status kept
+            listed = page[page.index(f'id="record-{record}"') :].split("</div>")[0]
+            assert f"No longer required: closed by {slug} on" in listed and closed_on in listed
+            assert "expected to be submitted by you" not in listed and "was not received" not in listed
+            assert f'id="proof-form-{record}"' not in page
+        assert f'data-record="{kept_record}" data-status="open" data-state="open"' in page
+        assert f'id="proof-form-{kept_record}"' in page
+
+        # An upload to a closed covenant's record is refused at the record, nothing written.
+        before = _events(dsn)
+        for record in (open_record, overdue_record):
+            refused = _prove(web, slug, _csrf(web, slug), record, "late.pdf", _pdf("late"))
+            assert refused.status_code == 409, refused.text
+            assert f'id="record-error-{record}"' in refused.text
+            assert f"{slug} closed this covenant: the record is no longer required" in refused.text
+        assert _events(dsn) == before
+        for record, status in ((open_record, "open"), (overdue_record, "overdue")):
+            seen = client.get(f"/api/v1/covenant-evaluations/{record}", headers=tenant.auth).json()
+            assert (seen["status"], seen["proofs"]) == (status, [])
+
+        # Staff may still attach proof and decide the record; the borrower's other covenant takes proof as before.
+        by_staff = client.post(f"/api/v1/covenant-evaluations/{open_record}/proofs",
+                               files={"file": ("accounts.pdf", _pdf("staff"), "application/pdf")},
+                               headers=tenant.auth)  # fmt: skip
+        assert by_staff.status_code in (200, 201), by_staff.text
+        sent = _prove(web, slug, _csrf(web, slug), kept_record, "stock.pdf", _pdf("kept"))
+        assert sent.status_code == 303, sent.text
+    finally:
+        web.__exit__(None, None, None)

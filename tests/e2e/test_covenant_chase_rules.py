@@ -2,7 +2,7 @@
 closed is chased no more (its open records are never marked overdue, its records owe no overdue email, it opens no
 new cycle, and its records keep their history), and an overdue email never asks again for proof the borrower (or
 staff for them) already sent that no reviewer has decided yet - it says when it came and that it is being
-reviewed, while the record stays overdue until a reviewer decides."""
+reviewed, while the record stays overdue until a reviewer decides; nor does a reminder."""
 
 from __future__ import annotations
 
@@ -201,3 +201,42 @@ def test_an_overdue_notice_sent_by_a_later_run_says_the_proof_received_too(
     for body in (text, html):
         assert f"We received your documents on {day}; they are being reviewed." in body
         assert "Please submit" not in body
+
+
+def test_a_reminder_says_proof_already_sent_is_being_reviewed_and_asks_only_for_what_is_missing(
+    client: Any, platform: Any, mail_sink: Any
+) -> None:
+    # The record opens on its reminder date; proof attached before the reminder goes out is not asked for again.
+    tenant = make_tenant(platform)
+    customer = _borrower(client, tenant, f"remind-{uuid.uuid4().hex[:8]}@example.in")
+    mixed, received = f"APP-{uuid.uuid4().hex[:8]}", f"APP-{uuid.uuid4().hex[:8]}"
+    stock = _covenant(client, tenant, customer, application_ref=mixed, **STOCK)
+    insurance = _covenant(client, tenant, customer, application_ref=mixed, title="Insurance copy", type="other",
+                          description="Policy copy", **NOT_FOR_US)  # fmt: skip
+    accounts = _covenant(client, tenant, customer, application_ref=received, **(STOCK | {"title": "Accounts"}))
+    _run(client, platform, tenant, "covenant-evaluation", "2024-01-24")
+    days = {}
+    for covenant, name in ((stock, "stock.pdf"), (accounts, "accounts.pdf")):
+        (record,) = _evaluations(client, tenant, covenant["id"])
+        proof = _attach(client, tenant, record["id"], name, _pdf(f"remind {name}")).json()["proofs"][0]
+        days[covenant["id"]] = _received_on(platform, tenant, proof["attached_at"])
+    settle(platform, "covenants")
+
+    run = _run(client, platform, tenant, "covenant-notification", "2024-01-24")
+    assert run["status"] == "succeeded", run
+    reminders = [m for m in mail_sink.messages if m["Subject"].startswith("Reminder")]
+    (both,) = [m for m in reminders if f"({mixed})" in m["Subject"]]
+    for body in _bodies(both):
+        assert f"We received your documents on {days[stock['id']]}; they are being reviewed." in body
+        assert "Insurance copy" in body
+        assert "Please share the documents or figures for the covenant we have not received" in body
+    assert (
+        f"- Stock statement: Monthly stock statement\n  We received your documents on {days[stock['id']]}"
+        in _bodies(both)[0]
+    )
+    (all_in,) = [m for m in reminders if f"({received})" in m["Subject"]]
+    for body in _bodies(all_in):
+        assert f"We received your documents on {days[accounts['id']]}; they are being reviewed." in body
+        assert "Please share" not in body and "You need not send them again" in body
+    # The records stay Open: a reminder decides nothing.
+    assert [r["status"] for r in _evaluations(client, tenant, insurance["id"])] == ["open"]

@@ -137,6 +137,36 @@ def test_an_overdue_email_asks_only_for_the_documents_not_received(
         assert says in text
 
 
+@pytest.mark.parametrize(
+    ("received", "asks", "says"),
+    [
+        ((None, None), "Please share the documents or figures with your relationship team before the due date", None),
+        (("05 December 2026", None), "Please share the documents or figures for the covenant we have not received",
+         "Stock statement: Monthly stock statement\n  We received your documents on 05 December 2026; they are being "
+         "reviewed."),
+        (("05 December 2026", "06 December 2026"), None, "You need not send them again"),
+    ],
+)  # fmt: skip
+def test_a_reminder_asks_only_for_the_documents_not_received(
+    received: tuple[str | None, ...], asks: str | None, says: str | None
+) -> None:
+    items = [
+        {"title": "Stock statement", "requirement": "Monthly stock statement", "received": received[0]},
+        {"title": "Insurance copy", "requirement": None, "received": received[1]},
+    ]
+    text, html = render_email("covenant_reminder", name="Suresh", due_date=date(2024, 3, 31), application_ref="APP-1",
+                              items=items, brand_name="Acme")  # fmt: skip
+    for body in (text, html):
+        assert ("Please share" in body) is (asks is not None)
+        if asks:
+            assert asks in body
+        assert ("We received" in body) is any(received)
+        for day in filter(None, received):
+            assert f"We received your documents on {day}; they are being reviewed." in body
+    if says:
+        assert says in text
+
+
 def test_lines_starting_with_a_dot_reach_the_server_as_written() -> None:
     from adapters.mail_sink import MailSink
     from adapters.mailer import MailSettings, SmtpMailer
