@@ -49,8 +49,9 @@ class ActivityLog(Projection):
     source: ClassVar[str]
     topics: ClassVar[tuple[str, ...]] = ()  # every event of the source (activity_projection may narrow it)
     #: Whether its rows are of records that belong to a company of the brand (the notices context's: notices,
-    #: sources, sync runs): each row then carries the company of its aggregate's creation event, and the trail shows
-    #: it only to callers who may see that company (`ActivityQueries.entries`). Elsewhere the company is NULL.
+    #: sources, sync runs; the jobs context's: a notice sync's job run): each row then carries the company of its
+    #: aggregate's creation event (NULL when that event names none: a brand-wide job run), and the trail shows it
+    #: only to callers who may see that company (`ActivityQueries.entries`). Elsewhere the company is NULL.
     by_company: ClassVar[bool] = False
     tables = ()
     ddl = (
@@ -160,9 +161,20 @@ class ActivityLog(Projection):
             if len(brands) >= self.BRANDS_KEPT:
                 brands.clear()
             brands[event.originator_id] = brand
-        # A company's record: the company of its creation event -- this one's, or (a later event) the event store's.
-        company = getattr(event, "company", None) if self.by_company and event.originator_version == 1 else None
-        company_known = not self.by_company or isinstance(company, str)
+        # A company's record: the company of its creation event -- this one's (None: of no company, a brand-wide
+        # job run), or (a later event) the one this projection wrote its creation with, else the event store's.
+        company: str | None = None
+        company_known = not self.by_company
+        if self.by_company:
+            companies: dict[UUID, str | None] = self.__dict__.setdefault("_companies", {})
+            if event.originator_version == 1:
+                found = getattr(event, "company", None)
+                company, company_known = (found if isinstance(found, str) else None), True
+                if len(companies) >= self.BRANDS_KEPT:
+                    companies.clear()
+                companies[event.originator_id] = company
+            elif event.originator_id in companies:
+                company, company_known = companies[event.originator_id], True
         if brand is not None and company_known:
             yield Insert(
                 "read.activity",

@@ -65,13 +65,22 @@ class JobRunHistory(Projection):
         # has it), and the runs marked running (the leader checks their workers every tick).
         "ALTER TABLE read.job_runs ADD COLUMN IF NOT EXISTS worker text",
         "CREATE INDEX IF NOT EXISTS job_runs_running_idx ON read.job_runs (updated_at, id) WHERE status = 'running'",
+        # Added with runs of a company (`JobRun.Requested.company`: a notice sync's source's; NULL: brand-wide), which
+        # staff limited to other companies do not see; only when missing, as ALTER TABLE locks the table against the
+        # live runner even when it does nothing. The lists filter it on the brand's index scan (`_of_companies`).
+        """DO $$ BEGIN
+            IF NOT EXISTS (SELECT FROM information_schema.columns WHERE table_schema = 'read'
+                           AND table_name = 'job_runs' AND column_name = 'company') THEN
+                ALTER TABLE read.job_runs ADD COLUMN company text;
+            END IF;
+        END $$""",
     )
 
     @handles(R.Requested)
     def _requested(self, position: int, event: R.Requested) -> Iterable[Write]:
         yield Write(
             "INSERT INTO read.job_runs (id, brand_id, job_name, trigger, requested_by, as_of, settings, dry_run, "
-            "status, requested_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'requested', %s, %s) "
+            "company, status, requested_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'requested', %s, %s) "
             "ON CONFLICT (id) DO NOTHING",
             (
                 event.originator_id,
@@ -82,6 +91,7 @@ class JobRunHistory(Projection):
                 event.as_of,
                 Jsonb(event.settings.model_dump(mode="json")),
                 event.dry_run,
+                event.company,
                 event.timestamp,
                 event.timestamp,
             ),
@@ -149,6 +159,8 @@ class JobRunView:
     requested_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    #: The company of the brand whose record the run works on (a notice sync's source's); None: brand-wide.
+    company: str | None = None
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> JobRunView:
@@ -177,8 +189,17 @@ class QueuedRun:
 
 _COLUMNS = (
     "id, job_name, trigger, requested_by, as_of, settings, dry_run, status, attempt, batches, processed, succeeded, failed, "
-    "skipped, error, retry_at, requested_at, started_at, finished_at"
+    "skipped, error, retry_at, requested_at, started_at, finished_at, company"
 )
+
+
+def _of_companies(companies: Sequence[str], params: dict[str, Any]) -> str:
+    """The condition (with its parameter put in `params`) of the runs a caller limited to `companies` may see: the
+    brand-wide ones and those of their companies; empty: every run (no condition)."""
+    if not companies:
+        return ""
+    params["companies"] = list(companies)
+    return " AND (company IS NULL OR company = ANY(%(companies)s::text[]))"
 
 
 class JobRunQueries:
@@ -189,21 +210,30 @@ class JobRunQueries:
         self._guard = threading.Lock()
         self._request_locks: dict[str, threading.Lock] = {}  # one per brand and job that had a manual request
 
-    def run(self, brand_id: UUID, run_id: UUID) -> JobRunView | None:
-        """One run of the brand."""
+    def run(self, brand_id: UUID, run_id: UUID, companies: Sequence[str] = ()) -> JobRunView | None:
+        """One run of the brand; None for one of a company not in `companies` (those the caller may see; empty:
+        every company), as for a run of another brand."""
+        params: dict[str, Any] = {"id": run_id, "brand": brand_id}
+        of_companies = _of_companies(companies, params)
         with self.pool.connection() as conn:
             row = conn.execute(
-                f"SELECT {_COLUMNS} FROM read.job_runs WHERE id = %s AND brand_id = %s", (run_id, brand_id)
+                f"SELECT {_COLUMNS} FROM read.job_runs WHERE id = %(id)s AND brand_id = %(brand)s{of_companies}", params
             ).fetchone()
         return JobRunView.of(row) if row else None
 
     def history(
-        self, brand_id: UUID, job_name: str | None = None, cursor: str | None = None, limit: int = 50
+        self,
+        brand_id: UUID,
+        job_name: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+        companies: Sequence[str] = (),
     ) -> RunPage:
-        """Runs newest first, optionally of one job; keyset pages."""
+        """Runs newest first, optionally of one job; keyset pages. `companies`: those the caller may see (empty:
+        every company) -- another company's runs are left out, the brand-wide ones kept."""
         page_scope = (brand_id, job_name)  # the filters its cursor is bound to
-        where = ["brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
+        where = ["brand_id = %(brand)s" + _of_companies(companies, params)]
         if job_name:
             where.append("job_name = %(job)s")
             params["job"] = job_name
@@ -322,12 +352,15 @@ class JobRunQueries:
             held.setdefault(r["worker"], []).append(r["id"])
         return held
 
-    def last_runs(self, brand_id: UUID) -> dict[str, JobRunView]:
-        """The newest run of each job of the brand."""
+    def last_runs(self, brand_id: UUID, companies: Sequence[str] = ()) -> dict[str, JobRunView]:
+        """The newest run of each job of the brand that a caller limited to `companies` may see (empty: every
+        company)."""
+        params: dict[str, Any] = {"brand": brand_id}
+        of_companies = _of_companies(companies, params)
         with self.pool.connection() as conn:
             rows = conn.execute(
-                f"SELECT DISTINCT ON (job_name) {_COLUMNS} FROM read.job_runs WHERE brand_id = %s "
+                f"SELECT DISTINCT ON (job_name) {_COLUMNS} FROM read.job_runs WHERE brand_id = %(brand)s{of_companies} "
                 "ORDER BY job_name, requested_at DESC",
-                (brand_id,),
+                params,
             ).fetchall()
         return {r["job_name"]: JobRunView.of(r) for r in rows}

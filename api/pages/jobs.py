@@ -59,9 +59,9 @@ async def _jobs(
     that job's form, which is filled again with what was typed (`kept`, api/web.py)."""
 
     def history(cursor: str | None) -> RunPage:
-        return port.queries.history(principal.brand_id, None, cursor, 25)
+        return port.queries.history(principal.brand_id, None, cursor, 25, principal.companies)
 
-    jobs = await run_in_threadpool(port.board.all, principal.brand_id)
+    jobs = await run_in_threadpool(port.board.all, principal.brand_id, principal.companies)
     runs = await run_in_threadpool(keyset_page, request, history)
     # After "Run now" (`?requested=<job>`): which job's run was asked for, said above the tables. Any other value
     # names no job of the catalogue and is ignored.

@@ -98,6 +98,11 @@ class RunOut(BaseModel):
     requested_at: InstantOut
     started_at: InstantOut | None
     finished_at: InstantOut | None
+    company: str | None = Field(
+        None,
+        description="the company of the brand whose records the run works on (a notice sync's source's); null: a "
+        "brand-wide job. Staff limited to companies see only their companies' runs and the brand-wide ones",
+    )
 
 
 class JobOut(BaseModel):
@@ -129,7 +134,7 @@ class RunPageOut(BaseModel):
 
 
 def list_jobs(ctx: Context[JobsPort]) -> Reply:
-    return json_response({"items": ctx.port.board.all(ctx.brand_id)})
+    return json_response({"items": ctx.port.board.all(ctx.brand_id, ctx.principal.companies)})
 
 
 def configure_job(ctx: Context[JobsPort]) -> Reply:
@@ -139,11 +144,11 @@ def configure_job(ctx: Context[JobsPort]) -> Reply:
         ctx.brand_id, name, body.model_dump(exclude_unset=True), expected_version=ctx.expected_version()
     )
     # Settings are read from the configuration record itself, so the answer is current without a read model.
-    return json_response(ctx.port.board.one(ctx.brand_id, name))
+    return json_response(ctx.port.board.one(ctx.brand_id, name, ctx.principal.companies))
 
 
 def get_job(ctx: Context[JobsPort]) -> Reply:
-    return json_response(ctx.port.board.one(ctx.brand_id, ctx.path["name"]))
+    return json_response(ctx.port.board.one(ctx.brand_id, ctx.path["name"], ctx.principal.companies))
 
 
 def request_run(ctx: Context[JobsPort]) -> Reply:
@@ -165,11 +170,13 @@ def request_run(ctx: Context[JobsPort]) -> Reply:
 
 def job_runs(ctx: Context[JobsPort]) -> Reply:
     q: RunHistoryQuery = ctx.query
-    return json_response(ctx.port.board.history(ctx.brand_id, ctx.path["name"], q.cursor, q.limit))
+    page = ctx.port.board.history(ctx.brand_id, ctx.path["name"], q.cursor, q.limit, ctx.principal.companies)
+    return json_response(page)
 
 
 def get_run(ctx: Context[JobsPort]) -> Reply:
-    run = ctx.port.queries.run(ctx.brand_id, ctx.path["run_id"])
+    # Another company's run (a notice sync of its source) is 404 for a caller limited to companies, as its sync run is.
+    run = ctx.port.queries.run(ctx.brand_id, ctx.path["run_id"], ctx.principal.companies)
     if run is None:
         raise JobRunNotFound(f"JobRun {ctx.path['run_id']} not found")
     return json_response(run)

@@ -61,19 +61,23 @@ class JobBoard:
     jobs: Jobs
     queries: JobRunQueries
 
-    def all(self, brand_id: UUID) -> list[JobSummary]:
-        """Every registered job, by name."""
-        last = self.queries.last_runs(brand_id)
+    def all(self, brand_id: UUID, companies: Sequence[str] = ()) -> list[JobSummary]:
+        """Every registered job, by name; its latest run of those the caller may see (`companies`: theirs, empty:
+        every company -- another company's runs, a notice sync of its source, are left out)."""
+        last = self.queries.last_runs(brand_id, companies)
         return [self._summary(brand_id, name, last.get(name)) for name in sorted(self.jobs.catalogue)]
 
-    def one(self, brand_id: UUID, name: str) -> JobSummary:
-        """One registered job (JobNotFound when none has the name)."""
-        return self._summary(brand_id, name, self.queries.last_runs(brand_id).get(name))
+    def one(self, brand_id: UUID, name: str, companies: Sequence[str] = ()) -> JobSummary:
+        """One registered job (JobNotFound when none has the name); its latest run as `all` gives it."""
+        return self._summary(brand_id, name, self.queries.last_runs(brand_id, companies).get(name))
 
-    def history(self, brand_id: UUID, name: str, cursor: str | None, limit: int) -> RunPage:
-        """Runs of one registered job, newest first (JobNotFound when none has the name); keyset pages."""
+    def history(
+        self, brand_id: UUID, name: str, cursor: str | None, limit: int, companies: Sequence[str] = ()
+    ) -> RunPage:
+        """Runs of one registered job, newest first (JobNotFound when none has the name); keyset pages; of
+        `companies` and brand-wide (empty: every company)."""
         self.jobs.definition(name)
-        return self.queries.history(brand_id, name, cursor, limit)
+        return self.queries.history(brand_id, name, cursor, limit, companies)
 
     def _summary(self, brand_id: UUID, name: str, last: JobRunView | None) -> JobSummary:
         settings, version = self.jobs.settings_and_version(brand_id, name)

@@ -54,6 +54,7 @@ class SyncRequests:
             as_of=self.identity.business_date(source.brand_id),  # a brand held at a fixed date syncs as of it
             variables={"source_id": str(source_id), "sync_run_id": str(result.id)},
             run_id=job_run_id(result.id),
+            company=source.company,  # the run is of the source's company: staff of other companies do not see it
         )
         self.bell.ring()
         return UUID(str(result.id))

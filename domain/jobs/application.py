@@ -222,8 +222,12 @@ class Jobs(ContextApplication):
         dry_run: bool = False,
         catching_up: bool = False,
         closing_run: UUID | None = None,
+        company: str | None = None,
     ) -> CommandResult:
         """Ask for a run; a scheduled run's id derives from its slot, so a slot never runs twice.
+
+        `company`: the company of the brand whose record the run works on (a notice sync's source's), kept on the
+        run so staff limited to other companies do not see it; None for a brand-wide job.
 
         `as_of` must lie between the brand's first business day and its business date; a dry run (only of a job
         that supports one) computes and reports counts without writing, so it may look ahead. `catching_up`: the
@@ -273,6 +277,7 @@ class Jobs(ContextApplication):
             settings=settings,
             scheduled_for=scheduled_for,
             dry_run=dry_run,
+            company=company,
         )
         return self.commit(run)
 

@@ -304,6 +304,10 @@ class JobRun(Aggregate):
         settings: JobSettings
         scheduled_for: datetime | None = None
         dry_run: bool = False  # compute and report counts, write nothing (may look past the business date)
+        #: The company of the brand whose record the run works on (a notice sync's source's), or None: a brand-wide
+        #: job. A staff member limited to companies sees only their companies' runs and the brand-wide ones. Runs
+        #: requested before the field have none (brand-wide).
+        company: str | None = None
 
     class AttemptStarted(Aggregate.Event):
         """A worker began an attempt."""
@@ -343,6 +347,7 @@ class JobRun(Aggregate):
         settings: JobSettings,
         scheduled_for: datetime | None,
         dry_run: bool = False,
+        company: str | None = None,
     ) -> None:
         self.brand_id = brand_id
         self.job_name = job_name
@@ -352,6 +357,7 @@ class JobRun(Aggregate):
         self.settings = settings
         self.scheduled_for = scheduled_for
         self.dry_run = dry_run
+        self.company = company
         self.status = RunStatus.REQUESTED
         self.attempt = 0
         self.totals = BatchCounts()

@@ -28,6 +28,9 @@ CONTEXT = BoundedContext(
     build=_jobs,
     queries=(JobRunQueries,),
     projections=(JobRunHistory(),),
+    # A notice sync's job run belongs to its source's company (`JobRun.Requested.company`): a staff member limited to
+    # companies sees only theirs in the trail, and the brand-wide runs and settings (no company) as before.
+    activity_by_company=True,
     endpoints=routes.ENDPOINTS,
     pages=pages.PAGES,
     jobs=(Job(housekeeping.DEFINITION, housekeeping.run, housekeeping.HousekeepingPort),),
