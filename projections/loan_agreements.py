@@ -7,7 +7,7 @@ projections/loan_brands.py), so a sanctioned loan's row never depends on where a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -138,6 +138,8 @@ class AgreementWork:
 
     brand_id: UUID
     loan_id: UUID
+    #: Its row's last change (the work list's keyset with the loan id); None where the list does not page.
+    updated_at: datetime | None = field(default=None, compare=False)
 
 
 _ROW = (
@@ -158,12 +160,15 @@ class AgreementQueries:
             row = conn.execute(f"{_ROW} WHERE loan_id = %s AND brand_id = %s", (loan_id, brand_id)).fetchone()
         return EsignRow(**row) if row else None
 
-    def work(self, kind: str, limit: int = 100) -> list[AgreementWork]:
-        """Loans waiting for `issue` (sanctioned, no agreement) or `queue` (signed), oldest change first."""
+    def work(self, kind: str, limit: int = 100, after: AgreementWork | None = None) -> list[AgreementWork]:
+        """Loans waiting for `issue` (sanctioned, no agreement) or `queue` (signed), oldest change first; `after`:
+        the page after that item (keyset on the last change and the loan id), so a worker walks the whole list."""
+        page = "" if after is None else " AND (updated_at, loan_id) > (%(at)s, %(loan)s)"
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT brand_id, loan_id FROM read.loan_agreements WHERE work = %s ORDER BY updated_at LIMIT %s",
-                (kind, limit),
+                f"SELECT brand_id, loan_id, updated_at FROM read.loan_agreements WHERE work = %(kind)s{page} "
+                "ORDER BY updated_at, loan_id LIMIT %(limit)s",
+                {"kind": kind, "limit": limit, "at": after and after.updated_at, "loan": after and after.loan_id},
             ).fetchall()
         return [AgreementWork(**row) for row in rows]
 

@@ -25,7 +25,7 @@ from domain.jobs.job import BatchCounts, JobRun, JobSettings
 from domain.shared.aggregate import acting_as
 from domain.shared.errors import DomainError
 from projections.engine import ProjectionEngine
-from projections.loan_agreements import ISSUE, QUEUE, AgreementQueries
+from projections.loan_agreements import ISSUE, QUEUE, AgreementQueries, AgreementWork
 from workers.polling import QueueDrainer
 
 log = structlog.get_logger(__name__)
@@ -35,6 +35,24 @@ ACTOR = "job:esign"
 QUEUE_CHECK_EVERY = timedelta(seconds=5)
 #: The longest wait before issuing again after a provider failure.
 MAX_BACKOFF = timedelta(minutes=5)
+#: The longest a signed loan not ready for the queue (its borrower has no verified account) waits to be looked at
+#: again: once an account is verified, the loan enters the queue within about a minute.
+RECHECK_LONGEST = timedelta(minutes=1)
+#: Rows of a work list read a query (the worker walks the whole list past the loans waiting out a delay).
+WORK_PAGE = 500
+#: Loans kept waiting out a delay, per list, before the memory is cleared (each then waits once more).
+WAITING_KEPT = 100_000
+
+
+def _back_off(
+    waiting: dict[UUID, tuple[float, float]], loan_id: UUID, now: float, longest: timedelta = MAX_BACKOFF
+) -> float:
+    """Make `loan_id` wait: 5 s the first time, then twice the last delay, up to `longest`; the delay."""
+    last = waiting.get(loan_id)
+    delay = min((last[1] * 2) if last else 5.0, longest.total_seconds())
+    waiting[loan_id] = (now + delay, delay)
+    return delay
+
 
 EXPIRY = JobDefinition(
     name="esign-expiry",
@@ -94,7 +112,8 @@ class AgreementWorker(QueueDrainer):
     def __init__(self, port: AgreementJobPort, interval: float = 1.0) -> None:
         super().__init__("agreement-worker", interval, port.engine)
         self.port = port
-        self._retry_at: dict[UUID, tuple[float, float]] = {}  # loan -> (monotonic time, delay)
+        self._retry_at: dict[UUID, tuple[float, float]] = {}  # loan -> (monotonic time, delay): issue failed
+        self._recheck_at: dict[UUID, tuple[float, float]] = {}  # loan -> (monotonic time, delay): signed, not ready
         self._queue_checked = 0.0
 
     def drain(self, limit: int = 50, *, check_queue: bool = False) -> int:
@@ -113,16 +132,12 @@ class AgreementWorker(QueueDrainer):
         done = 0
         agreements = self.port.service.agreements
         now = time.monotonic()
-        for item in self.port.queries.work(ISSUE, limit):
-            retry = self._retry_at.get(item.loan_id)
-            if retry is not None and now < retry[0]:
-                continue
+        for item in self._due(ISSUE, limit, self._retry_at, now):
             try:
                 with acting_as(ACTOR):
                     agreements.issue(item.brand_id, item.loan_id)
             except DomainError as exc:
-                delay = min((retry[1] * 2) if retry else 5.0, MAX_BACKOFF.total_seconds())
-                self._retry_at[item.loan_id] = (now + delay, delay)
+                delay = _back_off(self._retry_at, item.loan_id, now)
                 log.warning("esign.issue_failed", loan=str(item.loan_id), error=str(exc), retry_in=delay)
                 continue
             self._retry_at.pop(item.loan_id, None)
@@ -133,11 +148,40 @@ class AgreementWorker(QueueDrainer):
         """Move signed loans whose borrower's bank account is verified into the disbursal queue."""
         done = 0
         agreements = self.port.service.agreements
-        for item in self.port.queries.work(QUEUE, limit):
+        now = time.monotonic()
+        for item in self._due(QUEUE, limit, self._recheck_at, now):
             try:
                 with acting_as(ACTOR):
-                    if agreements.queue_if_ready(item.brand_id, item.loan_id) is not None:
-                        done += 1
+                    queued = agreements.queue_if_ready(item.brand_id, item.loan_id)
             except DomainError as exc:
+                queued = None
                 log.info("esign.queue_skipped", loan=str(item.loan_id), error=str(exc))
+            if queued is not None:
+                self._recheck_at.pop(item.loan_id, None)
+                done += 1
+            else:  # not ready (no verified account yet): looked at again after a delay, doubling up to a minute
+                _back_off(self._recheck_at, item.loan_id, now, RECHECK_LONGEST)
         return done
+
+    def _due(
+        self, kind: str, limit: int, waiting: dict[UUID, tuple[float, float]], now: float
+    ) -> Iterator[AgreementWork]:
+        """Up to `limit` items of the `kind` work list not waiting in `waiting` at `now`, oldest change first. The
+        list is walked in pages past the waiting ones: a head of loans that cannot move yet (an issue that keeps
+        failing, a signed loan whose borrower has no verified account) never hides the loans behind it, however
+        many there are."""
+        if len(waiting) > WAITING_KEPT:  # loans long gone from the lists; those still in them wait once more
+            waiting.clear()
+        after, given = None, 0
+        while given < limit:
+            page = self.port.queries.work(kind, WORK_PAGE, after)
+            for item in page:
+                retry = waiting.get(item.loan_id)
+                if retry is None or now >= retry[0]:
+                    yield item
+                    given += 1
+                    if given >= limit:
+                        return
+            if len(page) < WORK_PAGE:
+                return
+            after = page[-1]

@@ -81,10 +81,10 @@ def wired(server: str, provider_simulators: dict[str, Any], monkeypatch: pytest.
     return provider_simulators
 
 
-def _sanctioned(client: Any, tenant: Any, platform: Any, phone: str) -> str:
+def _sanctioned(client: Any, tenant: Any, platform: Any, phone: str, pan: str = "ABCPK1234L") -> str:
     made = client.post(
         "/api/v1/customers",
-        json={"name": "Kavya Raman", "phone": phone, "date_of_birth": "1991-04-12", "pan": "ABCPK1234L",
+        json={"name": "Kavya Raman", "phone": phone, "date_of_birth": "1991-04-12", "pan": pan,
               "addresses": [{"line1": "12 Temple Street", "city": "Madurai", "pincode": "625001"}]},
         headers=tenant.auth,
     )  # fmt: skip
@@ -185,6 +185,35 @@ def test_a_signature_with_the_account_already_verified_queues_at_once(
     assert httpx.post(link, json={"action": "sign"}, timeout=10).status_code == 200
     queued = _until(client, tenant, platform, loan_id, "awaiting_disbursal")
     assert queued["status"] == "awaiting_disbursal" and queued["esign"]["state"] == "signed"
+
+
+def test_signed_loans_that_cannot_enter_the_queue_do_not_hide_the_ones_behind_them(
+    client: Any, tenant: Any, platform: Any, wired: dict[str, Any]
+) -> None:
+    """A pass looks at a bounded number of signed loans, oldest change first. Loans signed with no verified account
+    stay at the head of that list; they wait out a delay once looked at, and the pass walks past them, so a loan
+    signed later with its account verified enters the queue (the list's head used to be read again each pass)."""
+    stuck = [
+        _sanctioned(client, tenant, platform, "98765" + str(uuid.uuid4().int)[:5], pan=f"ABCPK{n}234L") for n in (5, 6)
+    ]
+    ready = _sanctioned(client, tenant, platform, "98765" + str(uuid.uuid4().int)[:5], pan="ABCPK7234L")
+    _issue(platform)
+    for loan_id in [*stuck, ready]:  # signed in this order, none with a verified account yet
+        link = _loan(client, tenant, loan_id)["esign"]["link"]
+        assert httpx.post(link, json={"action": "sign"}, timeout=10).status_code == 200
+        assert _until(client, tenant, platform, loan_id, "approved")["esign"]["state"] == "signed"
+    _verified_account(client, tenant, _loan(client, tenant, ready)["customer_id"])  # the last signed is ready now
+    settle(platform, Loans.name, platform.get(Loans).recorder.max_notification_id())
+    with psycopg.connect(platform.dsn) as conn:  # every signed loan of the database waiting ahead of `ready`
+        (ahead,) = conn.execute("SELECT count(*) FROM read.loan_agreements WHERE work = 'queue'").fetchone() or (0,)
+    worker = AgreementWorker(platform.port(AgreementJobPort))
+    passes = 0
+    while _loan(client, tenant, ready)["status"] != "awaiting_disbursal" and passes <= ahead:
+        worker.queue_signed(2)  # two loans a pass: the two stuck ones, and any other test's, fill the first
+        settle(platform, Loans.name, platform.get(Loans).recorder.max_notification_id())
+        passes += 1
+    assert _loan(client, tenant, ready)["status"] == "awaiting_disbursal", (passes, ahead)
+    assert [_loan(client, tenant, s)["status"] for s in stuck] == ["approved", "approved"]
 
 
 def _check_pdf(data: bytes, loan: dict[str, Any], issued_at: datetime) -> None:
