@@ -28,9 +28,8 @@ from uuid import UUID
 import structlog
 
 from adapters.postgres import Database
-from api.routes.collections import STAGE_PERMISSION
 from domain.collections.application import Collections
-from domain.collections.case import Stage
+from domain.collections.case import STAGE_PERMISSION, Stage
 from domain.collections.moves import Move
 from domain.identity.application import Identity
 from domain.identity.permissions import Level

@@ -8,9 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.routes.collection_team import TEAM, TeamPort
-from api.routes.collections import STAGE_PERMISSION
 from api.web import Page, error_page, not_found, pages, render
-from domain.collections.case import Stage
+from domain.collections.case import STAGE_PERMISSION, Stage
 from domain.identity.principal import Principal
 from domain.shared.errors import InvalidInput
 from projections.collection_team import TeamView

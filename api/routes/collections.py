@@ -27,7 +27,7 @@ from api.routes.collection_models import (
 )
 from api.services.teams import Teams
 from domain.collections.application import Collections
-from domain.collections.case import CollectionCaseNotFound, Stage
+from domain.collections.case import STAGE_PERMISSION, CollectionCaseNotFound, Stage
 from domain.fieldwork.application import FieldWork
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
@@ -41,13 +41,6 @@ READ = (Permission.COLLECTIONS, Level.READ)
 WRITE = (Permission.COLLECTIONS, Level.WRITE)
 REALLOCATE = (Permission.COLLECTION_REALLOCATE_LOANS, Level.WRITE)
 LEGAL = (Permission.POST_COLLECTIONS, Level.WRITE)
-
-#: The permission each stage's work needs.
-STAGE_PERMISSION = {
-    Stage.PRE: Permission.PRE_COLLECTIONS,
-    Stage.COLLECTIONS: Permission.COLLECTIONS,
-    Stage.POST: Permission.POST_COLLECTIONS,
-}
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import event
 from pydantic import BaseModel, ConfigDict
 
+from domain.identity.permissions import Permission
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict, InvalidValue, NotFound
 
@@ -26,6 +27,15 @@ class Stage(StrEnum):
     PRE = "pre"  # due within the brand's window, not yet overdue
     COLLECTIONS = "collections"  # overdue
     POST = "post"  # settled, written off, or moved to legal
+
+
+#: The permission each stage's work needs (at WRITE to work a case; what the sweep asks of an executive who keeps or
+#: gets the stage's cases, and the endpoints of a caller).
+STAGE_PERMISSION = {
+    Stage.PRE: Permission.PRE_COLLECTIONS,
+    Stage.COLLECTIONS: Permission.COLLECTIONS,
+    Stage.POST: Permission.POST_COLLECTIONS,
+}
 
 
 class Outcome(StrEnum):

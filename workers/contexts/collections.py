@@ -22,7 +22,7 @@ from api.routes import collection_evidence, collection_paylinks, collection_team
 from api.routes import collections as routes
 from api.web import NavItem
 from domain.collections.application import CollectionParties, Collections, LoanFacts, OpenCase
-from domain.collections.case import CollectionCase, Owed, Stage
+from domain.collections.case import STAGE_PERMISSION, CollectionCase, Owed, Stage
 from domain.collections.moves import CaseMoves, CollectionDay
 from domain.identity.application import Identity
 from domain.identity.permissions import Level
@@ -67,7 +67,7 @@ class BrandCollectionParties:
             staff = self.identity.staff(brand_id, staff_id)
         except StaffNotFound:
             return False
-        level = staff.grants.get(routes.STAGE_PERMISSION[stage])
+        level = staff.grants.get(STAGE_PERMISSION[stage])
         return bool(staff.enabled) and level is not None and level.covers(Level.WRITE)
 
     def open_cases(self, brand_id: UUID, loan_ids: Sequence[UUID]) -> Mapping[UUID, OpenCase]:
