@@ -248,28 +248,28 @@ def _row_constants(topic: str) -> dict[str, Any] | None:
             "summary": _summary(aggregate, event_name), "defaults": defaults, "branded": branded}  # fmt: skip
 
 
-def _creation_brand(events_table: str, aggregate_id: str) -> str:
-    """SQL of the brand in the creation event (version 1) of the aggregate `aggregate_id` (an SQL expression) in
-    `events_table`: NULL when that event carries none (a brand's own creation). Every aggregate's creation event
-    carries its brand (docs/architecture.md), and it is in the event store before any later event of the aggregate,
-    so a live batch, a rebuild in any batch size and a retry find the same brand. Only asked when the aggregate has
-    no earlier row (coalesce stops at the first value)."""
+def _creation_value(events_table: str, aggregate_id: str, key: str) -> str:
+    """SQL of the text at `key` in the creation event (version 1) of the aggregate `aggregate_id` (an SQL expression)
+    in `events_table`: NULL when that event carries no string there. The creation event is in the event store before
+    any later event of the aggregate, so a live batch, a rebuild in any batch size and a retry find the same value."""
     return (
-        "(SELECT (c.s->>'brand_id')::uuid FROM (SELECT convert_from(c.state, 'UTF8')::jsonb AS s "
+        f"(SELECT c.s->>'{key}' FROM (SELECT convert_from(c.state, 'UTF8')::jsonb AS s "
         f"FROM {events_table} c WHERE c.originator_id = {aggregate_id} AND c.originator_version = 1 OFFSET 0) c "
-        "WHERE jsonb_typeof(c.s->'brand_id') = 'string')"
+        f"WHERE jsonb_typeof(c.s->'{key}') = 'string')"
     )
+
+
+def _creation_brand(events_table: str, aggregate_id: str) -> str:
+    """SQL of the brand in the aggregate's creation event (`_creation_value`; NULL for a brand's own creation). Every
+    aggregate's creation event carries its brand (docs/architecture.md). Only asked when the aggregate has no earlier
+    row (coalesce stops at the first value)."""
+    return f"{_creation_value(events_table, aggregate_id, 'brand_id')}::uuid"
 
 
 def _creation_company(events_table: str, aggregate_id: str) -> str:
-    """SQL of the company in the creation event (version 1) of the aggregate `aggregate_id` (an SQL expression) in
-    `events_table` (NULL when it carries none): the company a row of a company's record is of (`by_company`), the same
-    live, in a rebuild of any batch size and on a retry, as `_creation_brand`'s brand."""
-    return (
-        "(SELECT c.s->>'company' FROM (SELECT convert_from(c.state, 'UTF8')::jsonb AS s "
-        f"FROM {events_table} c WHERE c.originator_id = {aggregate_id} AND c.originator_version = 1 OFFSET 0) c "
-        "WHERE jsonb_typeof(c.s->'company') = 'string')"
-    )
+    """SQL of the company in the aggregate's creation event (`_creation_value`; NULL when it names none): the company
+    a row of a company's record is of (`by_company`)."""
+    return _creation_value(events_table, aggregate_id, "company")
 
 
 #: What a row's details leave out of the event's JSON (`_entry`'s filter).
