@@ -20,7 +20,7 @@ from domain.shared.aggregate import SECRET_FIELDS, DomainEvent
 from domain.shared.index import UniqueValue
 from projections.batch_writes import json_document
 from projections.keyset import KeysetCursor, Page
-from projections.projection import Change, Insert, Projection, Write, handles
+from projections.projection import Change, Insert, Projection, Write, add_column_once, handles
 
 #: Activity pages are ordered by (occurred_at, source, position), newest first.
 ACTIVITY_CURSOR = KeysetCursor(datetime, str, int, name="activity")
@@ -69,14 +69,8 @@ class ActivityLog(Projection):
             company text,
             PRIMARY KEY (source, position)
         )""",
-        # The company of a row of a company's record (`by_company`), added to tables made before it: only when
-        # missing, as ALTER TABLE locks the table against the live runners even when it does nothing.
-        """DO $$ BEGIN
-            IF NOT EXISTS (SELECT FROM information_schema.columns WHERE table_schema = 'read'
-                           AND table_name = 'activity' AND column_name = 'company') THEN
-                ALTER TABLE read.activity ADD COLUMN company text;
-            END IF;
-        END $$""",
+        # The company of a row of a company's record (`by_company`), added to tables made before it.
+        add_column_once("activity", "company", "text"),
         "CREATE INDEX IF NOT EXISTS activity_brand_time_idx ON read.activity (brand_id, occurred_at DESC, source, position)",
         "CREATE INDEX IF NOT EXISTS activity_actor_idx ON read.activity (brand_id, actor, occurred_at DESC)",
         "CREATE INDEX IF NOT EXISTS activity_aggregate_idx ON read.activity (aggregate_id, position)",

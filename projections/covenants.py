@@ -12,7 +12,7 @@ from domain.covenants.covenant import Covenant, CovenantEvaluation, CovenantNoti
 from domain.covenants.status import NoticeKind
 from domain.documents.application import Documents
 from domain.documents.document import Document, ReviewDecision
-from projections.projection import Change, Projection, Write, handles, topics_of
+from projections.projection import Change, Projection, Write, add_column_once, handles, topics_of
 
 C, E, N = Covenant, CovenantEvaluation, CovenantNotice
 PRESUMED_NOTE = "delivery presumed: the sender stopped after handing the email to the mail server"
@@ -178,7 +178,7 @@ class CovenantViews(Projection):
         "ALTER TABLE read.covenants ADD COLUMN IF NOT EXISTS version int",
         # When staff closed the covenant (`Covenant.Closed`; the borrower's covenants page says so): added after the
         # table's first version, so added when missing; null for covenants closed before it, until a rebuild.
-        "ALTER TABLE read.covenants ADD COLUMN IF NOT EXISTS closed_at timestamptz",
+        add_column_once("covenants", "closed_at", "timestamptz"),
     )
 
     def __init__(self) -> None:

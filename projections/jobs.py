@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 from domain.jobs.application import Jobs
 from domain.jobs.job import JobRun, JobSettings, RunQueueFull, RunStatus
 from projections.keyset import KeysetCursor, Page
-from projections.projection import Projection, Write, handles
+from projections.projection import Projection, Write, add_column_once, handles
 
 #: Run history is ordered by (requested_at, id), newest first.
 RUNS_CURSOR = KeysetCursor(datetime, UUID, name="jobs.runs")
@@ -66,14 +66,8 @@ class JobRunHistory(Projection):
         "ALTER TABLE read.job_runs ADD COLUMN IF NOT EXISTS worker text",
         "CREATE INDEX IF NOT EXISTS job_runs_running_idx ON read.job_runs (updated_at, id) WHERE status = 'running'",
         # Added with runs of a company (`JobRun.Requested.company`: a notice sync's source's; NULL: brand-wide), which
-        # staff limited to other companies do not see; only when missing, as ALTER TABLE locks the table against the
-        # live runner even when it does nothing. The lists filter it on the brand's index scan (`_of_companies`).
-        """DO $$ BEGIN
-            IF NOT EXISTS (SELECT FROM information_schema.columns WHERE table_schema = 'read'
-                           AND table_name = 'job_runs' AND column_name = 'company') THEN
-                ALTER TABLE read.job_runs ADD COLUMN company text;
-            END IF;
-        END $$""",
+        # staff limited to other companies do not see. The lists filter it on the brand's index scan (`_of_companies`).
+        add_column_once("job_runs", "company", "text"),
     )
 
     @handles(R.Requested)
