@@ -7,6 +7,7 @@ and the dialer calls a response may name (fieldwork).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -245,16 +246,7 @@ class Callbacks(ContextApplication):
         and the change is newer than the request and its last move (`CallbackRequest.reroute`); otherwise nothing
         is recorded (`changed` False), so a change read twice, replayed or older than the request moves nothing.
         A request changed meanwhile (answered, moved) is read again once."""
-        for attempt in (1, 2):
-            request = self.get(brand_id, request_id)
-            if not request.reroute(to, previous, cause, loan_id, reason, changed_at):
-                return CommandResult(id=request_id, position=0, changed=False)
-            try:
-                return self.commit(request)
-            except ConcurrentModification:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        return self._move(brand_id, request_id, lambda r: r.reroute(to, previous, cause, loan_id, reason, changed_at))
 
     def release(
         self, brand_id: UUID, request_id: UUID, *, to: UUID | None, previous: UUID, reason: str
@@ -264,9 +256,14 @@ class Callbacks(ContextApplication):
         `Reassigned` with cause holder_departed, the request's own loan and the application's clock
         (`CallbackRequest.release`). Nothing is
         recorded (`changed` False) for a request answered or moved meanwhile (no longer with `previous`)."""
+        return self._move(brand_id, request_id, lambda r: r.release(to, previous, reason, self.clock.now()))
+
+    def _move(self, brand_id: UUID, request_id: UUID, move: Callable[[CallbackRequest], bool]) -> CommandResult:
+        """`move` the request and commit it; nothing recorded (`changed` False) when it does not move. A request
+        changed meanwhile (answered, moved) is read again once."""
         for attempt in (1, 2):
             request = self.get(brand_id, request_id)
-            if not request.release(to, previous, reason, self.clock.now()):
+            if not move(request):
                 return CommandResult(id=request_id, position=0, changed=False)
             try:
                 return self.commit(request)
