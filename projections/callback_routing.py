@@ -24,7 +24,7 @@ from domain.collections.application import Collections
 from domain.collections.moves import CaseMoves
 from domain.loans.application import Loans
 from domain.loans.loan import Loan
-from projections.callbacks import NOTICE_QUEUE, departure_reason_sql, holder_sql, may_hold_sql
+from projections.callbacks import NOTICE_QUEUE, departed_sql, departure_reason_sql, holder_sql, may_hold_sql
 from projections.collections import CollectionViews
 from projections.projection import Change, Insert, Projection, Write, handles
 
@@ -159,9 +159,13 @@ class CallbackRouting:
 
     def pending_handovers(self, queue: HandoverQueue, limit: int = 500) -> list[Handover]:
         """The oldest hand-overs of one queue, each with the open requests it may move: the loan's borrower's open
-        request about that loan or about none, still with the staff member who held it (`previous`); for a case
-        closed, with who holds the request's borrower now by the routing rule, read once `read.collection_cases` has
-        passed the close (`ready`: it shows that case closed, or whatever became of it since)."""
+        request about that loan or about none, still with the staff member who held it (`previous`), or - an
+        assignment or allocation, not a close - in the pool (with nobody), when the new holder may hold requests
+        (no staff record of theirs in the brand shows them gone: `departed_sql`; one who left would only release
+        it again); for a case closed, with who holds the request's borrower now by the routing rule, read once
+        `read.collection_cases` has passed the close (`ready`: it shows that case closed, or whatever became of it
+        since). Whether a pool request was made or released before the hand-over is `CallbackRequest.reroute`'s
+        check."""
         if queue is HandoverQueue.CASES:
             closed = "h.closed"
             holder = holder_sql("r.brand_id", "r.customer_id", "r.loan_id")
@@ -180,7 +184,9 @@ class CallbackRouting:
                 "LEFT JOIN read.loans l ON l.id = h.loan_id "
                 "LEFT JOIN read.callback_requests r ON r.brand_id = l.brand_id AND r.customer_id = l.customer_id "
                 "AND r.status = 'open' AND (r.loan_id = h.loan_id OR r.loan_id IS NULL) "
-                "AND r.assignee_id IS NOT DISTINCT FROM h.previous "
+                "AND CASE WHEN r.assignee_id IS NULL "
+                f"THEN {closed} IS NULL AND NOT {departed_sql('h.staff_id', 'l.brand_id')} "
+                "ELSE r.assignee_id = h.previous END "
                 "ORDER BY h.position, h.loan_id",
                 (limit,),
             ).fetchall()

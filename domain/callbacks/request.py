@@ -92,6 +92,11 @@ class RerouteCause(StrEnum):
     # request goes to whoever then holds the borrower by the routing rule (an active colleague), or to nobody
 
 
+#: The causes that name a new holder of the application, loan or case: they also take a request from the pool (with
+#: nobody: made when nobody held the borrower, released by a holder who left, a case closed with nobody to take it).
+NAMES_HOLDER = frozenset({RerouteCause.APPLICATION_ASSIGNED, RerouteCause.CASE_ALLOCATED})
+
+
 class CallbackRequest(Aggregate):
     """One borrower's request to be called back, and how staff answered it."""
 
@@ -189,15 +194,20 @@ class CallbackRequest(Aggregate):
         """Move the open request to `to`, the new holder of the application or case it was routed by (a case
         closed: whoever then holds the borrower, None: nobody), when it is still with `previous` (who held that
         application or case: the request follows its holder; one held by someone else - a follow-up promised by a
-        manager, a request routed by a collection case while the CX changes - stays) and the change is newer than
-        the request and the last change applied (a change replayed or read twice moves nothing). Whether it
-        moved."""
-        if self.status is not CallbackStatus.OPEN or self.assignee_id != previous or to == self.assignee_id:
+        manager, a request routed by a collection case while the CX changes - stays) or, for an assignment or
+        allocation naming someone (`NAMES_HOLDER`), when it is in the pool (with nobody: the first holder named
+        after it went there takes it), and the change is newer than the request and the last change applied, a
+        release to the pool included (a change replayed or read twice, or made before the request went to the
+        pool, moves nothing). Whether it moved."""
+        if self.status is not CallbackStatus.OPEN or to == self.assignee_id:
+            return False
+        from_pool = self.assignee_id is None and to is not None and cause in NAMES_HOLDER
+        if self.assignee_id != previous and not from_pool:
             return False
         if changed_at <= (self.routed_at or self.created_on):
             return False
         self._reassigned(
-            assignee_id=to, previous_assignee_id=previous, cause=cause, loan_id=loan_id, reason=reason[:200],
+            assignee_id=to, previous_assignee_id=self.assignee_id, cause=cause, loan_id=loan_id, reason=reason[:200],
             changed_at=changed_at,
         )  # fmt: skip
         return True

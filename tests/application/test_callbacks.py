@@ -494,3 +494,35 @@ def test_a_follow_up_skips_a_holder_who_left_for_the_routing_rules_holder(callba
                           callbacks.clock.now() + timedelta(days=3))  # fmt: skip
     third = callbacks.get(BRAND, callbacks.get(BRAND, second.id).follow_up_id)  # type: ignore[arg-type]
     assert third.assignee_id is None
+
+
+def test_a_request_released_to_the_pool_goes_to_the_next_holder_named_after_the_release_once(
+    callbacks: Callbacks,
+) -> None:
+    made = callbacks.request(BRAND, ASHA, loan_id=ASHA_LOAN)  # with the CX
+    assert _release(callbacks, made.id, None, CX)  # the CX left: the pool
+    released_at = callbacks.get(BRAND, made.id).routed_at
+    assert released_at is not None
+
+    def handed(to: UUID, previous: UUID, cause: RerouteCause, after: timedelta) -> bool:
+        with acting_as("job:callback-router"):
+            return callbacks.reroute(
+                BRAND, made.id, to=to, previous=previous, cause=cause, loan_id=ASHA_LOAN, reason="reallocated",
+                changed_at=released_at + after,  # type: ignore[operator]
+            ).changed  # fmt: skip
+
+    written = _events(callbacks)
+    # A hand-over made before the release (read late, or queued again by a rebuild): it stays in the pool.
+    assert not handed(CX2, CX, RerouteCause.APPLICATION_ASSIGNED, timedelta(0))
+    # A case closed names nobody new: it takes nothing from the pool.
+    assert not handed(CX2, MANAGER, RerouteCause.CASE_CLOSED, timedelta(seconds=1))
+    assert _events(callbacks) == written and callbacks.get(BRAND, made.id).assignee_id is None
+    # The next holder named after the release (a case allocated, from whoever held it): it goes to them.
+    assert handed(CX2, MANAGER, RerouteCause.CASE_ALLOCATED, timedelta(seconds=5))
+    [_, moved] = [e for e in callbacks.repository.event_store.get(made.id) if isinstance(e, CallbackRequest.Reassigned)]
+    assert (moved.assignee_id, moved.previous_assignee_id, moved.cause, moved.loan_id) == (
+        CX2, None, RerouteCause.CASE_ALLOCATED, ASHA_LOAN)  # fmt: skip
+    # Read again, or another holder named later for a hand-over not of the one holding it now: nothing.
+    assert not handed(CX2, MANAGER, RerouteCause.CASE_ALLOCATED, timedelta(seconds=5))
+    assert not handed(MANAGER, CX, RerouteCause.APPLICATION_ASSIGNED, timedelta(seconds=9))
+    assert _events(callbacks) == written + 1 and callbacks.get(BRAND, made.id).assignee_id == CX2

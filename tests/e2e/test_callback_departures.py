@@ -3,7 +3,8 @@
 longer holding CALLBACKS at WRITE (`PATCH /api/v1/staff/{id}`) loses their open requests - a follow-up they promised
 too - to whoever then holds the borrower (the active CX), or to nobody (the queue's unassigned), each move a
 `Reassigned` with cause `holder_departed` and why; a new ask or a follow-up is never routed to them. Re-enabled before
-the router runs, nothing moves; another brand's requests are never touched."""
+the router runs, nothing moves; another brand's requests are never touched. A request released to the pool goes to the
+CX a manager then assigns the application to, unless someone took it from the pool meanwhile."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 from adapters.simulators.sms import SmsSimulator
 from domain.callbacks.application import Callbacks
 from domain.callbacks.request import CallbackRequest, CallbackSource, CallbackWindow, RerouteCause
+from domain.loans.application import Loans
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_callbacks import _application, _assign, _key, _my_notices, _portal, _route, _staff, sms, wiring
 from tests.support import settle
@@ -185,3 +187,60 @@ def test_a_departure_never_touches_another_brands_requests(
     assert _request(client, other, their_ask)["assignee_id"] == str(theirs) and _moves(platform, their_ask) == []
     assert platform.get(Callbacks).get(other.brand_id, probe.id).assignee_id == cx and _moves(platform, probe.id) == []
     assert client.get(f"/api/v1/callback-requests/{asked}", headers=other.auth).status_code == 404
+
+
+def test_a_request_released_to_the_pool_goes_to_the_cx_the_application_is_then_assigned_to(
+    app: Any, client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    gone, _ = _staff(platform, tenant, "credit_executive", "Kavya Credit")
+    cx2, cx2_email = _staff(platform, tenant, "credit_executive", "Mohan Credit")
+    colleague, colleague_email = _staff(platform, tenant, "sales", "Sunil Sales")
+    application, auth = _application(client, tenant, sms)
+    taken, taken_auth = _application(client, tenant, sms)  # another borrower, whose request a colleague takes
+    for loan in (application, taken):
+        _assign(client, tenant, loan["id"], gone)
+    asked = _ask(client, auth, application["id"])
+    other_ask = _ask(client, taken_auth)  # about none: routed by the borrower's open application
+    assert _request(client, tenant, asked)["assignee_id"] == str(gone)
+
+    _staff_change(client, platform, tenant, "POST", f"{gone}/disable")
+    _route(platform)
+    assert _request(client, tenant, asked)["assignee_id"] is None  # the pool: nobody active holds the borrower
+    assert _request(client, tenant, other_ask)["assignee_id"] is None
+    colleagues, token = _portal(app, colleague_email)
+    cx2s, _ = _portal(app, cx2_email)
+    try:
+        # A colleague takes the other request from the pool: they answer it and promise the call themselves.
+        later = (datetime.now(ZoneInfo("Asia/Kolkata")) + timedelta(days=1)).replace(microsecond=0)
+        answered = colleagues.post(f"/api/v1/callback-requests/{other_ask}/respond", headers={"X-CSRF-Token": token},
+                                   json={"outcome": "callback_requested", "remarks": "call me tomorrow",
+                                         "callback_at": later.isoformat()})  # fmt: skip
+        assert answered.status_code == 200, answered.text
+        promised = answered.json()["follow_up_id"]
+        assert _request(client, tenant, promised)["assignee_id"] == str(colleague)
+
+        # A manager hands both applications to another CX: the request in the pool goes with the application.
+        for loan in (application, taken):
+            _assign(client, tenant, loan["id"], cx2)
+        settle(platform, Loans.name)  # the hand-overs queued
+        _route(platform)
+        moved = _request(client, tenant, asked)
+        assert (moved["assignee_id"], moved["assignee_name"], moved["status"]) == (str(cx2), "Mohan Credit", "open")
+        released, handed = _moves(platform, asked)
+        assert (released.cause, released.assignee_id) == (RerouteCause.HOLDER_DEPARTED, None)
+        assert (handed.assignee_id, handed.previous_assignee_id, handed.cause, handed.loan_id, handed.reason,
+                handed.actor) == (cx2, None, RerouteCause.APPLICATION_ASSIGNED, UUID(application["id"]),
+                                  "assigned by a manager", "job:callback-router")  # fmt: skip
+        assert handed.changed_at > released.changed_at
+        mine = client.get("/api/v1/callback-requests", params={"assigned_to": str(cx2)}, headers=tenant.auth)
+        assert [r["id"] for r in mine.json()["items"]] == [asked]
+        assert [n["title"] for n in _my_notices(cx2s)] == ["New callback request: " + moved["borrower_name"]]
+        # What the colleague took stays theirs: they promised the call.
+        assert _request(client, tenant, promised)["assignee_id"] == str(colleague) and _moves(platform, promised) == []
+
+        _route(platform)  # a repeat moves nothing again and tells nobody twice
+        assert len(_moves(platform, asked)) == 2 and len(_my_notices(cx2s)) == 1
+        assert _request(client, tenant, asked)["assignee_id"] == str(cx2)
+    finally:
+        colleagues.__exit__(None, None, None)
+        cx2s.__exit__(None, None, None)

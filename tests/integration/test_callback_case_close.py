@@ -302,3 +302,51 @@ def test_a_close_the_case_read_model_does_not_show_yet_waits(platform: Any, book
     finally:
         with platform.db.pool.connection() as conn:
             conn.execute("DELETE FROM read.callback_case_handovers WHERE position = %s", (ahead,))
+
+
+def test_a_request_released_to_the_pool_goes_to_the_executive_the_case_is_then_allocated_to(
+    platform: Any, book: Book
+) -> None:
+    callbacks: Callbacks = platform.get(Callbacks)
+    executive2 = _staff(platform, book.brand, "collection_executive", "Divya Collections")
+    customer, loan = _borrower_with_loan(platform, book, None)  # no CX: the case's executive alone holds them
+    _case(platform, book, loan, book.executive)
+    request = _ask(platform, book, customer, loan)
+    other_customer, other_loan = _borrower_with_loan(platform, book, None)
+    _case(platform, book, other_loan, book.executive)
+    other = _ask(platform, book, other_customer, None)
+    assert _holder(platform, book, request) == book.executive == _holder(platform, book, other)
+
+    settle(platform, "identity", platform.get(Identity).set_enabled(book.brand, book.executive, False,
+                                                                     granter=OPERATOR).position)  # fmt: skip
+    _route(platform)
+    assert _holder(platform, book, request) is None and _holder(platform, book, other) is None  # the pool
+    # The manager takes the other borrower's request from the pool: they answer it and promise the call.
+    tomorrow = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    with acting_as(f"staff:{book.manager}"):
+        answered = callbacks.respond(book.brand, other, Outcome.CALLBACK_REQUESTED, "call me tomorrow", None,
+                                     tomorrow, staff_id=book.manager)  # fmt: skip
+    settle(platform, Callbacks.name, answered.position)
+    promised = callbacks.get(book.brand, other).follow_up_id
+    assert promised is not None and _holder(platform, book, promised) == book.manager
+
+    # A manager reallocates both cases to another executive: the request in the pool goes with its case.
+    moved = platform.get(Collections).reallocate(book.brand, [loan, other_loan], executive2, DAY)
+    settle(platform, Collections.name, moved.position)
+    _route(platform)
+    assert _holder(platform, book, request) == executive2
+    released, allocated = _moves(platform, book, request)
+    assert (released.cause, released.assignee_id) == (RerouteCause.HOLDER_DEPARTED, None)
+    assert (allocated.assignee_id, allocated.previous_assignee_id, allocated.cause, allocated.loan_id,
+            allocated.reason) == (executive2, None, RerouteCause.CASE_ALLOCATED, loan,
+                                  "reallocated by a manager")  # fmt: skip
+    assert _notices(platform, book, executive2) == ["New callback request: Asha Verma"]
+    assert _holder(platform, book, promised) == book.manager and _moves(platform, book, promised) == []
+
+    # Read again - a repeated pass, the hand-over projection rebuilt (every allocation, the first one to the
+    # executive who left included, queued again) - nothing moves twice and nobody is told twice.
+    platform.engine.rebuild("callback_case_handovers")
+    _route(platform)
+    assert _holder(platform, book, request) == executive2 and len(_moves(platform, book, request)) == 2
+    assert _notices(platform, book, executive2) == ["New callback request: Asha Verma"]
+    assert _holder(platform, book, promised) == book.manager and _moves(platform, book, promised) == []
