@@ -244,3 +244,30 @@ def test_a_request_released_to_the_pool_goes_to_the_cx_the_application_is_then_a
     finally:
         colleagues.__exit__(None, None, None)
         cx2s.__exit__(None, None, None)
+
+
+def test_an_application_assigned_to_someone_without_callbacks_leaves_a_pool_request_for_the_next_holder(
+    client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    gone, _ = _staff(platform, tenant, "credit_executive", "Kavya Credit")
+    reader, _ = _staff(platform, tenant, "credit_executive", "Arun Credit")
+    cx2, _ = _staff(platform, tenant, "credit_executive", "Mohan Credit")
+    _staff_change(client, platform, tenant, "PATCH", str(reader), {"permissions": {"CALLBACKS": "READ"}})
+    application, auth = _application(client, tenant, sms)
+    _assign(client, tenant, application["id"], gone)
+    asked = _ask(client, auth, application["id"])
+    _staff_change(client, platform, tenant, "POST", f"{gone}/disable")
+    _route(platform)
+    assert _request(client, tenant, asked)["assignee_id"] is None
+
+    # The application goes to a CX who may not answer requests: it stays in the pool (they would only release it).
+    _assign(client, tenant, application["id"], reader)
+    settle(platform, Loans.name)
+    _route(platform)
+    assert _request(client, tenant, asked)["assignee_id"] is None and len(_moves(platform, asked)) == 1
+    _assign(client, tenant, application["id"], cx2)  # then to one who may: theirs
+    settle(platform, Loans.name)
+    _route(platform)
+    assert _request(client, tenant, asked)["assignee_id"] == str(cx2)
+    assert [m.cause for m in _moves(platform, asked)] == [
+        RerouteCause.HOLDER_DEPARTED, RerouteCause.APPLICATION_ASSIGNED]  # fmt: skip
