@@ -14,8 +14,9 @@ from uuid import UUID
 from domain.callbacks.application import Callbacks
 from domain.callbacks.notices import ASSIGNED, DUE
 from domain.callbacks.request import CallbackRequest, CallbackSource
-from domain.identity.permissions import ROLES, Level, Permission, role_grants
+from domain.identity.permissions import Permission
 from domain.loans.states import CLOSED
+from projections.identity import holds_sql
 from projections.keyset import KeysetCursor, Page
 from projections.projection import Change, Insert, Projection, Write, handles
 
@@ -318,11 +319,6 @@ class CallbackLookups:
 _CLOSED_STATUSES = "ARRAY[" + ", ".join(f"'{s.value}'" for s in sorted(CLOSED)) + "]"
 
 
-#: The roles whose defaults hold CALLBACKS at WRITE (inlined: fixed role names, from the domain's role table).
-CALLBACK_ROLES = sorted(
-    role for role in ROLES if (level := role_grants([role]).get(Permission.CALLBACKS)) and level.covers(Level.WRITE)
-)
-_CALLBACK_ROLES = "ARRAY[" + ", ".join(f"'{r}'" for r in CALLBACK_ROLES) + "]::text[]"
 #: Why a holder who left no longer holds their requests (`Reassigned.reason`, cause holder_departed).
 DISABLED = "staff member disabled"
 NO_CALLBACKS = "staff member no longer holds CALLBACKS at WRITE"
@@ -331,12 +327,8 @@ NO_CALLBACKS = "staff member no longer holds CALLBACKS at WRITE"
 def may_hold_sql(staff: str) -> str:
     """Whether the `read.staff` row `staff` (an alias) may hold callback requests: enabled and holding CALLBACKS at
     WRITE - a per-user override (`NONE`, `READ`, `WRITE`, `ALL`) replacing its roles' default, as
-    `projections.identity.row_grants` reads it."""
-    override = f"{staff}.overrides->>'{Permission.CALLBACKS.value}'"
-    return (
-        f"({staff}.enabled AND CASE WHEN {override} IS NULL THEN {staff}.roles && {_CALLBACK_ROLES} "
-        f"ELSE {override} IN ('{Level.WRITE.value}', '{Level.ALL.value}') END)"
-    )
+    `projections.identity.row_grants` reads it (`holds_sql`)."""
+    return holds_sql(staff, Permission.CALLBACKS)
 
 
 def departed_sql(holder: str, brand: str) -> str:

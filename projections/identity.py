@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import JsonValue
 
-from domain.identity.permissions import Grants, Level, Permission, effective_grants
+from domain.identity.permissions import ROLES, Grants, Level, Permission, effective_grants, role_grants
 from domain.identity.staff import Leave, on_leave
 from projections.keyset import KeysetCursor, Page
 
@@ -59,6 +59,21 @@ def row_grants(roles: list[str], overrides: dict[str, str]) -> Grants:
     """The effective grants of a `read.staff` row: its roles' defaults with its overrides (`NONE`: denied)."""
     parsed = {Permission(p): None if level == "NONE" else Level(level) for p, level in overrides.items()}
     return effective_grants(roles, parsed)
+
+
+def roles_holding(permission: Permission, level: Level = Level.WRITE) -> list[str]:
+    """The roles whose defaults hold `permission` at `level` or above (fixed role names, from the domain's table)."""
+    return sorted(role for role in ROLES if (held := role_grants([role]).get(permission)) and held.covers(level))
+
+
+def holds_sql(staff: str, permission: Permission, level: Level = Level.WRITE) -> str:
+    """Whether the `read.staff` row `staff` (an alias) is enabled and holds `permission` at `level` or above, as an
+    SQL condition: a per-user override (`NONE`, `READ`, `WRITE`, `ALL`) replacing its roles' default, as
+    `row_grants` reads it. Role names and levels are inlined (fixed names, never input)."""
+    roles = "ARRAY[" + ", ".join(f"'{r}'" for r in roles_holding(permission, level)) + "]::text[]"
+    enough = ", ".join(f"'{held.value}'" for held in Level if held.covers(level))
+    override = f"{staff}.overrides->>'{permission.value}'"
+    return f"({staff}.enabled AND CASE WHEN {override} IS NULL THEN {staff}.roles && {roles} ELSE {override} IN ({enough}) END)"
 
 
 @dataclass(frozen=True)

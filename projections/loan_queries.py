@@ -10,10 +10,12 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from domain.identity.permissions import Permission
 from domain.loans.due_dates import RepaymentCalendar
-from domain.loans.states import SERVICING_CODES
+from domain.loans.states import CX_WORKED_CODES, SERVICING_CODES
 from projections.customer_queries import CUSTOMER_NUMBER, LOAN_NUMBER
 from projections.customers import LONG
+from projections.identity import holds_sql
 from projections.keyset import Int4, InvalidCursor, KeysetCursor, Page
 from projections.loan_decision_queries import AmountsView, InstalmentView, amounts, schedule
 from projections.loans import CLOSED
@@ -53,6 +55,18 @@ class LoanSummary:
     channel: str
     created_at: datetime
     updated_at: datetime
+    #: The application is in its CX's hands (`CX_WORKED`) and its assignee may no longer take loans (disabled, or
+    #: no longer holding LOANS at WRITE): a manager reassigns it, or the `cx-departures` job with auto-allocation on.
+    assignee_departed: bool
+
+
+@dataclass(frozen=True)
+class DepartedAssignment:
+    """An application in its CX's hands whose assignee left: who, and why (`DISABLED`, `NO_LOANS`)."""
+
+    loan_id: UUID
+    assignee: UUID
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -222,9 +236,24 @@ _DECISION = (
 
 _EVENT_COLUMNS = "version, kind, status, actor, reason, details, at"
 
+#: Why an application left a departed credit executive (the `Assigned` reason: "auto-allocated: ...").
+DISABLED = "credit executive disabled"
+NO_LOANS = "credit executive no longer holds LOANS at WRITE"
+#: The statuses in which an application is its CX's work (inlined: fixed enum values).
+_CX_WORKED = "ARRAY[" + ", ".join(f"'{code}'" for code in CX_WORKED_CODES) + "]::text[]"
+
+
+def takes_loans_sql(staff: str) -> str:
+    """Whether the `read.staff` row `staff` (an alias) may be assigned applications: enabled and holding LOANS at
+    WRITE (what `Loans.assign` asks of an assignee, `LoanParties.can_take_loans`)."""
+    return holds_sql(staff, Permission.LOANS)
+
+
 _SUMMARY = (
     "SELECT l.id, l.loan_number, l.customer_id, c.name AS borrower_name, l.product_id, l.product_version, l.amount, "
-    "l.tenure, l.status, l.assignee AS assignee_id, s.name AS assignee_name, l.channel, l.created_at, l.updated_at"
+    "l.tenure, l.status, l.assignee AS assignee_id, s.name AS assignee_name, l.channel, l.created_at, l.updated_at, "
+    f"(l.status = ANY({_CX_WORKED}) AND s.brand_id IS NOT DISTINCT FROM l.brand_id AND NOT {takes_loans_sql('s')}) "
+    "IS TRUE AS assignee_departed"
 )
 _FROM = (
     " FROM read.loans l LEFT JOIN read.customers c ON c.id = l.customer_id LEFT JOIN read.staff s ON s.id = l.assignee"
@@ -303,12 +332,18 @@ class LoanQueries:
         q: str | None = None,
         cursor: str | None = None,
         limit: int = 50,
+        departed: bool = False,
     ) -> LoanPage:
         """The brand's loans newest first; `q` matches a loan number or a borrower's formatted id exactly (any
-        case), or part of a borrower's name."""
-        page_scope = (brand_id, status, assignee, q)  # the filters its cursor is bound to
+        case), or part of a borrower's name; `departed`: only the applications whose assignee left
+        (`assignee_departed`)."""
+        # The filters its cursor is bound to (`departed` only when asked: earlier cursors stay valid).
+        page_scope = (brand_id, status, assignee, q, *((True,) if departed else ()))
         where = ["l.brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
+        if departed:  # from the departed staff records (few) to their applications, by the assignee index
+            where.append(f"l.status = ANY({_CX_WORKED}) AND l.assignee IN (SELECT ds.id FROM read.staff ds "
+                         f"WHERE ds.brand_id = %(brand)s AND NOT {takes_loans_sql('ds')})")  # fmt: skip
         if status:
             where.append("l.status = %(status)s")
             params["status"] = status
@@ -546,18 +581,47 @@ class LoanQueries:
         return row["at"] if row else None
 
     def least_loaded(self, brand_id: UUID, role: str, day: date) -> UUID | None:
-        """The enabled, available staff member of the brand holding `role`, not on leave on `day`, with the fewest
-        open assigned applications (ties: the smaller id); None when there is nobody."""
+        """The enabled, available staff member of the brand holding `role` and LOANS at WRITE, not on leave on
+        `day`, with the fewest open assigned applications (ties: the smaller id); None when there is nobody."""
+        ranked = self.workloads(brand_id, role, day)
+        return ranked[0][0] if ranked else None
+
+    def workloads(self, brand_id: UUID, role: str, day: date) -> list[tuple[UUID, int]]:
+        """Who auto-allocation may give an application to, with their open assigned applications, least loaded
+        first (ties: the smaller id): enabled, available staff of the brand holding `role` and LOANS at WRITE (an
+        override taking it away leaves them out: they could not be assigned one by a manager either, and would be
+        taken back as departed), not on leave on `day`."""
         with self.pool.connection() as conn:
-            row = conn.execute(
-                "SELECT s.id FROM read.staff s WHERE s.brand_id = %(brand)s AND %(role)s = ANY(s.roles) "
-                "AND s.enabled AND s.available AND NOT EXISTS (SELECT FROM jsonb_each(s.leaves) AS l(id, leave) "
+            rows = conn.execute(
+                "SELECT s.id, (SELECT count(*) FROM read.loans l WHERE l.brand_id = %(brand)s AND l.assignee = s.id "
+                "AND l.status <> ALL(%(done)s)) AS load FROM read.staff s WHERE s.brand_id = %(brand)s "
+                f"AND %(role)s = ANY(s.roles) AND s.available AND {takes_loans_sql('s')} "
+                "AND NOT EXISTS (SELECT FROM jsonb_each(s.leaves) AS l(id, leave) "
                 "WHERE (l.leave->>'start')::date <= %(day)s AND (l.leave->>'end')::date >= %(day)s) "
-                "ORDER BY (SELECT count(*) FROM read.loans l WHERE l.brand_id = %(brand)s AND l.assignee = s.id "
-                "AND l.status <> ALL(%(done)s)), s.id LIMIT 1",
+                "ORDER BY load, s.id",
                 {"brand": brand_id, "role": role, "day": day, "done": [*CLOSED, *_DISBURSED]},
-            ).fetchone()
-        return row["id"] if row else None
+            ).fetchall()
+        return [(r["id"], int(r["load"])) for r in rows]
+
+    def departed_assignments(
+        self, brand_id: UUID, after: tuple[UUID, UUID] | None = None, limit: int = 200
+    ) -> list[DepartedAssignment]:
+        """A keyset page of the brand's applications in their CX's hands (`CX_WORKED`) whose assignee may no longer
+        take loans, by (assignee, id) after `after`: from the brand's departed staff records (few) to their
+        applications by the assignee index. Only the brand's own staff records are judged; an assignee with no
+        record in the brand (the staff read model behind a new hire) has not left. Leave and `available` off are
+        not departures."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT l.id AS loan_id, l.assignee, CASE WHEN NOT s.enabled THEN %(disabled)s ELSE %(no_loans)s END "
+                "AS reason FROM read.staff s JOIN read.loans l ON l.brand_id = s.brand_id AND l.assignee = s.id "
+                f"WHERE s.brand_id = %(brand)s AND NOT {takes_loans_sql('s')} AND l.status = ANY({_CX_WORKED}) "
+                "AND (%(a)s::uuid IS NULL OR (l.assignee, l.id) > (%(a)s::uuid, %(i)s::uuid)) "
+                "ORDER BY l.assignee, l.id LIMIT %(limit)s",
+                {"brand": brand_id, "disabled": DISABLED, "no_loans": NO_LOANS, "limit": limit,
+                 "a": after[0] if after else None, "i": after[1] if after else None},
+            ).fetchall()  # fmt: skip
+        return [DepartedAssignment(**r) for r in rows]
 
     def _count(self, sql: str, params: tuple[Any, ...]) -> int:
         with self.pool.connection() as conn:

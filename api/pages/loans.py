@@ -83,17 +83,19 @@ async def loans_page(request: Request, port: LoanPagesPort, principal: Principal
         status = None
     assignee = as_id(params.get("assignee"))
     q = (params.get("q") or "").strip()[:100] or None
+    departed = params.get("assignee_departed") in ("true", "on", "1")  # the checkbox posts "on"
 
     def load() -> tuple[Any, Any]:
         rows = keyset_page(
-            request, lambda cursor: port.queries.loans(principal.brand_id, status, assignee, q, cursor, 50)
+            request,
+            lambda cursor: port.queries.loans(principal.brand_id, status, assignee, q, cursor, 50, departed),
         )
         return rows, port.staff.staff_list(principal.brand_id, None, None, 200).items
 
     rows, staff = await run_in_threadpool(load)
-    filters = {
-        k: v for k, v in {"status": status, "assignee": str(assignee) if assignee else None, "q": q}.items() if v
-    }
+    shown = {"status": status, "assignee": str(assignee) if assignee else None, "q": q,
+             "assignee_departed": "true" if departed else None}  # fmt: skip
+    filters = {k: v for k, v in shown.items() if v}
     return render(
         request,
         "loans.html",

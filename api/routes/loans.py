@@ -144,6 +144,12 @@ class LoansQuery(BaseModel):
     q: str | None = Field(
         None, max_length=100, description="a loan number, a borrower's id (DEMO-C-000123) or part of their name"
     )
+    assignee_departed: bool = Field(
+        False,
+        description="true: only the applications in their credit executive's hands (onboarding, pending) whose "
+        "assignee left - disabled, or no longer holding LOANS at WRITE - for a manager to reassign (with the brand's "
+        "auto_allocate_loans on, the cx-departures job reassigns them)",
+    )
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
 
@@ -165,6 +171,11 @@ class LoanSummaryOut(BaseModel):
     channel: str
     created_at: InstantOut
     updated_at: InstantOut
+    assignee_departed: bool = Field(
+        description="the application is in its credit executive's hands (onboarding, pending) and its assignee left "
+        "(disabled, or no longer holding LOANS at WRITE): a manager reassigns it, or the cx-departures job when the "
+        "brand auto-allocates"
+    )
 
 
 class LoanPageOut(BaseModel):
@@ -357,7 +368,8 @@ _written = written
 def list_loans(ctx: Context[LoanPort]) -> Reply:
     q: LoansQuery = ctx.query
     status = q.status.value if q.status else None
-    return json_response(ctx.port.queries.loans(ctx.brand_id, status, q.assignee, q.q, q.cursor, q.limit))
+    found = ctx.port.queries.loans(ctx.brand_id, status, q.assignee, q.q, q.cursor, q.limit, q.assignee_departed)
+    return json_response(found)
 
 
 def get_loan(ctx: Context[LoanPort]) -> Reply:
@@ -485,7 +497,8 @@ ENDPOINTS = serve(
             "GET",
             "/api/v1/loans",
             list_loans,
-            "The loan queue: filter by status, assignee, loan number or borrower name",
+            "The loan queue: filter by status, assignee, loan number or borrower name, or the applications whose "
+            "assignee left (`assignee_departed`)",
             READ,
             query=LoansQuery,
             response=LoanPageOut,

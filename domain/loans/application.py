@@ -31,7 +31,7 @@ from domain.loans.parties import (
     proposed_emi,
 )
 from domain.loans.pricing import Pricing, price
-from domain.loans.states import LoanStatus
+from domain.loans.states import CX_WORKED, LoanStatus
 from domain.loans.terms import LoanKind
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ContextApplication
@@ -270,6 +270,27 @@ class Loans(
         if not self.parties.can_take_loans(brand_id, staff_id):
             raise InvalidValue("staff_id", "no enabled staff member of the brand who handles loans has this id")
         loan.assign(staff_id, AssignedBy.MANAGER, why, today=self.parties.business_date(brand_id))
+        return self.commit(loan)
+
+    def reassign_departed(
+        self, brand_id: UUID, loan_id: UUID, departed_id: UUID, staff_id: UUID, why: str
+    ) -> CommandResult:
+        """Take an application still in its credit executive's hands (`CX_WORKED`) from `departed_id`, who may no
+        longer take loans (disabled, or no longer holding LOANS at WRITE: `why`), and give it to `staff_id` (the
+        auto-allocation pick), recorded as an auto-allocation `Assigned` whose reason says why. Decided on the loan as
+        loaded for the commit and on the staff records themselves, not the read models the pass chose it from: an
+        application reassigned or moved on meanwhile, or an assignee enabled (or given LOANS) again, changes nothing
+        (`changed` False), so a second pass, a replayed page or a manager's reassignment is never overwritten."""
+        loan = self.get(brand_id, loan_id)
+        unchanged = CommandResult(id=loan.id, position=0, changed=False)
+        if loan.assignee != departed_id or loan.status not in CX_WORKED or staff_id == departed_id:
+            return unchanged
+        if self.parties.can_take_loans(brand_id, departed_id):
+            return unchanged  # back (re-enabled, LOANS given back): not a departure
+        if not self.parties.can_take_loans(brand_id, staff_id):
+            raise InvalidValue("staff_id", "no enabled staff member of the brand who handles loans has this id")
+        today = self.parties.business_date(brand_id)
+        loan.assign(staff_id, AssignedBy.AUTO, f"auto-allocated: {why}", today=today)
         return self.commit(loan)
 
     def cancel(self, brand_id: UUID, loan_id: UUID, reason: str) -> CommandResult:

@@ -28,6 +28,10 @@ from domain.loans.terms import LoanKind
 from domain.shared.errors import FieldError
 from domain.shared.rupees import rupees
 
+#: Who auto-allocation assigns applications to: staff holding this role (enabled, available, not on leave, holding
+#: LOANS at WRITE) - at submission (`LoanParties.pick_credit_executive`) and from a departed CX (`cx-departures`).
+CREDIT_EXECUTIVE_ROLE = "credit_executive"
+
 
 class LoanParties(Protocol):
     """The customers and identity contexts, as the loans context needs them."""
@@ -74,8 +78,8 @@ class LoanParties(Protocol):
         ...
 
     def pick_credit_executive(self, brand_id: UUID, day: date) -> UUID | None:
-        """The credit executive with the fewest open assigned applications, skipping anyone unavailable or on
-        leave on `day`; None when nobody can take one."""
+        """The credit executive with the fewest open assigned applications, skipping anyone disabled, unavailable,
+        on leave on `day` or not holding LOANS at WRITE; None when nobody can take one."""
         ...
 
 

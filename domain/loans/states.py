@@ -92,6 +92,12 @@ SERVICING_CODES: tuple[str, ...] = tuple(s.value for s in LoanStatus if s in SER
 CLOSED = frozenset({S.REJECTED, S.CANCELLED, S.COMPLETED, S.SETTLED, S.WRITTEN_OFF})
 #: Before disbursement a loan may be cancelled (with a reason) from any of these.
 CANCELLABLE = frozenset({S.ONBOARDING, S.PENDING, S.CX_APPROVED, S.SM_APPROVED, S.APPROVED, S.AWAITING_DISBURSAL})
+#: The states in which an application is in its credit executive's hands (docs/loans.md, "Assignment and
+#: allocation"): `pending` (submitted, or sent back to the CX by the SM) and `onboarding` (sent back to the borrower:
+#: the resubmission comes back to the assignee). A departed assignee's applications in these are reassigned.
+CX_WORKED = frozenset({S.ONBOARDING, S.PENDING})
+#: CX_WORKED's codes in LoanStatus's order (a query's array parameter).
+CX_WORKED_CODES: tuple[str, ...] = tuple(s.value for s in LoanStatus if s in CX_WORKED)
 
 #: Every transition allowed, from each state.
 TRANSITIONS: Mapping[LoanStatus, frozenset[LoanStatus]] = MappingProxyType(

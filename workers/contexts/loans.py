@@ -40,7 +40,13 @@ from domain.loans.bre_policy import brand_policy
 from domain.loans.due_dates import RepaymentCalendar
 from domain.loans.loan import Loan
 from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
-from domain.loans.parties import CreditFactsSource, borrower_count, coupon_count, proposed_emi
+from domain.loans.parties import (
+    CREDIT_EXECUTIVE_ROLE,
+    CreditFactsSource,
+    borrower_count,
+    coupon_count,
+    proposed_emi,
+)
 from domain.onboarding.application import Onboarding
 from domain.onboarding.steps import Step
 from domain.products.application import Products
@@ -54,16 +60,13 @@ from projections.loan_queries import LoanQueries
 from projections.loans import LoanViews
 from projections.onboarding import OnboardingQueries
 from projections.verification_queries import VerificationQueries
-from workers import agreement_jobs
+from workers import agreement_jobs, loan_departures
 from workers.borrower_sms import sms_borrower
 from workers.bounded_context import BackgroundWorker, BoundedContext, Job, Kit
 from workers.contexts.loan_facts import ApplicantExtras
 from workers.numbering import number_series
 
 log = structlog.get_logger(__name__)
-
-#: Who auto-allocation assigns applications to: staff holding this role (enabled, available, not on leave).
-CREDIT_EXECUTIVE_ROLE = "credit_executive"
 
 
 @dataclass(frozen=True)
@@ -344,6 +347,9 @@ CONTEXT = BoundedContext(
         Permission.LOAN_REACTIVATE,
     ),
     audited=(Loan,),
-    jobs=(Job(agreement_jobs.EXPIRY, agreement_jobs.run_expiry, agreement_jobs.AgreementJobPort),),
+    jobs=(
+        Job(agreement_jobs.EXPIRY, agreement_jobs.run_expiry, agreement_jobs.AgreementJobPort),
+        Job(loan_departures.DEFINITION, loan_departures.run, loan_departures.DeparturesPort),
+    ),
     workers=(BackgroundWorker(agreement_jobs.AgreementWorker, agreement_jobs.AgreementJobPort),),
 )

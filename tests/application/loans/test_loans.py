@@ -216,6 +216,25 @@ def test_a_manager_assigns_and_reassigns_with_the_previous_recorded(loans: Loans
     assert fields(refused) == {"staff_id"}
 
 
+def test_a_departed_cxs_application_is_reassigned_once_and_never_from_anyone_else(
+    loans: Loans, parties: Parties
+) -> None:
+    created = loans.create(BRAND, BORROWER, PRODUCT, "50000", 12)
+    loans.submit(BRAND, created.id)
+    loans.assign(BRAND, created.id, CX_A)
+    back = loans.reassign_departed(BRAND, created.id, CX_A, CX_B, "credit executive disabled")
+    assert not back.changed  # CX_A still takes loans (enabled again before the job ran): not a departure
+    parties.staff.discard(CX_A)
+    moved = loans.reassign_departed(BRAND, created.id, CX_A, CX_B, "credit executive disabled")
+    assert moved.changed and loans.get(BRAND, created.id).assignee == CX_B
+    assigned = list(loans.events.get(created.id))[-1]
+    assert (assigned.previous_staff_id, assigned.by, assigned.reason) == (  # type: ignore[attr-defined]
+        CX_A, "auto", "auto-allocated: credit executive disabled")  # fmt: skip
+    again = loans.reassign_departed(BRAND, created.id, CX_A, CX_B, "credit executive disabled")
+    assert not again.changed  # no longer CX_A's: a rerun (or a manager's reassignment meanwhile) is left alone
+    assert event_names(loans, created.id).count("Assigned") == 2
+
+
 def test_cancel_needs_a_reason_and_a_cancellable_state(loans: Loans) -> None:
     created = loans.create(BRAND, BORROWER, PRODUCT, "50000", 12)
     with pytest.raises(InvalidInput) as refused:
