@@ -3,7 +3,7 @@ feeds the covenant jobs read."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -269,6 +269,16 @@ _PROOFS_RECEIVED = (
 )
 
 
+#: A covenant (`c`, its row) a caller limited to `%(companies)s` may see: one of theirs or of no company (every
+#: company's), as the notices' and job runs' reads filter -- a filter on the index scan the query makes anyway.
+OF_COMPANIES = "(c.company IS NULL OR c.company = ANY(%(companies)s::text[]))"
+
+
+def _sees(companies: Sequence[str], company: str | None) -> bool:
+    """`OF_COMPANIES` for a row already read (empty `companies`: every company)."""
+    return not companies or company is None or company in companies
+
+
 def _received(found: dict[str, str] | None) -> dict[UUID, datetime]:
     """`_PROOFS_RECEIVED` as read (JSON: ids and instants as text)."""
     return {UUID(i): datetime.fromisoformat(at) for i, at in (found or {}).items()}
@@ -321,10 +331,12 @@ class CovenantQueries:
         proof_received: bool | None = None,
         cursor: str | None = None,
         limit: int = 50,
+        companies: Sequence[str] = (),
     ) -> CovenantPage:
         """Covenants by current due date (then id); `status` is a covenant status or the current record's status;
         `proof_received` whether the current record has proof attached that staff have not rejected (false: it has
-        a record, with no proof or only rejected ones)."""
+        a record, with no proof or only rejected ones); `companies`: those the caller may see (empty: every company)
+        -- another company's covenants are left out (`OF_COMPANIES`), the pages' keys unchanged."""
         page_scope = (
             brand_id,
             status,
@@ -348,6 +360,9 @@ class CovenantQueries:
             if value is not None:
                 where.append(f"c.{column} = %({column})s")
                 params[column] = value
+        if companies:
+            where.append(OF_COMPANIES)
+            params["companies"] = list(companies)
         if proof_received is True:  # covenants_proof_received_idx
             where.append("c.current_proof_received")
         elif proof_received is False:
@@ -379,17 +394,19 @@ class CovenantQueries:
             next_cursor=next_cursor,
         )
 
-    def covenant(self, brand_id: UUID, covenant_id: UUID) -> CovenantRow | None:
-        """One covenant of the brand, as the worklist shows it."""
+    def covenant(self, brand_id: UUID, covenant_id: UUID, companies: Sequence[str] = ()) -> CovenantRow | None:
+        """One covenant of the brand, as the worklist shows it (None for another company's, `companies`: those the
+        caller may see, empty: every company)."""
         with self.pool.connection() as conn:
             row = conn.execute(_COVENANT_BY_ID, (covenant_id, brand_id)).fetchone()
-        return CovenantRow.of(row) if row else None
+        return CovenantRow.of(row) if row and _sees(companies, row["company"]) else None
 
-    def history(self, brand_id: UUID, covenant_id: UUID) -> CovenantHistory | None:
-        """A covenant of the brand with its evaluation records, newest cycle first."""
+    def history(self, brand_id: UUID, covenant_id: UUID, companies: Sequence[str] = ()) -> CovenantHistory | None:
+        """A covenant of the brand with its evaluation records, newest cycle first (None for another company's, as
+        `covenant`)."""
         with self.pool.connection() as conn:
             row = conn.execute(_COVENANT_BY_ID, (covenant_id, brand_id)).fetchone()
-            if row is None:
+            if row is None or not _sees(companies, row["company"]):
                 return None
             records = conn.execute(_HISTORY, (brand_id, covenant_id)).fetchall()
             proofs = _proofs(conn, "covenant_id", brand_id, covenant_id)
@@ -403,12 +420,20 @@ class CovenantQueries:
             proofs = _proofs(conn, "covenant_id", brand_id, covenant_id)
         return [EvaluationRow.of(r, proofs.get(r["id"], ())) for r in rows]
 
-    def evaluation(self, brand_id: UUID, evaluation_id: UUID) -> EvaluationRow | None:
-        """One evaluation record of the brand, with its proof documents."""
+    def evaluation(self, brand_id: UUID, evaluation_id: UUID, companies: Sequence[str] = ()) -> EvaluationRow | None:
+        """One evaluation record of the brand, with its proof documents (None for a record of another company's
+        covenant, `companies`: those the caller may see, empty: every company; its covenant by its key)."""
+        scoped = ""
+        if companies:
+            scoped = (
+                " AND EXISTS (SELECT 1 FROM read.covenants c WHERE c.id = read.covenant_evaluations.covenant_id AND "
+                f"{OF_COMPANIES})"
+            )
         with self.pool.connection() as conn:
             row = conn.execute(
-                f"SELECT {_EVALUATION_COLUMNS} FROM read.covenant_evaluations WHERE brand_id = %s AND id = %s",
-                (brand_id, evaluation_id),
+                f"SELECT {_EVALUATION_COLUMNS} FROM read.covenant_evaluations WHERE brand_id = %(brand)s "
+                f"AND id = %(id)s{scoped}",
+                {"brand": brand_id, "id": evaluation_id, "companies": list(companies)},
             ).fetchone()
             proofs = _proofs(conn, "evaluation_id", brand_id, evaluation_id) if row else {}
         return EvaluationRow.of(row, proofs.get(evaluation_id, ())) if row else None
@@ -439,30 +464,56 @@ class CovenantQueries:
             by_covenant.setdefault(r["covenant_id"], []).append(EvaluationRow.of(r, proofs.get(r["id"], ())))
         return [BorrowerCovenant(CovenantRow.of(r), tuple(by_covenant.get(r["id"], ()))) for r in rows]
 
-    def counts(self, brand_id: UUID) -> CovenantCounts:
-        """Dashboard figures: records by status and active covenants."""
+    def counts(self, brand_id: UUID, companies: Sequence[str] = ()) -> CovenantCounts:
+        """Dashboard figures: records by status and active covenants (`companies`: those the caller may see, empty:
+        every company -- another company's covenants and their records are not counted)."""
+        params = {"brand": brand_id, "companies": list(companies)}
         with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT status, count(*) AS n FROM read.covenant_evaluations WHERE brand_id = %s GROUP BY status",
-                (brand_id,),
-            ).fetchall()
+            if companies:
+                rows = conn.execute(
+                    "SELECT e.status, count(*) AS n FROM read.covenant_evaluations e JOIN read.covenants c "
+                    f"ON c.id = e.covenant_id WHERE e.brand_id = %(brand)s AND {OF_COMPANIES} GROUP BY e.status",
+                    params,
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT status, count(*) AS n FROM read.covenant_evaluations WHERE brand_id = %(brand)s "
+                    "GROUP BY status",
+                    params,
+                ).fetchall()
+            scoped = f" AND {OF_COMPANIES}" if companies else ""
             active = conn.execute(
-                "SELECT count(*) AS n FROM read.covenants WHERE brand_id = %s AND status = 'active'", (brand_id,)
+                f"SELECT count(*) AS n FROM read.covenants c WHERE c.brand_id = %(brand)s AND c.status = 'active'"
+                f"{scoped}",
+                params,
             ).fetchone()
         by_status = {status: 0 for status in EVALUATION_STATUSES} | {r["status"]: r["n"] for r in rows}
         return CovenantCounts(**by_status, active_covenants=active["n"] if active else 0)
 
     def notice_page(
-        self, brand_id: UUID, customer_id: UUID | None = None, cursor: str | None = None, limit: int = 50
+        self,
+        brand_id: UUID,
+        customer_id: UUID | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+        companies: Sequence[str] = (),
     ) -> Page:
         """Notices newest first (optionally of one borrower), a keyset page on (queued_at, id): the portal's "Notices
-        sent" page, over the index (brand_id, queued_at DESC, id DESC)."""
+        sent" page, over the index (brand_id, queued_at DESC, id DESC). `companies`: those the caller may see (empty:
+        every company) -- a notice covering a record of another company's covenant is left out (a filter on the same
+        scan: one probe of each covered record's key and its covenant's)."""
         page_scope = (brand_id, customer_id)  # the filters its cursor is bound to
         where = ["brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if customer_id is not None:
             where.append("customer_id = %(customer)s")
             params["customer"] = customer_id
+        if companies:
+            where.append(
+                "NOT EXISTS (SELECT 1 FROM read.covenant_evaluations e JOIN read.covenants c ON c.id = e.covenant_id "
+                "WHERE e.id = ANY(n.evaluation_ids) AND NOT " + OF_COMPANIES + ")"
+            )
+            params["companies"] = list(companies)
         if cursor:
             at, last = NOTICES_CURSOR.decode(cursor, page_scope)
             where.append("(queued_at, id) < (%(c_at)s, %(c_id)s)")
@@ -471,7 +522,7 @@ class CovenantQueries:
             rows = conn.execute(
                 "SELECT id, kind, recipient, subject, evaluation_ids, as_of, status, failures, error, queued_at, sent_at, "
                 "customer_id "
-                f"FROM read.covenant_notices WHERE {' AND '.join(where)} "
+                f"FROM read.covenant_notices n WHERE {' AND '.join(where)} "
                 "ORDER BY queued_at DESC, id DESC LIMIT %(limit)s",
                 params,
             ).fetchall()

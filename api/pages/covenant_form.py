@@ -107,7 +107,7 @@ async def new_covenant(request: Request, port: CovenantFormPort, principal: Prin
     form = {name: form_text(request, name).strip() for name in FIELDS}
     try:
         body = covenant_body(form)
-        result = await act(principal, lambda: set_up(port.covenants, principal.brand_id, body))
+        result = await act(principal, lambda: set_up(port.covenants, principal.brand_id, body, principal.companies))
     except InvalidInput as exc:
         return await _form_page(request, port, principal, form, _by_field(exc.errors), 422)
     except DomainError as exc:

@@ -99,10 +99,11 @@ async def worklist(request: Request, port: CovenantPagesPort, principal: Princip
                 assignee_id=as_id(params.get("assignee_id")),
                 proof_received=_flag(params.get("proof_received")),
                 cursor=cursor,
+                companies=principal.companies,
             ),
         )
         staff = port.staff.staff_list(brand_id, None, None, 200).items
-        return {"rows": rows, "counts": port.queries.counts(brand_id), "staff": staff}
+        return {"rows": rows, "counts": port.queries.counts(brand_id, principal.companies), "staff": staff}
 
     data = await run_in_threadpool(load)
     query = "&".join(f"{k}={params.get(k)}" for k in FILTERS if params.get(k))
@@ -123,7 +124,8 @@ async def _detail(
     such as a record someone already decided, 422 for bad input), said at record `refused_at`'s forms when given,
     else at the top; `assignee_error`: why the assignee form was refused, said at that form. The refused form is
     filled again with what was typed (`kept`, api/web.py)."""
-    history = await run_in_threadpool(port.queries.history, principal.brand_id, covenant_id)
+    # Another company's covenant (for one limited to companies) is a 404, as an unknown id.
+    history = await run_in_threadpool(port.queries.history, principal.brand_id, covenant_id, principal.companies)
     if history is None:
         return await not_found(request)
     can_edit = principal.holds(*WRITE)  # the API's PATCH /api/v1/covenants/{id} (reassign) needs the same
@@ -188,9 +190,11 @@ async def reassign(request: Request, port: CovenantPagesPort, principal: Princip
     try:
         result = await act(
             principal,
-            lambda: port.covenants.reassign(principal.brand_id, covenant_id, assignee_id, expected_version=shown),
+            lambda: port.covenants.reassign(
+                principal.brand_id, covenant_id, assignee_id, expected_version=shown, companies=principal.companies
+            ),
         )
-    except NotFound:  # another brand's covenant, or none
+    except NotFound:  # another brand's (or an unseen company's) covenant, or none
         return await not_found(request)
     except ConcurrentModification:
         await caught_up(request, Covenants.name)  # the page shows the covenant (and its version) as it is now
@@ -214,8 +218,11 @@ async def close(request: Request, port: CovenantPagesPort, principal: Principal)
         return await not_found(request)
     reason = form_text(request, "reason")
     try:
-        result = await act(principal, lambda: port.covenants.close_covenant(principal.brand_id, covenant_id, reason))
-    except NotFound:  # another brand's covenant, or none
+        result = await act(
+            principal,
+            lambda: port.covenants.close_covenant(principal.brand_id, covenant_id, reason, principal.companies),
+        )
+    except NotFound:  # another brand's (or an unseen company's) covenant, or none
         return await not_found(request)
     except DomainError as exc:
         status = refusal_status(exc)
@@ -233,17 +240,17 @@ async def notices(request: Request, port: CovenantPagesPort, principal: Principa
     Customer 360's covenant card links there; each row's borrower links to their own), its pages keeping the filter.
     An address naming no borrower of the brand lists every notice and says so (422)."""
     raw = request.query_params.get("customer_id") or ""
-    brand = principal.brand_id
+    brand, companies = principal.brand_id, principal.companies  # a notice of another company's records: left out
 
     def load() -> tuple[ListPage, dict[UUID, str], UUID | None]:
         wanted = as_id(raw)
         borrower = wanted if wanted is not None and port.queries.customer_names(brand, [wanted]) else None
         if raw and borrower is None:
             request.state.notice = UNKNOWN_BORROWER
-            page = port.queries.notice_page(brand, None, None, NOTICES_PAGE_SIZE)
+            page = port.queries.notice_page(brand, None, None, NOTICES_PAGE_SIZE, companies)
         else:
             page = keyset_page(
-                request, lambda cursor: port.queries.notice_page(brand, borrower, cursor, NOTICES_PAGE_SIZE)
+                request, lambda cursor: port.queries.notice_page(brand, borrower, cursor, NOTICES_PAGE_SIZE, companies)
             )
         ids = {n.customer_id for n in page.items} | ({borrower} if borrower else set())
         return page, port.queries.customer_names(brand, ids), borrower
@@ -287,20 +294,23 @@ async def _assignee_words(port: CovenantPagesPort, principal: Principal, assigne
 
 
 def _review(
-    request: Request, port: CovenantPagesPort, action: str
+    request: Request, port: CovenantPagesPort, action: str, companies: tuple[str, ...]
 ) -> Callable[[UUID, UUID, str], CommandResult] | None:
-    """The use case a review form names, or None; comply takes the proofs the reviewer ticked as approved."""
+    """The use case a review form names, or None; comply takes the proofs the reviewer ticked as approved. Each
+    refuses a record of a covenant of a company other than `companies` (the caller's; empty: every company): 404."""
     if action == "comply":
         form = request.state.form
         ticked = [value for value in form.getlist("proof_document_ids") if isinstance(value, str)]
         return lambda brand_id, evaluation_id, text: port.proofs.comply(
-            brand_id, evaluation_id, text, [_proof_id(raw) for raw in ticked]
+            brand_id, evaluation_id, text, [_proof_id(raw) for raw in ticked], companies
         )
-    cases = {
-        "waive": port.covenants.waive,
-        "submit-value": port.covenants.submit_value,
-    }
-    return cases.get(action)
+    if action == "waive":
+        return lambda brand_id, evaluation_id, text: port.covenants.waive(brand_id, evaluation_id, text, companies)
+    if action == "submit-value":
+        return lambda brand_id, evaluation_id, text: port.covenants.submit_value(
+            brand_id, evaluation_id, text, companies
+        )
+    return None
 
 
 def _proof_id(raw: str) -> UUID:
@@ -312,10 +322,10 @@ def _proof_id(raw: str) -> UUID:
 
 async def review(request: Request, port: CovenantPagesPort, principal: Principal) -> Response:
     evaluation_id = path_id(request, "evaluation_id")
-    use_case = _review(request, port, str(request.path_params["action"]))
+    use_case = _review(request, port, str(request.path_params["action"]), principal.companies)
     if evaluation_id is None or use_case is None:
         return await not_found(request)
-    row = await run_in_threadpool(port.queries.evaluation, principal.brand_id, evaluation_id)
+    row = await run_in_threadpool(port.queries.evaluation, principal.brand_id, evaluation_id, principal.companies)
     if row is None:
         return await not_found(request)
     text = form_text(request, "text")
@@ -339,7 +349,7 @@ async def attach_proof(request: Request, port: CovenantPagesPort, principal: Pri
     evaluation_id = path_id(request, "evaluation_id")
     if evaluation_id is None:
         return await not_found(request)
-    row = await run_in_threadpool(port.queries.evaluation, principal.brand_id, evaluation_id)
+    row = await run_in_threadpool(port.queries.evaluation, principal.brand_id, evaluation_id, principal.companies)
     if row is None:
         return await not_found(request)
     file = request.state.form.get("file")
@@ -350,7 +360,10 @@ async def attach_proof(request: Request, port: CovenantPagesPort, principal: Pri
     name, data = file.filename, await file.read(UPLOAD.max_bytes + 1)
     try:
         result = await act(
-            principal, lambda: port.proofs.attach(principal.brand_id, evaluation_id, name, data, Uploader.STAFF)
+            principal,
+            lambda: port.proofs.attach(
+                principal.brand_id, evaluation_id, name, data, Uploader.STAFF, companies=principal.companies
+            ),
         )
     except NotFound:
         return await not_found(request)
@@ -364,7 +377,9 @@ async def proof_file(request: Request, port: CovenantPagesPort, principal: Princ
     if evaluation_id is None or document_id is None:
         return await not_found(request)
     try:
-        found = await run_in_threadpool(port.proofs.content, principal.brand_id, evaluation_id, document_id)
+        found = await run_in_threadpool(
+            port.proofs.content, principal.brand_id, evaluation_id, document_id, principal.companies
+        )
     except NotFound:
         return await not_found(request)
     except DomainError as exc:  # the stored bytes were altered: said, never served

@@ -293,7 +293,11 @@ async def customer_360_page(
     covenants = None
     if principal.holds(Permission.COVENANTS):
         covenants = await run_in_threadpool(
-            lambda: port.covenants.worklist(brand_id, customer_id=customer_id, limit=100).items
+            lambda: (
+                port.covenants.worklist(
+                    brand_id, customer_id=customer_id, limit=100, companies=principal.companies
+                ).items
+            )
         )
     kyc = await run_in_threadpool(port.verification.summary, brand_id, customer_id)
     documents = await run_in_threadpool(lambda: port.documents.of_customer(brand_id, customer_id, limit=50).items)

@@ -67,7 +67,11 @@ async def dashboard_page(request: Request, port: InsightPagesPort, principal: Pr
             if principal.holds(Permission.VIEW_DASHBOARD)
             else None
         )
-        counts = port.covenants.counts(principal.brand_id) if principal.holds(Permission.COVENANTS) else None
+        counts = (
+            port.covenants.counts(principal.brand_id, principal.companies)
+            if principal.holds(Permission.COVENANTS)
+            else None
+        )
         return {"board": board, "counts": counts, "charts": charts(board) if board else {}}
 
     return render(request, "dashboard.html", nav="dashboard", **await run_in_threadpool(load))

@@ -27,14 +27,21 @@ class CovenantProofPort:
 def attach_proof(ctx: Context[CovenantProofPort]) -> Reply:
     evaluation_id = ctx.path["evaluation_id"]
     assert ctx.upload is not None  # the wrapper answers 422 without one
-    result = ctx.port.proofs.attach(ctx.brand_id, evaluation_id, ctx.upload.filename, ctx.upload.data, Uploader.STAFF)
+    companies = ctx.principal.companies  # another company's covenant's record: 404, as its other writes
+    result = ctx.port.proofs.attach(
+        ctx.brand_id, evaluation_id, ctx.upload.filename, ctx.upload.data, Uploader.STAFF, companies=companies
+    )
     queries = ctx.port.desk.queries
     location = f"/api/v1/covenant-evaluations/{evaluation_id}"
-    return ctx.written(result, Covenants.name, lambda: queries.evaluation(ctx.brand_id, evaluation_id), location)
+    return ctx.written(
+        result, Covenants.name, lambda: queries.evaluation(ctx.brand_id, evaluation_id, companies), location
+    )
 
 
 def proof_content(ctx: Context[CovenantProofPort]) -> Response:
-    found = ctx.port.proofs.content(ctx.brand_id, ctx.path["evaluation_id"], ctx.path["document_id"])
+    found = ctx.port.proofs.content(
+        ctx.brand_id, ctx.path["evaluation_id"], ctx.path["document_id"], ctx.principal.companies
+    )
     proof = found.proof
     return Response(
         found.data,

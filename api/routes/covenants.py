@@ -45,8 +45,14 @@ class CovenantPort:
     proofs: CovenantProofs
 
 
+def _companies(ctx: Context[CovenantPort]) -> tuple[str, ...]:
+    """The companies the caller may see (empty: every company): another company's covenant, its records and their
+    writes are a 404, and the lists, counts and notices leave it out; a covenant of no company is every company's."""
+    return ctx.principal.companies
+
+
 def _history(ctx: Context[CovenantPort], covenant_id: UUID) -> CovenantHistory | None:
-    return ctx.port.queries.history(ctx.brand_id, covenant_id)
+    return ctx.port.queries.history(ctx.brand_id, covenant_id, _companies(ctx))
 
 
 def _found_history(ctx: Context[CovenantPort]) -> CovenantHistory:
@@ -58,12 +64,13 @@ def _found_history(ctx: Context[CovenantPort]) -> CovenantHistory:
 
 
 def _evaluation(ctx: Context[CovenantPort], evaluation_id: UUID) -> EvaluationRow | None:
-    return ctx.port.queries.evaluation(ctx.brand_id, evaluation_id)
+    return ctx.port.queries.evaluation(ctx.brand_id, evaluation_id, _companies(ctx))
 
 
-def set_up(covenants: Covenants, brand_id: UUID, body: CovenantIn) -> CommandResult:
+def set_up(covenants: Covenants, brand_id: UUID, body: CovenantIn, companies: tuple[str, ...] = ()) -> CommandResult:
     """Set up the covenant `body` describes: the one mapping of the body onto the use case, shared by the endpoint
-    and the portal's form (api/pages/covenants.py)."""
+    and the portal's form (api/pages/covenants.py); `companies`: the caller's (a covenant of another company is a
+    422 naming `company`)."""
     return covenants.create(
         brand_id,
         customer_id=body.customer_id,
@@ -85,12 +92,13 @@ def set_up(covenants: Covenants, brand_id: UUID, body: CovenantIn) -> CommandRes
         lead_days=body.notification_lead_days,
         assignee_id=body.assignee_id,
         company=body.company,
+        companies=companies,
     )
 
 
 def create_covenant(ctx: Context[CovenantPort]) -> Reply:
     body: CovenantIn = ctx.body
-    result = set_up(ctx.port.covenants, ctx.brand_id, body)
+    result = set_up(ctx.port.covenants, ctx.brand_id, body, _companies(ctx))
     location = f"/api/v1/covenants/{result.id}"
     return ctx.written(result, Covenants.name, lambda: _history(ctx, result.id), location)
 
@@ -108,6 +116,7 @@ def list_covenants(ctx: Context[CovenantPort]) -> Reply:
         proof_received=q.proof_received,
         cursor=q.cursor,
         limit=q.limit,
+        companies=_companies(ctx),
     )
     return json_response(page)
 
@@ -123,14 +132,18 @@ def covenant_evaluations(ctx: Context[CovenantPort]) -> Reply:
 def update_covenant(ctx: Context[CovenantPort]) -> Reply:
     body: CovenantPatch = ctx.body
     result = ctx.port.covenants.reassign(
-        ctx.brand_id, ctx.path["covenant_id"], body.assignee_id, expected_version=ctx.expected_version()
+        ctx.brand_id,
+        ctx.path["covenant_id"],
+        body.assignee_id,
+        expected_version=ctx.expected_version(),
+        companies=_companies(ctx),
     )
     return ctx.written(result, Covenants.name, lambda: _history(ctx, result.id))
 
 
 def close_covenant(ctx: Context[CovenantPort]) -> Reply:
     body: CloseIn = ctx.body
-    result = ctx.port.covenants.close_covenant(ctx.brand_id, ctx.path["covenant_id"], body.reason)
+    result = ctx.port.covenants.close_covenant(ctx.brand_id, ctx.path["covenant_id"], body.reason, _companies(ctx))
     return ctx.written(result, Covenants.name, lambda: _history(ctx, result.id))
 
 
@@ -144,29 +157,31 @@ def get_evaluation(ctx: Context[CovenantPort]) -> Reply:
 
 def comply(ctx: Context[CovenantPort]) -> Reply:
     body: EvidenceIn = ctx.body
-    result = ctx.port.proofs.comply(ctx.brand_id, ctx.path["evaluation_id"], body.evidence, body.proof_document_ids)
+    result = ctx.port.proofs.comply(
+        ctx.brand_id, ctx.path["evaluation_id"], body.evidence, body.proof_document_ids, _companies(ctx)
+    )
     return ctx.written(result, Covenants.name, lambda: _evaluation(ctx, result.id))
 
 
 def waive(ctx: Context[CovenantPort]) -> Reply:
     body: ReasonIn = ctx.body
-    result = ctx.port.covenants.waive(ctx.brand_id, ctx.path["evaluation_id"], body.reason)
+    result = ctx.port.covenants.waive(ctx.brand_id, ctx.path["evaluation_id"], body.reason, _companies(ctx))
     return ctx.written(result, Covenants.name, lambda: _evaluation(ctx, result.id))
 
 
 def submit_value(ctx: Context[CovenantPort]) -> Reply:
     body: ValueIn = ctx.body
-    result = ctx.port.covenants.submit_value(ctx.brand_id, ctx.path["evaluation_id"], str(body.value))
+    result = ctx.port.covenants.submit_value(ctx.brand_id, ctx.path["evaluation_id"], str(body.value), _companies(ctx))
     return ctx.written(result, Covenants.name, lambda: _evaluation(ctx, result.id))
 
 
 def covenant_dashboard(ctx: Context[CovenantPort]) -> Reply:
-    return json_response(ctx.port.queries.counts(ctx.brand_id))
+    return json_response(ctx.port.queries.counts(ctx.brand_id, _companies(ctx)))
 
 
 def covenant_notices(ctx: Context[CovenantPort]) -> Reply:
     q: NoticeQuery = ctx.query
-    return json_response(ctx.port.queries.notice_page(ctx.brand_id, q.customer_id, q.cursor, q.limit))
+    return json_response(ctx.port.queries.notice_page(ctx.brand_id, q.customer_id, q.cursor, q.limit, _companies(ctx)))
 
 
 ENDPOINTS = serve(

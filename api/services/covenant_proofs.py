@@ -50,6 +50,7 @@ class CovenantProofs:
         uploaded_by: Uploader = Uploader.STAFF,
         *,
         customer_id: UUID | None = None,
+        companies: Sequence[str] = (),
     ) -> CommandResult:
         """Upload `data` as the record's borrower's document and attach it to the record as proof.
 
@@ -58,8 +59,9 @@ class CovenantProofs:
         borrower (proof of another covenant) is attached by its document id rather than refused - unless staff
         rejected that document: a proof reading "rejected" on the borrower's documents is no proof, so that is a
         422 naming `file` (with the rejection's reason) and nothing is attached. `customer_id`: the borrower
-        attaching their own proof (`uploaded_by` borrower, the web flow): another borrower's record is a 404 too."""
-        record = self.covenants.proof_target(brand_id, evaluation_id, customer_id)
+        attaching their own proof (`uploaded_by` borrower, the web flow): another borrower's record is a 404 too.
+        `companies` (staff limited to companies): a record of another company's covenant is a 404 as well."""
+        record = self.covenants.proof_target(brand_id, evaluation_id, customer_id, companies)
         uploaded = self.documents.upload(
             brand_id, record.customer_id, DocumentKind.OTHER, filename, data, uploaded_by, existing_ok=True
         )
@@ -81,12 +83,18 @@ class CovenantProofs:
         )
 
     def comply(
-        self, brand_id: UUID, evaluation_id: UUID, evidence: str, proof_document_ids: Sequence[UUID] = ()
+        self,
+        brand_id: UUID,
+        evaluation_id: UUID,
+        evidence: str,
+        proof_document_ids: Sequence[UUID] = (),
+        companies: Sequence[str] = (),
     ) -> CommandResult:
         """Mark a record complied approving the proofs cited; a cited proof whose document staff rejected after it
         was attached (documents context review) is a 422 naming `proof_document_ids[i]` with the rejection's
         reason, and nothing is recorded. (Read just before the record is saved: a document rejected in between is
-        not seen - the two are separate aggregates.)"""
+        not seen - the two are separate aggregates.) `companies`: those the caller may see (another company's
+        covenant's record: 404)."""
         rejected: dict[UUID, str] = {}
         for document_id in dict.fromkeys(proof_document_ids):
             try:
@@ -95,12 +103,15 @@ class CovenantProofs:
                 continue
             if document.status is DocumentStatus.REJECTED:
                 rejected[document_id] = document.reason or "no reason given"
-        return self.covenants.comply(brand_id, evaluation_id, evidence, proof_document_ids, rejected)
+        return self.covenants.comply(brand_id, evaluation_id, evidence, proof_document_ids, rejected, companies)
 
-    def content(self, brand_id: UUID, evaluation_id: UUID, document_id: UUID) -> ProofContent:
-        """A proof document's bytes: 404 for another brand's record or a document not attached to it, 409 when the
-        stored bytes no longer match the SHA-256 recorded at upload and on the record."""
-        proof = self.covenants.evaluation(brand_id, evaluation_id).proof(document_id)
+    def content(
+        self, brand_id: UUID, evaluation_id: UUID, document_id: UUID, companies: Sequence[str] = ()
+    ) -> ProofContent:
+        """A proof document's bytes: 404 for another brand's record (or, `companies`, another company's covenant's)
+        or a document not attached to it, 409 when the stored bytes no longer match the SHA-256 recorded at upload
+        and on the record."""
+        proof = self.covenants.evaluation(brand_id, evaluation_id, companies).proof(document_id)
         stored = self.documents.verified_content(brand_id, document_id)
         if stored.document.sha256 != proof.sha256:
             raise Conflict("the stored proof does not match the SHA-256 recorded on the record", sha256=proof.sha256)

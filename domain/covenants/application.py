@@ -24,6 +24,19 @@ from domain.shared.values import MIN_REASON, clean_text
 
 NO_BORROWER = "no borrower with this id in your brand"
 NO_STAFF = "no staff member with this id in your brand"
+
+
+def _sees(companies: Sequence[str], company: str | None) -> bool:
+    """Whether a caller limited to `companies` (empty: every company) may see a covenant of `company` (None: a
+    covenant of no company is every company's)."""
+    return not companies or company is None or company in companies
+
+
+def companies_beyond(companies: Sequence[str]) -> str:
+    """Why a company outside `companies` is refused (422 naming `company`)."""
+    return f"you may see only the companies {', '.join(companies)}: give one of them, or none"
+
+
 #: How many times attaching proof is tried when another change of the record wins the race (see `attach_proof`).
 PROOF_ATTEMPTS = 5
 
@@ -102,12 +115,15 @@ class Covenants(ContextApplication):
         assignee_id: UUID | None = None,
         company: str | None = None,
         covenant_id: UUID | None = None,
+        companies: Sequence[str] = (),
     ) -> CommandResult:
         """Set up a covenant on a borrower of the brand (422 when the borrower or the assignee is not in it).
 
         Grace and lead days not given default per frequency: the brand's setting, else no grace and the product's
         lead days. `covenant_id` (default: a new one) names the covenant, for a caller that must find it again (the
-        demo seed resuming); an id already taken is a 409 (ConcurrentModification) and records nothing."""
+        demo seed resuming); an id already taken is a 409 (ConcurrentModification) and records nothing.
+        `companies`: those the caller may see (empty: every company) -- a covenant of another company is a 422
+        naming `company` (one of no company is every company's, so may be set up by anyone)."""
         self._check_parties(brand_id, customer_id, assignee_id)
         if grace_days is None or lead_days is None:
             defaults = self.parties.defaults(brand_id)
@@ -127,6 +143,8 @@ class Covenants(ContextApplication):
         if len(clean_ref) > 60:
             checks.errors.append(FieldError("application_ref", referenced))
         clean_company = checks.check(lambda: clean_text(company, "company")) if company and company.strip() else None
+        if clean_company is not None and not _sees(companies, clean_company):
+            checks.errors.append(FieldError("company", companies_beyond(companies)))
         checked_terms = checks.check(terms.checked)
         calendar = checks.check(
             Calendar(
@@ -156,36 +174,61 @@ class Covenants(ContextApplication):
         )
         return self.commit(covenant)
 
-    def covenant(self, brand_id: UUID | None, covenant_id: UUID) -> Covenant:
-        """A covenant of the brand (None: any, for workers)."""
-        return self.load(Covenant, covenant_id, brand_id, CovenantNotFound)
+    def covenant(self, brand_id: UUID | None, covenant_id: UUID, companies: Sequence[str] = ()) -> Covenant:
+        """A covenant of the brand (None: any, for workers) and of one of `companies` (empty: any; a covenant of no
+        company is every company's): another company's is the same 404 as an unknown id."""
+        covenant = self.load(Covenant, covenant_id, brand_id, CovenantNotFound)
+        if not _sees(companies, covenant.company):
+            raise CovenantNotFound(f"Covenant {covenant_id} not found", id=str(covenant_id))
+        return covenant
 
-    def evaluation(self, brand_id: UUID | None, evaluation_id: UUID) -> CovenantEvaluation:
-        """An evaluation record of the brand (None: any, for workers)."""
-        return self.load(CovenantEvaluation, evaluation_id, brand_id, EvaluationNotFound)
+    def evaluation(
+        self, brand_id: UUID | None, evaluation_id: UUID, companies: Sequence[str] = ()
+    ) -> CovenantEvaluation:
+        """An evaluation record of the brand (None: any, for workers) whose covenant is of one of `companies` (empty:
+        any): a record of another company's covenant is the same 404 as an unknown id. A record opened before records
+        carried their covenant's company takes it from the covenant."""
+        record = self.load(CovenantEvaluation, evaluation_id, brand_id, EvaluationNotFound)
+        if companies:
+            company = record.company
+            if company is None:
+                company = self.load(Covenant, record.covenant_id, brand_id, EvaluationNotFound).company
+            if not _sees(companies, company):
+                raise EvaluationNotFound(f"CovenantEvaluation {evaluation_id} not found", id=str(evaluation_id))
+        return record
 
-    def close_covenant(self, brand_id: UUID, covenant_id: UUID, reason: str) -> CommandResult:
-        """Close a covenant before expiry."""
-        covenant = self.covenant(brand_id, covenant_id)
+    def close_covenant(
+        self, brand_id: UUID, covenant_id: UUID, reason: str, companies: Sequence[str] = ()
+    ) -> CommandResult:
+        """Close a covenant before expiry (`companies`: those the caller may see, as `covenant`)."""
+        covenant = self.covenant(brand_id, covenant_id, companies)
         covenant.close(reason)
         return self.commit(covenant)
 
     def reassign(
-        self, brand_id: UUID, covenant_id: UUID, assignee_id: UUID | None, expected_version: int | None = None
+        self,
+        brand_id: UUID,
+        covenant_id: UUID,
+        assignee_id: UUID | None,
+        expected_version: int | None = None,
+        companies: Sequence[str] = (),
     ) -> CommandResult:
         """Change who follows the covenant up (422 when the assignee is not a staff member of the brand);
-        `expected_version` (If-Match) refuses a change made against a covenant that moved since with 409."""
+        `expected_version` (If-Match) refuses a change made against a covenant that moved since with 409;
+        `companies`: those the caller may see (as `covenant`)."""
         self._check_parties(brand_id, None, assignee_id)
-        covenant = self.covenant(brand_id, covenant_id)
+        covenant = self.covenant(brand_id, covenant_id, companies)
         self.check_version(covenant, expected_version)
         covenant.reassign(assignee_id)
         return self.commit(covenant)
 
     # Reviews (staff with covenant-review permission) ---------------------------------------------------
 
-    def submit_value(self, brand_id: UUID, evaluation_id: UUID, value: str | Decimal) -> CommandResult:
-        """Record a measured value; the record keeps pass/fail against the threshold."""
-        record = self.evaluation(brand_id, evaluation_id)
+    def submit_value(
+        self, brand_id: UUID, evaluation_id: UUID, value: str | Decimal, companies: Sequence[str] = ()
+    ) -> CommandResult:
+        """Record a measured value; the record keeps pass/fail against the threshold (`companies`: as `evaluation`)."""
+        record = self.evaluation(brand_id, evaluation_id, companies)
         record.submit_value(value)
         return self.commit(record)
 
@@ -196,24 +239,33 @@ class Covenants(ContextApplication):
         evidence: str,
         proof_document_ids: Sequence[UUID] = (),
         rejected: Mapping[UUID, str] | None = None,
+        companies: Sequence[str] = (),
     ) -> CommandResult:
         """Mark a record complied, with the evidence or document reference, and the attached proof documents the
         reviewer approved (`proof_document_ids`: each must be attached to this record, else 422 naming the field).
         `rejected` names the cited documents staff rejected (document id -> reason, read from the documents context
-        by the caller, api.services.covenant_proofs): each is a 422 naming `proof_document_ids[i]`."""
-        record = self.evaluation(brand_id, evaluation_id)
+        by the caller, api.services.covenant_proofs): each is a 422 naming `proof_document_ids[i]`. `companies`: as
+        `evaluation`."""
+        record = self.evaluation(brand_id, evaluation_id, companies)
         record.comply(evidence, proof_document_ids, rejected)
         return self.commit(record)
 
     # Proof of compliance (documents of the documents context attached to a record) ------------------------------
 
-    def proof_target(self, brand_id: UUID, evaluation_id: UUID, customer_id: UUID | None = None) -> CovenantEvaluation:
+    def proof_target(
+        self,
+        brand_id: UUID,
+        evaluation_id: UUID,
+        customer_id: UUID | None = None,
+        companies: Sequence[str] = (),
+    ) -> CovenantEvaluation:
         """The record proof would be attached to: of the brand (404) and still Open or Overdue (409). Checked before
         the document is uploaded, so a refused attachment stores nothing. `customer_id` (a borrower attaching their
         own proof): a record of another borrower is the same 404 as an unknown id, saying nothing of it, and a
         record of a covenant staff closed is a 409 (`covenant_status` closed): closing stopped the chase, so the
-        record is no longer asked of the borrower (staff may still attach proof and decide it)."""
-        record = self.evaluation(brand_id, evaluation_id)
+        record is no longer asked of the borrower (staff may still attach proof and decide it). `companies` (staff
+        limited to companies): as `evaluation`."""
+        record = self.evaluation(brand_id, evaluation_id, companies)
         if customer_id is not None and record.customer_id != customer_id:
             raise EvaluationNotFound(f"CovenantEvaluation {evaluation_id} not found", id=str(evaluation_id))
         record.check_attachable()
@@ -254,9 +306,9 @@ class Covenants(ContextApplication):
                     raise
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def waive(self, brand_id: UUID, evaluation_id: UUID, reason: str) -> CommandResult:
-        """Waive a record, with the reason."""
-        record = self.evaluation(brand_id, evaluation_id)
+    def waive(self, brand_id: UUID, evaluation_id: UUID, reason: str, companies: Sequence[str] = ()) -> CommandResult:
+        """Waive a record, with the reason (`companies`: as `evaluation`)."""
+        record = self.evaluation(brand_id, evaluation_id, companies)
         record.waive(reason)
         return self.commit(record)
 
@@ -375,6 +427,8 @@ class Covenants(ContextApplication):
                 subject=subject_for(records),
                 evaluation_ids=[r.id for r in records],
                 as_of=as_of,
+                # The records' company when they share one, so the notice's trail rows are of it (activity).
+                company=first.company if all(r.company == first.company for r in records) else None,
             )
             for record in records:
                 record.queue_notice(kind, notice.id)

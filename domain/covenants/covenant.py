@@ -193,6 +193,8 @@ class CovenantEvaluation(Aggregate):
         grace_days: int
         notification_date: date
         expiry_date: date
+        #: The covenant's company (None: of no company, or opened before records carried it).
+        company: str | None = None
 
     class ValueSubmitted(Aggregate.Event):
         """A measured value of a financial covenant, with the system's pass/fail."""
@@ -254,6 +256,7 @@ class CovenantEvaluation(Aggregate):
             grace_days=calendar.grace_days,
             notification_date=notification_date(due, calendar.lead_days),
             expiry_date=calendar.expiry_date,
+            company=covenant.company,
         )
         return record
 
@@ -271,9 +274,11 @@ class CovenantEvaluation(Aggregate):
         grace_days: int,
         notification_date: date,
         expiry_date: date,
+        company: str | None = None,
     ) -> None:
         self.brand_id = brand_id
         self.covenant_id = covenant_id
+        self.company = company
         self.customer_id = customer_id
         self.application_ref = application_ref
         self.title = title
@@ -451,6 +456,9 @@ class CovenantNotice(Aggregate):
         subject: str
         evaluation_ids: list[UUID]
         as_of: date
+        #: The company of the records it covers when they share one (None: of no company, records of different
+        #: companies or opened before records carried theirs).
+        company: str | None = None
 
     class HandingOver(Aggregate.Event):
         """The whole email was transmitted; only the end-of-data mark that commits it at the server follows."""
@@ -479,9 +487,11 @@ class CovenantNotice(Aggregate):
         subject: str,
         evaluation_ids: list[UUID],
         as_of: date,
+        company: str | None = None,
     ) -> None:
         self.brand_id = brand_id
         self.kind = kind
+        self.company = company
         self.customer_id = customer_id
         self.application_ref = application_ref
         self.recipient = recipient

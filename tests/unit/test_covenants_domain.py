@@ -114,6 +114,16 @@ def test_one_record_per_cycle_opened_on_its_reminder_date() -> None:
     assert later[0].id == evaluation_id(covenant.id, 2)
 
 
+def test_a_record_carries_its_covenants_company_in_its_opening_event() -> None:
+    covenant = _covenant()
+    covenant.company = "SML"  # as set up for SML (Covenant.Created.company)
+    (record,) = covenant.open_due_cycles(date(2024, 1, 24))
+    opened = record.collect_events()[0]
+    assert record.company == "SML" and opened.company == "SML"  # type: ignore[attr-defined]
+    (shared,) = _covenant().open_due_cycles(date(2024, 1, 24))
+    assert shared.company is None
+
+
 def test_one_time_covenant_has_one_cycle_and_expires() -> None:
     covenant = _covenant(Frequency.ONE_TIME, first_due=date(2024, 6, 30), expiry=date(2024, 12, 31))
     assert len(covenant.open_due_cycles(date(2024, 12, 31))) == 1

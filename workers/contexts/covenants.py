@@ -58,6 +58,9 @@ CONTEXT = BoundedContext(
     build=_covenants,
     queries=(CovenantQueries,),
     projections=(CovenantViews(), CovenantProofReviews()),
+    # A covenant may belong to a company of the brand (`Covenant.Created.company`; its records and notices carry it
+    # too): a staff member limited to companies sees only theirs, and those of no company, in the trail.
+    activity_by_company=True,
     endpoints=(*routes.ENDPOINTS, *covenant_proofs.ENDPOINTS),
     # `/covenants/new` before `/covenants/{covenant_id}`; the borrower's own covenants page (the web flow's cookie).
     pages=(*covenant_form.PAGES, *pages.PAGES, *borrower_covenants.PAGES),
