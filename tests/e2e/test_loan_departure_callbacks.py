@@ -46,3 +46,35 @@ def test_a_departed_cxs_open_callback_request_ends_with_the_new_cx(
         RerouteCause.APPLICATION_ASSIGNED, gone, newcomer, "auto-allocated: credit executive disabled")  # fmt: skip
     _route(platform)  # a repeat moves nothing
     assert len(_moves(platform, request_id)) == 1
+
+
+def test_a_request_the_router_released_first_still_ends_with_the_cx_the_job_gives_the_application(
+    client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    """The usual order in production: the router releases the departed CX's request to the pool within seconds, the
+    job reassigns the application minutes later - and the request in the pool goes to the new CX then."""
+    gone, _ = _staff(platform, tenant, "credit_executive", "Kavya Credit")
+    application, auth = _application(client, tenant, sms)
+    _assign(client, tenant, application["id"], gone)
+    asked = client.post("/api/v1/borrower/callback-requests", json={"loan_id": application["id"], "note": "EMI?"},
+                        headers=auth)  # fmt: skip
+    assert asked.status_code == 201, asked.text
+    request_id = asked.json()["id"]
+    result, _ = platform.get(Identity).change_configuration(tenant.brand_id, {"auto_allocate_loans": True})
+    settle(platform, "identity", result.position)
+
+    _staff_change(client, platform, tenant, "POST", f"{gone}/disable")
+    _route(platform)  # the router first: released to the pool
+    assert _request(client, tenant, request_id)["assignee_id"] is None
+    newcomer, _ = _staff(platform, tenant, "credit_executive", "Mohan Credit")
+    departures(client, platform, tenant)
+    _route(platform)
+    request = _request(client, tenant, request_id)
+    assert (request["assignee_id"], request["status"]) == (str(newcomer), "open")
+    released, handed = _moves(platform, request_id)
+    assert (released.cause, released.previous_assignee_id, released.assignee_id) == (
+        RerouteCause.HOLDER_DEPARTED, gone, None)  # fmt: skip
+    assert (handed.cause, handed.previous_assignee_id, handed.assignee_id) == (
+        RerouteCause.APPLICATION_ASSIGNED, None, newcomer)  # fmt: skip
+    _route(platform)  # a repeat moves nothing
+    assert len(_moves(platform, request_id)) == 2

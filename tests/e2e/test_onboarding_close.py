@@ -66,6 +66,7 @@ def test_staff_close_an_onboarding_its_application_is_cancelled_and_leaves_the_q
     kept = ("version", "status", "reason", "closed_at", "closed_by", "steps")
     assert {k: shown[k] for k in kept} == {k: funnel[k] for k in kept}
 
+    settle(platform, "loans")  # `GET /loans/{id}` reads the loans read model
     loan = client.get(f"/api/v1/loans/{application}", headers=tenant.auth).json()
     assert loan["status"] == "cancelled"
     cancels = [(e["actor"], e["reason"]) for e in loan["history"] if e["kind"] == "cancelled"]
@@ -211,6 +212,7 @@ def test_a_borrower_acting_between_the_close_s_two_saves_leaves_no_funnel_open_o
     assert funnel["closed_by"].startswith("apikey:") and funnel["closed_at"] is not None
     statement = onboarding.details(tenant.brand_id, uuid.UUID(borrower), Step.BANK_STATEMENT) or {}
     assert statement["consent_id"] == "AA-78", statement  # the borrower's step stands, before the close
+    settle(platform, "loans")  # `GET /loans/{id}` reads the loans read model
     loan = client.get(f"/api/v1/loans/{application}", headers=tenant.auth).json()
     assert loan["status"] == "cancelled"
     cancels = [(e["actor"], e["reason"]) for e in loan["history"] if e["kind"] == "cancelled"]
@@ -274,6 +276,7 @@ def test_staff_close_an_onboarding_from_its_portal_page(
         funnel = client.get(f"/api/v1/onboarding/{borrower}", headers=tenant.auth).json()
         assert closer.group(1) == funnel["closed_by"] and funnel["closed_by"].startswith("staff:")
         assert 'id="close-form"' not in after.text and 'id="send-back-form"' not in after.text
+        settle(platform, "loans")  # `GET /loans/{id}` reads the loans read model
         assert client.get(f"/api/v1/loans/{application}", headers=tenant.auth).json()["status"] == "cancelled"
 
         again = browser.post(f"{page_url}/close", data={"csrf_token": csrf, "reason": "closing it twice",
