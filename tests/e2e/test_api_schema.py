@@ -284,7 +284,7 @@ def _run(operation: Any, mode: GenerationMode, records: dict[str, str], statuses
 
 
 #: The operations are split into this many shards (every SHARDS-th operation each), two tests in this file and two in
-#: test_api_schema_more.py, so that the suite's two workers (`--dist loadfile`: a file per worker) share them: as one
+#: test_api_schema_more.py, so that two of the suite's workers (`--dist loadfile`: a file per worker) share them: as one
 #: test the run took 3-4 min on a quiet machine and 8 min on a loaded one, alone at the suite's end.
 SHARDS = 4
 

@@ -1,5 +1,5 @@
-"""The other half of tests/e2e/test_api_schema.py's schemathesis run, in a file of its own so that the suite's
-other worker takes it (`--dist loadfile`)."""
+"""The other half of tests/e2e/test_api_schema.py's schemathesis run, in a file of its own so that another of the
+suite's workers takes it (`--dist loadfile`)."""
 
 from __future__ import annotations
 
