@@ -19,6 +19,7 @@ from domain.identity.brand import Brand
 from domain.shared.aggregate import SECRET_FIELDS, DomainEvent
 from domain.shared.index import UniqueValue
 from projections.batch_writes import json_document
+from projections.companies import scope_companies
 from projections.keyset import KeysetCursor, Page
 from projections.projection import Change, Insert, Projection, Write, add_column_once, handles
 
@@ -369,9 +370,8 @@ class ActivityQueries:
         page_scope = (brand_id, actor, aggregate_type, aggregate_id, since, until)  # the filters its cursor is bound to
         where = ["brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1, "ops": OPS_SOURCE}
-        if companies:
-            where.append("(company IS NULL OR company = ANY(%(companies)s::text[]))")
-            params["companies"] = list(companies)
+        if scoped := scope_companies(companies, params):
+            where.append(scoped)
         for column, value in (("actor", actor), ("aggregate_type", aggregate_type), ("aggregate_id", aggregate_id)):
             if value is not None:
                 where.append(f"{column} = %({column})s")

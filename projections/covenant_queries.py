@@ -13,6 +13,8 @@ from uuid import UUID
 from domain.covenants.schedule import Frequency
 from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
 from domain.covenants.terms import CovenantType, Terms
+from domain.shared.values import sees_company
+from projections.companies import of_companies_sql
 from projections.covenants import VALID_PROOF
 from projections.keyset import KeysetCursor, Page
 
@@ -270,13 +272,9 @@ _PROOFS_RECEIVED = (
 
 
 #: A covenant (`c`, its row) a caller limited to `%(companies)s` may see: one of theirs or of no company (every
-#: company's), as the notices' and job runs' reads filter -- a filter on the index scan the query makes anyway.
-OF_COMPANIES = "(c.company IS NULL OR c.company = ANY(%(companies)s::text[]))"
-
-
-def _sees(companies: Sequence[str], company: str | None) -> bool:
-    """`OF_COMPANIES` for a row already read (empty `companies`: every company)."""
-    return not companies or company is None or company in companies
+#: company's), as the job runs' and the trail's reads filter -- a filter on the index scan the query makes anyway
+#: (`sees_company` for a row already read).
+OF_COMPANIES = of_companies_sql("c.company")
 
 
 def _received(found: dict[str, str] | None) -> dict[UUID, datetime]:
@@ -399,14 +397,14 @@ class CovenantQueries:
         caller may see, empty: every company)."""
         with self.pool.connection() as conn:
             row = conn.execute(_COVENANT_BY_ID, (covenant_id, brand_id)).fetchone()
-        return CovenantRow.of(row) if row and _sees(companies, row["company"]) else None
+        return CovenantRow.of(row) if row and sees_company(companies, row["company"]) else None
 
     def history(self, brand_id: UUID, covenant_id: UUID, companies: Sequence[str] = ()) -> CovenantHistory | None:
         """A covenant of the brand with its evaluation records, newest cycle first (None for another company's, as
         `covenant`)."""
         with self.pool.connection() as conn:
             row = conn.execute(_COVENANT_BY_ID, (covenant_id, brand_id)).fetchone()
-            if row is None or not _sees(companies, row["company"]):
+            if row is None or not sees_company(companies, row["company"]):
                 return None
             records = conn.execute(_HISTORY, (brand_id, covenant_id)).fetchall()
             proofs = _proofs(conn, "covenant_id", brand_id, covenant_id)

@@ -20,6 +20,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.loans.states import LoanStatus
+from projections.companies import of_companies_sql
 
 S = LoanStatus
 #: Waiting for a decision, a signature or the payout.
@@ -188,7 +189,7 @@ class DashboardQueries:
 
     def recent_activity(self, brand_id: UUID, limit: int = 10, companies: Sequence[str] = ()) -> list[ActivityItem]:
         """The newest activity; `companies`: those the viewer may see (empty: every company), as the trail's."""
-        of_companies = " AND (company IS NULL OR company = ANY(%(companies)s::text[]))" if companies else ""
+        of_companies = f" AND {of_companies_sql()}" if companies else ""
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT * FROM ((SELECT occurred_at, source, position, event_type, summary, actor FROM read.activity "

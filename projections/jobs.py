@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 
 from domain.jobs.application import Jobs
 from domain.jobs.job import JobRun, JobSettings, RunQueueFull, RunStatus
+from projections.companies import scope_companies
 from projections.keyset import KeysetCursor, Page
 from projections.projection import Projection, Write, add_column_once, handles
 
@@ -190,10 +191,8 @@ _COLUMNS = (
 def _of_companies(companies: Sequence[str], params: dict[str, Any]) -> str:
     """The condition (with its parameter put in `params`) of the runs a caller limited to `companies` may see: the
     brand-wide ones and those of their companies; empty: every run (no condition)."""
-    if not companies:
-        return ""
-    params["companies"] = list(companies)
-    return " AND (company IS NULL OR company = ANY(%(companies)s::text[]))"
+    scoped = scope_companies(companies, params)
+    return f" AND {scoped}" if scoped else ""
 
 
 class JobRunQueries:

@@ -20,16 +20,10 @@ from domain.shared.aggregate import Aggregate
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue
-from domain.shared.values import MIN_REASON, clean_text
+from domain.shared.values import MIN_REASON, clean_text, sees_company
 
 NO_BORROWER = "no borrower with this id in your brand"
 NO_STAFF = "no staff member with this id in your brand"
-
-
-def _sees(companies: Sequence[str], company: str | None) -> bool:
-    """Whether a caller limited to `companies` (empty: every company) may see a covenant of `company` (None: a
-    covenant of no company is every company's)."""
-    return not companies or company is None or company in companies
 
 
 def companies_beyond(companies: Sequence[str]) -> str:
@@ -143,7 +137,7 @@ class Covenants(ContextApplication):
         if len(clean_ref) > 60:
             checks.errors.append(FieldError("application_ref", referenced))
         clean_company = checks.check(lambda: clean_text(company, "company")) if company and company.strip() else None
-        if clean_company is not None and not _sees(companies, clean_company):
+        if clean_company is not None and not sees_company(companies, clean_company):
             checks.errors.append(FieldError("company", companies_beyond(companies)))
         checked_terms = checks.check(terms.checked)
         calendar = checks.check(
@@ -178,7 +172,7 @@ class Covenants(ContextApplication):
         """A covenant of the brand (None: any, for workers) and of one of `companies` (empty: any; a covenant of no
         company is every company's): another company's is the same 404 as an unknown id."""
         covenant = self.load(Covenant, covenant_id, brand_id, CovenantNotFound)
-        if not _sees(companies, covenant.company):
+        if not sees_company(companies, covenant.company):
             raise CovenantNotFound(f"Covenant {covenant_id} not found", id=str(covenant_id))
         return covenant
 
@@ -193,7 +187,7 @@ class Covenants(ContextApplication):
             company = record.company
             if company is None:
                 company = self.load(Covenant, record.covenant_id, brand_id, EvaluationNotFound).company
-            if not _sees(companies, company):
+            if not sees_company(companies, company):
                 raise EvaluationNotFound(f"CovenantEvaluation {evaluation_id} not found", id=str(evaluation_id))
         return record
 

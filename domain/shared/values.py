@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Context, Decimal, InvalidOperation
@@ -107,6 +107,12 @@ MIN_REASON = 3
 #: the field's `maxLength`, and a longer one is refused naming the field (`within_limit`), never cut. The events and
 #: read tables hold text of any length: the limit keeps a history readable, not a column's size.
 MAX_REASON = 2000
+
+
+def sees_company(companies: Sequence[str], company: str | None) -> bool:
+    """Whether a caller limited to `companies` (empty: every company) may see a record of `company` (None: a record of
+    no company is every company's); projections/companies.py is the same rule in SQL."""
+    return not companies or company is None or company in companies
 
 
 def within_limit(text: str, field: str, limit: int = MAX_REASON) -> str:
