@@ -14,7 +14,7 @@ from domain.covenants.schedule import Frequency
 from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
 from domain.covenants.terms import CovenantType, Terms
 from domain.shared.values import sees_company
-from projections.companies import of_companies_sql
+from projections.companies import of_companies_sql, scope_companies
 from projections.covenants import VALID_PROOF
 from projections.keyset import KeysetCursor, Page
 
@@ -358,9 +358,8 @@ class CovenantQueries:
             if value is not None:
                 where.append(f"c.{column} = %({column})s")
                 params[column] = value
-        if companies:
-            where.append(OF_COMPANIES)
-            params["companies"] = list(companies)
+        if scoped := scope_companies(companies, params, "c.company"):
+            where.append(scoped)
         if proof_received is True:  # covenants_proof_received_idx
             where.append("c.current_proof_received")
         elif proof_received is False:
@@ -506,12 +505,11 @@ class CovenantQueries:
         if customer_id is not None:
             where.append("customer_id = %(customer)s")
             params["customer"] = customer_id
-        if companies:
+        if scoped := scope_companies(companies, params, "c.company"):
             where.append(
                 "NOT EXISTS (SELECT 1 FROM read.covenant_evaluations e JOIN read.covenants c ON c.id = e.covenant_id "
-                "WHERE e.id = ANY(n.evaluation_ids) AND NOT " + OF_COMPANIES + ")"
+                f"WHERE e.id = ANY(n.evaluation_ids) AND NOT {scoped})"
             )
-            params["companies"] = list(companies)
         if cursor:
             at, last = NOTICES_CURSOR.decode(cursor, page_scope)
             where.append("(queued_at, id) < (%(c_at)s, %(c_id)s)")

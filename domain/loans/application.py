@@ -267,10 +267,14 @@ class Loans(
         """A manager (LOAN_RELOCATE) assigns or reassigns the application to a staff member who takes loans."""
         why = _reason(reason) if reason else "assigned by a manager"
         loan = self.get(brand_id, loan_id)
-        if not self.parties.can_take_loans(brand_id, staff_id):
-            raise InvalidValue("staff_id", "no enabled staff member of the brand who handles loans has this id")
+        self._require_takes_loans(brand_id, staff_id)
         loan.assign(staff_id, AssignedBy.MANAGER, why, today=self.parties.business_date(brand_id))
         return self.commit(loan)
+
+    def _require_takes_loans(self, brand_id: UUID, staff_id: UUID) -> None:
+        """422 naming `staff_id` unless it is an enabled staff member of the brand holding LOANS at WRITE."""
+        if not self.parties.can_take_loans(brand_id, staff_id):
+            raise InvalidValue("staff_id", "no enabled staff member of the brand who handles loans has this id")
 
     def reassign_departed(
         self, brand_id: UUID, loan_id: UUID, departed_id: UUID, staff_id: UUID, why: str
@@ -287,8 +291,7 @@ class Loans(
             return unchanged
         if self.parties.can_take_loans(brand_id, departed_id):
             return unchanged  # back (re-enabled, LOANS given back): not a departure
-        if not self.parties.can_take_loans(brand_id, staff_id):
-            raise InvalidValue("staff_id", "no enabled staff member of the brand who handles loans has this id")
+        self._require_takes_loans(brand_id, staff_id)
         today = self.parties.business_date(brand_id)
         loan.assign(staff_id, AssignedBy.AUTO, f"auto-allocated: {why}", today=today)
         return self.commit(loan)
