@@ -24,6 +24,16 @@ def ok(answer: httpx.Response, status: int = 200) -> Any:
     return answer.json()
 
 
+def written(http: httpx.Client, answer: httpx.Response, headers: Headers, status: int = 201) -> Any:
+    """A command's resource: its JSON when answered with `status`, or - when the API answered 202 because the read
+    model was still behind after its bound (a busy machine) - the resource read at its Location once it is there."""
+    if answer.status_code != 202:
+        return ok(answer, status)
+    location = answer.headers["Location"]
+    found = eventually(lambda: (got := http.get(location, headers=headers)).status_code == 200 and got, location)
+    return found.json()
+
+
 def eventually(probe: Callable[[], Any], what: str, seconds: float = 60) -> Any:
     """`probe()`'s first truthy value within `seconds`; an assertion naming `what` when there is none."""
     end = time.monotonic() + seconds

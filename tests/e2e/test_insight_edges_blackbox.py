@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from tests.e2e import test_insight_blackbox as walk
-from tests.e2e.blackbox import API, Headers, eventually, ok, phone, staff_session
+from tests.e2e.blackbox import API, Headers, eventually, ok, phone, staff_session, written
 
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 NUMBER = re.compile(r"-?\d+(\.\d+)?")  # a negative amount is a number, not a formula
@@ -279,7 +279,7 @@ def check_lead_files(http: httpx.Client, h: Headers) -> None:
     ]
     data = "\ufeff" + "\r\n".join(rows)
     answer = http.post(f"{API}/leads/imports", files={"file": ("excel.csv", data.encode("utf-8"), "text/csv")}, headers=h)  # fmt: skip
-    body = ok(answer, 201)
+    body = written(http, answer, h)
     assert body["source"] == "facebook" and body["rows"] == 5, body
     assert {r["line"] for r in body["rejected"]} == {2, 8}, body["rejected"]
     assert (body["created"], body["duplicates"]) == (2, 1), body
@@ -299,7 +299,7 @@ def check_lead_files(http: httpx.Client, h: Headers) -> None:
     started = time.monotonic()
     answer = http.post(f"{API}/leads/imports", files={"file": ("big.csv", big.getvalue().encode(), "text/csv")}, headers=h, timeout=120)  # fmt: skip
     took = time.monotonic() - started
-    made = ok(answer, 201)
+    made = written(http, answer, h)
     assert (made["rows"], made["created"], made["rejected"]) == (10_000, 10_000, []), {k: made[k] for k in ("rows", "created", "duplicates")}  # fmt: skip
     assert took < 30, took
     for slug in ("lead-total-report", "daily-marketing-mis-report", "marketing-report"):
