@@ -8,7 +8,9 @@ cases (workers/collection_jobs.py), applied to applications; leave and `availabl
 
 Keyset pages of the read model (never the whole book); each move is decided on the loan and the staff records as
 the command loads them (`Loans.reassign_departed`), so a rerun, or an application a manager reassigned meanwhile,
-changes nothing; a concurrent change is retried once, then left to the next run.
+changes nothing; a concurrent change is retried once, then left to the next run. A pick the command refuses (disabled,
+or LOANS taken away, since the workloads were read: `StaffCannotTakeLoans`) leaves the candidates for the rest of the
+run, and the application goes to the next in line; only with nobody left does it stay (flagged) for the next run.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from domain.identity.application import Identity
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
 from domain.loans.application import Loans
+from domain.loans.loan import StaffCannotTakeLoans
 from domain.loans.parties import CREDIT_EXECUTIVE_ROLE
 from domain.shared.aggregate import acting_as
 from domain.shared.application import ConcurrentModification
@@ -72,22 +75,46 @@ class Workloads:
         load, key, staff = self.heap[0]
         heapq.heapreplace(self.heap, (load + 1, key, staff))
 
+    def drop(self) -> None:
+        """The one `pick` named may no longer take applications (refused on their staff record): out of this run."""
+        heapq.heappop(self.heap)
+
 
 def reassign(port: DeparturesPort, brand_id: UUID, row: DepartedAssignment, staff_id: UUID) -> bool:
     """Move one application from its departed assignee to `staff_id`; whether it moved. A concurrent change of the
     loan is retried once (the command reads it again: reassigned meanwhile, it changes nothing), then skipped for
-    the next run; a refusal (the pick no longer takes loans, the loan moved on) is skipped."""
+    the next run; another refusal (the loan moved on) is skipped. The pick refused (`StaffCannotTakeLoans`: no
+    longer taking loans) is the caller's, who tries the next in line."""
     for attempt in (1, 2):
         try:
             with acting_as(ACTOR):
                 result = port.loans.reassign_departed(brand_id, row.loan_id, row.assignee, staff_id, row.reason)
             return result.changed
+        except StaffCannotTakeLoans:
+            raise
         except ConcurrentModification as exc:
             if attempt == 2:
                 log.info("loans.departure_skipped", loan=str(row.loan_id), error=exc.message)
         except DomainError as exc:
             log.info("loans.departure_skipped", loan=str(row.loan_id), error=exc.message)
             return False
+    return False
+
+
+def give(port: DeparturesPort, brand_id: UUID, row: DepartedAssignment, workloads: Workloads) -> bool:
+    """Give one application to the least-loaded candidate; whether it moved. A candidate the command refuses (disabled,
+    or LOANS taken away, since the workloads were read) leaves the candidates for the rest of the run and the next in
+    line is tried; with nobody left, the application stays (flagged) for the next run."""
+    while (staff_id := workloads.pick()) is not None:
+        try:
+            moved = reassign(port, brand_id, row, staff_id)
+        except StaffCannotTakeLoans:
+            log.info("loans.departure_candidate_refused", loan=str(row.loan_id), staff=str(staff_id))
+            workloads.drop()
+            continue
+        if moved:
+            workloads.given()
+        return moved
     return False
 
 
@@ -109,11 +136,9 @@ def run(port: DeparturesPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, st
             workloads = Workloads(port.queries.workloads(brand_id, CREDIT_EXECUTIVE_ROLE, day))
         moved = 0
         for row in page:
-            staff_id = workloads.pick()
-            if staff_id is None:  # nobody may take one: they stay, flagged, for a manager
+            if workloads.pick() is None:  # nobody may take one: they stay, flagged, for a manager
                 break
-            if reassign(port, brand_id, row, staff_id):
-                workloads.given()
+            if give(port, brand_id, row, workloads):
                 moved += 1
         yield BatchCounts(processed=len(page), succeeded=moved, skipped=len(page) - moved), None
         if workloads.pick() is None or len(page) < size:

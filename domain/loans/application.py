@@ -16,7 +16,7 @@ from domain.loans.application_payout import PayoutUseCases
 from domain.loans.application_products import ProductChangeUseCases
 from domain.loans.application_recoveries import RecoveryUseCases
 from domain.loans.application_servicing import ServicingUseCases
-from domain.loans.loan import AssignedBy, Channel, Check, Loan, LoanNotFound
+from domain.loans.loan import AssignedBy, Channel, Check, Loan, LoanNotFound, StaffCannotTakeLoans
 from domain.loans.money import parse_money
 from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
 from domain.loans.parties import (
@@ -272,9 +272,10 @@ class Loans(
         return self.commit(loan)
 
     def _require_takes_loans(self, brand_id: UUID, staff_id: UUID) -> None:
-        """422 naming `staff_id` unless it is an enabled staff member of the brand holding LOANS at WRITE."""
+        """422 naming `staff_id` (`StaffCannotTakeLoans`) unless it is an enabled staff member of the brand holding
+        LOANS at WRITE."""
         if not self.parties.can_take_loans(brand_id, staff_id):
-            raise InvalidValue("staff_id", "no enabled staff member of the brand who handles loans has this id")
+            raise StaffCannotTakeLoans()
 
     def reassign_departed(
         self, brand_id: UUID, loan_id: UUID, departed_id: UUID, staff_id: UUID, why: str
@@ -284,7 +285,9 @@ class Loans(
         auto-allocation pick), recorded as an auto-allocation `Assigned` whose reason says why. Decided on the loan as
         loaded for the commit and on the staff records themselves, not the read models the pass chose it from: an
         application reassigned or moved on meanwhile, or an assignee enabled (or given LOANS) again, changes nothing
-        (`changed` False), so a second pass, a replayed page or a manager's reassignment is never overwritten."""
+        (`changed` False), so a second pass, a replayed page or a manager's reassignment is never overwritten. A pick
+        who may no longer take loans (disabled, or LOANS taken away since the pass read them) is `StaffCannotTakeLoans`
+        (the job tries the next in line)."""
         loan = self.get(brand_id, loan_id)
         unchanged = CommandResult(id=loan.id, position=0, changed=False)
         if loan.assignee != departed_id or loan.status not in CX_WORKED or staff_id == departed_id:

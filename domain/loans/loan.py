@@ -36,13 +36,21 @@ from domain.loans.loan_recoveries import LoanRecoveries
 from domain.loans.pricing import Pricing
 from domain.loans.states import CANCELLABLE, LoanStatus, check_transition
 from domain.shared.aggregate import Aggregate
-from domain.shared.errors import Conflict, NotFound
+from domain.shared.errors import Conflict, InvalidValue, NotFound
 
 S = LoanStatus
 
 
 class LoanNotFound(NotFound):
     """Raised when no loan has the id within the caller's brand."""
+
+
+class StaffCannotTakeLoans(InvalidValue):
+    """Raised when the staff member named to take an application is not an enabled staff member of the brand holding
+    LOANS at WRITE (the 422 names `staff_id`); the cx-departures job tries the next in line on it."""
+
+    def __init__(self) -> None:
+        super().__init__("staff_id", "no enabled staff member of the brand who handles loans has this id")
 
 
 class SanctionRequired(Conflict):

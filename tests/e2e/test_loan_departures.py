@@ -8,17 +8,20 @@ stays, flagged `assignee_departed` on the queue for a manager. A second run chan
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
 from domain.identity.application import Identity
 from domain.identity.principal import OPERATOR
+from domain.jobs.job import BatchCounts, JobRun
 from domain.loans.application import Loans
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_api_loans import PRODUCT, _borrower, catalogue
 from tests.e2e.test_callbacks import PASSWORD, _assign, _portal
 from tests.support import settle
 from workers.runtime import scheduler_for
+from workers.scheduler import Scheduler, SchedulerPort
 
 __all__ = ["catalogue"]  # the fixture (autouse: the products these tests apply for)
 
@@ -191,3 +194,48 @@ def test_without_auto_allocation_a_departed_cxs_application_stays_flagged_for_th
     # A manager reassigns it: no longer flagged.
     _assign(client, tenant, demoted, kept)
     assert _flagged(client, tenant) == []
+
+
+def test_a_pick_refused_since_the_workloads_were_read_leaves_the_application_to_the_next_in_line(
+    client: Any, platform: Any
+) -> None:
+    """The workloads are read once a run; a CX disabled after that (here between the job's batches, as a staff admin
+    may at any moment) is still their least loaded, and the command refuses them: the application - and the rest of
+    the run - goes to the next in line, not left to the next run."""
+    tenant = make_tenant(platform)
+    asha, _ = _cx(platform, tenant, "Asha Gone")
+    first, _ = _cx(platform, tenant, "First CX")
+    second, _ = _cx(platform, tenant, "Second CX")
+    early, late = sorted((first, second), key=str)  # equal loads (none): the smaller id is picked first
+    mine = sorted(_pending(client, tenant, asha) for _ in range(3))  # the job's order: (assignee, id)
+    _staff_change(client, platform, tenant, "POST", f"{asha}/disable")
+    auto_allocating(platform, tenant)
+
+    handlers = platform.job_handlers()
+
+    def disabling_after_the_first_batch(run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+        for number, batch in enumerate(handlers[JOB](run)):
+            yield batch
+            if number == 0:  # mine[0] went to `early`: `late` (none yet) is next in line - and leaves now
+                _staff_change(client, platform, tenant, "POST", f"{late}/disable")
+
+    accepted = client.post(f"/api/v1/jobs/{JOB}/runs", json={"batch_size": 1}, headers=tenant.auth)
+    assert accepted.status_code == 202, accepted.text
+    run_id = accepted.json()["run_id"]
+    Scheduler(platform.port(SchedulerPort), {**handlers, JOB: disabling_after_the_first_batch}).execute(run_id)
+    settle(platform, "jobs")
+    settle(platform, Loans.name, platform.get(Loans).recorder.max_notification_id())
+    run = client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json()
+    assert (run["status"], run["processed"], run["succeeded"]) == ("succeeded", 3, 3), run
+
+    for loan_id in mine:
+        loan = _loan(client, tenant, loan_id)
+        assert (loan["assignee_id"], loan["assignee_departed"]) == (str(early), False), loan_id
+        assert loan["history"][-1]["details"]["previous_staff_id"] == str(asha)
+    assert _flagged(client, tenant) == []
+
+    # Nobody left to take one: the applications stay, flagged, as before.
+    _staff_change(client, platform, tenant, "POST", f"{early}/disable")
+    left = _run(client, platform, tenant)
+    assert (left["processed"], left["succeeded"]) == (3, 0), left
+    assert _flagged(client, tenant) == mine
