@@ -26,6 +26,7 @@ from domain.loans.application import Loans
 from domain.loans.loan import Loan
 from projections.callbacks import NOTICE_QUEUE, departed_sql, departure_reason_sql, holder_sql, may_hold_sql
 from projections.collections import CollectionViews
+from projections.loans import LoanViews
 from projections.projection import Change, Insert, Projection, Write, handles
 
 _HANDOVER_COLUMNS = """(
@@ -105,7 +106,8 @@ class Handover:
     """One hand-over waiting in a queue, and one open request of the loan's borrower it may move (None: none). For
     a case closed, `staff_id` is who then holds that request's borrower by the routing rule (None: nobody), and
     `ready` says whether `read.collection_cases` shows the close yet (until then the rule would still see that case,
-    or another of the borrower's the same sweep closed, as open: the row waits)."""
+    or another of the borrower's the same sweep closed, as open: the row waits); likewise, for a request in the pool,
+    whether `read.loans` (`read.collection_cases`) has passed the hand-over, from which `current` is read."""
 
     cause: RerouteCause
     position: int
@@ -117,6 +119,7 @@ class Handover:
     brand_id: UUID | None
     request_id: UUID | None
     ready: bool = True
+    current: bool = False  # `staff_id` holds the application or open case now (the read model past the hand-over)
 
 
 @dataclass(frozen=True)
@@ -165,21 +168,27 @@ class CallbackRouting:
         it again); for a case closed, with who holds the request's borrower now by the routing rule, read once
         `read.collection_cases` has passed the close (`ready`: it shows that case closed, or whatever became of it
         since). Whether a pool request was made or released before the hand-over is `CallbackRequest.reroute`'s
-        check."""
+        check; `current` says whether the hand-over's holder is the application's (`read.loans`) or the open case's
+        (`read.collection_cases`) holder now, which takes a request released to the pool after the hand-over (a
+        departure applied before the hand-over showed): a row with a request in the pool waits (`ready`) until that
+        read model has passed it, so `current` is never read from before the hand-over."""
         if queue is HandoverQueue.CASES:
             closed = "h.closed"
             holder = holder_sql("r.brand_id", "r.customer_id", "r.loan_id")
             to = f"CASE WHEN h.closed IS NULL THEN h.staff_id ELSE ({holder}) END"
-            ready = (
-                "h.closed IS NULL OR h.position <= coalesce((SELECT t.position FROM ops.projection_tracking t "
-                f"WHERE t.projection = '{CollectionViews.name}'), 0)"
+            current = (
+                "h.closed IS NULL AND EXISTS (SELECT FROM read.collection_cases cc WHERE cc.loan_id = h.loan_id "
+                "AND cc.brand_id = l.brand_id AND cc.open AND cc.assignee = h.staff_id)"
             )
+            ready = f"(h.closed IS NULL AND r.assignee_id IS NOT NULL) OR {_passed(CollectionViews.name)}"
         else:
-            closed, to, ready = "NULL::text", "h.staff_id", "true"
+            closed, to, current = "NULL::text", "h.staff_id", "l.assignee = h.staff_id"
+            ready = f"r.assignee_id IS NOT NULL OR {_passed(LoanViews.name)}"
         with self.pool.connection() as conn:
             rows = conn.execute(
                 f"SELECT h.position, h.loan_id, {to} AS staff_id, h.previous, h.reason, h.at, l.brand_id, "
-                f"r.id AS request_id, {closed} IS NOT NULL AS closed, ({ready}) AS ready "
+                f"r.id AS request_id, {closed} IS NOT NULL AS closed, ({ready}) IS TRUE AS ready, "
+                f"({current}) IS TRUE AS current "
                 f"FROM (SELECT * FROM {queue.value} ORDER BY position, loan_id LIMIT %s) h "
                 "LEFT JOIN read.loans l ON l.id = h.loan_id "
                 "LEFT JOIN read.callback_requests r ON r.brand_id = l.brand_id AND r.customer_id = l.customer_id "
@@ -243,6 +252,15 @@ class CallbackRouting:
                 "AND not_before = %s",
                 (notice.request_id, notice.kind, notice.assignee_id, notice.not_before),
             )
+
+
+def _passed(projection: str) -> str:
+    """Whether the read model `projection` has passed the hand-over `h` (an SQL condition; both count positions in
+    the same context's notification log)."""
+    return (
+        "h.position <= coalesce((SELECT t.position FROM ops.projection_tracking t "
+        f"WHERE t.projection = '{projection}'), 0)"
+    )
 
 
 def _cause(queue: HandoverQueue, closed: bool) -> RerouteCause:

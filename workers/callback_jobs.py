@@ -67,13 +67,13 @@ class CallbackRouter(QueueDrainer):
             if row.brand_id is None and now - row.at < LOAN_WAIT:
                 continue  # the loan's row is not in read.loans yet: next pass
             if row.request_id is not None and not row.ready:
-                continue  # a case closed that read.collection_cases does not show yet: next pass
+                continue  # a close (or a pool request's holder) the read model does not show yet: next pass
             if row.brand_id is not None and row.request_id is not None:
                 try:
                     with acting_as(ACTOR):
                         moved = self.port.callbacks.reroute(
                             row.brand_id, row.request_id, to=row.staff_id, previous=row.previous, cause=row.cause,
-                            loan_id=row.loan_id, reason=row.reason, changed_at=row.at,
+                            loan_id=row.loan_id, reason=row.reason, changed_at=row.at, current=row.current,
                         )  # fmt: skip
                 except DomainError as exc:  # answered or moved meanwhile, twice over: nothing to move
                     log.info("callbacks.reroute_skipped", request=str(row.request_id), reason=exc.message)

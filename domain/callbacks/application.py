@@ -239,14 +239,19 @@ class Callbacks(ContextApplication):
         loan_id: UUID,
         reason: str,
         changed_at: datetime,
+        current: bool = False,
     ) -> CommandResult:
         """The holder of the application, loan or collection case `loan_id` changed from `previous` to `to` at
         `changed_at` (another context's event; a case closed: `to` whoever then holds the borrower, None nobody):
         the open request moves with it when it is still with `previous`, or - an assignment or allocation naming
-        `to` - when it is in the pool (with nobody), and the change is newer than the request and its last move (`CallbackRequest.reroute`); otherwise nothing
-        is recorded (`changed` False), so a change read twice, replayed or older than the request moves nothing.
-        A request changed meanwhile (answered, moved) is read again once."""
-        return self._move(brand_id, request_id, lambda r: r.reroute(to, previous, cause, loan_id, reason, changed_at))
+        `to` - when it is in the pool (with nobody), and the change is newer than the request and its last move
+        (`CallbackRequest.reroute`; a request released to the pool after a hand-over naming who holds the
+        application or case now, `current`, still goes to them); otherwise nothing is recorded (`changed` False),
+        so a change read twice, replayed or older than the request moves nothing. A request changed meanwhile
+        (answered, moved) is read again once."""
+        return self._move(
+            brand_id, request_id, lambda r: r.reroute(to, previous, cause, loan_id, reason, changed_at, current)
+        )
 
     def release(
         self, brand_id: UUID, request_id: UUID, *, to: UUID | None, previous: UUID, reason: str

@@ -181,6 +181,9 @@ class CallbackRequest(Aggregate):
         self.callback_at: datetime | None = None
         self.follow_up_id: UUID | None = None
         self.routed_at: datetime | None = None  # the instant of the last holder change applied (None: none yet)
+        #: In the pool by a release (its holder left): when that holder got it (the move's `changed_at`, else when it
+        #: was made). A hand-over after then naming the current holder still takes it (`reroute`). None otherwise.
+        self.released_since: datetime | None = None
 
     def reroute(
         self,
@@ -190,6 +193,7 @@ class CallbackRequest(Aggregate):
         loan_id: UUID | None,
         reason: str,
         changed_at: datetime,
+        current: bool = False,
     ) -> bool:
         """Move the open request to `to`, the new holder of the application or case it was routed by (a case
         closed: whoever then holds the borrower, None: nobody), when it is still with `previous` (who held that
@@ -198,13 +202,19 @@ class CallbackRequest(Aggregate):
         allocation naming someone (`NAMES_HOLDER`), when it is in the pool (with nobody: the first holder named
         after it went there takes it), and the change is newer than the request and the last change applied, a
         release to the pool included (a change replayed or read twice, or made before the request went to the
-        pool, moves nothing). Whether it moved."""
+        pool, moves nothing). One exception: a request released to the pool (its holder left) after a hand-over
+        the release did not see - the departure and a manager's reassignment in the same moment, the routing rule
+        read before the new holder showed - goes to that hand-over's holder when they are the application's or
+        case's holder now (`current`) and it is newer than when the one who left got the request. Whether it moved."""
         if self.status is not CallbackStatus.OPEN or to == self.assignee_id:
             return False
         from_pool = self.assignee_id is None and to is not None and cause in NAMES_HOLDER
         if self.assignee_id != previous and not from_pool:
             return False
-        if changed_at <= (self.routed_at or self.created_on):
+        since = self.routed_at or self.created_on
+        if from_pool and current and self.released_since is not None:
+            since = self.released_since  # the release came after this hand-over, which still names the holder
+        if changed_at <= since:
             return False
         self._reassigned(
             assignee_id=to, previous_assignee_id=self.assignee_id, cause=cause, loan_id=loan_id, reason=reason[:200],
@@ -235,6 +245,8 @@ class CallbackRequest(Aggregate):
         reason: str,
         changed_at: datetime,
     ) -> None:
+        released = assignee_id is None and cause is RerouteCause.HOLDER_DEPARTED
+        self.released_since = (self.routed_at or self.created_on) if released else None
         self.assignee_id = assignee_id
         self.routed_at = changed_at
 

@@ -526,3 +526,37 @@ def test_a_request_released_to_the_pool_goes_to_the_next_holder_named_after_the_
     assert not handed(CX2, MANAGER, RerouteCause.CASE_ALLOCATED, timedelta(seconds=5))
     assert not handed(MANAGER, CX, RerouteCause.APPLICATION_ASSIGNED, timedelta(seconds=9))
     assert _events(callbacks) == written + 1 and callbacks.get(BRAND, made.id).assignee_id == CX2
+
+
+def test_a_request_released_after_a_hand_over_it_did_not_see_goes_to_the_holder_that_hand_over_names_now(
+    callbacks: Callbacks, clock: FixedClock
+) -> None:
+    made = callbacks.request(BRAND, ASHA, loan_id=ASHA_LOAN)  # with the CX
+    made_at = callbacks.get(BRAND, made.id).created_on
+    clock.instant = made_at + timedelta(seconds=10)
+    assert _release(callbacks, made.id, None, CX)  # the CX left: to nobody, by a rule read before the hand-over
+
+    def handed(to: UUID, previous: UUID | None, after: timedelta, current: bool) -> bool:
+        with acting_as("job:callback-router"):
+            return callbacks.reroute(
+                BRAND, made.id, to=to, previous=previous, cause=RerouteCause.APPLICATION_ASSIGNED, loan_id=ASHA_LOAN,
+                reason="assigned by a manager", changed_at=made_at + after, current=current,
+            ).changed  # fmt: skip
+
+    written = _events(callbacks)
+    # Older than the release, and no longer the application's holder (a later hand-over named another): stays.
+    assert not handed(CX2, CX, timedelta(seconds=5), current=False)
+    # Older than when the one who left got the request (the hand-over that gave it to them, replayed): stays.
+    assert not handed(CX2, None, -timedelta(seconds=1), current=True)
+    assert _events(callbacks) == written and callbacks.get(BRAND, made.id).assignee_id is None
+    # Made while the CX held it, before the release, and its holder holds the application now: theirs.
+    assert handed(CX2, CX, timedelta(seconds=5), current=True)
+    moved = [e for e in callbacks.repository.event_store.get(made.id) if isinstance(e, CallbackRequest.Reassigned)]
+    assert [(m.cause, m.assignee_id, m.previous_assignee_id) for m in moved] == [
+        (RerouteCause.HOLDER_DEPARTED, None, CX), (RerouteCause.APPLICATION_ASSIGNED, CX2, None)]  # fmt: skip
+    assert moved[-1].changed_at == made_at + timedelta(seconds=5)  # when the holder changed
+    # Read again: nothing; a later hand-over of the one holding it now: it follows.
+    assert not handed(CX2, CX, timedelta(seconds=5), current=True)
+    assert _events(callbacks) == written + 1
+    assert handed(MANAGER, CX2, timedelta(seconds=7), current=True)
+    assert callbacks.get(BRAND, made.id).assignee_id == MANAGER

@@ -14,10 +14,13 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from adapters.simulators.sms import SmsSimulator
 from domain.callbacks.application import Callbacks
 from domain.callbacks.request import CallbackRequest, CallbackSource, CallbackWindow, RerouteCause
 from domain.loans.application import Loans
+from domain.shared.aggregate import acting_as
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_callbacks import _application, _assign, _key, _my_notices, _portal, _route, _staff, sms, wiring
 from tests.support import settle
@@ -271,3 +274,60 @@ def test_an_application_assigned_to_someone_without_callbacks_leaves_a_pool_requ
     assert _request(client, tenant, asked)["assignee_id"] == str(cx2)
     assert [m.cause for m in _moves(platform, asked)] == [
         RerouteCause.HOLDER_DEPARTED, RerouteCause.APPLICATION_ASSIGNED]  # fmt: skip
+
+
+@pytest.mark.parametrize("order", ["release_first", "reassignment_first", "release_after_the_reassignment"])
+def test_a_departure_and_a_reassignment_at_the_same_moment_end_with_the_new_cx_in_any_order(
+    order: str, client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    """The CX leaves as a manager reassigns their application. `release_first`: the router releases the request to
+    the pool, then sees the reassignment (the next holder named takes it). `reassignment_first`: the router sees the
+    reassignment while the request is still with the one who left (it follows the application; nothing left to
+    release). `release_after_the_reassignment`: the router's release read the routing rule while `read.loans` still
+    showed the CX who left (so, to nobody), after the reassignment was made - the hand-over is older than the
+    release, and the request still goes to the application's holder now."""
+    gone, _ = _staff(platform, tenant, "credit_executive", "Kavya Credit")
+    cx2, _ = _staff(platform, tenant, "credit_executive", "Mohan Credit")
+    application, auth = _application(client, tenant, sms)
+    _assign(client, tenant, application["id"], gone)
+    asked = _ask(client, auth, application["id"])
+    if order == "release_first":
+        _staff_change(client, platform, tenant, "POST", f"{gone}/disable")
+        _route(platform)
+        assert _request(client, tenant, asked)["assignee_id"] is None
+        _assign(client, tenant, application["id"], cx2)
+        settle(platform, Loans.name)
+    elif order == "reassignment_first":
+        _assign(client, tenant, application["id"], cx2)
+        _staff_change(client, platform, tenant, "POST", f"{gone}/disable")
+        settle(platform, Loans.name)
+    else:
+        _assign(client, tenant, application["id"], cx2)
+        settle(platform, Loans.name)  # the hand-over queued, not yet applied
+        _staff_change(client, platform, tenant, "POST", f"{gone}/disable")
+        with acting_as("job:callback-router"):  # the release as the router applies it from its stale read
+            released = platform.get(Callbacks).release(
+                tenant.brand_id, UUID(asked), to=None, previous=gone, reason="staff member disabled"
+            )
+        settle(platform, Callbacks.name, released.position)
+        assert _request(client, tenant, asked)["assignee_id"] is None
+    _route(platform)
+
+    request = _request(client, tenant, asked)
+    assert (request["assignee_id"], request["status"]) == (str(cx2), "open")
+    moves = _moves(platform, asked)
+    handed = moves[-1]
+    assert (handed.cause, handed.assignee_id, handed.loan_id, handed.reason, handed.actor) == (
+        RerouteCause.APPLICATION_ASSIGNED, cx2, UUID(application["id"]), "assigned by a manager",
+        "job:callback-router")  # fmt: skip
+    if order == "reassignment_first":
+        assert len(moves) == 1 and handed.previous_assignee_id == gone
+    else:
+        released_move, _ = moves
+        assert (released_move.cause, released_move.assignee_id, handed.previous_assignee_id) == (
+            RerouteCause.HOLDER_DEPARTED, None, None)  # fmt: skip
+
+    _route(platform)  # a repeat moves nothing
+    platform.engine.rebuild("callback_loan_handovers")  # every assignment queued again: nothing moves twice
+    _route(platform)
+    assert _request(client, tenant, asked)["assignee_id"] == str(cx2) and len(_moves(platform, asked)) == len(moves)

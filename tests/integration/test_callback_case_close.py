@@ -350,3 +350,44 @@ def test_a_request_released_to_the_pool_goes_to_the_executive_the_case_is_then_a
     assert _holder(platform, book, request) == executive2 and len(_moves(platform, book, request)) == 2
     assert _notices(platform, book, executive2) == ["New callback request: Asha Verma"]
     assert _holder(platform, book, promised) == book.manager and _moves(platform, book, promised) == []
+
+
+def test_a_request_released_after_its_case_was_reallocated_goes_to_the_cases_executive_now(
+    platform: Any, book: Book
+) -> None:
+    """The executive leaves as a manager reallocates their case, and the router's release read the routing rule while
+    `read.collection_cases` still showed the one who left (so, to nobody), after the reallocation: the hand-over is
+    older than the release, and the request still goes to the case's executive now - not to one it named before."""
+    callbacks: Callbacks = platform.get(Callbacks)
+    executive2 = _staff(platform, book.brand, "collection_executive", "Divya Collections")
+    customer, loan = _borrower_with_loan(platform, book, None)  # no CX: the case's executive alone holds them
+    _case(platform, book, loan, book.executive)
+    request = _ask(platform, book, customer, loan)
+    assert _holder(platform, book, request) == book.executive
+
+    settle(platform, Collections.name, platform.get(Collections).reallocate(book.brand, [loan], executive2,
+                                                                            DAY).position)  # fmt: skip
+    settle(platform, "identity", platform.get(Identity).set_enabled(book.brand, book.executive, False,
+                                                                     granter=OPERATOR).position)  # fmt: skip
+    with acting_as("job:callback-router"):
+        released = callbacks.release(book.brand, request, to=None, previous=book.executive,
+                                     reason="staff member disabled")  # fmt: skip
+    settle(platform, Callbacks.name, released.position)
+    assert _holder(platform, book, request) is None
+    _route(platform)
+    assert _holder(platform, book, request) == executive2
+    dropped, allocated = _moves(platform, book, request)
+    assert (dropped.cause, dropped.assignee_id) == (RerouteCause.HOLDER_DEPARTED, None)
+    assert (allocated.cause, allocated.assignee_id, allocated.previous_assignee_id, allocated.reason) == (
+        RerouteCause.CASE_ALLOCATED, executive2, None, "reallocated by a manager")  # fmt: skip
+    assert allocated.changed_at < dropped.changed_at  # the reallocation's own instant
+    assert _notices(platform, book, executive2) == ["New callback request: Asha Verma"]
+
+    # The case moves on to a third executive; replaying every allocation (the rebuilt queue) leaves it with them.
+    executive3 = _staff(platform, book.brand, "collection_executive", "Farah Collections")
+    settle(platform, Collections.name, platform.get(Collections).reallocate(book.brand, [loan], executive3,
+                                                                            DAY).position)  # fmt: skip
+    _route(platform)
+    platform.engine.rebuild("callback_case_handovers")
+    _route(platform)
+    assert _holder(platform, book, request) == executive3 and len(_moves(platform, book, request)) == 3
