@@ -276,7 +276,10 @@ def test_an_application_assigned_to_someone_without_callbacks_leaves_a_pool_requ
         RerouteCause.HOLDER_DEPARTED, RerouteCause.APPLICATION_ASSIGNED]  # fmt: skip
 
 
-@pytest.mark.parametrize("order", ["release_first", "reassignment_first", "release_after_the_reassignment"])
+@pytest.mark.parametrize(
+    "order",
+    ["release_first", "reassignment_first", "release_after_the_reassignment", "release_after_two_reassignments"],
+)
 def test_a_departure_and_a_reassignment_at_the_same_moment_end_with_the_new_cx_in_any_order(
     order: str, client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
 ) -> None:
@@ -285,12 +288,14 @@ def test_a_departure_and_a_reassignment_at_the_same_moment_end_with_the_new_cx_i
     reassignment while the request is still with the one who left (it follows the application; nothing left to
     release). `release_after_the_reassignment`: the router's release read the routing rule while `read.loans` still
     showed the CX who left (so, to nobody), after the reassignment was made - the hand-over is older than the
-    release, and the request still goes to the application's holder now."""
+    release, and the request still goes to the application's holder now. `release_after_two_reassignments`: the same
+    after the application went on to a third CX: only the hand-over naming its holder now takes it."""
     gone, _ = _staff(platform, tenant, "credit_executive", "Kavya Credit")
     cx2, _ = _staff(platform, tenant, "credit_executive", "Mohan Credit")
     application, auth = _application(client, tenant, sms)
     _assign(client, tenant, application["id"], gone)
     asked = _ask(client, auth, application["id"])
+    holder = cx2  # who holds the application in the end
     if order == "release_first":
         _staff_change(client, platform, tenant, "POST", f"{gone}/disable")
         _route(platform)
@@ -303,7 +308,11 @@ def test_a_departure_and_a_reassignment_at_the_same_moment_end_with_the_new_cx_i
         settle(platform, Loans.name)
     else:
         _assign(client, tenant, application["id"], cx2)
-        settle(platform, Loans.name)  # the hand-over queued, not yet applied
+        if order == "release_after_two_reassignments":
+            cx3, _ = _staff(platform, tenant, "credit_executive", "Nisha Credit")
+            _assign(client, tenant, application["id"], cx3)
+            holder = cx3
+        settle(platform, Loans.name)  # the hand-overs queued, not yet applied
         _staff_change(client, platform, tenant, "POST", f"{gone}/disable")
         with acting_as("job:callback-router"):  # the release as the router applies it from its stale read
             released = platform.get(Callbacks).release(
@@ -314,11 +323,11 @@ def test_a_departure_and_a_reassignment_at_the_same_moment_end_with_the_new_cx_i
     _route(platform)
 
     request = _request(client, tenant, asked)
-    assert (request["assignee_id"], request["status"]) == (str(cx2), "open")
+    assert (request["assignee_id"], request["status"]) == (str(holder), "open")
     moves = _moves(platform, asked)
     handed = moves[-1]
     assert (handed.cause, handed.assignee_id, handed.loan_id, handed.reason, handed.actor) == (
-        RerouteCause.APPLICATION_ASSIGNED, cx2, UUID(application["id"]), "assigned by a manager",
+        RerouteCause.APPLICATION_ASSIGNED, holder, UUID(application["id"]), "assigned by a manager",
         "job:callback-router")  # fmt: skip
     if order == "reassignment_first":
         assert len(moves) == 1 and handed.previous_assignee_id == gone
@@ -330,4 +339,4 @@ def test_a_departure_and_a_reassignment_at_the_same_moment_end_with_the_new_cx_i
     _route(platform)  # a repeat moves nothing
     platform.engine.rebuild("callback_loan_handovers")  # every assignment queued again: nothing moves twice
     _route(platform)
-    assert _request(client, tenant, asked)["assignee_id"] == str(cx2) and len(_moves(platform, asked)) == len(moves)
+    assert _request(client, tenant, asked)["assignee_id"] == str(holder) and len(_moves(platform, asked)) == len(moves)
