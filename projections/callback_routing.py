@@ -106,8 +106,8 @@ class Handover:
     """One hand-over waiting in a queue, and one open request of the loan's borrower it may move (None: none). For
     a case closed, `staff_id` is who then holds that request's borrower by the routing rule (None: nobody), and
     `ready` says whether `read.collection_cases` shows the close yet (until then the rule would still see that case,
-    or another of the borrower's the same sweep closed, as open: the row waits); likewise, for a request in the pool,
-    whether `read.loans` (`read.collection_cases`) has passed the hand-over, from which `current` is read."""
+    or another of the borrower's the same sweep closed, as open: the row waits); likewise, for an assignment or
+    allocation, whether `read.loans` (`read.collection_cases`) has passed it, from which `current` is read."""
 
     cause: RerouteCause
     position: int
@@ -170,8 +170,10 @@ class CallbackRouting:
         since). Whether a pool request was made or released before the hand-over is `CallbackRequest.reroute`'s
         check; `current` says whether the hand-over's holder is the application's (`read.loans`) or the open case's
         (`read.collection_cases`) holder now, which takes a request released to the pool after the hand-over (a
-        departure applied before the hand-over showed): a row with a request in the pool waits (`ready`) until that
-        read model has passed it, so `current` is never read from before the hand-over."""
+        departure applied before the hand-over showed): a row with a request waits (`ready`) until that read model
+        has passed it, so `current` is never read from before the hand-over. Every row with a request waits, not
+        only one the request read model shows in the pool: that model may lag too, showing a request the router
+        has just released as still with the one who left."""
         if queue is HandoverQueue.CASES:
             closed = "h.closed"
             holder = holder_sql("r.brand_id", "r.customer_id", "r.loan_id")
@@ -180,10 +182,10 @@ class CallbackRouting:
                 "h.closed IS NULL AND EXISTS (SELECT FROM read.collection_cases cc WHERE cc.loan_id = h.loan_id "
                 "AND cc.brand_id = l.brand_id AND cc.open AND cc.assignee = h.staff_id)"
             )
-            ready = f"(h.closed IS NULL AND r.assignee_id IS NOT NULL) OR {_passed(CollectionViews.name)}"
+            ready = _passed(CollectionViews.name)
         else:
             closed, to, current = "NULL::text", "h.staff_id", "l.assignee = h.staff_id"
-            ready = f"r.assignee_id IS NOT NULL OR {_passed(LoanViews.name)}"
+            ready = _passed(LoanViews.name)
         with self.pool.connection() as conn:
             rows = conn.execute(
                 f"SELECT h.position, h.loan_id, {to} AS staff_id, h.previous, h.reason, h.at, l.brand_id, "
