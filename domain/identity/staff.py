@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from domain.identity.permissions import Grants, Level, Permission, effective_grants
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict, InvalidValue, NotFound
-from domain.shared.values import clean_text
+from domain.shared.values import clean_text, company_code
 
 LOCKOUT_AFTER = 5
 MAX_LOCKOUT_MINUTES = 60
@@ -35,8 +35,9 @@ class InviteInvalid(Conflict):
 
 
 def clean_companies(companies: list[str]) -> list[str]:
-    """Company codes as kept: trimmed, distinct and sorted; each one line of visible text."""
-    return sorted({clean_text(c, "companies") for c in companies if c.strip()})
+    """Company codes as kept: trimmed, upper case (`company_code`: "sml" is SML), distinct and sorted; each one line
+    of visible text."""
+    return sorted({company_code(clean_text(c, "companies")) for c in companies if c.strip()})
 
 
 class Leave(BaseModel):
