@@ -34,6 +34,12 @@ class InviteInvalid(Conflict):
     """Raised when an invite code is unknown, used, expired or superseded."""
 
 
+def kept_companies(companies: list[str]) -> list[str]:
+    """Company codes as a staff user holds them: upper case (`company_code`), distinct and sorted -- also those of
+    events recorded before codes were kept upper case, as they are replayed (and projected)."""
+    return sorted({company_code(c) for c in companies if c.strip()})
+
+
 def clean_companies(companies: list[str]) -> list[str]:
     """Company codes as kept: trimmed, upper case (`company_code`: "sml" is SML), distinct and sorted; each one line
     of visible text."""
@@ -168,7 +174,7 @@ class StaffUser(Aggregate):
         self.name = name
         self.roles = list(roles)
         self.password_hash = password_hash
-        self.companies = list(companies)
+        self.companies = kept_companies(companies)
         self.manager_id = manager_id
         self.enabled = True
         self.available = True
@@ -259,7 +265,7 @@ class StaffUser(Aggregate):
 
     @event(CompaniesAuthorised)
     def _companies_authorised(self, companies: list[str]) -> None:
-        self.companies = list(companies)
+        self.companies = kept_companies(companies)
 
     def set_availability(self, available: bool) -> bool:
         """Mark the user available or not; False when unchanged."""
