@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 from domain.identity.brand import Brand
 from domain.shared.aggregate import SECRET_FIELDS, DomainEvent
 from domain.shared.index import UniqueValue
+from domain.shared.values import company_code, withheld_across_companies
 from projections.batch_writes import json_document
 from projections.companies import scope_companies
 from projections.keyset import KeysetCursor, Page
@@ -54,6 +55,11 @@ class ActivityLog(Projection):
     #: aggregate's creation event (NULL when that event names none: a brand-wide job run), and the trail shows it
     #: only to callers who may see that company (`ActivityQueries.entries`). Elsewhere the company is NULL.
     by_company: ClassVar[bool] = False
+    #: With `by_company`: the keys of a creation event naming the records it belongs to (the covenants': a record's
+    #: `covenant_id`, a notice's `evaluation_ids`), whose company a creation that names none takes -- a record opened,
+    #: or a notice queued, before those events carried their company is its covenant's (a notice's: its records', when
+    #: they share one), live and after a rebuild. Two levels: a notice's records take their covenant's.
+    company_from: ClassVar[tuple[str, ...]] = ()
     tables = ()
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.activity (
@@ -105,7 +111,16 @@ class ActivityLog(Projection):
         alone); those without wait for the batch's end (`end_batch`), when every row they may take their brand from
         -- a decoded event's too -- is written."""
         self._stored = (events_table, positions)
-        yield Write(_STORED_BRANDED.replace("{events}", events_table), self._stored_params(positions))
+        if self.company_from:
+            # The company's lookups make a large batch's plan look costly; JIT-compiling it takes longer than running
+            # it (as the dashboard's figures, projections/dashboard.py). For this transaction only.
+            yield Write("SET LOCAL jit = off", ())
+        yield Write(self._statement(_STORED_BRANDED, events_table), self._stored_params(positions))
+
+    def _statement(self, statement: str, events_table: str) -> str:
+        """One of the stored rows' statements for the source's events table, with its company's SQL."""
+        company = _creation_company("{events}", "e.originator_id", self.company_from)
+        return statement.replace("{company}", company).replace("{events}", events_table)
 
     def _stored_params(self, positions: Sequence[int]) -> dict[str, Any]:
         return {"source": self.source, "topics": self._topics_document, "positions": list(positions),
@@ -118,7 +133,7 @@ class ActivityLog(Projection):
         if self._stored is not None:
             events_table, positions = self._stored
             self._stored = None
-            yield Write(_STORED_BRANDLESS.replace("{events}", events_table), self._stored_params(positions))
+            yield Write(self._statement(_STORED_BRANDLESS, events_table), self._stored_params(positions))
 
     @handles(UniqueValue.Event)
     def _uniqueness(self, position: int, event: UniqueValue.Event) -> Iterable[Write]:
@@ -164,10 +179,14 @@ class ActivityLog(Projection):
             companies: dict[UUID, str | None] = self.__dict__.setdefault("_companies", {})
             if event.originator_version == 1:
                 found = getattr(event, "company", None)
-                company, company_known = (found if isinstance(found, str) else None), True
-                if len(companies) >= self.BRANDS_KEPT:
-                    companies.clear()
-                companies[event.originator_id] = company
+                if isinstance(found, str):
+                    company, company_known = found, True
+                else:  # none named: the records it belongs to (`company_from`), when this projection wrote them
+                    company, company_known = self._derived_company(event, companies)
+                if company_known:
+                    if len(companies) >= self.BRANDS_KEPT:
+                        companies.clear()
+                    companies[event.originator_id] = company
             elif event.originator_id in companies:
                 company, company_known = companies[event.originator_id], True
         if brand is not None and company_known:
@@ -192,7 +211,7 @@ class ActivityLog(Projection):
         of_company = (
             "%(company)s::text"
             if company_known or self._events_table is None
-            else _creation_company(self._events_table, "%(id)s::uuid")
+            else _creation_company(self._events_table, "%(id)s::uuid", self.company_from)
         )
         yield Write(
             "INSERT INTO read.activity (source, position, brand_id, occurred_at, actor, aggregate_type, aggregate_id, "
@@ -214,6 +233,21 @@ class ActivityLog(Projection):
                 "company": company,
             },
         )
+
+    def _derived_company(self, event: DomainEvent, companies: dict[UUID, str | None]) -> tuple[str | None, bool]:
+        """The company of a creation event that names none, from the records it belongs to (`company_from`) as this
+        projection wrote them: theirs when they share one, else None -- and whether it is known (False: a record not
+        written by this projection, so the row's SQL finds it in the event store, `_creation_company`)."""
+        parents: list[UUID] = []
+        for key in self.company_from:
+            value = getattr(event, key, None)
+            parents.extend(value if isinstance(value, list) else [value] if isinstance(value, UUID) else [])
+        if not parents:
+            return None, True
+        if any(parent not in companies for parent in parents):
+            return None, False
+        found = {None if companies[p] is None else company_code(companies[p] or "") for p in parents}
+        return (found.pop() if len(found) == 1 else None), True
 
 
 def _row_constants(topic: str) -> dict[str, Any] | None:
@@ -261,10 +295,44 @@ def _creation_brand(events_table: str, aggregate_id: str) -> str:
     return f"{_creation_value(events_table, aggregate_id, 'brand_id')}::uuid"
 
 
-def _creation_company(events_table: str, aggregate_id: str) -> str:
+def _creation_company(events_table: str, aggregate_id: str, parents: Sequence[str] = ()) -> str:
     """SQL of the company in the aggregate's creation event (`_creation_value`; NULL when it names none): the company
-    a row of a company's record is of (`by_company`)."""
-    return _creation_value(events_table, aggregate_id, "company")
+    a row of a company's record is of (`by_company`). With `parents` (`ActivityLog.company_from`), a creation that
+    names none takes the company of the records its `parents` keys name (a uuid or a list of them), when they all
+    have the same one (upper case, `company_code`), each found the same way one level further (a notice's records,
+    then their covenant). Index probes by key only, with no set-returning function: a plan that looks costly is
+    compiled by PostgreSQL's JIT, seconds per statement."""
+    if not parents:
+        return _creation_value(events_table, aggregate_id, "company")
+    return (
+        f"(SELECT coalesce({_own_company('a')}, {_parents_company(events_table, 'a', parents, 1)}) "
+        f"FROM (SELECT convert_from(c.state, 'UTF8')::jsonb AS s FROM {events_table} c "
+        f"WHERE c.originator_id = {aggregate_id} AND c.originator_version = 1 OFFSET 0) a)"
+    )
+
+
+def _own_company(alias: str) -> str:
+    return f"CASE WHEN jsonb_typeof({alias}.s->'company') = 'string' THEN {alias}.s->>'company' END"
+
+
+def _parents_company(events_table: str, alias: str, parents: Sequence[str], further: int) -> str:
+    """SQL of the one company of the records the creation event `alias` names at its `parents` keys (NULL: none
+    named, or not all of one company), each its own or (`further` levels) its parents'."""
+    ids = " || ".join(
+        f"coalesce(CASE jsonb_typeof({alias}.s->'{key}') WHEN 'string' THEN ARRAY[({alias}.s->>'{key}')::uuid] "
+        f"WHEN 'array' THEN translate(({alias}.s->'{key}')::text, '[]\"', '{{}}')::uuid[] END, '{{}}'::uuid[])"
+        for key in parents
+    )
+    inner = f"p{further}"
+    company = _own_company(inner)
+    if further > 0:
+        company = f"coalesce({company}, {_parents_company(events_table, inner, parents, further - 1)})"
+    return (
+        f"(SELECT CASE WHEN count(*) > 0 AND count(q.company) = count(*) AND count(DISTINCT upper(q.company)) = 1 "
+        f"THEN min(upper(q.company)) END FROM (SELECT {company} AS company FROM (SELECT convert_from(c.state, "
+        f"'UTF8')::jsonb AS s FROM {events_table} c WHERE c.originator_id = ANY({ids}) AND c.originator_version = 1 "
+        f"OFFSET 0) {inner}) q)"
+    )
 
 
 #: What a row's details leave out of the event's JSON (`_entry`'s filter).
@@ -296,7 +364,7 @@ ON CONFLICT DO NOTHING"""
 _STORED_BRANDED = _STORED_ROWS.format(
     brand="(j.s->>'brand_id')::uuid",
     events="{events}",
-    company=_creation_company("{events}", "e.originator_id"),
+    company="{company}",
     skipped="false",
     lookup="",
     which="jsonb_typeof(j.s->'brand_id') = 'string'",
@@ -307,7 +375,7 @@ _STORED_BRANDED = _STORED_ROWS.format(
 _STORED_BRANDLESS = _STORED_ROWS.format(
     brand="b.brand_id",
     events="{events}",
-    company=_creation_company("{events}", "e.originator_id"),
+    company="{company}",
     skipped="true",
     lookup="CROSS JOIN LATERAL (SELECT coalesce((SELECT a.brand_id FROM read.activity a WHERE a.aggregate_id = "
     f"e.originator_id AND a.position < e.notification_id LIMIT 1), {_creation_brand('{events}', 'e.originator_id')}) "
@@ -316,10 +384,13 @@ _STORED_BRANDLESS = _STORED_ROWS.format(
 )
 
 
-def activity_projection(source: str, topics: tuple[str, ...] = (), *, by_company: bool = False) -> ActivityLog:
+def activity_projection(
+    source: str, topics: tuple[str, ...] = (), *, by_company: bool = False, company_from: tuple[str, ...] = ()
+) -> ActivityLog:
     """The activity projection of one source application (only `topics`' events when given; `by_company`: its
-    records belong to companies, `ActivityLog.by_company`)."""
-    attrs: dict[str, Any] = {"name": f"activity_{source}", "source": source, "by_company": by_company}
+    records belong to companies, `ActivityLog.by_company`, `company_from` those a record of none takes it from)."""
+    attrs: dict[str, Any] = {"name": f"activity_{source}", "source": source, "by_company": by_company,
+                             "company_from": company_from}  # fmt: skip
     if topics:
         attrs["topics"] = topics
     cls: type[ActivityLog] = type(f"{source.title()}Activity", (ActivityLog,), attrs)
@@ -366,7 +437,8 @@ class ActivityQueries:
         companies: Sequence[str] = (),
     ) -> ActivityPage:
         """The brand's activity matching the filters, newest first; a keyset page. `companies`: those the caller may
-        see (empty: every company) -- a row of another company's record (`ActivityLog.by_company`) is left out."""
+        see (empty: every company) -- a row of another company's record (`ActivityLog.by_company`) is left out, and
+        a field of a kept row that may name another company's record (`ACROSS_COMPANIES`: a job run's cursor) is null."""
         page_scope = (brand_id, actor, aggregate_type, aggregate_id, since, until)  # the filters its cursor is bound to
         where = ["brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1, "ops": OPS_SOURCE}
@@ -406,5 +478,12 @@ class ActivityQueries:
             if more and rows
             else None
         )
-        items = [ActivityEntry(**{k: v for k, v in r.items() if k not in ("source", "position")}) for r in rows]
+        # A field that may name another company's record (a job run's cursor) is null to a caller limited to companies.
+        items = [
+            ActivityEntry(
+                **{k: v for k, v in r.items() if k not in ("source", "position", "details")},
+                details=withheld_across_companies(r["aggregate_type"], r["details"], companies),
+            )
+            for r in rows
+        ]
         return ActivityPage(items=items, next_cursor=next_cursor)

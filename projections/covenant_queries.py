@@ -13,8 +13,8 @@ from uuid import UUID
 from domain.covenants.schedule import Frequency
 from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
 from domain.covenants.terms import CovenantType, Terms
-from domain.shared.values import sees_company
-from projections.companies import of_companies_sql, scope_companies
+from domain.shared.values import company_code, sees_company
+from projections.companies import companies_param, of_companies_sql, scope_companies
 from projections.covenants import VALID_PROOF
 from projections.keyset import KeysetCursor, Page
 
@@ -305,8 +305,10 @@ def _job_filters(filters: dict[str, str], prefix: str = "c.") -> tuple[list[str]
     where, params = [], {}
     for key in ("company", "type", "frequency"):
         if filters.get(key):
-            where.append(f"{prefix}{key} = %(f_{key})s")
-            params[f"f_{key}"] = filters[key]
+            # A company code is case-insensitive (`company_code`): "sml" filters SML's covenants, stored either way.
+            column = f"upper({prefix}{key})" if key == "company" else f"{prefix}{key}"
+            where.append(f"{column} = %(f_{key})s")
+            params[f"f_{key}"] = company_code(filters[key]) if key == "company" else filters[key]
     return where, params
 
 
@@ -430,7 +432,7 @@ class CovenantQueries:
             row = conn.execute(
                 f"SELECT {_EVALUATION_COLUMNS} FROM read.covenant_evaluations WHERE brand_id = %(brand)s "
                 f"AND id = %(id)s{scoped}",
-                {"brand": brand_id, "id": evaluation_id, "companies": list(companies)},
+                {"brand": brand_id, "id": evaluation_id, "companies": companies_param(companies)},
             ).fetchone()
             proofs = _proofs(conn, "evaluation_id", brand_id, evaluation_id) if row else {}
         return EvaluationRow.of(row, proofs.get(evaluation_id, ())) if row else None
@@ -464,7 +466,7 @@ class CovenantQueries:
     def counts(self, brand_id: UUID, companies: Sequence[str] = ()) -> CovenantCounts:
         """Dashboard figures: records by status and active covenants (`companies`: those the caller may see, empty:
         every company -- another company's covenants and their records are not counted)."""
-        params = {"brand": brand_id, "companies": list(companies)}
+        params = {"brand": brand_id, "companies": companies_param(companies)}
         with self.pool.connection() as conn:
             if companies:
                 rows = conn.execute(

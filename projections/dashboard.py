@@ -20,7 +20,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.loans.states import LoanStatus
-from projections.companies import of_companies_sql
+from projections.companies import companies_param, of_companies_sql
 
 S = LoanStatus
 #: Waiting for a decision, a signature or the payout.
@@ -198,7 +198,7 @@ class DashboardQueries:
                 "UNION ALL (SELECT occurred_at, 'ops', position, event_type, summary, actor FROM ops.activity "
                 "WHERE brand_id = %(brand)s ORDER BY occurred_at DESC, position DESC LIMIT %(limit)s)) a "
                 "ORDER BY occurred_at DESC, source DESC, position DESC LIMIT %(limit)s",
-                {"brand": brand_id, "limit": limit, "companies": list(companies)},
+                {"brand": brand_id, "limit": limit, "companies": companies_param(companies)},
             ).fetchall()
         return [ActivityItem(**{k: v for k, v in r.items() if k != "position"}) for r in rows]
 

@@ -88,6 +88,9 @@ class BoundedContext(Generic[A]):
     #: Whether its records belong to a company of the brand (notices, their sources and sync runs): its trail rows
     #: then carry the company, and a staff member limited to companies sees only theirs (`ActivityLog.by_company`).
     activity_by_company: bool = False
+    #: With `activity_by_company`: the keys of a creation event naming the records it belongs to, whose company a
+    #: record that names none takes in the trail (`ActivityLog.company_from`).
+    activity_company_from: tuple[str, ...] = ()
     endpoints: Sequence[Endpoint[Any]] = ()
     pages: Sequence[Page[Any] | PublicPage[Any]] = ()
     nav: Sequence[NavItem] = ()

@@ -124,7 +124,10 @@ class Platform:
                 self._provide(query, query(db.pool))
         audited = [kind for context in self.contexts for kind in context.audited]
         snapshots = snapshot_sources(self.applications, audited)
-        self._provide(AuditReplay, AuditReplay(dict(self.applications), audited, AUDIT_RENDERERS, snapshots))
+        company_from = {context.name: context.activity_company_from for context in self.contexts}
+        self._provide(
+            AuditReplay, AuditReplay(dict(self.applications), audited, AUDIT_RENDERERS, snapshots, company_from)
+        )
 
     @classmethod
     def open(
@@ -206,7 +209,10 @@ class Platform:
             if context.application is not None and context.activity != ():  # () : no trail; None: every event
                 found.append(
                     activity_projection(
-                        context.name, tuple(context.activity or ()), by_company=context.activity_by_company
+                        context.name,
+                        tuple(context.activity or ()),
+                        by_company=context.activity_by_company,
+                        company_from=context.activity_company_from,
                     )
                 )
         return found

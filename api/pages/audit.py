@@ -342,12 +342,18 @@ async def replay(request: Request, port: AuditPagesPort, principal: Principal) -
 
     def load() -> dict[str, Any]:
         port.replay.check_company(audited.name, aggregate_id, brand_id, principal.companies)
-        state = port.replay.state_as_of(audited.name, aggregate_id, brand_id, as_of)
+        state = port.replay.state_as_of(audited.name, aggregate_id, brand_id, as_of, principal.companies)
         # The timeline a page of TIMELINE_PAGE events at a time, by version (only they are read and decoded): the
         # page asked for (`after`), else the one holding the version shown.
         start_after = after if after is not None else max(state["version"] - 1, 0) // TIMELINE_PAGE * TIMELINE_PAGE
-        history = port.replay.history_page(audited.name, aggregate_id, brand_id, start_after, TIMELINE_PAGE)
-        diff = port.replay.diff(audited.name, aggregate_id, brand_id, start, end) if start and end else None
+        history = port.replay.history_page(
+            audited.name, aggregate_id, brand_id, start_after, TIMELINE_PAGE, principal.companies
+        )
+        diff = (
+            port.replay.diff(audited.name, aggregate_id, brand_id, start, end, principal.companies)
+            if start and end
+            else None
+        )
         shown = {h.actor for h in history.entries} | {history.first.actor}
         if diff is not None:
             shown |= {h.actor for h in diff["events"]}

@@ -160,7 +160,7 @@ def history(ctx: Context[AuditPort]) -> Reply | Response:
     q: HistoryQuery = ctx.query
     _guard_company(ctx)
     type_name, aggregate_id = ctx.path["aggregate_type"], ctx.path["aggregate_id"]
-    entries = ctx.port.replay.history(type_name, aggregate_id, ctx.brand_id)
+    entries = ctx.port.replay.history(type_name, aggregate_id, ctx.brand_id, ctx.principal.companies)
     if q.format == "csv":  # as the loan's own history export: UTF-8 with BOM, text cells formula-safe
         rows = (
             (e.version, e.event, e.occurred_at.isoformat(), safe(e.actor), e.trace_id or "", safe(json.dumps(e.data)))
@@ -183,7 +183,11 @@ def state(ctx: Context[AuditPort]) -> Reply:
     q: StateQuery = ctx.query
     _guard_company(ctx)
     replayed = ctx.port.replay.state_as_of(
-        ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, _recorded(ctx, q.as_of)
+        ctx.path["aggregate_type"],
+        ctx.path["aggregate_id"],
+        ctx.brand_id,
+        _recorded(ctx, q.as_of),
+        ctx.principal.companies,  # a job run's cursor may be another company's covenant: null to a limited caller
     )
     return json_response(replayed)
 
@@ -192,7 +196,9 @@ def diff(ctx: Context[AuditPort]) -> Reply:
     q: DiffQuery = ctx.query
     _guard_company(ctx)
     start, end = _recorded(ctx, q.from_), _recorded(ctx, q.to)
-    result = ctx.port.replay.diff(ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, start, end)
+    result = ctx.port.replay.diff(
+        ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, start, end, ctx.principal.companies
+    )
     return json_response(result)
 
 

@@ -20,6 +20,7 @@ from domain.shared.application import ContextApplication, replay
 from domain.shared.errors import InvalidValue, NotFound
 from domain.shared.gc_pause import collector_paused
 from domain.shared.snapshot import SnapshotSource
+from domain.shared.values import company_code, sees_company, withheld_across_companies
 
 #: Event fields every event has; the rest is what the event says.
 _BASE = {"originator_id", "originator_version", "timestamp", "actor", "trace_id", "originator_topic"}
@@ -214,10 +215,14 @@ class AuditReplay:
         classes: list[type],
         renderers: Mapping[str, StateRenderer] | None = None,
         snapshots: Mapping[str, SnapshotSource] | None = None,
+        company_from: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         """`classes`: the aggregate classes auditors may replay; each is stored by its context's application.
         `renderers`: per type name, a state renderer used instead of the generic one. `snapshots`: per type name,
-        where its snapshots are kept (an as-of replay starts from the newest one recorded by the instant)."""
+        where its snapshots are kept (an as-of replay starts from the newest one recorded by the instant).
+        `company_from`: per context, the keys of a creation event naming the records it belongs to, whose company a
+        record that names none takes (`check_company`; the covenants': `covenant_id`, `evaluation_ids`)."""
+        self.company_from: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in (company_from or {}).items()}
         self.renderers: dict[str, StateRenderer] = dict(renderers or {})
         self.snapshots: dict[str, SnapshotSource] = dict(snapshots or {})
         self.types: dict[str, AuditedType] = {}
@@ -264,19 +269,27 @@ class AuditReplay:
         return first
 
     def history_page(
-        self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, after: int, limit: int
+        self,
+        type_name: str,
+        aggregate_id: UUID,
+        brand_id: UUID | None,
+        after: int,
+        limit: int,
+        companies: Sequence[str] = (),
     ) -> HistoryPage:
         """The aggregate's events after version `after`, oldest first, at most `limit` (keyset by version: only these
-        are read and decoded), with its first event and its latest version; 404 as `events`."""
+        are read and decoded), with its first event and its latest version; 404 as `events`. `companies`: those the
+        caller may see (empty: every company) -- fields that may name another company's records are null
+        (`withheld_across_companies`: a job run's cursor)."""
         audited = self.resolve(type_name)
         recorder = audited.application.recorder
         first = self._entry(self._checked_first(audited, aggregate_id, brand_id,
-                                                recorder.select_events(aggregate_id, limit=1)))  # fmt: skip
+                                                recorder.select_events(aggregate_id, limit=1)), companies)  # fmt: skip
         latest = recorder.select_events(aggregate_id, desc=True, limit=1)
         stored = recorder.select_events(aggregate_id, gt=max(after, 0), limit=max(limit, 1))
         decode = audited.application.mapper.to_domain_event
         return HistoryPage(
-            entries=[self._entry(decode(s)) for s in stored],
+            entries=[self._entry(decode(s), companies) for s in stored],
             first=first,
             latest=int(latest[0].originator_version) if latest else first.version,
             after=max(after, 0),
@@ -284,18 +297,23 @@ class AuditReplay:
         )
 
     @staticmethod
-    def _entry(e: Any) -> HistoryEntry:
+    def _entry(e: Any, companies: Sequence[str] = ()) -> HistoryEntry:
+        aggregate = type(e).__qualname__.rpartition(".")[0]
         return HistoryEntry(
             version=e.originator_version,
             event=type(e).__qualname__.split(".")[-1],
             occurred_at=e.timestamp,
             actor=e.actor,
             trace_id=getattr(e, "trace_id", None),
-            data={
-                k: "(withheld)" if k in SECRET_FIELDS else jsonable(v)
-                for k, v in e.model_dump().items()
-                if k not in _BASE
-            },
+            data=withheld_across_companies(
+                aggregate,
+                {
+                    k: "(withheld)" if k in SECRET_FIELDS else jsonable(v)
+                    for k, v in e.model_dump().items()
+                    if k not in _BASE
+                },
+                companies,
+            ),
         )
 
     def check_company(
@@ -306,14 +324,40 @@ class AuditReplay:
         if not companies:
             return
         audited, events = self._decoded(type_name, aggregate_id, brand_id)
-        company = getattr(replay(None, [next(events)]), "company", None)
-        if isinstance(company, str) and company not in companies:
+        first = next(events)
+        company = getattr(replay(None, [first]), "company", None)
+        if not isinstance(company, str):  # a record opened before it carried its company: its covenant's
+            source = audited.cls.__module__.split(".")[1]
+            company = self._company_from(audited.application, first, self.company_from.get(source, ()))
+        if isinstance(company, str) and not sees_company(companies, company):
             raise AuditTargetNotFound(f"{audited.cls.__name__} {aggregate_id} not found", id=str(aggregate_id))
 
-    def history(self, type_name: str, aggregate_id: UUID, brand_id: UUID | None) -> list[HistoryEntry]:
-        """Every event of the aggregate, oldest first."""
+    def _company_from(self, app: ContextApplication, created: Any, keys: Sequence[str], depth: int = 2) -> str | None:
+        """The company of the records a creation event naming none belongs to (its `keys`: a record's covenant, a
+        notice's records), when they all have the same one (each found the same way, `depth` levels); else None --
+        the rule of the trail's rows (projections/activity.py `_creation_company`)."""
+        parents: list[UUID] = []
+        for key in keys:
+            value = getattr(created, key, None)
+            parents.extend(value if isinstance(value, list) else [value] if isinstance(value, UUID) else [])
+        if not parents or depth <= 0:
+            return None
+        found: set[str | None] = set()
+        for parent in dict.fromkeys(parents):
+            stored = app.recorder.select_events(parent, limit=1)
+            if not stored:
+                return None
+            event = app.mapper.to_domain_event(stored[0])
+            own = getattr(event, "company", None)
+            found.add(company_code(own) if isinstance(own, str) else self._company_from(app, event, keys, depth - 1))
+        return found.pop() if len(found) == 1 else None
+
+    def history(
+        self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, companies: Sequence[str] = ()
+    ) -> list[HistoryEntry]:
+        """Every event of the aggregate, oldest first (`companies` as `history_page`)."""
         _, events = self.events(type_name, aggregate_id, brand_id)
-        return [self._entry(e) for e in events]
+        return [self._entry(e, companies) for e in events]
 
     def aggregate_as_of(
         self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, as_of: datetime
@@ -346,9 +390,16 @@ class AuditReplay:
             aggregate = replay(None, upto)
         return audited, aggregate, upto[-1].originator_version if upto else 0
 
-    def state_as_of(self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, as_of: datetime) -> ReplayedState:
+    def state_as_of(
+        self,
+        type_name: str,
+        aggregate_id: UUID,
+        brand_id: UUID | None,
+        as_of: datetime,
+        companies: Sequence[str] = (),
+    ) -> ReplayedState:
         """The state replayed from the events recorded at or before `as_of` (None state before it existed), rendered
-        by the type's own renderer when it has one."""
+        by the type's own renderer when it has one (`companies` as `history_page`)."""
         # One pause around the replay and the rendering, the aggregate dropped inside it: its objects (a loan's
         # hundreds of payments) are freed by reference counting before the collector resumes, instead of being
         # walked by the collections their allocation count triggers then (and promoted towards the oldest
@@ -360,24 +411,34 @@ class AuditReplay:
             exists = aggregate is not None
             if exists:
                 state = render(self, aggregate, as_of) if render is not None else state_of(aggregate)
+                state = withheld_across_companies(audited.cls.__name__, state, companies)
             del aggregate
         return ReplayedState(as_of=as_of, version=version, exists=exists, state=state)
 
     def diff(
-        self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, start: datetime, end: datetime
+        self,
+        type_name: str,
+        aggregate_id: UUID,
+        brand_id: UUID | None,
+        start: datetime,
+        end: datetime,
+        companies: Sequence[str] = (),
     ) -> RecordDiff:
-        """What changed between two instants: each field with its value then and now, and the events between."""
+        """What changed between two instants: each field with its value then and now, and the events between
+        (`companies` as `history_page`)."""
         if end < start:
             raise InvalidValue("to", "must not be before 'from'")
-        before = self.state_as_of(type_name, aggregate_id, brand_id, start)
-        after = self.state_as_of(type_name, aggregate_id, brand_id, end)
+        before = self.state_as_of(type_name, aggregate_id, brand_id, start, companies)
+        after = self.state_as_of(type_name, aggregate_id, brand_id, end, companies)
         old, new = before["state"] or {}, after["state"] or {}
         changes = {
             key: FieldChange({"from": old.get(key), "to": new.get(key)})
             for key in sorted(set(old) | set(new))
             if old.get(key) != new.get(key) and key != "modified_on"
         }
-        between = [h for h in self.history(type_name, aggregate_id, brand_id) if start < h.occurred_at <= end]
+        between = [
+            h for h in self.history(type_name, aggregate_id, brand_id, companies) if start < h.occurred_at <= end
+        ]
         return RecordDiff(
             {
                 "from": start,

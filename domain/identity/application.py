@@ -27,7 +27,7 @@ from domain.shared.application import CommandResult, ConcurrentModification
 from domain.shared.clock import DEFAULT_TIMEZONE, brand_business_date, business_date
 from domain.shared.errors import Conflict, DomainError, FieldChecks, FieldError, InvalidValue
 from domain.shared.index import UniqueValue, index_id
-from domain.shared.values import check_date_range, clean_text, normalise_email, normalise_name
+from domain.shared.values import check_date_range, clean_text, company_code, normalise_email, normalise_name
 
 INVITE_LIFETIME = timedelta(days=3)
 MIN_PASSWORD_LENGTH = 10
@@ -110,7 +110,8 @@ def beyond(granted: Grants, wanted: Grants) -> list[str]:
 
 def wider_companies(granter: Granter, companies: list[str] | tuple[str, ...]) -> bool:
     """True when `companies` (empty: every company) reach a company `granter` may not see."""
-    return bool(granter.companies) and (not companies or not set(companies) <= set(granter.companies))
+    mine = {company_code(c) for c in granter.companies}
+    return bool(mine) and (not companies or not {company_code(c) for c in companies} <= mine)
 
 
 def check_grant_within(granter: Granter, roles: list[str], field: str = "roles") -> None:

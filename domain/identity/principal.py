@@ -10,6 +10,7 @@ from uuid import UUID
 from domain.identity.permissions import CROSS_BRAND_ROLES, Grants, Level, Permission
 from domain.identity.roster import ADMIN_ROLES
 from domain.shared.errors import DomainError
+from domain.shared.values import company_code, sees_company
 
 
 class AuthenticationFailed(DomainError):
@@ -58,9 +59,14 @@ class Principal:
         granted = self.grants.get(Permission(permission))
         return granted is not None and granted.covers(Level(level))
 
+    def __post_init__(self) -> None:
+        # Company codes are case-insensitive (`company_code`): a staff member authorised for "sml" before codes were
+        # kept upper case acts for SML, as every company code is compared.
+        object.__setattr__(self, "companies", tuple(dict.fromkeys(company_code(c) for c in self.companies)))
+
     def sees_company(self, company: str) -> bool:
         """True when the principal may see data of `company` (a lender/source within the brand)."""
-        return not self.companies or company in self.companies
+        return sees_company(self.companies, company)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from eventsourcing.domain import event
 
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict, FieldChecks, FieldError, NotFound
+from domain.shared.values import company_code
 
 _SOURCE_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/notice-source")
 _COMPANY = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,29}$")
@@ -32,8 +33,8 @@ def source_id_for(brand_id: UUID, company: str) -> UUID:
 
 
 def clean_company(company: str) -> str:
-    """A company code as stored: trimmed and upper case."""
-    return (company or "").strip().upper()
+    """A company code as stored: trimmed and upper case (`company_code`, as every company code is kept)."""
+    return company_code(company)
 
 
 def token_hint(token: str) -> str:

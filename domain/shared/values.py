@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Context, Decimal, InvalidOperation
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -109,10 +109,33 @@ MIN_REASON = 3
 MAX_REASON = 2000
 
 
+def company_code(raw: str) -> str:
+    """A company code as kept and compared: trimmed and upper case. Codes are case-insensitive identifiers of the
+    brand's companies (a notice source's code is upper case, `^[A-Z0-9][A-Z0-9_-]{0,29}$`): "sml" is "SML"."""
+    return (raw or "").strip().upper()
+
+
 def sees_company(companies: Sequence[str], company: str | None) -> bool:
     """Whether a caller limited to `companies` (empty: every company) may see a record of `company` (None: a record of
-    no company is every company's); projections/companies.py is the same rule in SQL."""
-    return not companies or company is None or company in companies
+    no company is every company's), codes compared as `company_code`s (a record stored as "sml" before codes were
+    kept upper case is "SML"'s); projections/companies.py is the same rule in SQL."""
+    return not companies or company is None or company_code(company) in {company_code(c) for c in companies}
+
+
+#: Per aggregate type (class name), the fields of its records that may name another company's records whatever the
+#: record's own company: a job run's `cursor` (the brand-wide covenant-evaluation job's is the id of the last covenant
+#: of a batch, of whichever company). A caller limited to companies reads them as null (`withheld_across_companies`):
+#: in the trail (`/activity`, `/audit/trail`, a staff member's activity) and in the audit replay of the record.
+ACROSS_COMPANIES: dict[str, frozenset[str]] = {"JobRun": frozenset({"cursor"})}
+
+
+def withheld_across_companies(aggregate_type: str, data: dict[str, Any], companies: Sequence[str]) -> dict[str, Any]:
+    """`data` (a record's state, or one of its events' fields) as a caller limited to `companies` (empty: every
+    company) reads it: its `ACROSS_COMPANIES` fields null (kept, not removed). The same dict when nothing is withheld."""
+    hidden = ACROSS_COMPANIES.get(aggregate_type, frozenset()) if companies else frozenset()
+    if not hidden.intersection(data):
+        return data
+    return {k: None if k in hidden else v for k, v in data.items()}
 
 
 def within_limit(text: str, field: str, limit: int = MAX_REASON) -> str:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 from uuid import UUID
 
 import pytest
 
+from domain.covenants.application import Covenants
+from domain.covenants.covenant import CovenantEvaluation
 from domain.identity.application import Identity
 from domain.identity.principal import OPERATOR
 from projections.activity import ActivityLog
@@ -257,3 +260,154 @@ def test_the_rebuilt_covenant_trail_keeps_each_rows_company(
         patch.setattr(ActivityLog, "applies_stored", lambda self, topic, state: False)
         platform.engine.rebuild("activity_covenants", batch=5000)
     assert _covenant_rows(platform, companies["tenant"].brand_id) == live
+
+
+def _run_id(client: Any, tenant: Tenant, job: str) -> str:
+    runs = client.get(f"/api/v1/jobs/{job}/runs", headers=tenant.auth)
+    assert runs.status_code == 200, runs.text
+    return str(runs.json()["items"][0]["id"])
+
+
+def test_a_brand_wide_job_runs_cursor_is_null_to_staff_limited_to_companies(
+    client: Any, platform: Any, companies: dict[str, Any]
+) -> None:
+    """The covenant-evaluation job is brand-wide: its batches' cursor is the last covenant id it passed, of any
+    company. Staff limited to companies read it as null (the field kept) in the trail, the activity log and the
+    audit replay of the run; unlimited staff read the id."""
+    tenant, limited, unlimited = companies["tenant"], companies["limited"], companies["unlimited"]
+    run_id = _run_id(client, tenant, "covenant-evaluation")
+    ids = set(companies["ids"].values())
+    for url in ("/api/v1/audit/trail", "/api/v1/activity"):
+        full = [i for i in _trail(unlimited, None, url, aggregate_id=run_id) if i["event_type"] == "BatchCompleted"]
+        assert full and {i["details"]["cursor"] for i in full} <= ids, full
+        seen = [i for i in _trail(limited, None, url, aggregate_id=run_id) if i["event_type"] == "BatchCompleted"]
+        assert len(seen) == len(full) and all("cursor" in i["details"] for i in seen), seen
+        assert {i["details"]["cursor"] for i in seen} == {None}, seen
+        assert seen[0]["details"]["counts"] == full[0]["details"]["counts"]  # only the cursor is withheld
+    history = f"/api/v1/audit/job_run/{run_id}/history"
+    full = [e for e in unlimited.get(history).json()["events"] if e["event"] == "BatchCompleted"]
+    seen = [e for e in limited.get(history).json()["events"] if e["event"] == "BatchCompleted"]
+    assert full and {e["data"]["cursor"] for e in full} <= ids
+    assert len(seen) == len(full) and {e["data"]["cursor"] for e in seen} == {None}
+    state = f"/api/v1/audit/job_run/{run_id}/state"
+    at = {"as_of": "2100-01-01T00:00:00Z"}
+    assert unlimited.get(state, params=at).json()["state"]["cursor"] in ids
+    limited_state = limited.get(state, params=at).json()["state"]
+    assert "cursor" in limited_state and limited_state["cursor"] is None
+    diff = limited.get(
+        f"/api/v1/audit/job_run/{run_id}/diff", params={"from": "2000-01-01T00:00:00Z", "to": at["as_of"]}
+    )
+    assert diff.status_code == 200 and all(i not in diff.text for i in ids), diff.text
+    portal = limited.get(f"/audit/job_run/{run_id}")
+    assert portal.status_code == 200 and all(i not in portal.text for i in ids)
+    assert any(i in unlimited.get(f"/audit/job_run/{run_id}").text for i in ids)
+
+
+def _forget_company(platform: Any, aggregate_ids: list[str]) -> None:
+    """Rewrite the creation events of `aggregate_ids` as they were stored before they carried a company: without the
+    field (the class reads it as None)."""
+    table = platform.get(Covenants).recorder.events_table_name
+    with platform.db.pool.connection() as conn:
+        changed = conn.execute(
+            f"UPDATE events.{table} SET state = convert_to((convert_from(state, 'UTF8')::jsonb - 'company')::text, 'UTF8') "
+            "WHERE originator_id = ANY(%s::uuid[]) AND originator_version = 1",
+            ([UUID(i) for i in aggregate_ids],),
+        ).rowcount
+    assert changed == len(aggregate_ids)
+
+
+def test_a_record_and_notice_stored_without_a_company_take_their_covenants(
+    client: Any, platform: Any, companies: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record opened, and a notice queued, before those events carried their company are their covenant's: a staff
+    member limited to another company sees no trail row of them (after a rebuild, in any batch size or decoded, and
+    live for a record saved now without one), nor their replay; the unlimited see them."""
+    tenant, limited, unlimited = companies["tenant"], companies["limited"], companies["unlimited"]
+    kfl_record, kfl_notice = companies["records"]["KFL"], companies["notices"]["KFL"]
+    _forget_company(platform, [kfl_record, kfl_notice])
+
+    def hidden_from_limited(*aggregate_ids: str) -> None:
+        for aggregate_id in aggregate_ids:
+            for url in ("/api/v1/audit/trail", "/api/v1/activity"):
+                assert _trail(unlimited, None, url, aggregate_id=aggregate_id) != []
+                assert _trail(limited, None, url, aggregate_id=aggregate_id) == [], (url, aggregate_id)
+        rows = {str(r[2]): r[6] for r in _covenant_rows(platform, tenant.brand_id)}
+        assert all(rows[i] == "KFL" for i in aggregate_ids), rows
+
+    for batch in (5000, 3):
+        platform.engine.rebuild("activity_covenants", batch=batch)
+        hidden_from_limited(kfl_record, kfl_notice)
+    with monkeypatch.context() as patch:
+        patch.setattr(ActivityLog, "applies_stored", lambda self, topic, state: False)
+        platform.engine.rebuild("activity_covenants", batch=5000)
+    hidden_from_limited(kfl_record, kfl_notice)
+    # The replay of either: 404 to the limited, as their covenant's.
+    for kind, aggregate_id in (("covenant_evaluation", kfl_record), ("covenant_notice", kfl_notice)):
+        assert limited.get(f"/api/v1/audit/{kind}/{aggregate_id}/history").status_code == 404
+        assert unlimited.get(f"/api/v1/audit/{kind}/{aggregate_id}/history").status_code == 200
+    # Live: a record of KFL's covenant saved now without its company (as an old writer did).
+    covenants = platform.get(Covenants)
+    covenant = covenants.repository.get(UUID(companies["ids"]["KFL"]))
+    record = CovenantEvaluation._create(
+        CovenantEvaluation.Opened, id=uuid.uuid4(), brand_id=covenant.brand_id, covenant_id=covenant.id,
+        customer_id=covenant.customer_id, application_ref=covenant.application_ref, title=covenant.title,
+        terms=covenant.terms, cycle=99, due_date=date(2031, 1, 31), grace_days=0, notification_date=date(2031, 1, 24),
+        expiry_date=date(2031, 12, 31),
+    )  # fmt: skip
+    assert record.company is None
+    covenants.save(record)
+    _forget_company(platform, [str(record.id)])
+    settle(platform, "covenants")
+    hidden_from_limited(str(record.id))
+
+
+def test_company_codes_are_case_insensitive(client: Any, app: Any, platform: Any, staff: tuple[Tenant, str]) -> None:
+    """A company code is the same code however it is typed ("sml" is SML): kept upper case for a covenant and a staff
+    member's companies, and compared so for one stored as typed before (an old event, rebuilt)."""
+    tenant, _ = staff
+    customer = _borrower(client, tenant, f"borrower-{uuid.uuid4().hex[:6]}@example.in")
+    typed = _covenant(client, tenant, customer, title="Lower case company", application_ref="APP-LC-1", company="sml")
+    assert typed["company"] == "SML"
+    old = _covenant(client, tenant, customer, title="Old lower case", application_ref="APP-LC-2", company="SML")
+    settle(platform, "covenants")
+    # The other as an old event kept it, as typed: "sml"; rebuilt.
+    table = platform.get(Covenants).recorder.events_table_name
+    with platform.db.pool.connection() as conn:
+        conn.execute(
+            f"UPDATE events.{table} SET state = convert_to(jsonb_set(convert_from(state, 'UTF8')::jsonb, '{{company}}', "
+            "'\"sml\"')::text, 'UTF8') WHERE originator_id = %s AND originator_version = 1",
+            (UUID(old["id"]),),
+        )
+    platform.engine.rebuild("covenants", batch=5000)
+    platform.engine.rebuild("activity_covenants", batch=5000)
+    upper_email, lower_email, other_email = (_staff(platform, tenant, c) for c in (["SML"], ["sml"], ["KFL"]))
+    settle(platform, "identity")
+    with platform.db.pool.connection() as conn:
+        kept = conn.execute("SELECT companies FROM read.staff WHERE email = %s", (lower_email,)).fetchone()
+    assert kept["companies"] == ["SML"]
+    for email, sees in ((upper_email, True), (lower_email, True), (other_email, False)):
+        session, _ = _session(app, email)
+        try:
+            mine = _worklist(session)
+            for covenant in (typed, old):
+                assert (covenant["id"] in mine) is sees, (email, covenant)
+                got = session.get(f"/api/v1/covenants/{covenant['id']}")
+                assert got.status_code == (200 if sees else 404), got.text
+                trail = _trail(session, None, "/api/v1/activity", aggregate_id=covenant["id"])
+                assert (trail != []) is sees
+                replay = session.get(f"/api/v1/audit/covenant/{covenant['id']}/history")
+                assert replay.status_code == (200 if sees else 404)
+            assert session.get("/api/v1/covenant-dashboard").json()["active_covenants"] == (2 if sees else 0)
+        finally:
+            session.__exit__(None, None, None)
+    for email, sees in ((upper_email, True), (other_email, False)):
+        session, _ = _session(app, email)
+        try:
+            made = session.post("/api/v1/covenants", json={
+                "customer_id": customer, "application_ref": "APP-LC-3", "title": "Typed in lower case",
+                "type": "document", "document": "Stock statement", "frequency": "monthly",
+                "start_date": "2024-01-01", "first_due_date": "2024-01-31", "expiry_date": "2024-12-31",
+                "company": "sml"})  # fmt: skip
+            assert made.status_code == (201 if sees else 422), made.text
+        finally:
+            session.__exit__(None, None, None)

@@ -9,9 +9,11 @@ from domain.blocklist.entry import BlockKind, mask_blocked_value, normalise_bloc
 from domain.identity.application import parse_overrides
 from domain.identity.brand_config import BrandConfiguration, BrandSettings
 from domain.identity.permissions import ROLES, Level, Permission, effective_grants, role_grants
+from domain.identity.principal import Principal
 from domain.identity.staff import Leave, StaffUser, lockout_until
 from domain.shared.aggregate import with_id
 from domain.shared.errors import Conflict, InvalidInput
+from domain.shared.values import sees_company
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 SPEC_PERMISSIONS = """CUSTOMER ONBOARDING_IN_PROGRESS ONBOARDING_COMPLETED RELOCATE_USER GLOBAL_SEARCH LOANS LOAN_OPS
@@ -138,3 +140,16 @@ def test_blocked_values_are_normalised_and_checked() -> None:
         normalise_blocked_value(BlockKind.PINCODE, "012345")
     assert mask_blocked_value(BlockKind.AADHAAR, aadhaar).endswith(aadhaar[-4:])
     assert aadhaar[:8] not in mask_blocked_value(BlockKind.AADHAAR, aadhaar)
+
+
+def test_company_codes_compare_case_insensitively_also_as_stored_before_they_were_kept_upper_case() -> None:
+    # A staff user created before codes were kept upper case: the event said "sml"; replayed, the user holds SML.
+    old = StaffUser(brand_id=uuid.uuid4(), email="a@b.in", name="A B", roles=["admin"], password_hash="x",
+                    companies=["sml", " kfl "], manager_id=None)  # fmt: skip
+    assert old.companies == ["KFL", "SML"]
+    assert old.authorise_companies(["Sml", "KFL"]) is False  # the same codes: nothing to record
+    limited = Principal("staff", uuid.uuid4(), uuid.uuid4(), "A B", ("admin",), {}, ("sml",))
+    assert limited.companies == ("SML",) and limited.sees_company("SML") and limited.sees_company("sml")
+    assert not limited.sees_company("KFL")
+    assert sees_company(["SML"], "sml") and sees_company(["sml"], "SML") and sees_company(["KFL"], None)
+    assert not sees_company(["KFL"], "sml")

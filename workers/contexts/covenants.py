@@ -61,6 +61,9 @@ CONTEXT = BoundedContext(
     # A covenant may belong to a company of the brand (`Covenant.Created.company`; its records and notices carry it
     # too): a staff member limited to companies sees only theirs, and those of no company, in the trail.
     activity_by_company=True,
+    # A record opened, or a notice queued, before those events carried their company takes its covenant's (a
+    # notice's: its records', when they share one), live and after a rebuild.
+    activity_company_from=("covenant_id", "evaluation_ids"),
     endpoints=(*routes.ENDPOINTS, *covenant_proofs.ENDPOINTS),
     # `/covenants/new` before `/covenants/{covenant_id}`; the borrower's own covenants page (the web flow's cookie).
     pages=(*covenant_form.PAGES, *pages.PAGES, *borrower_covenants.PAGES),
