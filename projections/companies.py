@@ -3,7 +3,7 @@ to companies of the brand; empty: every company). A row of one of those companie
 brand-wide record, every company's), is seen; another company's is left out. The one SQL form of the rule
 (`sees_company` in domain/shared/values.py is the same rule for a row already read), used by every query that
 scopes by company: the jobs' runs, the activity trail, the dashboard's recent activity and the covenants. Company
-codes are case-insensitive (`company_code`: kept and compared upper case)."""
+codes are case-insensitive (`company_code`: compared upper case, whatever case they were stored in)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from domain.shared.values import company_code
 def of_companies_sql(column: str = "company") -> str:
     """The condition that the row's `column` is one of `%(companies)s` (`companies_param`: upper case) or NULL (a
     filter on whatever scan the query makes: keyset pages and their keys are unchanged). Codes compare in upper case
-    (`company_code`): a row stored as "sml" before codes were kept upper case is "SML"'s."""
+    (`company_code`): a row stored as "sml" is "SML"'s."""
     return f"({column} IS NULL OR upper({column}) = ANY(%(companies)s::text[]))"
 
 

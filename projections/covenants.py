@@ -12,7 +12,6 @@ from domain.covenants.covenant import Covenant, CovenantEvaluation, CovenantNoti
 from domain.covenants.status import NoticeKind
 from domain.documents.application import Documents
 from domain.documents.document import Document, ReviewDecision
-from domain.shared.values import company_code
 from projections.projection import Change, Projection, Write, add_column_once, handles, topics_of
 
 C, E, N = Covenant, CovenantEvaluation, CovenantNotice
@@ -345,18 +344,12 @@ _RECORD_ROWS = _Bulk(
 )
 
 
-def _company(company: str | None) -> str | None:
-    """A covenant's company code as shown and compared (`company_code`: one stored as "sml" before codes were kept
-    upper case is SML's)."""
-    return company_code(company) if company else None
-
-
 def _covenant_row(event: Any) -> tuple[Any, ...]:
     cal, terms = event.calendar, event.terms
     first_due = cal.due(1)
     return (event.originator_id, event.brand_id, event.customer_id, event.application_ref, event.title,
             terms.type.value, terms.model_dump_json(), cal.frequency.value, cal.start_date, cal.first_due_date,
-            cal.expiry_date, cal.grace_days, cal.lead_days, event.assignee_id, _company(event.company), first_due,
+            cal.expiry_date, cal.grace_days, cal.lead_days, event.assignee_id, event.company, first_due,
             cal.opens_on(first_due) if first_due else None, event.timestamp, event.originator_version)  # fmt: skip
 
 

@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 from domain.identity.api_key import ApiKey
 from domain.identity.application import Identity
 from domain.identity.brand_config import BrandConfiguration
-from domain.identity.staff import StaffUser, kept_companies
+from domain.identity.staff import StaffUser
 from projections.insight_indexes import STAFF_SEARCH_DDL
 from projections.projection import Projection, Write, topics_of
 
@@ -40,7 +40,7 @@ def _created(position: int, event: S.Created) -> Iterable[Write]:
         "version, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (id) DO NOTHING",
         (event.originator_id, event.brand_id, event.name, event.name.lower(), event.email, list(event.roles),
-         kept_companies(event.companies), event.manager_id, bool(event.password_hash), event.originator_version, at, at),
+         list(event.companies), event.manager_id, bool(event.password_hash), event.originator_version, at, at),
     )  # fmt: skip
 
 
@@ -101,7 +101,7 @@ STAFF_WRITES: dict[type[Any], Writes] = {
     S.PermissionOverridden: _overridden,
     S.PermissionOverrideCleared: _set("overrides = overrides - %s", lambda e: e.permission.value),
     S.ManagerAssigned: _set("manager_id = %s", lambda e: e.manager_id),
-    S.CompaniesAuthorised: _set("companies = %s", lambda e: kept_companies(e.companies)),
+    S.CompaniesAuthorised: _set("companies = %s", lambda e: list(e.companies)),
     S.AvailabilitySet: _set("available = %s", lambda e: e.available),
     S.LeaveScheduled: _leave_scheduled,
     S.LeaveCancelled: _set("leaves = leaves - %s", lambda e: str(e.leave_id)),

@@ -20,7 +20,7 @@ from domain.shared.aggregate import Aggregate
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue
-from domain.shared.values import MIN_REASON, clean_text, company_code, sees_company
+from domain.shared.values import MIN_REASON, clean_text, sees_company
 
 NO_BORROWER = "no borrower with this id in your brand"
 NO_STAFF = "no staff member with this id in your brand"
@@ -136,10 +136,8 @@ class Covenants(ContextApplication):
         clean_ref = checks.check(lambda: clean_text(application_ref, "application_ref", missing=referenced)) or ""
         if len(clean_ref) > 60:
             checks.errors.append(FieldError("application_ref", referenced))
-        # Company codes are case-insensitive: kept upper case (`company_code`, as a notice source's), so "sml" is SML.
-        clean_company = (
-            checks.check(lambda: company_code(clean_text(company, "company"))) if company and company.strip() else None
-        )
+        # Kept as typed; compared case-insensitively (`sees_company`: "sml" is SML's).
+        clean_company = checks.check(lambda: clean_text(company, "company")) if company and company.strip() else None
         if clean_company is not None and not sees_company(companies, clean_company):
             checks.errors.append(FieldError("company", companies_beyond(companies)))
         checked_terms = checks.check(terms.checked)

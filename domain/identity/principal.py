@@ -60,8 +60,8 @@ class Principal:
         return granted is not None and granted.covers(Level(level))
 
     def __post_init__(self) -> None:
-        # Company codes are case-insensitive (`company_code`): a staff member authorised for "sml" before codes were
-        # kept upper case acts for SML, as every company code is compared.
+        # Company codes are case-insensitive (`company_code`): a staff member authorised for "sml" (kept as typed)
+        # acts for SML, as every company code is compared.
         object.__setattr__(self, "companies", tuple(dict.fromkeys(company_code(c) for c in self.companies)))
 
     def sees_company(self, company: str) -> bool:

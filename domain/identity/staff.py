@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from domain.identity.permissions import Grants, Level, Permission, effective_grants
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict, InvalidValue, NotFound
-from domain.shared.values import clean_text, company_code
+from domain.shared.values import clean_text
 
 LOCKOUT_AFTER = 5
 MAX_LOCKOUT_MINUTES = 60
@@ -34,16 +34,10 @@ class InviteInvalid(Conflict):
     """Raised when an invite code is unknown, used, expired or superseded."""
 
 
-def kept_companies(companies: list[str]) -> list[str]:
-    """Company codes as a staff user holds them: upper case (`company_code`), distinct and sorted -- also those of
-    events recorded before codes were kept upper case, as they are replayed (and projected)."""
-    return sorted({company_code(c) for c in companies if c.strip()})
-
-
 def clean_companies(companies: list[str]) -> list[str]:
-    """Company codes as kept: trimmed, upper case (`company_code`: "sml" is SML), distinct and sorted; each one line
-    of visible text."""
-    return sorted({company_code(clean_text(c, "companies")) for c in companies if c.strip()})
+    """Company codes as kept: trimmed, distinct and sorted; each one line of visible text. Kept as typed (shown so);
+    compared case-insensitively (`company_code`: "sml" is SML) wherever they scope what a staff member sees."""
+    return sorted({clean_text(c, "companies") for c in companies if c.strip()})
 
 
 class Leave(BaseModel):
@@ -174,7 +168,7 @@ class StaffUser(Aggregate):
         self.name = name
         self.roles = list(roles)
         self.password_hash = password_hash
-        self.companies = kept_companies(companies)
+        self.companies = list(companies)
         self.manager_id = manager_id
         self.enabled = True
         self.available = True
@@ -265,7 +259,7 @@ class StaffUser(Aggregate):
 
     @event(CompaniesAuthorised)
     def _companies_authorised(self, companies: list[str]) -> None:
-        self.companies = kept_companies(companies)
+        self.companies = list(companies)
 
     def set_availability(self, available: bool) -> bool:
         """Mark the user available or not; False when unchanged."""

