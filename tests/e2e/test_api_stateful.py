@@ -6,6 +6,7 @@ readable, a deleted one is gone)."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -30,9 +31,10 @@ __all__ = ["sms"]  # the SMS simulator fixture, used by name (borrowers sign in 
 STATEFUL_CHECKS = CHECKS | {"use_after_free": {}, "ensure_resource_availability": {}}
 
 #: Scenarios (each a create and up to STEPS linked calls after it): about a minute on two quiet cores.
-#: SCHEMATHESIS_SCALE=10 runs ten times as many, for a deeper search before a release.
+#: SCHEMATHESIS_SCALE=10 runs ten times as many, for a deeper search before a release; SCHEMATHESIS_STEPS=<n> makes
+#: each scenario longer (deeper chains on what it created).
 SCENARIOS = 60 * SCALE
-STEPS = 12
+STEPS = int(os.environ.get("SCHEMATHESIS_STEPS", "12"))
 #: The scenarios run in this many suites, each with the creates in another order: Hypothesis starts with its simplest
 #: scenarios, which begin with the first create it knows, so one order would start most of them with the same one.
 SUITES = 15 * SCALE
@@ -205,8 +207,9 @@ def _run_suite(workflow: Any) -> None:
 
 
 @pytest.mark.timeout(900 * SCALE)  # about a minute quiet; a loaded 2-CPU machine needs more
-def test_linked_operations_answer_as_documented(stateful_schema: Any, client: Any) -> None:
+def test_linked_operations_answer_as_documented(stateful_schema: Any, client: Any, platform: Any) -> None:
     schema, tenant, records = stateful_schema
+    failed_before = {(f.projection, f.position) for f in platform.engine.failures()}
     started = time.monotonic()
     failures: dict[str, str] = {}
     tally: dict[str, Any] = {"steps": 0, "linked": 0, "probed": set(), "succeeded": set()}
@@ -220,6 +223,10 @@ def test_linked_operations_answer_as_documented(stateful_schema: Any, client: An
         f"schemathesis stateful: {SCENARIOS} scenarios, {tally['steps']} calls ({tally['linked']} through links) in "
         f"{time.monotonic() - started:.1f} s; {len(tally['succeeded'])} operations answered 2xx"
     )
+    # An answer can be as documented (202: the read model is behind) while a read model failed on what the command
+    # recorded: no event of the run may have failed a projection (a callback's offset PostgreSQL does not store did).
+    failed = [f for f in platform.engine.failures() if (f.projection, f.position) not in failed_before]
+    failures.update({f"{f.projection} at {f.position}": f"read model failed: {f}" for f in failed})
     assert not failures, "\n\n".join(failures.values())
     assert tally["linked"] > 0  # the links were followed: not only the creates ran
     # The run kept its credentials to the end (no case revoked or disabled them), so every case was authorised.
