@@ -233,11 +233,76 @@ def _responses(ep: Endpoint[Any], refs: dict[Any, Any]) -> dict[str, Any]:
     return responses
 
 
+def _item_parameter(collection: str, path: str) -> str | None:
+    """The parameter naming one resource of `collection` when `path` is that collection + `/{x_id}...`."""
+    found = re.match(r"/\{(\w+_id)\}(?:/|$)", path.removeprefix(collection)) if path.startswith(collection) else None
+    return found.group(1) if found else None
+
+
+def _collections(ep: Endpoint[Any]) -> list[str]:
+    """Where the resource a POST creates lives: its own path, and - for one created under a parent
+    (`/loans/{loan_id}/waivers`, `/borrower/callback-requests`) - the top-level collection of the same name
+    (`/waivers`), where the actions on it are."""
+    top = "/api/v1/" + ep.path.rsplit("/", 1)[1]
+    return [ep.path] if top == ep.path else [ep.path, top]
+
+
+def _answers_the_parent(ep: Endpoint[Any], by_route: dict[tuple[str, str], Endpoint[Any]]) -> bool:
+    """A POST on `/x/{x_id}/sub` that answers the `x` it changed (the model of `GET /x/{x_id}`): its `id` is the
+    parent's, not the id of anything it created."""
+    parent = by_route.get(("GET", ep.path.rsplit("/", 1)[0]))
+    return parent is not None and "{" in parent.path and parent.response is ep.response
+
+
+def create_links(endpoints: list[Endpoint[Any]]) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+    """OpenAPI links from each create to the operations on what it created, by one rule: a POST on a collection
+    whose answer carries the new resource's `id` links to every operation whose path is that collection +
+    `/{x_id}...` (`x_id` from the answer's `x_id` field when it has one, else its `id`; the collection's own path
+    parameters passed through), from each success status and from the 202 Accepted answer (whose `id` is the
+    resource's). Keyed by (method, path) of the create, then response status; named by target operationId."""
+    by_route = {(ep.method, ep.path): ep for ep in endpoints}
+    links: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for ep in endpoints:
+        assert ep.response is not None
+        if ep.method != "POST" or ep.path.endswith("}") or _answers_the_parent(ep, by_route):
+            continue
+        fields = ep.response.model_fields
+        own: dict[str, dict[str, Any]] = {}
+        accepted: dict[str, dict[str, Any]] = {}
+        for collection in _collections(ep):
+            for target in endpoints:
+                item = _item_parameter(collection, target.path)
+                field = item if item in fields else "id"
+                if item is None or target is ep or field not in fields:
+                    continue
+                passed = {f"path.{name}": f"$request.path.{name}" for name in re.findall(r"{(\w+)}", collection)}
+                description = f"The {item} of what this created, for {target.method} {target.path}"
+                own[target.operation_id] = {
+                    "operationId": target.operation_id,
+                    "parameters": passed | {f"path.{item}": f"$response.body#/{field}"},
+                    "description": description,
+                }
+                accepted[target.operation_id] = {  # AcceptedOut's `id` is the created resource's
+                    "operationId": target.operation_id,
+                    "parameters": passed | {f"path.{item}": "$response.body#/id"},
+                    "description": description,
+                }
+        statuses: dict[str, dict[str, Any]] = {}
+        if own:
+            statuses |= {str(status): own for status in (ep.status, *ep.statuses) if 200 <= status < 300}
+        if own and ep.accepts:
+            statuses["202"] = accepted
+        if statuses:
+            links[(ep.method, ep.path)] = statuses
+    return links
+
+
 def build_openapi(endpoints: list[Endpoint[Any]]) -> dict[str, Any]:
     """The OpenAPI document; `x-permission` on each operation states what it needs."""
     refs, defs = models_json_schema(_models(endpoints), ref_template=COMPONENTS)
     components: dict[str, Any] = {**defs.get("$defs", {}), "Problem": PROBLEM_SCHEMA}
     paths: dict[str, Any] = {}
+    links = create_links(endpoints)
     for ep in endpoints:
         op: dict[str, Any] = {"operationId": ep.operation_id, "summary": ep.summary, "tags": ep.tags}
         if ep.permission:
@@ -264,6 +329,8 @@ def build_openapi(endpoints: list[Endpoint[Any]]) -> dict[str, Any]:
                 "content": {"application/json": {"schema": refs[(ep.body, "validation")]}},
             }
         op["responses"] = _responses(ep, refs)
+        for status, status_links in links.get((ep.method, ep.path), {}).items():
+            op["responses"][status]["links"] = status_links
         paths.setdefault(ep.path, {})[ep.method.lower()] = op
     paths.update(EXTRA_PATHS)
     return {

@@ -6,6 +6,7 @@ promises, evidence and allocation history of each loan. Queries: projections/col
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import UTC
 from typing import Any
 
 from domain.collections.application import Collections
@@ -211,13 +212,15 @@ class CollectionViews(Projection):
     def _contact(self, position: int, event: C.ContactLogged) -> Iterator[Change]:
         c = event.contact
         loan_id, brand_id = event.loan_id, event.brand_id
+        # In UTC: a contact recorded before the command kept it so may carry an offset PostgreSQL does not store.
+        callback_at = c.callback_at.astimezone(UTC) if c.callback_at is not None else None
         yield Insert("read.collection_contacts", {
             "contact_id": c.contact_id, "loan_id": loan_id, "brand_id": brand_id, "outcome": c.outcome.value,
-            "remarks": c.remarks, "callback_at": c.callback_at, "channel": c.channel.value, "staff_id": c.staff_id,
+            "remarks": c.remarks, "callback_at": callback_at, "channel": c.channel.value, "staff_id": c.staff_id,
             "call": c.call.model_dump(mode="json") if c.call else None, "actor": event.actor,
             "at": event.timestamp,
         })  # fmt: skip
-        callback = c.callback_at if c.outcome is Outcome.CALLBACK_REQUESTED else None
+        callback = callback_at if c.outcome is Outcome.CALLBACK_REQUESTED else None
         yield Write(
             "UPDATE read.collection_cases SET callback_at = %(cb)s, attention_at = %(cb)s, last_contact_at = %(at)s, "
             "last_outcome = %(outcome)s, contacts = contacts + 1, updated_at = %(at)s WHERE loan_id = %(loan)s",

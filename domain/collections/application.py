@@ -130,7 +130,7 @@ class Collections(ContextApplication):
         """Log a contact with the borrower of a loan of the brand (the result's id is the contact's). Other contexts call this too: the dialer's webhook
         logs each call (channel `dialer`, the call's id, status, duration and recording link; a call id already
         logged is a 409), field visits log theirs (channel `field`)."""
-        check_contact(outcome, callback_at, self.clock.now())
+        callback_at = check_contact(outcome, callback_at, self.clock.now())
         text = _remarks(remarks)
         contact = Contact(contact_id=uuid4(), outcome=outcome, remarks=text, callback_at=callback_at, channel=channel,
                           staff_id=staff_id, call=call)  # fmt: skip

@@ -6,7 +6,7 @@ first fact (uuid5 of brand and loan). Stages and allocation are recorded in batc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -124,17 +124,21 @@ def case_id(brand_id: UUID, loan_id: UUID) -> UUID:
     return uuid5(_NAMESPACE, f"{brand_id}:{loan_id}")
 
 
-def check_contact(outcome: Outcome, callback_at: datetime | None, now: datetime) -> None:
-    """A callback needs its time (timezone-aware, not in the past); other outcomes take none."""
+def check_contact(outcome: Outcome, callback_at: datetime | None, now: datetime) -> datetime | None:
+    """A callback needs its time (timezone-aware, not in the past); other outcomes take none. The time is kept in
+    UTC: an offset as written (any up to ±23:59 parses, e.g. -18:08) is not one PostgreSQL stores (±15:59), and the
+    read model could not write the contact."""
     if outcome is Outcome.CALLBACK_REQUESTED:
         if callback_at is None:
             raise InvalidValue("callback_at", "a requested callback needs the time to call back")
-        if callback_at.tzinfo is None:
+        if callback_at.tzinfo is None or callback_at.utcoffset() is None:
             raise InvalidValue("callback_at", "give the time with its offset (e.g. 2026-05-01T15:00:00+05:30)")
         if callback_at < now:
             raise InvalidValue("callback_at", "the callback time has passed")
-    elif callback_at is not None:
+        return callback_at.astimezone(UTC)
+    if callback_at is not None:
         raise InvalidValue("callback_at", "only a requested callback takes a time")
+    return None
 
 
 class CollectionCase(Aggregate):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
@@ -103,7 +103,8 @@ class Reminders(ContextApplication):
             channel=channel,
             template_id=template_id,
             template_name=template.name if template is not None else str(template_id),
-            scheduled_at=scheduled_at,
+            # In UTC: an offset as written (up to ±23:59 parses) may be one PostgreSQL does not store (±15:59).
+            scheduled_at=scheduled_at.astimezone(UTC),
         )
         return self.commit(reminder)
 

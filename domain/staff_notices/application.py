@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
@@ -97,7 +97,8 @@ class StaffNotices(ContextApplication):
             priority=priority,
             roles=wanted_roles,
             staff_ids=wanted_staff,
-            publish_at=max(publish_at, now) if publish_at is not None else now,
+            # In UTC: an offset as written (up to ±23:59 parses) may be one PostgreSQL does not store (±15:59).
+            publish_at=max(publish_at, now).astimezone(UTC) if publish_at is not None else now,
         )
         return self.commit(notice)
 

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from domain.identity.application import Identity
+from tests.support import mobile
 from workers.contexts import CONTEXTS
 from workers.platform import compose_web
 
@@ -155,3 +156,62 @@ def test_job_inputs_are_validated(client: Any, tenant: Any) -> None:
     assert cron.status_code == 422
     ok = client.patch("/api/v1/jobs/housekeeping", json={"cron": "0 3 * * *", "batch_size": 250}, headers=tenant.auth)
     assert ok.status_code == 200 and ok.json()["settings"]["batch_size"] == 250
+
+
+def _resolve(expression: str, request_path: dict[str, str], body: dict[str, Any]) -> str:
+    """The value of a link parameter's runtime expression (the two forms the document uses)."""
+    if expression.startswith("$response.body#/"):
+        return str(body[expression.removeprefix("$response.body#/")])
+    return request_path[expression.removeprefix("$request.path.")]
+
+
+def test_creates_link_to_every_operation_on_what_they_create(client: Any) -> None:
+    doc = client.get("/openapi.json").json()
+    operations = {op["operationId"]: (path, method) for path, ops in doc["paths"].items() for method, op in ops.items()}
+    links = 0
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            for status, response in op["responses"].items():
+                for name, link in response.get("links", {}).items():
+                    assert method == "post" and status in {"200", "201", "202"}, (path, status)
+                    target, _ = operations[link["operationId"]]  # a stable operationId of the document
+                    assert name == link["operationId"]
+                    # Every parameter is a path parameter of the target, from the answer or passed through.
+                    named = {key.removeprefix("path.") for key in link["parameters"]}
+                    assert named <= set(re.findall(r"{(\w+)}", target)), (path, target)
+                    item = [e for e in link["parameters"].values() if e.startswith("$response.body#/")]
+                    assert len(item) == 1, (path, target)
+                    links += 1
+    loans = doc["paths"]["/api/v1/loans"]["post"]["responses"]
+    for status in ("201", "202"):  # the answer with the loan and the 202 Accepted one, both with its id
+        assert loans[status]["links"]["get_loan"]["parameters"] == {"path.loan_id": "$response.body#/id"}
+        assert {"submit_loan", "cancel_loan", "record_repayment"} <= set(loans[status]["links"])
+    waivers = doc["paths"]["/api/v1/loans/{loan_id}/waivers"]["post"]["responses"]["201"]["links"]
+    assert waivers["approve_waiver"]["parameters"] == {"path.request_id": "$response.body#/id"}
+    repayments = doc["paths"]["/api/v1/loans/{loan_id}/repayments"]["post"]["responses"]["201"]["links"]
+    assert set(repayments["reverse_repayment"]["parameters"].values()) == {
+        "$request.path.loan_id",
+        "$response.body#/id",
+    }
+    # A create answering its parent (a staff member's leave answers the staff member) links nothing from it.
+    leaves = doc["paths"]["/api/v1/staff/{staff_id}/leaves"]["post"]["responses"]
+    assert all("links" not in response for response in leaves.values())
+    assert links > 100
+
+
+def test_following_a_create_s_links_reaches_what_it_created(client: Any, tenant: Any) -> None:
+    doc = client.get("/openapi.json").json()
+    operations = {op["operationId"]: (path, method) for path, ops in doc["paths"].items() for method, op in ops.items()}
+    created = client.post("/api/v1/customers", json={"name": "Meera Iyer", "phone": mobile("9")}, headers=tenant.auth)
+    assert created.status_code == 201, created.text
+    links = doc["paths"]["/api/v1/customers"]["post"]["responses"]["201"]["links"]
+    reads = 0
+    for link in links.values():
+        path, method = operations[link["operationId"]]
+        values = {key.removeprefix("path."): _resolve(e, {}, created.json()) for key, e in link["parameters"].items()}
+        if method != "get" or set(re.findall(r"{(\w+)}", path)) != set(values):
+            continue
+        answer = client.get(path.format(**values), headers=tenant.auth)
+        assert answer.status_code == 200, (path, answer.text)
+        reads += 1
+    assert reads >= 5

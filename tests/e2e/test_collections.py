@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -488,3 +488,20 @@ def test_the_case_pages_allocation_history_names_the_executives(
     assert [row[1:3] for row in rows if row] == [["Ravi", "Asha"], ["Asha", "—"]], rows  # the header row has none
     shown = re.sub(r'title="[^"]*"', "", table)
     assert str(asha) not in shown and str(ravi) not in shown
+
+
+def test_a_callback_asked_for_with_an_offset_postgresql_does_not_store_is_logged_and_readable(
+    client: Any, platform: Any
+) -> None:
+    # Found by the stateful schemathesis run: -18:08 parses (offsets up to ±23:59 do), but the collections read model
+    # could not write it (PostgreSQL stores offsets up to ±15:59), so the contact answered 202 and never appeared.
+    tenant = make_tenant(platform)
+    loan = disbursed_loan(platform, tenant)
+    when = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    written = when.astimezone(timezone(-timedelta(hours=18, minutes=8))).isoformat()
+    body = {"outcome": "callback_requested", "remarks": "call in the evening", "callback_at": written}
+    logged = client.post(f"/api/v1/loans/{loan}/contacts", json=body, headers=tenant.auth)
+    assert logged.status_code == 201, logged.text
+    assert datetime.fromisoformat(logged.json()["callback_at"]) == when
+    panel = client.get(f"/api/v1/loans/{loan}/collection", headers=tenant.auth).json()
+    assert [datetime.fromisoformat(c["callback_at"]) for c in panel["contacts"]] == [when]

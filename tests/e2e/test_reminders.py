@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -232,3 +232,20 @@ def test_a_reminder_whose_delivery_finally_fails_shows_failed_with_the_reason(
     assert failed["reason"] == "handset_unreachable"
     assert [r["id"] for r in listed(server, tenant, status="failed")] == [made["id"]]
     assert listed(server, tenant, status="sent") == []
+
+
+def test_a_reminder_asked_for_with_an_offset_postgresql_does_not_store_is_scheduled_and_readable(
+    server: str, platform: Any
+) -> None:
+    # Found by the stateful schemathesis run's defect class (a callback's -18:08): offsets up to ±23:59 parse, but the
+    # reminders read model could not write one beyond PostgreSQL's ±15:59, so the API answered 202 and never showed it.
+    tenant = make_tenant(platform)
+    asha, _ = borrower(server, tenant, "Asha Verma")
+    template = sms_template(server, tenant)
+    when = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    odd = when.astimezone(timezone(-timedelta(hours=18, minutes=8)))
+    made = schedule(server, tenant, asha, template, odd)
+    assert made.status_code == 201, made.text
+    assert datetime.fromisoformat(made.json()["scheduled_at"]) == when
+    [shown] = listed(server, tenant)
+    assert datetime.fromisoformat(shown["scheduled_at"]) == when

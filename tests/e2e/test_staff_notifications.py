@@ -6,7 +6,7 @@ bad input is a 422 that writes nothing; another brand's notice is a 404; only ad
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from domain.identity.application import Identity
@@ -118,3 +118,18 @@ def test_bad_input_cross_brand_and_permissions(client: Any, platform: Any) -> No
     )
     assert denied.status_code == 403
     assert client.get(f"/api/v1/staff-notifications/{made['id']}/receipts", headers=sales).status_code == 403
+
+
+def test_a_notice_published_at_an_offset_postgresql_does_not_store_is_written_and_readable(
+    client: Any, platform: Any
+) -> None:
+    # Offsets up to ±23:59 parse, but the staff notices read model could not write one beyond PostgreSQL's ±15:59
+    # (-18:08 here), so the API answered 202 and the notice never appeared.
+    tenant = make_tenant(platform)
+    when = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    odd = when.astimezone(timezone(-timedelta(hours=18, minutes=8))).isoformat()
+    body = {"title": "Quarter close", "body": "Books close Friday", "priority": "LOW", "roles": ["admin"],
+            "publish_at": odd}  # fmt: skip
+    made = client.post("/api/v1/staff-notifications", json=body, headers=tenant.auth)
+    assert made.status_code == 201, made.text
+    assert datetime.fromisoformat(made.json()["publish_at"]) == when
