@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -65,7 +65,8 @@ class ReminderView(Projection):
                 "channel": event.channel.value,
                 "template_id": event.template_id,
                 "template_name": event.template_name,
-                "scheduled_at": event.scheduled_at,
+                # In UTC: one recorded before the command kept it so may carry an offset PostgreSQL does not store.
+                "scheduled_at": event.scheduled_at.astimezone(UTC),
                 "status": ReminderStatus.SCHEDULED.value,
                 "dispatching": False,
                 "created_by": event.actor,

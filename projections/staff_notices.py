@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -64,7 +64,8 @@ class StaffNoticeView(Projection):
                 "priority": event.priority.value,
                 "roles": list(event.roles),
                 "staff_ids": list(event.staff_ids),
-                "publish_at": event.publish_at,
+                # In UTC: one recorded before the command kept it so may carry an offset PostgreSQL does not store.
+                "publish_at": event.publish_at.astimezone(UTC),
                 "created_by": event.actor,
                 "created_at": event.timestamp,
                 "read_count": 0,

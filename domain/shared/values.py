@@ -356,6 +356,10 @@ def parse_date(raw: object, field: str = "date") -> date:
     return check_date_range(raw, field)
 
 
+#: The offsets of every timezone's local time: what an instant may be written with (`parse_instant`).
+EARLIEST_OFFSET, LATEST_OFFSET = -timedelta(hours=12), timedelta(hours=14)
+
+
 def parse_instant(raw: object, field: str = "instant") -> datetime:
     """An ISO-8601 date and time (YYYY-MM-DDTHH:MM[:SS[.ffffff]], optional Z or ±HH:MM), or a `datetime`, within
     the accepted range; without an offset it stays naive (the caller knows which timezone it means)."""
@@ -370,6 +374,11 @@ def parse_instant(raw: object, field: str = "instant") -> datetime:
         except ValueError:
             raise InvalidValue(field, f"'{text}' is not a calendar date and time") from None
     check_date_range(raw, field)
+    offset = raw.utcoffset()
+    if offset is not None and not EARLIEST_OFFSET <= offset <= LATEST_OFFSET:
+        # Python reads offsets up to ±23:59, PostgreSQL stores them up to ±15:59: one past that was recorded, then
+        # broke the read model writing it (the answer a 202 for what never appeared). Every zone lies within these.
+        raise InvalidValue(field, "the offset must lie between -12:00 and +14:00 (e.g. +05:30)")
     return raw
 
 

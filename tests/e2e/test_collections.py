@@ -490,17 +490,22 @@ def test_the_case_pages_allocation_history_names_the_executives(
     assert str(asha) not in shown and str(ravi) not in shown
 
 
-def test_a_callback_asked_for_with_an_offset_postgresql_does_not_store_is_logged_and_readable(
+def test_a_callback_asked_for_with_an_offset_no_zone_has_is_refused_and_one_at_the_edge_logged_and_readable(
     client: Any, platform: Any
 ) -> None:
     # Found by the stateful schemathesis run: -18:08 parses (offsets up to ±23:59 do), but the collections read model
     # could not write it (PostgreSQL stores offsets up to ±15:59), so the contact answered 202 and never appeared.
+    # Now a 422 naming the field, nothing recorded; Kiribati's +14:00 is kept, in UTC.
     tenant = make_tenant(platform)
     loan = disbursed_loan(platform, tenant)
     when = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
     written = when.astimezone(timezone(-timedelta(hours=18, minutes=8))).isoformat()
     body = {"outcome": "callback_requested", "remarks": "call in the evening", "callback_at": written}
-    logged = client.post(f"/api/v1/loans/{loan}/contacts", json=body, headers=tenant.auth)
+    refused = client.post(f"/api/v1/loans/{loan}/contacts", json=body, headers=tenant.auth)
+    assert refused.status_code == 422 and "callback_at" in refused.text and "offset" in refused.text, refused.text
+    assert client.get(f"/api/v1/loans/{loan}/collection", headers=tenant.auth).json()["contacts"] == []
+    edge = when.astimezone(timezone(timedelta(hours=14))).isoformat()
+    logged = client.post(f"/api/v1/loans/{loan}/contacts", json={**body, "callback_at": edge}, headers=tenant.auth)
     assert logged.status_code == 201, logged.text
     assert datetime.fromisoformat(logged.json()["callback_at"]) == when
     panel = client.get(f"/api/v1/loans/{loan}/collection", headers=tenant.auth).json()

@@ -120,16 +120,21 @@ def test_bad_input_cross_brand_and_permissions(client: Any, platform: Any) -> No
     assert client.get(f"/api/v1/staff-notifications/{made['id']}/receipts", headers=sales).status_code == 403
 
 
-def test_a_notice_published_at_an_offset_postgresql_does_not_store_is_written_and_readable(
+def test_a_notice_published_at_an_offset_no_zone_has_is_refused_and_one_at_the_edge_written_and_readable(
     client: Any, platform: Any
 ) -> None:
     # Offsets up to ±23:59 parse, but the staff notices read model could not write one beyond PostgreSQL's ±15:59
-    # (-18:08 here), so the API answered 202 and the notice never appeared.
+    # (-18:08 here), so the API answered 202 and the notice never appeared. Now a 422 naming the field, nothing
+    # recorded; Baker Island's -12:00 is kept, in UTC.
     tenant = make_tenant(platform)
     when = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
     odd = when.astimezone(timezone(-timedelta(hours=18, minutes=8))).isoformat()
     body = {"title": "Quarter close", "body": "Books close Friday", "priority": "LOW", "roles": ["admin"],
             "publish_at": odd}  # fmt: skip
-    made = client.post("/api/v1/staff-notifications", json=body, headers=tenant.auth)
+    refused = client.post("/api/v1/staff-notifications", json=body, headers=tenant.auth)
+    assert refused.status_code == 422 and "publish_at" in refused.text and "offset" in refused.text, refused.text
+    assert client.get("/api/v1/staff-notifications", headers=tenant.auth).json()["items"] == []
+    edge = when.astimezone(timezone(-timedelta(hours=12))).isoformat()
+    made = client.post("/api/v1/staff-notifications", json={**body, "publish_at": edge}, headers=tenant.auth)
     assert made.status_code == 201, made.text
     assert datetime.fromisoformat(made.json()["publish_at"]) == when

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, get_args, get_origin
 
@@ -197,6 +197,18 @@ def test_instants_are_iso_and_within_range() -> None:
     for raw in ("0001-01-01T00:00:00+05:30", "9999-12-31T23:59:59-05:00"):
         with pytest.raises(InvalidInput, match="between 1900 and 2200"):
             parse_instant(raw, "as_of")
+    # Every zone's offset is taken (Kiribati's +14:00, Baker Island's -12:00); one PostgreSQL cannot store, or no zone
+    # has, is refused before anything is recorded.
+    assert parse_instant("2026-11-20T10:00:00+14:00").utcoffset() == timedelta(hours=14)
+    assert parse_instant("2026-11-20T10:00:00-12:00").utcoffset() == -timedelta(hours=12)
+    for raw in (
+        "2124-04-01T06:02:46-18:08",
+        "2026-11-20T10:00:00+16:00",
+        "2026-11-20T10:00:00+14:01",
+        "2026-11-20T10:00-1201",
+    ):
+        with pytest.raises(InvalidInput, match="offset must lie between -12:00 and \\+14:00"):
+            parse_instant(raw, "callback_at")
 
 
 def test_brand_settings_changes_follow_the_input_rules() -> None:
