@@ -45,7 +45,7 @@ from domain.loans.esign import Agreements, CallbackOutcome, EsignCallback
 from domain.providers.messaging import EsignProvider, SmsSender
 from domain.shared.clock import Clock, business_date
 from domain.shared.errors import FieldError, InvalidInput, InvalidValue
-from domain.shared.values import mask_pan
+from domain.shared.values import check_offset, mask_pan
 from projections.verification_queries import VerificationQueries
 
 log = structlog.get_logger(__name__)
@@ -239,6 +239,7 @@ def _signed_at(raw: Any, latest: datetime) -> datetime | None:
         signed_at = None
     if signed_at is None or signed_at.tzinfo is None:
         raise InvalidValue("signed_at", "must be an ISO 8601 instant with its UTC offset")
+    check_offset(signed_at, "signed_at")
     if signed_at > latest:
         raise InvalidValue("signed_at", f"{signed_at.isoformat()} is in the future (later than {latest.isoformat()})")
     return signed_at

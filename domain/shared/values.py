@@ -374,12 +374,17 @@ def parse_instant(raw: object, field: str = "instant") -> datetime:
         except ValueError:
             raise InvalidValue(field, f"'{text}' is not a calendar date and time") from None
     check_date_range(raw, field)
-    offset = raw.utcoffset()
+    return check_offset(raw, field)
+
+
+def check_offset(at: datetime, field: str) -> datetime:
+    """`at` when it has no offset or one of a zone's (`EARLIEST_OFFSET`..`LATEST_OFFSET`); InvalidValue otherwise.
+    Python reads offsets up to ±23:59, PostgreSQL stores them up to ±15:59: one past that was recorded, then broke the
+    read model writing it (the answer a 202 for what never appeared)."""
+    offset = at.utcoffset()
     if offset is not None and not EARLIEST_OFFSET <= offset <= LATEST_OFFSET:
-        # Python reads offsets up to ±23:59, PostgreSQL stores them up to ±15:59: one past that was recorded, then
-        # broke the read model writing it (the answer a 202 for what never appeared). Every zone lies within these.
         raise InvalidValue(field, "the offset must lie between -12:00 and +14:00 (e.g. +05:30)")
-    return raw
+    return at
 
 
 #: How far ahead a callback may be asked for (a later one is a typo of the year, not a callback).

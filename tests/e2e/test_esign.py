@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -332,7 +332,8 @@ def test_a_signed_webhook_with_an_impossible_signed_at_is_refused_naming_it_and_
         (datetime.now(UTC) + timedelta(hours=1)).isoformat(),  # an hour ahead of our clock
         "2026-13-45T25:00:00+00:00",
         datetime.now(UTC).replace(tzinfo=None).isoformat(),  # no offset: which instant?
-    ):
+        datetime.now(UTC).astimezone(timezone(-timedelta(hours=18, minutes=8))).isoformat(),
+    ):  # the last: an offset no zone has (PostgreSQL stores up to ±15:59)
         body, headers = _delivery({**data, "signed_at": signed_at}, event_id)
         answer = client.post(hook, content=body, headers=headers)
         assert answer.status_code == 422, (signed_at, answer.status_code, answer.text)
