@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 import structlog
@@ -22,6 +21,7 @@ from domain.fieldwork.application import FieldWork
 from domain.fieldwork.dialer import CallStatus, DialerCallNotFound
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, FieldError, InvalidInput, field_path
+from domain.shared.values import Instant
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +45,7 @@ class CallCompleted(BaseModel):
     status: CallStatus
     duration_seconds: int = Field(ge=0, le=86_400)
     recording_url: str | None = Field(None, max_length=500)
-    ended_at: datetime | None = None
+    ended_at: Instant | None = None  # an offset no zone has is refused (`parse_instant`)
 
 
 @dataclass(frozen=True)

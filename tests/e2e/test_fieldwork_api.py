@@ -202,6 +202,43 @@ def test_a_call_event_naming_another_brands_call_touches_neither(
     assert httpx.get(f"{server}/api/v1/calls/{call_a['id']}", headers=b.auth).status_code == 404
 
 
+def test_a_call_event_ended_at_an_offset_no_zone_has_is_refused_naming_it_and_changes_nothing(
+    platform: Any, server: str, provider_simulators: Any
+) -> None:
+    """`ended_at` -18:08 (Python reads offsets up to ±23:59, PostgreSQL stores up to ±15:59: recorded, it broke the read
+    model writing it) is a 422 naming data.ended_at; the call stays placed and the corrected delivery is recorded."""
+    dialer = provider_simulators["dialer"]
+    dialer.auto_complete = False
+    try:
+        tenant = make_tenant(platform)
+        set_business_date(platform, tenant, date(2026, 1, 31))
+        loan_id = disbursed_loan(platform, tenant)
+        agent = _agent(platform, tenant)
+        _dialer_ready(server, tenant, agent)
+        call = httpx.post(f"{server}/api/v1/loans/{loan_id}/calls", json={"staff_id": str(agent)}, headers=tenant.auth)
+        assert call.status_code == 202, call.text
+        placed = call.json()
+    finally:
+        dialer.auto_complete = True
+    sim = next(c for c in dialer.calls() if c["reference"] == placed["id"])
+    data = {"call_id": sim["call_id"], "reference": placed["id"], "status": "answered", "duration_seconds": 7}
+    url = f"{server}/api/v1/webhooks/dialer"
+    for ended_at, status in (("2026-01-31T10:00:00-18:08", 422), ("2026-01-31T10:00:00+05:30", 200)):
+        event = {"id": f"evt_{uuid.uuid4().hex}", "type": "call.completed", "created_at": "2026-01-31T10:00:00+00:00",
+                 "data": {**data, "ended_at": ended_at}}  # fmt: skip
+        body = json.dumps(event).encode()
+        headers = {**sign(PROVIDER_WEBHOOK_SECRET, body, int(time.time())), "Content-Type": "application/json"}
+        answer = httpx.post(url, content=body, headers=headers)
+        assert answer.status_code == status, answer.text
+        if status == 422:
+            assert [e["field"] for e in answer.json()["errors"]] == ["data.ended_at"], answer.text
+            row = httpx.get(f"{server}/api/v1/calls/{placed['id']}", headers=tenant.auth).json()
+            assert row["status"] == "placed", row
+    settle(platform, "fieldwork")
+    row = httpx.get(f"{server}/api/v1/calls/{placed['id']}", headers=tenant.auth).json()
+    assert row["status"] == "answered" and row["ended_at"] is not None, row
+
+
 def test_a_dialer_that_cannot_be_reached_records_no_call(platform: Any, server: str, provider_simulators: Any) -> None:
     tenant = make_tenant(platform)
     set_business_date(platform, tenant, date(2026, 1, 31))
