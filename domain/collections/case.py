@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from domain.identity.permissions import Permission
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict, InvalidValue, NotFound
+from domain.shared.values import CALLBACK_HORIZON
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/collections/case")
 
@@ -125,7 +126,8 @@ def case_id(brand_id: UUID, loan_id: UUID) -> UUID:
 
 
 def check_contact(outcome: Outcome, callback_at: datetime | None, now: datetime) -> datetime | None:
-    """A callback needs its time (timezone-aware, not in the past); other outcomes take none. The time is kept in
+    """A callback needs its time (timezone-aware, not in the past, within a year: CALLBACK_HORIZON); other outcomes
+    take none. The time is kept in
     UTC: an offset as written (any up to ±23:59 parses, e.g. -18:08) is not one PostgreSQL stores (±15:59), and the
     read model could not write the contact."""
     if outcome is Outcome.CALLBACK_REQUESTED:
@@ -135,6 +137,8 @@ def check_contact(outcome: Outcome, callback_at: datetime | None, now: datetime)
             raise InvalidValue("callback_at", "give the time with its offset (e.g. 2026-05-01T15:00:00+05:30)")
         if callback_at < now:
             raise InvalidValue("callback_at", "the callback time has passed")
+        if callback_at > now + CALLBACK_HORIZON:  # as a note's or a callback request's (`check_callback`)
+            raise InvalidValue("callback_at", "a callback more than a year ahead is not a callback")
         return callback_at.astimezone(UTC)
     if callback_at is not None:
         raise InvalidValue("callback_at", "only a requested callback takes a time")
