@@ -238,7 +238,7 @@ class EngagementStore:
         with self.pool.connection() as conn, conn.transaction():
             row = conn.execute(
                 "UPDATE ops.message_templates SET version = version + 1, updated_at = %s "
-                "WHERE brand_id = %s AND id = %s AND (%s::int IS NULL OR version = %s::int) RETURNING version",
+                "WHERE brand_id = %s AND id = %s AND (%s::bigint IS NULL OR version = %s::bigint) RETURNING version",
                 (now, brand_id, template_id, expected_version, expected_version),
             ).fetchone()
             if row is None:

@@ -44,6 +44,9 @@ T = TypeVar("T")
 
 #: The version an If-Match ETag carries: a record version as this API sends it (`"3"`).
 _ETAG_VERSION = re.compile(r"[0-9]{1,18}")
+#: An If-Match value `expected_version` reads, as the OpenAPI document states it: the ETag as sent (`"3"`), weak or
+#: not, or its bare version (it also takes surrounding whitespace and stray quotes, which no client need send).
+ETAG_PATTERN = r'^(W/)?"?[0-9]{1,18}"?$'
 
 #: The methods that change something (and may carry Idempotency-Key and If-Match).
 COMMANDS = ("POST", "PATCH", "PUT", "DELETE")

@@ -8,9 +8,11 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from api.endpoint import AcceptedOut, Endpoint
+from api.endpoint import ETAG_PATTERN, AcceptedOut, Endpoint
 from api.idempotency import KEY_PATTERN, MAX_KEY_LENGTH
+from api.request_input import free_text
 from api.uploads import form_schema
+from domain.shared.values import text_pattern
 
 COMPONENTS = "#/components/schemas/{model}"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -154,13 +156,17 @@ def _parameters(ep: Endpoint[Any], defs: dict[str, Any], refs: dict[Any, Any]) -
         query_schema = defs[refs[(ep.query, "validation")]["$ref"].rsplit("/", 1)[1]]
         for name, f in ep.query.model_fields.items():
             public_name = f.alias or name
+            schema = query_schema["properties"][public_name]
+            if f.is_required() or not free_text(f):
+                # An empty value is "not given" only for optional free text; elsewhere it is a 422 (`parse_query`).
+                _non_empty(schema)
             params.append(
                 {
                     "name": public_name,
                     "in": "query",
                     "required": f.is_required(),
                     "description": f.description or "",
-                    "schema": query_schema["properties"][public_name],
+                    "schema": schema,
                 }
             )
     if not ep.public and not ep.borrower:
@@ -190,7 +196,7 @@ def _parameters(ep: Endpoint[Any], defs: dict[str, Any], refs: dict[Any, Any]) -
                 "name": "If-Match",
                 "in": "header",
                 "required": False,
-                "schema": {"type": "string"},
+                "schema": {"type": "string", "pattern": ETAG_PATTERN},
                 "description": 'The ETag ("<version>") of the record as you read it: 409 when it changed since.',
             }
         )
@@ -297,6 +303,59 @@ def create_links(endpoints: list[Endpoint[Any]]) -> dict[tuple[str, str], dict[s
     return links
 
 
+def _non_empty(schema: dict[str, Any]) -> None:
+    """A string (or a string of `anyOf`) at least one character long where it says no more."""
+    for option in schema.get("anyOf", [schema]):
+        if option.get("type") == "string" and "enum" not in option and "format" not in option:
+            option["minLength"] = max(1, option.get("minLength", 0))
+
+
+#: The keywords that already say what a string holds (a pattern, a choice, a uuid, a date): the text rule adds nothing.
+_SAYS_WHAT = ("pattern", "enum", "const", "format")
+
+
+def _state_text_rule(paths: dict[str, Any], components: dict[str, Any]) -> None:
+    """Every request string that says nothing else of what it holds gets the text rule's pattern (`text_pattern`):
+    the edge refuses a control or bidi-override character in any string of a JSON body, and also a tab or line break
+    in a query, path or header value (api/request_input.py), so a schema-valid request is not refused for it. JSON
+    bodies' components are shared with the answers that reuse their models, which hold only text that passed it."""
+    multiline, one_line = text_pattern(multiline=True), text_pattern(multiline=False)
+    done: set[tuple[str, str]] = set()
+
+    def state(schema: Any, pattern: str) -> None:
+        if isinstance(schema, list):
+            for item in schema:
+                state(item, pattern)
+            return
+        if not isinstance(schema, dict):
+            return
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith(COMPONENTS.split("{", 1)[0]):
+            name = ref.rsplit("/", 1)[1]
+            if (name, pattern) not in done:
+                done.add((name, pattern))
+                state(components.get(name), pattern)
+        if schema.get("type") == "string" and not any(key in schema for key in _SAYS_WHAT):
+            schema["pattern"] = pattern
+        for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+            state(schema.get(key), pattern)
+        for key in ("items", "additionalProperties"):
+            state(schema.get(key), pattern)
+        if schema.get("type") == "object" and schema.get("additionalProperties", True) is not False:
+            schema.setdefault("propertyNames", {"pattern": pattern})  # a key is text too
+        properties = schema.get("properties")
+        if isinstance(properties, dict):
+            state(list(properties.values()), pattern)
+
+    for operations in paths.values():
+        for op in operations.values():
+            for param in op.get("parameters", []):
+                state(param.get("schema"), one_line)
+            body = op.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is not None:
+                state(body.get("schema"), multiline)
+
+
 def build_openapi(endpoints: list[Endpoint[Any]]) -> dict[str, Any]:
     """The OpenAPI document; `x-permission` on each operation states what it needs."""
     refs, defs = models_json_schema(_models(endpoints), ref_template=COMPONENTS)
@@ -332,6 +391,7 @@ def build_openapi(endpoints: list[Endpoint[Any]]) -> dict[str, Any]:
         for status, status_links in links.get((ep.method, ep.path), {}).items():
             op["responses"][status]["links"] = status_links
         paths.setdefault(ep.path, {})[ep.method.lower()] = op
+    _state_text_rule(paths, components)
     paths.update(EXTRA_PATHS)
     return {
         "openapi": "3.1.0",

@@ -185,7 +185,7 @@ def parse_query(model: type[BaseModel], request: Request) -> BaseModel:
     for name, value in check_query_text(request):
         info = fields.get(name)
         if value == "":
-            if info is not None and _free_text(info):
+            if info is not None and free_text(info):
                 continue
             if info is not None:
                 errors.append(FieldError(name, "is empty; give a value or leave the parameter out"))
@@ -199,7 +199,7 @@ def parse_query(model: type[BaseModel], request: Request) -> BaseModel:
     return model.model_validate(values)
 
 
-def _free_text(info: FieldInfo) -> bool:
+def free_text(info: FieldInfo) -> bool:
     """A plain (optionally None) string without a pattern: a search term, a text filter or a cursor."""
     patterned = any(getattr(m, "pattern", None) for m in info.metadata)
     return _plain_type(info) is str and not patterned

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import InstantOut
 from api.request_input import VISIBLE_MIN_REASON
+from api.routes.servicing_models import StaffPaymentMode
 from domain.shared.values import MIN_REASON, BusinessDate, Money
 
 
@@ -20,7 +21,7 @@ class CollectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: Money
-    mode: str = Field(max_length=20, description="cash, cheque, neft, imps, rtgs, upi, nach or other")
+    mode: StaffPaymentMode
     reference: str = Field(max_length=100, description="the receipt or UTR: unique per loan")
     collected_on: BusinessDate | None = Field(None, description="the business date unless given; never after it")
 

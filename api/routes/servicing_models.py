@@ -5,12 +5,24 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.request_input import VISIBLE_MIN_REASON
-from domain.shared.values import MIN_REASON, BusinessDate, Money
+from domain.loans.servicing_events import PaymentMode
+from domain.shared.values import MIN_REASON, BusinessDate, Money, stated_choices
+
+#: A mode staff record money with: a `PaymentMode` but the two only the payment webhooks record (the domain reads it,
+#: case-insensitively, with its own 422 naming `mode`; the schema states the choices).
+StaffPaymentMode = Annotated[
+    str,
+    Field(max_length=20),
+    stated_choices(
+        [m.value for m in PaymentMode if m not in (PaymentMode.PAYMENT_LINK, PaymentMode.UPI_AUTOPAY)],
+        "cash, cheque, neft, imps, rtgs, upi, nach or other",
+    ),
+]
 
 
 class RepaymentIn(BaseModel):
@@ -19,7 +31,7 @@ class RepaymentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: Money
-    mode: str = Field(max_length=20, description="cash, cheque, neft, imps, rtgs, upi, nach or other")
+    mode: StaffPaymentMode
     reference: str = Field(max_length=100, description="the UTR, cheque number or receipt: unique per loan")
     paid_on: BusinessDate | None = Field(None, description="the business date unless given; never after it")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Context, Decimal, InvalidOperation
@@ -95,6 +95,10 @@ def normalise_name(raw: str, field: str = "name") -> str:
 # encode them), control characters other than tab and line breaks, and the bidirectional embedding, override and
 # isolate controls (invisible, and they reorder what a reviewer reads: "Trojan Source").
 _UNSAFE_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+#: The code points `_UNSAFE_TEXT` refuses (but unpaired surrogates, which no UTF-8 request can carry and ECMA-262 and
+#: Rust patterns cannot name), and those `_LINE_BREAKS` adds for a single line: `text_pattern` writes them.
+_UNSAFE_RANGES = ((0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x9F), (0x202A, 0x202E), (0x2066, 0x2069))
+_LINE_BREAK_RANGES = ((0x09, 0x0A), (0x0D, 0x0D))
 _LINE_BREAKS = re.compile("[\t\n\r]")
 # Letters that render as nothing (Hangul fillers) and the blank Braille pattern: they pass as "a letter".
 _BLANK_LOOKALIKES = frozenset("\u115f\u1160\u3164\uffa0\u2800")
@@ -163,6 +167,21 @@ def text_problem(text: str, *, multiline: bool = True) -> str | None:
     if char in "\t\n\r":
         return f"must be a single line (contains {code})"
     return f"contains a control character ({code})"
+
+
+def text_pattern(*, multiline: bool = True) -> str:
+    """The rule of `text_problem` as a JSON Schema (ECMA-262) pattern, for the API's schemas: any text without a
+    character it refuses (`multiline`: tabs and line breaks allowed). The edge applies it to every string of a JSON
+    body (multi-line) and every query, path and header value (one line), so the OpenAPI document states it there."""
+    ranges = sorted(_UNSAFE_RANGES + (() if multiline else _LINE_BREAK_RANGES))
+    merged: list[tuple[int, int]] = []
+    for low, high in ranges:
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(high, merged[-1][1]))
+        else:
+            merged.append((low, high))
+    refused = "".join(f"\\u{low:04x}" + (f"-\\u{high:04x}" if high > low else "") for low, high in merged)
+    return f"^[^{refused}]*$"
 
 
 def visible_characters(text: str) -> int:
@@ -262,13 +281,24 @@ class DecimalRule:
             raise ValueError(exc.errors[0].message) from None
 
     def json_schema(self) -> dict[str, object]:
-        """What the rule accepts, for OpenAPI: a number or a plain decimal string within the digits."""
+        """What the rule accepts, for OpenAPI: a number with at most `places` decimals (`multipleOf`, read exactly as
+        written: JSON Schema's multiples are decimal, not binary) or a plain decimal string within the digits and
+        places; a negative one (where the rule allows it) is not zero: "-0" and "-0.00" are refused (`parse`)."""
         largest = float(10**self.integer_digits - 1)  # exact as a float; the fraction adds less than 1
-        sign = "" if self.minimum is not None and self.minimum >= 0 else "-?"
-        number: dict[str, object] = {"type": "number", "maximum": largest}
+        step = float(Decimal(1).scaleb(-self.places))
+        number: dict[str, object] = {"type": "number", "maximum": largest, "multipleOf": step}
         number["minimum"] = float(self.minimum) if self.minimum is not None else -largest
-        pattern = rf"^{sign}[0-9]{{1,{self.integer_digits}}}(\.[0-9]{{1,{self.places}}})?$"
-        return {"anyOf": [number, {"type": "string", "pattern": pattern}]}
+        digits, places = self.integer_digits, self.places
+        decimals = rf"(\.[0-9]{{1,{places}}})?" if places else ""
+        pattern = rf"[0-9]{{1,{digits}}}{decimals}"
+        if self.minimum is None or self.minimum < 0:
+            # A negative one names a digit that is not 0: in the whole part, or in the decimals (the first one of them).
+            negative = [rf"0{{0,{digits - 1}}}[1-9][0-9]{{0,{digits - 1}}}{decimals}"]
+            if places:
+                fraction = "|".join(rf"0{{{zeros}}}[1-9][0-9]{{0,{places - 1 - zeros}}}" for zeros in range(places))
+                negative.append(rf"[0-9]{{1,{digits}}}\.(?:{fraction})")
+            pattern = f"{pattern}|-(?:{'|'.join(negative)})"
+        return {"anyOf": [number, {"type": "string", "pattern": f"^(?:{pattern})$"}]}
 
     @staticmethod
     def _decimal(raw: object, field: str) -> Decimal:
@@ -403,6 +433,14 @@ def check_callback(at: datetime, now: datetime, field: str = "callback_at") -> d
     return at.astimezone(UTC)
 
 
+#: An RFC 3339 date-time `parse_instant` takes, as the API's schemas state it: a year within the accepted range, an
+#: upper-case `T`, seconds with at most six decimals, and `Z` or an offset within `EARLIEST_OFFSET`..`LATEST_OFFSET`.
+INSTANT_PATTERN = (
+    r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+    r"(Z|\+((0[0-9]|1[0-3]):[0-5][0-9]|14:00)|-((0[0-9]|1[01]):[0-5][0-9]|12:00))$"
+)
+
+
 def _pydantic(parse: Callable[[object, str], T]) -> Callable[[object], T]:
     def validate(raw: object) -> T:
         try:
@@ -423,8 +461,18 @@ BusinessDate = Annotated[
 Instant = Annotated[
     datetime,
     BeforeValidator(_pydantic(parse_instant)),
-    WithJsonSchema({"type": "string", "format": "date-time", "pattern": r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-"}),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": INSTANT_PATTERN}),
 ]
+
+
+def stated_choices(values: Iterable[str], description: str | None = None) -> WithJsonSchema:
+    """A string field's schema when the domain checks it against a set of choices (its own check, message and case
+    rules stay): an enum of `values`, so a schema-valid request does not name a choice the domain refuses. Use it as
+    `Annotated[str, Field(max_length=...), stated_choices(...)]`."""
+    schema: dict[str, Any] = {"type": "string", "enum": list(values)}
+    if description:
+        schema["description"] = description
+    return WithJsonSchema(schema)
 
 
 def whole_number(text: str, max_digits: int = 18) -> int | None:

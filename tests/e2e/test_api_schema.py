@@ -49,13 +49,160 @@ CHECKS = {
     "negative_data_rejection": {},
     # Every operation that answered 2xx is sent again without credentials and with invalid ones: 401 expected.
     "ignored_auth": {},
+    # A schema-valid request is not refused for its input (422, 400): what the server accepts is what the schema says
+    # (an unknown id is a 404 and a stale state a 409, which the check expects). Per operation below: a 422 that
+    # depends on state (`REFUSED_FOR_STATE`) and operations whose rules the schema does not state yet (`NOT_STATED`).
+    "positive_data_acceptance": {},
     # These need links between operations (stateful runs) or several users; the access-matrix tests cover
-    # authorisation, and a valid but unknown id is rightly a 404, not an acceptance failure.
-    "positive_data_acceptance": {"enabled": False},
+    # authorisation.
     "use_after_free": {"enabled": False},
     "ensure_resource_availability": {"enabled": False},
     "object_level_authorization": {"enabled": False},
     "missing_required_header": {"enabled": False},
+}
+
+#: Operations whose schema-valid requests are rightly a 422 for the state they meet, not their input: an id in the
+#: body of no record of the brand (or not of the kind the command needs), an amount outside the product's range,
+#: a code of the brand's own lists, a callback beyond a year from now, an API key where a staff member is needed.
+#: `positive_data_acceptance` expects a 422 from them too (and still fails on a 400).
+REFUSED_FOR_STATE = [
+    "GET /api/v1/loan-products/{product_id}/quote",
+    "PATCH /api/v1/covenants/{covenant_id}",
+    "POST /api/v1/bank-accounts/{bank_account_id}/manual-verification",
+    "POST /api/v1/borrower/callback-requests",
+    "POST /api/v1/borrower/otp",
+    "POST /api/v1/borrower/session",
+    "POST /api/v1/covenants",
+    "POST /api/v1/customers/{customer_id}/agent",
+    "POST /api/v1/customers/{customer_id}/notes",
+    "POST /api/v1/customers/{customer_id}/statement-analyses",
+    "POST /api/v1/documents/{document_id}/period",
+    "POST /api/v1/field-visits/{visit_id}/reassign",
+    "POST /api/v1/leads/{lead_id}/borrower",
+    "POST /api/v1/loans",
+    "POST /api/v1/loans/{loan_id}/assign",
+    "POST /api/v1/loans/{loan_id}/calls",
+    "POST /api/v1/loans/{loan_id}/credit-calls",
+    "POST /api/v1/loans/{loan_id}/cx-approve",
+    "POST /api/v1/loans/{loan_id}/field-visits",
+    "POST /api/v1/loans/{loan_id}/product",
+    "POST /api/v1/loans/{loan_id}/reject",
+    "POST /api/v1/loans/{loan_id}/sanction",
+    "POST /api/v1/loans/{loan_id}/sanction-assign",
+    "POST /api/v1/payout-files",
+    "POST /api/v1/reloan-offers/{offer_id}/accept",
+]
+
+#: Why an operation's schema does not yet say what its server accepts (a rule JSON Schema cannot state, or one not
+#: yet stated): `positive_data_acceptance` leaves them out until it does. Each is a contract gap to close.
+VISIBLE = "a reason, remark or title needs 1-3 visible characters (not spaces or zero-width ones): no pattern states it"
+STRICT = "a JSON integer or flag written 3.0 (or a query integer 3.0) is refused: JSON Schema's integer takes 3.0"
+CHOICE = "a string checked against a set of choices (mode, channel, rule, team, agent, step) is not stated as an enum"
+FORMAT = (
+    "a format the domain checks (phone, PAN, IFSC, account, pincode, code, period, UPI id) is not stated as a pattern"
+)
+CROSS = "a rule across fields (to after from, at least one of two lists, a subject only for email, no null to clear)"
+FILE = "an upload's content (a PDF, JPEG or PNG; a lead CSV's columns): multipart bodies state only a file"
+LENGTH = "a length the domain checks (a password's 10 characters) is not stated as minLength"
+NULL = "a field sent as null is refused (nothing is cleared), where the schema allows null for an optional field"
+SIGNED = "a provider's webhook is signed (X-Timestamp, X-Signature over the body): no schema-valid request is signed"
+NOT_STATED = {
+    "POST /api/v1/invites/accept": LENGTH,
+    "POST /api/v1/staff": FORMAT,  # email: `format: email` would take addresses email_validator refuses
+    "PATCH /api/v1/staff/{staff_id}": NULL,
+    "POST /api/v1/staff/{staff_id}/leaves": CROSS,
+    "POST /api/v1/loans/{loan_id}/collection-requests": VISIBLE,  # reference (its mode is an enum now)
+    "POST /api/v1/loans/{loan_id}/repayments": VISIBLE,  # reference (its mode is an enum now)
+    "DELETE /api/v1/blocklist/{entry_id}": VISIBLE,
+    "GET /api/v1/activity": CROSS,
+    "GET /api/v1/audit/trail": FORMAT,
+    "GET /api/v1/audit/{aggregate_type}/{aggregate_id}/diff": CROSS,
+    "GET /api/v1/callback-requests": CHOICE,
+    "GET /api/v1/collections/team": CHOICE,
+    "GET /api/v1/collections/worklist": CHOICE,
+    "GET /api/v1/credit/team-figures": CHOICE,
+    "GET /api/v1/customers": CHOICE,
+    "GET /api/v1/loans/{loan_id}/repayments": STRICT,
+    "PATCH /api/v1/brand/config": FORMAT,
+    "PATCH /api/v1/customers/{customer_id}": NULL,
+    "PATCH /api/v1/dialer/settings": FORMAT,
+    "PATCH /api/v1/jobs/{name}": STRICT,
+    "PATCH /api/v1/loan-products/{product_id}": STRICT,
+    "PATCH /api/v1/notice-sources/{source_id}": FORMAT,
+    "POST /api/v1/api-keys": FORMAT,
+    "POST /api/v1/blocklist": FORMAT,
+    "POST /api/v1/borrower/applications": STRICT,
+    "POST /api/v1/callback-requests/{callback_id}/respond": VISIBLE,
+    "POST /api/v1/coupons": FORMAT,
+    "POST /api/v1/coupons/{coupon_id}/withdraw": VISIBLE,
+    "POST /api/v1/covenant-evaluations/{evaluation_id}/comply": FORMAT,
+    "POST /api/v1/customers": FORMAT,
+    "POST /api/v1/customers/{customer_id}/alternate-phones": FORMAT,
+    "POST /api/v1/customers/{customer_id}/bank-accounts": FORMAT,
+    "POST /api/v1/customers/{customer_id}/bureau-pulls": FORMAT,
+    "POST /api/v1/customers/{customer_id}/document-requests": CROSS,
+    "POST /api/v1/customers/{customer_id}/documents": FILE,
+    "POST /api/v1/customers/{customer_id}/loan-numbers": FORMAT,
+    "POST /api/v1/customers/{customer_id}/loan-numbers/unlink": FORMAT,
+    "POST /api/v1/customers/{customer_id}/pan-verifications": FORMAT,
+    "POST /api/v1/documents/{document_id}/review": VISIBLE,
+    "POST /api/v1/field-visits/{visit_id}/cancel": VISIBLE,
+    "POST /api/v1/field-visits/{visit_id}/photos": FILE,
+    "POST /api/v1/field-visits/{visit_id}/visit": FORMAT,
+    "POST /api/v1/jobs/{name}/runs": STRICT,
+    "POST /api/v1/leads/imports": FILE,
+    "POST /api/v1/leads/{lead_id}/status": VISIBLE,
+    "POST /api/v1/loan-products": FORMAT,
+    "POST /api/v1/loan-products/{product_id}/backtest": CHOICE,
+    "POST /api/v1/loan-products/{product_id}/deactivate": VISIBLE,
+    "POST /api/v1/loan-products/{product_id}/reactivate": VISIBLE,
+    "POST /api/v1/loans/{loan_id}/bre-overrides": CHOICE,
+    "POST /api/v1/loans/{loan_id}/bypasses": VISIBLE,
+    "POST /api/v1/loans/{loan_id}/cam": CROSS,
+    "POST /api/v1/loans/{loan_id}/cancel": VISIBLE,
+    "POST /api/v1/loans/{loan_id}/collection-legal": VISIBLE,
+    "POST /api/v1/loans/{loan_id}/collection-payment-links": CHOICE,
+    "POST /api/v1/loans/{loan_id}/contacts/{contact_id}/evidence": FILE,
+    "POST /api/v1/loans/{loan_id}/escalate": VISIBLE,
+    "POST /api/v1/loans/{loan_id}/mandates": FORMAT,
+    "POST /api/v1/loans/{loan_id}/payment-links": CHOICE,
+    "POST /api/v1/loans/{loan_id}/reactivate": VISIBLE,
+    "POST /api/v1/loans/{loan_id}/receipts": CHOICE,
+    "POST /api/v1/loans/{loan_id}/repayments/{repayment_id}/reverse": VISIBLE,
+    "POST /api/v1/loans/{loan_id}/send-back": CHOICE,
+    "POST /api/v1/loans/{loan_id}/settlements": VISIBLE,
+    "POST /api/v1/loans/{loan_id}/waivers": VISIBLE,
+    "POST /api/v1/loans/{loan_id}/write-off": VISIBLE,
+    "POST /api/v1/loans/{loan_id}/write-offs": VISIBLE,
+    "POST /api/v1/message-templates": VISIBLE,
+    "POST /api/v1/message-templates/{template_id}/approval": STRICT,
+    "POST /api/v1/message-templates/{template_id}/preview": CROSS,
+    "POST /api/v1/message-templates/{template_id}/whatsapp-submission": STRICT,
+    "POST /api/v1/notice-sources": FORMAT,
+    "POST /api/v1/onboarding/{borrower_id}/close": VISIBLE,
+    "POST /api/v1/onboarding/{borrower_id}/send-back": VISIBLE,
+    "POST /api/v1/reloan-offers/{offer_id}/cancel": VISIBLE,
+    "POST /api/v1/reloan-offers/{offer_id}/reject": VISIBLE,
+    "POST /api/v1/reminders": FORMAT,
+    "POST /api/v1/reminders/{reminder_id}/cancel": VISIBLE,
+    "POST /api/v1/staff-notifications": CROSS,
+    "POST /api/v1/staff/{staff_id}/ratings": FORMAT,
+    "POST /api/v1/webhooks/dialer": SIGNED,
+    "POST /api/v1/webhooks/esign": SIGNED,
+    "POST /api/v1/webhooks/gateway": SIGNED,
+    "POST /api/v1/webhooks/payments": SIGNED,
+    "POST /api/v1/webhooks/sms": SIGNED,
+    "POST /api/v1/webhooks/whatsapp": SIGNED,
+    "PUT /api/v1/borrower/steps/aadhaar": FORMAT,
+    "PUT /api/v1/borrower/steps/bank_account": FORMAT,
+    "PUT /api/v1/borrower/steps/bank_statement": FORMAT,
+    "PUT /api/v1/borrower/steps/employment": FORMAT,
+    "PUT /api/v1/borrower/steps/pan": FORMAT,
+    "PUT /api/v1/borrower/steps/personal": FORMAT,
+    "PUT /api/v1/customers/{customer_id}/messaging-preferences": CHOICE,
+    "PUT /api/v1/dialer/extensions/{staff_id}": FORMAT,
+    "PUT /api/v1/message-templates/{template_id}": CROSS,
+    "PUT /api/v1/rating-matrix": FORMAT,
 }
 
 # Examples per operation: the whole run stays around a minute on two cores. SCHEMATHESIS_SCALE=10 runs ten times as
@@ -227,8 +374,25 @@ def api_schema(app: Any, platform: Any, client: Any, sms: Any) -> tuple[Any, Ten
     (borrower operations with a borrower's token)."""
     tenant = make_tenant(platform)
     records = {**_seed(client, platform, tenant, sms), "authorization": tenant.auth["Authorization"]}
-    config = schemathesis.Config.from_dict({"headers": tenant.auth, "generation": GENERATION, "checks": CHECKS})
+    config = schemathesis.Config.from_dict(
+        {"headers": tenant.auth, "generation": GENERATION, "checks": CHECKS, "operations": ACCEPTANCE_BY_OPERATION}
+    )
     return schemathesis.openapi.from_asgi("/openapi.json", app, config=config), tenant, records
+
+
+#: `positive_data_acceptance` per operation: 422 expected too where it depends on state, off where the schema does
+#: not state the rule yet.
+ACCEPTANCE_BY_OPERATION = [
+    {
+        "include-name": label,
+        "checks": {
+            "positive_data_acceptance": {
+                "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+            }
+        },
+    }
+    for label in REFUSED_FOR_STATE
+] + [{"include-name": label, "checks": {"positive_data_acceptance": {"enabled": False}}} for label in NOT_STATED]
 
 
 def _path_parameters(operation: Any, records: dict[str, str]) -> dict[str, str]:
@@ -271,6 +435,14 @@ def _run(operation: Any, mode: GenerationMode, records: dict[str, str], statuses
         if operation.definition.raw.get("x-borrower"):
             spare = operation.method.upper() == "DELETE"  # signing out ends a token of its own
             headers = {"Authorization": f"Bearer {records['spare_borrower_token' if spare else 'borrower_token']}"}
+        if mode is GenerationMode.POSITIVE and case.query and "cursor" in case.query:
+            # A cursor is the server's token for the next page (like an id, only a real one names something): one
+            # made up is rightly a 422 naming it. Valid cases read the first page.
+            del case.query["cursor"]
+        if mode is GenerationMode.POSITIVE and case.headers and "Idempotency-Key" in case.headers:
+            # A key is the client's promise that a repeat is the same request: reused with another body it is rightly
+            # a 422 (a state the earlier cases made, not this request's input), so each valid case sends its own.
+            case.headers["Idempotency-Key"] = uuid.uuid4().hex
         probed = any(200 <= status < 300 for status in statuses)
         excluded = [ignored_auth] if probed else []
         statuses.add(case.call_and_validate(headers=headers, excluded_checks=excluded).status_code)

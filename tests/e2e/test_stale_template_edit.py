@@ -62,3 +62,19 @@ def test_a_template_saved_since_it_was_opened_is_not_overwritten(server: str, pl
         assert "someone saved it since" in saved.text and "My wording: {{amount}}" in saved.text  # the draft stays
         latest = httpx.get(f"{url}/{template_id}", headers=tenant.auth).json()
         assert latest["version"] == 4 and latest["body"] == "Due {{amount}}"
+
+
+def test_an_etag_past_a_postgresql_integer_is_a_stale_version_not_a_server_error(client: Any, platform: Any) -> None:
+    # Found by the schema fuzz once If-Match stated its pattern (up to 18 digits, as `expected_version` reads): the
+    # version was cast to PostgreSQL's int, so "19511356287086" was a 500 ("integer out of range"), not the 409 of
+    # any other version the template is not at.
+    tenant = make_tenant(platform)
+    made = client.post("/api/v1/message-templates", json={"name": "Big ETag", "channel": "sms", "body": "Pay {{amount}}"},
+                       headers=tenant.auth)  # fmt: skip
+    assert made.status_code == 201, made.text
+    url = f"/api/v1/message-templates/{made.json()['id']}"
+    for etag in ('"19511356287086"', '"999999999999999999"', '"2147483648"'):
+        refused = client.put(url, json={"body": "Pay now: {{amount}}"}, headers={**tenant.auth, "If-Match": etag})
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["current_version"] == 1
+    assert client.get(url, headers=tenant.auth).json()["version"] == 1  # nothing saved

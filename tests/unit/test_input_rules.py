@@ -28,6 +28,7 @@ from domain.shared.values import (
     normalise_name,
     parse_date,
     parse_instant,
+    text_pattern,
     text_problem,
     visible_characters,
 )
@@ -365,3 +366,30 @@ def test_every_decimal_rule_refuses_an_exponent_the_settings_and_bre_thresholds_
     assert parse_hike({"kind": "percent", "value": "10"}, "reloan_hike").value == Decimal("10")
     [foir] = parse_rules([{"rule": "FOIR", "max": "50.5"}])
     assert foir.rule == "FOIR"
+
+
+@pytest.mark.parametrize("multiline", [True, False])
+def test_the_text_pattern_takes_exactly_what_text_problem_takes(multiline: bool) -> None:
+    # The OpenAPI document states the rule with this pattern (ECMA-262 `\uXXXX`, which Python's re also reads); every
+    # code point is taken by both or refused by both.
+    body = text_pattern(multiline=multiline).removeprefix("^").removesuffix("$")
+    for code in [*range(0x2200), 0x3000, 0xFEFF, 0xFFFD, 0x1F600]:  # every refused one lies below U+2200
+        text = f"a{chr(code)}b"
+        stated = re.fullmatch(body, text) is not None
+        assert stated == (text_problem(text, multiline=multiline) is None), hex(code)
+
+
+@pytest.mark.parametrize("rule", [MONEY, MEASURE, RATE])
+def test_a_decimal_schemas_strings_and_numbers_are_taken(rule: Any) -> None:
+    # What the schema states is taken: "-0" (a measure may be negative) is refused by the rule, so the pattern says
+    # so; a number's places are its `multipleOf` (decimal), so 0.001 is not a schema-valid amount.
+    anyof = rule.json_schema()["anyOf"]
+    number, pattern = anyof[0], str(anyof[1]["pattern"])
+    for raw in ("-0", "-0.0", "-000.000000", "-0." + "0" * rule.places):
+        assert re.fullmatch(pattern, raw) is None, raw
+    for raw in ("0", "12", "12.5", "-12", "-0.5", "-0.05", "-10.00", "0." + "0" * (rule.places - 1) + "1"):
+        if re.fullmatch(pattern, raw):
+            rule.validate(raw)
+    assert Decimal(str(number["multipleOf"])) == Decimal(1).scaleb(-rule.places)
+    with pytest.raises(ValueError, match="decimal places"):
+        rule.validate(float("0." + "0" * rule.places + "1"))
