@@ -127,9 +127,8 @@ def case_id(brand_id: UUID, loan_id: UUID) -> UUID:
 
 def check_contact(outcome: Outcome, callback_at: datetime | None, now: datetime) -> datetime | None:
     """A callback needs its time (timezone-aware, not in the past, within a year: CALLBACK_HORIZON); other outcomes
-    take none. The time is kept in
-    UTC: an offset as written (any up to ±23:59 parses, e.g. -18:08) is not one PostgreSQL stores (±15:59), and the
-    read model could not write the contact."""
+    take none. The time is kept in UTC: the API refuses an offset no zone has (`check_offset`), but the portal's form
+    reads its own, and one PostgreSQL does not store (past ±15:59) would stop the read model writing the contact."""
     if outcome is Outcome.CALLBACK_REQUESTED:
         if callback_at is None:
             raise InvalidValue("callback_at", "a requested callback needs the time to call back")

@@ -103,7 +103,7 @@ class Reminders(ContextApplication):
             channel=channel,
             template_id=template_id,
             template_name=template.name if template is not None else str(template_id),
-            # In UTC: an offset as written (up to ±23:59 parses) may be one PostgreSQL does not store (±15:59).
+            # In UTC: the API refuses an offset no zone has (`check_offset`), the portal's form reads its own.
             scheduled_at=scheduled_at.astimezone(UTC),
         )
         return self.commit(reminder)

@@ -97,7 +97,7 @@ class StaffNotices(ContextApplication):
             priority=priority,
             roles=wanted_roles,
             staff_ids=wanted_staff,
-            # In UTC: an offset as written (up to ±23:59 parses) may be one PostgreSQL does not store (±15:59).
+            # In UTC: the API refuses an offset no zone has (`check_offset`), the portal's form reads its own.
             publish_at=max(publish_at, now).astimezone(UTC) if publish_at is not None else now,
         )
         return self.commit(notice)
