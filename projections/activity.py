@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from domain.identity.brand import Brand
 from domain.shared.aggregate import SECRET_FIELDS, DomainEvent
 from domain.shared.index import UniqueValue
-from domain.shared.values import company_code, withheld_across_companies
+from domain.shared.values import company_code, records_named, withheld_across_companies
 from projections.batch_writes import json_document
 from projections.companies import scope_companies
 from projections.keyset import KeysetCursor, Page
@@ -238,10 +238,7 @@ class ActivityLog(Projection):
         """The company of a creation event that names none, from the records it belongs to (`company_from`) as this
         projection wrote them: theirs when they share one, else None -- and whether it is known (False: a record not
         written by this projection, so the row's SQL finds it in the event store, `_creation_company`)."""
-        parents: list[UUID] = []
-        for key in self.company_from:
-            value = getattr(event, key, None)
-            parents.extend(value if isinstance(value, list) else [value] if isinstance(value, UUID) else [])
+        parents = records_named(event, self.company_from)
         if not parents:
             return None, True
         if any(parent not in companies for parent in parents):

@@ -20,7 +20,7 @@ from domain.shared.application import ContextApplication, replay
 from domain.shared.errors import InvalidValue, NotFound
 from domain.shared.gc_pause import collector_paused
 from domain.shared.snapshot import SnapshotSource
-from domain.shared.values import company_code, sees_company, withheld_across_companies
+from domain.shared.values import company_code, records_named, sees_company, withheld_across_companies
 
 #: Event fields every event has; the rest is what the event says.
 _BASE = {"originator_id", "originator_version", "timestamp", "actor", "trace_id", "originator_topic"}
@@ -336,10 +336,7 @@ class AuditReplay:
         """The company of the records a creation event naming none belongs to (its `keys`: a record's covenant, a
         notice's records), when they all have the same one (each found the same way, `depth` levels); else None --
         the rule of the trail's rows (projections/activity.py `_creation_company`)."""
-        parents: list[UUID] = []
-        for key in keys:
-            value = getattr(created, key, None)
-            parents.extend(value if isinstance(value, list) else [value] if isinstance(value, UUID) else [])
+        parents = records_named(created, keys)
         if not parents or depth <= 0:
             return None
         found: set[str | None] = set()

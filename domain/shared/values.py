@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Context, Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
+from uuid import UUID
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -131,6 +132,16 @@ def sees_company(companies: Sequence[str], company: str | None) -> bool:
 #: of a batch, of whichever company). A caller limited to companies reads them as null (`withheld_across_companies`):
 #: in the trail (`/activity`, `/audit/trail`, a staff member's activity) and in the audit replay of the record.
 ACROSS_COMPANIES: dict[str, frozenset[str]] = {"JobRun": frozenset({"cursor"})}
+
+
+def records_named(created: object, keys: Sequence[str]) -> list[UUID]:
+    """The ids a creation event names at `keys` (a uuid or a list of them): the records whose company a record of no
+    company of its own takes (the covenants' `covenant_id`, `evaluation_ids`), in the trail and the audit replay."""
+    named: list[UUID] = []
+    for key in keys:
+        value = getattr(created, key, None)
+        named.extend(value if isinstance(value, list) else [value] if isinstance(value, UUID) else [])
+    return named
 
 
 def withheld_across_companies(aggregate_type: str, data: dict[str, Any], companies: Sequence[str]) -> dict[str, Any]:
