@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from api.request_input import MAX_JSON_DEPTH, nests_deeper_than
 from api.routes.jobs import ADMIN, JobsPort
-from api.services.jobs import RunOrder, RunsRequested
+from api.services.jobs import RunOrder, RunsRequested, check_company_filter
 from api.web import (
     Page,
     act,
@@ -153,7 +153,9 @@ async def configure_job(request: Request, port: JobsPort, principal: Principal) 
     shown = whole_number(form_text(request, "expected_version").strip())
 
     def configure() -> int:
-        return port.jobs.configure(principal.brand_id, name, _settings_form(request, definition), shown).position
+        changes = _settings_form(request, definition)
+        check_company_filter(changes.get("filters") or {}, principal.companies)
+        return port.jobs.configure(principal.brand_id, name, changes, shown).position
 
     try:
         position = await act(principal, configure)

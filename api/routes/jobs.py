@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
-from api.services.jobs import JobBoard, ManualRuns, RunOrder
+from api.services.jobs import JobBoard, ManualRuns, RunOrder, check_company_filter
 from domain.identity.permissions import Level, Permission
 from domain.jobs.application import Jobs
 from domain.jobs.job import JobRunNotFound, JobSettings, RunStatus
@@ -100,8 +100,9 @@ class RunOut(BaseModel):
     finished_at: InstantOut | None
     company: str | None = Field(
         None,
-        description="the company of the brand whose records the run works on (a notice sync's source's); null: a "
-        "brand-wide job. Staff limited to companies see only their companies' runs and the brand-wide ones",
+        description="the company of the brand whose records the run works on (a notice sync's source's, or the "
+        "company a covenant job's run is filtered to); null: a brand-wide run. Staff limited to companies see only "
+        "their companies' runs and the brand-wide ones",
     )
 
 
@@ -140,6 +141,8 @@ def list_jobs(ctx: Context[JobsPort]) -> Reply:
 def configure_job(ctx: Context[JobsPort]) -> Reply:
     body: JobSettingsPatch = ctx.body
     name = ctx.path["name"]
+    if body.filters is not None:
+        check_company_filter(body.filters, ctx.principal.companies)
     ctx.port.jobs.configure(
         ctx.brand_id, name, body.model_dump(exclude_unset=True), expected_version=ctx.expected_version()
     )

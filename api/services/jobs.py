@@ -19,6 +19,7 @@ from domain.notices.triggering import JOB as SYNC_JOB
 from domain.notices.triggering import job_run_id, manual_sync_source
 from domain.shared.clock import Clock
 from domain.shared.errors import InvalidValue
+from domain.shared.values import sees_company
 from projections.engine import ProjectionEngine
 from projections.jobs import JobRunQueries, JobRunView, RunPage
 from projections.notice_queries import Scope
@@ -84,6 +85,17 @@ class JobBoard:
         return JobSummary(self.jobs.definition(name), settings, last, version)
 
 
+def check_company_filter(filters: Mapping[str, str], companies: Sequence[str]) -> None:
+    """A caller limited to `companies` (empty: every company) may filter a job's runs, or its settings, only on one of
+    theirs: a run filtered to a company is that company's (`Jobs.request_run`), which they could not see. InvalidValue
+    naming `filters.company` otherwise."""
+    company = (filters.get("company") or "").strip()
+    if company and not sees_company(companies, company):
+        raise InvalidValue(
+            "filters.company", f"you work for {', '.join(companies)}: a run filtered to {company} is not yours to start"
+        )
+
+
 @dataclass(frozen=True)
 class RunOrder:
     """What a person asks of a manual run: the as-of date (None: the brand's business date), overrides, a dry run."""
@@ -125,6 +137,7 @@ class ManualRuns:
         self.jobs.definition(name)
         if name == SYNC_JOB:
             return self._sync(Scope.of(brand_id, companies), actor, order)
+        check_company_filter({**self.jobs.settings(brand_id, name).filters, **order.filters}, companies)
         as_of = order.as_of or self.identity.business_date(brand_id)
         with self.queries.manual_request(brand_id, name) as waiting:
             result = self.jobs.request_manual_run(

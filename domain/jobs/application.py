@@ -227,7 +227,8 @@ class Jobs(ContextApplication):
         """Ask for a run; a scheduled run's id derives from its slot, so a slot never runs twice.
 
         `company`: the company of the brand whose record the run works on (a notice sync's source's), kept on the
-        run so staff limited to other companies do not see it; None for a brand-wide job.
+        run so staff limited to other companies do not see it; else the company its `filters` name (a covenant job's
+        `company` filter, of the request or the brand's settings); None for a brand-wide job.
 
         `as_of` must lie between the brand's first business day and its business date; a dry run (only of a job
         that supports one) computes and reports counts without writing, so it may look ahead. `catching_up`: the
@@ -261,6 +262,9 @@ class Jobs(ContextApplication):
         self._check_keys(definition, settings.filters, settings.variables)
         if missing := sorted(definition.required_variables - set(settings.variables)):
             raise InvalidValue("variables", f"{job_name} needs {', '.join(missing)}: {definition.description}")
+        # A run filtered to a company works on that company's records only: it is that company's run, as a notice
+        # sync of its source is (staff limited to other companies do not see it, nor the filter's code).
+        company = company or settings.filters.get("company", "").strip() or None
         run_id = run_id or uuid4()
         if scheduled_for is not None:
             run_id = uuid5(_RUN_NAMESPACE, f"{brand_id}:{job_name}:{scheduled_for.isoformat()}")

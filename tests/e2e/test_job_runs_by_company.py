@@ -189,3 +189,63 @@ def test_the_rebuilt_run_history_and_trail_keep_each_runs_company(
         patch.setattr(ActivityLog, "applies_stored", lambda self, topic, state: False)
         platform.engine.rebuild("activity_jobs", batch=5000)
     assert _job_rows(platform, brand) == live
+
+
+def test_a_run_filtered_to_a_company_is_that_companys_run_and_limited_staff_filter_only_on_theirs(
+    app: Any, client: Any, platform: Any, staff: tuple[Tenant, str]
+) -> None:
+    """A covenant job's run filtered to a company works on that company's covenants only: it is that company's run
+    (as a notice sync of its source is), so staff limited to another company neither see it nor its filter's code.
+    Staff limited to companies filter runs, and the job's settings, only on theirs (422 naming `filters.company`,
+    nothing recorded); codes compare case-insensitively and are kept as typed."""
+    tenant, _ = staff
+    job = "covenant-evaluation"
+    email = f"sml-runs-{uuid.uuid4().hex[:6]}@lender.in"
+    identity = platform.get(Identity)
+    made = identity.create_staff(
+        tenant.brand_id, email, "Kiran Runs", ["collection_manager"], PASSWORD, companies=["SML"], granter=OPERATOR
+    )
+    identity.update_staff(tenant.brand_id, made.id, permissions={"JOBS": "ALL"}, granter=OPERATOR)
+    settle(platform, "identity")
+    limited, token = _portal(app, email)
+    limited.headers["X-CSRF-Token"] = token
+    try:
+
+        def run(caller: Any, filters: dict[str, str], status: int = 202) -> Any:
+            headers = tenant.auth if caller is client else {}
+            answer = caller.post(f"/api/v1/jobs/{job}/runs", json={"filters": filters}, headers=headers)
+            assert answer.status_code == status, answer.text
+            return answer.json()
+
+        kfl = run(client, {"company": "KFL"})["run_id"]
+        sml = run(client, {"company": "sml"})["run_id"]
+        wide = run(client, {"type": "financial"})["run_id"]
+        settle(platform, "jobs")
+        for run_id, company in ((kfl, "KFL"), (sml, "sml"), (wide, None)):
+            got = client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth)
+            assert got.status_code == 200 and got.json()["company"] == company, got.text
+        assert limited.get(f"/api/v1/jobs/runs/{kfl}").status_code == 404
+        assert limited.get(f"/api/v1/jobs/runs/{sml}").status_code == 200
+        mine = _history(limited, None, job)
+        assert [r["id"] for r in mine] == [wide, sml] and "KFL" not in str(mine)
+        assert "KFL" not in limited.get("/jobs").text
+        # The limited caller filters on their own company only, whatever its case; another's changes nothing.
+        refused = run(limited, {"company": "KFL"}, 422)
+        assert refused["errors"][0]["field"] == "filters.company", refused
+        own = run(limited, {"company": "Sml"})["run_id"]
+        settle(platform, "jobs")
+        assert [r["id"] for r in _history(client, tenant, job)] == [own, wide, sml, kfl]
+        # The job's settings alike: a default filter of another company is refused to them, an admin may set it, and
+        # then a limited caller's unfiltered run would be that company's: refused too.
+        patch = limited.patch(f"/api/v1/jobs/{job}", json={"filters": {"company": "KFL"}})
+        assert patch.status_code == 422 and patch.json()["errors"][0]["field"] == "filters.company", patch.text
+        assert client.get(f"/api/v1/jobs/{job}", headers=tenant.auth).json()["settings"]["filters"] == {}
+        set_kfl = client.patch(f"/api/v1/jobs/{job}", json={"filters": {"company": "KFL"}}, headers=tenant.auth)
+        assert set_kfl.status_code == 200, set_kfl.text
+        assert run(limited, {}, 422)["errors"][0]["field"] == "filters.company"
+        by_default = run(client, {})["run_id"]
+        settle(platform, "jobs")
+        assert client.get(f"/api/v1/jobs/runs/{by_default}", headers=tenant.auth).json()["company"] == "KFL"
+        assert limited.get(f"/api/v1/jobs/runs/{by_default}").status_code == 404
+    finally:
+        limited.__exit__(None, None, None)
