@@ -138,7 +138,8 @@ NOT_STATED = {
     "PATCH /api/v1/customers/{customer_id}": NULL,
     "PATCH /api/v1/jobs/{name}": STRICT,
     "PATCH /api/v1/loan-products/{product_id}": STRICT,
-    "PATCH /api/v1/notice-sources/{source_id}": CRON,  # its company code and URL are patterns (the host: state)
+    # Also a null refused (NULL); its URL is a pattern (the URL's host: state).
+    "PATCH /api/v1/notice-sources/{source_id}": CRON,
     "POST /api/v1/api-keys": VISIBLE,  # its label; a role is a choice (CHOICE), one beyond the granter's a state 422
     "POST /api/v1/blocklist": FORMAT,
     "POST /api/v1/borrower/applications": STRICT,
@@ -195,7 +196,7 @@ NOT_STATED = {
     "POST /api/v1/reloan-offers/{offer_id}/reject": VISIBLE,
     "POST /api/v1/reminders/{reminder_id}/cancel": VISIBLE,
     "POST /api/v1/staff-notifications": CROSS,
-    "POST /api/v1/staff/{staff_id}/ratings": VISIBLE,  # its note (its period and scores are stated)
+    "POST /api/v1/staff/{staff_id}/ratings": VISIBLE,  # its note; a score written 3.0 (STRICT); period, scores stated
     "POST /api/v1/webhooks/dialer": SIGNED,
     "POST /api/v1/webhooks/esign": SIGNED,
     "POST /api/v1/webhooks/gateway": SIGNED,
@@ -210,7 +211,9 @@ NOT_STATED = {
     "PUT /api/v1/borrower/steps/personal": FORMAT,
     "PUT /api/v1/customers/{customer_id}/messaging-preferences": CHOICE,
     "PUT /api/v1/message-templates/{template_id}": CROSS,
-    "PUT /api/v1/rating-matrix": CROSS,  # a role's weights sum to 100, a metric once per role; its roles (CHOICE)
+    # A role's weights sum to 100, a metric once per role; its roles (CHOICE), a weight 3.0 (STRICT), a target's
+    # range (0 < target <= 100000: `Measure` states no bounds).
+    "PUT /api/v1/rating-matrix": CROSS,
 }
 
 # Examples per operation: the whole run stays around a minute on two cores. SCHEMATHESIS_SCALE=10 runs ten times as
