@@ -6,6 +6,7 @@ provider's signed call-event webhook."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 from uuid import UUID
 
 import anyio.from_thread
@@ -21,11 +22,17 @@ from api.routes.disbursals import public_base
 from api.services.credit_calls import CREDIT_CALLS, CREDIT_CALLS_READ, CreditCalls
 from api.services.dialer_calls import WEBHOOK_PATH, DialerWebhooks
 from domain.fieldwork.application import FieldWork
-from domain.fieldwork.dialer import DialerCall, DialerCallNotFound
+from domain.fieldwork.dialer import (
+    ACCOUNT_PATTERN,
+    EXTENSION_PATTERN,
+    TOKEN_PATTERN,
+    DialerCall,
+    DialerCallNotFound,
+)
 from domain.identity.permissions import Level, Permission
 from domain.shared.application import CommandResult
 from domain.shared.errors import InvalidValue
-from domain.shared.values import Flag
+from domain.shared.values import Flag, stated_pattern
 from projections.fieldwork_queries import CallRow, FieldworkQueries
 
 SETTINGS_READ = (Permission.BRAND_SETTINGS, Level.READ)
@@ -51,8 +58,12 @@ class DialerSettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: Flag | None = None
-    account_id: str | None = Field(None, max_length=60)
-    api_token: str | None = Field(None, max_length=200, json_schema_extra={"writeOnly": True})
+    account_id: Annotated[str, Field(max_length=60), stated_pattern(ACCOUNT_PATTERN, max_length=60)] | None = Field(
+        None, description="2-60 letters, digits, '_', '.' or '-' (surrounding spaces trimmed)"
+    )
+    api_token: Annotated[str, Field(max_length=200), stated_pattern(TOKEN_PATTERN, max_length=200)] | None = Field(
+        None, description="8-200 printable ASCII characters, no spaces", json_schema_extra={"writeOnly": True}
+    )
 
 
 class ExtensionOut(BaseModel):
@@ -84,7 +95,7 @@ class ExtensionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    extension: str = Field(max_length=8)
+    extension: Annotated[str, Field(max_length=8), stated_pattern(EXTENSION_PATTERN, max_length=8)]
 
 
 class CallIn(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -14,10 +15,10 @@ from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.notices.application import Notices
 from domain.notices.health import SourceHealth
-from domain.notices.source import SourceNotFound
+from domain.notices.source import COMPANY_PATTERN, MIN_TOKEN, URL_PATTERN, SourceNotFound
 from domain.notices.sync_run import SyncRunNotFound, SyncStatus
 from domain.shared.clock import Clock
-from domain.shared.values import Flag
+from domain.shared.values import Flag, stated_pattern, text_pattern
 from projections.engine import ProjectionEngine
 from projections.notice_queries import Scope
 from projections.notice_sources import NoticeSourceQueries, NoticeSourceView
@@ -46,14 +47,27 @@ def scope_of(principal: Principal) -> Scope:
     return Scope.of(principal.brand_id, principal.companies)
 
 
+_URL = (
+    "an http(s) URL without a query or fragment, e.g. https://softmedia.example.in/api; its host must be one the "
+    "server may call (not a private or loopback address unless the deployment allows it)"
+)
+
+
+#: A source's URL and API token (`check_settings`), their schemas stated on the string types.
+Url = Annotated[str, Field(max_length=500), stated_pattern(URL_PATTERN, max_length=500)]
+Token = Annotated[str, Field(max_length=500), stated_pattern(text_pattern(), max_length=500, min_length=MIN_TOKEN)]
+
+
 class SourceIn(BaseModel):
     """A company's Softmedia source: where to pull from, the API token and the cron schedule."""
 
     model_config = ConfigDict(extra="forbid")
 
-    company: str = Field(max_length=30, description="the company (lender) code, e.g. SML")
-    base_url: str = Field(max_length=500)
-    token: str = Field(max_length=500, description="kept apart from the record; lists show its last 4 characters")
+    company: Annotated[str, Field(max_length=30), stated_pattern(COMPANY_PATTERN, max_length=30)] = Field(
+        description="the company (lender) code, e.g. SML: 1-30 letters, digits, '-' or '_' (kept upper case)"
+    )
+    base_url: Url = Field(description=_URL)
+    token: Token = Field(description="kept apart from the record; lists show its last 4 characters")
     schedule: str = Field(max_length=100, description="cron, e.g. '*/30 * * * *'")
     enabled: Flag = True
 
@@ -63,8 +77,8 @@ class SourcePatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    base_url: str | None = Field(None, max_length=500)
-    token: str | None = Field(None, max_length=500)
+    base_url: Url | None = Field(None, description=_URL)
+    token: Token | None = None
     schedule: str | None = Field(None, max_length=100)
     enabled: Flag | None = None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,7 +14,8 @@ from domain.loans.bre import Rule
 from domain.loans.pricing import FeeCharge
 from domain.loans.terms import AmountKind, LoanKind, PenalKind
 from domain.products.quote import Quote
-from domain.shared.values import BusinessDate, Flag, Measure, Money, WholeNumber
+from domain.products.terms import CODE_PATTERN
+from domain.shared.values import BusinessDate, Flag, Measure, Money, WholeNumber, stated_pattern
 
 _RATE = "a percent: a number or decimal string, 0 to 999.9999 (at most 100 for fees and GST)"
 
@@ -60,12 +61,16 @@ class _Terms(BaseModel):
         return values
 
 
+#: A product or coupon code (`normalise_code`), its schema stated on the string type.
+Code = Annotated[str, Field(max_length=40), stated_pattern(CODE_PATTERN, max_length=40)]
+
+
 class ProductIn(_Terms):
     """A loan product: its ranges, interest, fees and GST, penal terms, loan limit and BRE rules."""
 
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(max_length=40, description="2 to 32 letters, digits, '-' or '_'; unique in the brand")
+    code: Code = Field(description="2 to 32 letters, digits, '-' or '_'; unique in the brand")
     name: str = Field(max_length=200)
     type: LoanKind = Field(description="emi: tenure in months; payday: tenure in days")
     min_amount: Money
@@ -142,7 +147,7 @@ class CouponIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(max_length=40, description="2 to 32 letters, digits, '-' or '_'; unique per product, any case")
+    code: Code = Field(description="2 to 32 letters, digits, '-' or '_'; unique per product, any case")
     product_id: UUID
     kind: AmountKind
     value: Measure = Field(description="percent of the fee (at most 100) or rupees off it")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from domain.identity.permissions import Level, Permission
 from domain.leads.application import Leads, RatedStaffNotFound
-from domain.leads.rating import Criterion, Metric
-from domain.shared.values import Measure, WholeNumber
+from domain.leads.rating import HIGHEST_SCORE, LOWEST_SCORE, PERIOD, Criterion, Metric
+from domain.shared.values import Measure, WholeNumber, stated_pattern
 from projections.ratings import MatrixRow, RatingQueries
 
 MATRIX_READ = (Permission.BRAND_SETTINGS, Level.READ)
@@ -74,8 +75,17 @@ class RatingIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    period: str = Field(max_length=7, description="YYYY-MM")
-    scores: dict[Metric, WholeNumber] = Field(max_length=10)
+    period: Annotated[str, Field(max_length=7), stated_pattern(PERIOD.pattern, max_length=7)] = Field(
+        description="YYYY-MM"
+    )
+    scores: dict[Metric, WholeNumber] = Field(
+        max_length=10,
+        description=f"at least one metric, each rated {LOWEST_SCORE}..{HIGHEST_SCORE}",
+        json_schema_extra={
+            "minProperties": 1,
+            "additionalProperties": {"type": "integer", "minimum": LOWEST_SCORE, "maximum": HIGHEST_SCORE},
+        },
+    )
     note: str | None = Field(None, max_length=500)
 
 

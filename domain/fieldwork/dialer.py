@@ -12,9 +12,17 @@ from eventsourcing.domain import event
 
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict, InvalidValue, NotFound
+from domain.shared.values import stripped_pattern
 
 _EXTENSION = re.compile(r"[0-9]{2,8}")
 _ACCOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,59}")
+#: The dialer's API token: 8-200 printable ASCII characters, no spaces (what a provider issues; `check_token`).
+_TOKEN = re.compile(r"[!-~]{8,200}")
+#: The rules above as the API's schemas state them (JSON Schema, ECMA-262): an extension and an account id are taken
+#: with surrounding whitespace (trimmed), a token as given.
+EXTENSION_PATTERN = stripped_pattern(_EXTENSION.pattern)
+ACCOUNT_PATTERN = stripped_pattern(_ACCOUNT.pattern)
+TOKEN_PATTERN = f"^{_TOKEN.pattern}$"
 MAX_RECORDING_URL = 500
 
 
@@ -62,10 +70,14 @@ def check_account(raw: str, field: str = "account_id") -> str:
 
 
 def check_token(raw: str, field: str = "api_token") -> str:
-    """The dialer API token: 8-200 printable characters without spaces."""
+    """The dialer API token: 8-200 printable ASCII characters without spaces. (Printable characters of any script
+    were taken before: which those are depends on the Unicode version, and a pattern cannot state them; a provider's
+    token is ASCII, so one with another script's letter is a paste gone wrong.)"""
     value = raw or ""
-    if not 8 <= len(value) <= 200 or any(not ch.isprintable() or ch.isspace() for ch in value):
-        raise InvalidValue(field, "the dialer's API token: 8-200 characters, no spaces")
+    if not _TOKEN.fullmatch(value):
+        raise InvalidValue(
+            field, "the dialer's API token: 8-200 characters (ASCII letters, digits, symbols), no spaces"
+        )
     return value
 
 

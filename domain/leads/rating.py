@@ -23,7 +23,10 @@ from domain.shared.aggregate import Aggregate
 from domain.shared.errors import FieldError, InvalidInput, InvalidValue, NotFound
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/rating-matrix")
-PERIOD = re.compile(r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])$")  # a month of years 1900-2199
+#: A month of years 1900-2199, `YYYY-MM` (JSON Schema, ECMA-262 and Python alike: the API's schema states it as is).
+PERIOD = re.compile(r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])$")
+#: An admin's rating of a metric (`check_scores`; the API's schema states the range).
+LOWEST_SCORE, HIGHEST_SCORE = 1, 10
 
 
 class Metric(StrEnum):
@@ -99,8 +102,8 @@ def check_scores(scores: dict[str, int]) -> dict[str, int]:
     for metric, value in scores.items():
         if metric not in Metric.__members__.values():
             errors.append(FieldError(f"scores.{metric}", "not a metric of the rating matrix"))
-        elif not 1 <= value <= 10:
-            errors.append(FieldError(f"scores.{metric}", "a rating is 1 to 10"))
+        elif not LOWEST_SCORE <= value <= HIGHEST_SCORE:
+            errors.append(FieldError(f"scores.{metric}", f"a rating is {LOWEST_SCORE} to {HIGHEST_SCORE}"))
     if errors:
         raise InvalidInput(errors)
     return dict(sorted(scores.items()))

@@ -83,7 +83,7 @@ class Notices(ContextApplication):
         if companies and code not in companies:
             raise SourceNotFound(f"company {company} is not one you may manage", company=company)
         check_settings(
-            company=code, base_url=base_url.strip(), token=token, schedule=schedule, url_check=self.url_check
+            company=company, base_url=base_url.strip(), token=token, schedule=schedule, url_check=self.url_check
         )
         source_id = source_id_for(brand_id, code)
         if self.find(source_id) is not None:

@@ -12,11 +12,27 @@ from eventsourcing.domain import event
 
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict, FieldChecks, FieldError, NotFound
-from domain.shared.values import company_code
+from domain.shared.values import SPACE_RANGES, company_code, refused_ranges, stripped_pattern
 
 _SOURCE_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/notice-source")
-_COMPANY = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,29}$")
-_URL = re.compile(r"^https?://[^\s/?#]+(:\d+)?(/[^\s?#]*)?$")
+#: A company code as typed (trimmed): 1-30 ASCII letters, digits, '-' or '_', of any case (kept upper case).
+_COMPANY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,29}")
+
+
+def _url(refused: str = "") -> str:
+    """An http(s) URL (trimmed): a host (and port) and an optional path, without whitespace, a query or a fragment
+    (nor the characters `refused`)."""
+    return rf"https?://[^{SPACE_RANGES}{refused}/?#]+(?:/[^{SPACE_RANGES}{refused}?#]*)?"
+
+
+_URL = re.compile(_url())
+#: The rules above as the API's schemas state them (JSON Schema, ECMA-262): with surrounding whitespace (trimmed), and
+#: a URL without the characters the edge refuses in any text (`refused_ranges`). Whether the server may call the URL's
+#: host is the deployment's rule (`SourceUrlCheck`), not the pattern's.
+COMPANY_PATTERN = stripped_pattern(_COMPANY.pattern)
+#: The fewest characters of a source's API token (`check_settings`: 8 to 500).
+MIN_TOKEN = 8
+URL_PATTERN = stripped_pattern(_url(refused_ranges()))
 
 
 class SourceNotFound(NotFound):
@@ -33,7 +49,8 @@ def source_id_for(brand_id: UUID, company: str) -> UUID:
 
 
 def clean_company(company: str) -> str:
-    """A company code as stored: trimmed and upper case (`company_code`, as every company code is kept)."""
+    """A company code as stored: trimmed and upper case (`company_code`, as every company code is kept); `check_settings`
+    checks it as typed."""
     return company_code(company)
 
 
@@ -92,15 +109,17 @@ def check_settings(
     schedule: str | None = None,
     url_check: SourceUrlCheck | None = None,
 ) -> None:
-    """Validate whichever settings are given, naming every bad field at once."""
+    """Validate whichever settings are given, naming every bad field at once. A company code is checked as typed (but
+    trimmed), before it is upper-cased: "ı" or "ß", which upper-case to "I" and "SS", were taken for codes they are
+    not (and a pattern could not state which of them were)."""
     errors: list[FieldError] = []
-    if company is not None and not _COMPANY.match(company):
+    if company is not None and not _COMPANY.fullmatch(company.strip()):
         errors.append(FieldError("company", "a company code of 1-30 letters, digits, '-' or '_'"))
-    if base_url is not None and not _URL.match(base_url):
+    if base_url is not None and not _URL.fullmatch(base_url.strip()):
         errors.append(FieldError("base_url", "an http(s) URL such as https://softmedia.example.in/api"))
     elif base_url is not None and url_check is not None and (refusal := url_check.refusal(base_url)):
         errors.append(FieldError("base_url", refusal))
-    if token is not None and not 8 <= len(token) <= 500:
+    if token is not None and not MIN_TOKEN <= len(token) <= 500:
         errors.append(FieldError("token", "the source's API token (8-500 characters)"))
     if schedule is not None and (not schedule.strip() or not croniter.is_valid(schedule)):
         errors.append(FieldError("schedule", f"'{schedule}' is not a cron expression (e.g. '*/30 * * * *')"))

@@ -19,10 +19,13 @@ from domain.loans.pricing import DEFAULT_GST_PERCENT
 from domain.loans.terms import HUNDRED, MAX_EMI_MONTHS, MAX_PAYDAY_DAYS, AmountKind, Fee, LoanKind, PenalTerms
 from domain.products.rules import BreRule, parse_bre_rules
 from domain.shared.errors import FieldChecks, FieldError, InvalidInput, InvalidValue, field_path
-from domain.shared.values import clean_text, refuse_exponent
+from domain.shared.values import clean_text, refuse_exponent, stripped_pattern
 
-#: Product and coupon codes: a letter or digit, then letters, digits, '-' or '_'; stored upper-case.
-CODE = re.compile(r"[A-Z0-9][A-Z0-9_-]{1,31}")
+#: Product and coupon codes as typed: a letter or digit, then letters, digits, '-' or '_' (ASCII, any case; compared
+#: and stored upper-case).
+CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,31}")
+#: The rule as the API's schemas state it (JSON Schema, ECMA-262): a code with surrounding whitespace (trimmed).
+CODE_PATTERN = stripped_pattern(CODE.pattern)
 #: The most loans one borrower may hold on one product at once.
 MAX_ACTIVE_LOANS = 100
 #: No convenience fee.
@@ -30,11 +33,13 @@ NO_FEE = Fee(kind=AmountKind.FIXED, value=Decimal("0.00"))
 
 
 def normalise_code(raw: object, field: str = "code") -> str:
-    """A product or coupon code: 2 to 32 letters, digits, '-' or '_' (compared and stored upper-case)."""
-    text = raw.strip().upper() if isinstance(raw, str) else ""
+    """A product or coupon code: 2 to 32 letters, digits, '-' or '_' (compared and stored upper-case). Checked as
+    typed, before upper-casing: "ı" or "ß", which upper-case to "I" and "SS", were taken as codes they are not
+    (and a pattern could not state which of them were)."""
+    text = raw.strip() if isinstance(raw, str) else ""
     if not CODE.fullmatch(text):
         raise InvalidValue(field, "must be 2 to 32 letters, digits, '-' or '_', starting with a letter or digit")
-    return text
+    return text.upper()
 
 
 def tenure_unit(kind: LoanKind) -> str:

@@ -184,15 +184,45 @@ def text_pattern(*, multiline: bool = True) -> str:
     """The rule of `text_problem` as a JSON Schema (ECMA-262) pattern, for the API's schemas: any text without a
     character it refuses (`multiline`: tabs and line breaks allowed). The edge applies it to every string of a JSON
     body (multi-line) and every query, path and header value (one line), so the OpenAPI document states it there."""
-    ranges = sorted(_UNSAFE_RANGES + (() if multiline else _LINE_BREAK_RANGES))
-    merged: list[tuple[int, int]] = []
-    for low, high in ranges:
-        if merged and low <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(high, merged[-1][1]))
+    return f"^[^{refused_ranges(multiline=multiline)}]*$"
+
+
+def refused_ranges(*, multiline: bool = True) -> str:
+    """The characters `text_problem` refuses (but unpaired surrogates), as the inside of a character class (ECMA-262
+    `\\uXXXX`, which Python's re also reads): for a format's pattern that also states the text rule."""
+    return _ranges(
+        code
+        for low, high in _UNSAFE_RANGES + (() if multiline else _LINE_BREAK_RANGES)
+        for code in range(low, high + 1)
+    )
+
+
+def _ranges(codes: Iterable[int]) -> str:
+    """BMP code points `codes` as the inside of a character class (ECMA-262 `\\uXXXX`, which Python's re also reads)."""
+    merged: list[list[int]] = []
+    for code in sorted(set(codes)):
+        if merged and code == merged[-1][1] + 1:
+            merged[-1][1] = code
         else:
-            merged.append((low, high))
-    refused = "".join(f"\\u{low:04x}" + (f"-\\u{high:04x}" if high > low else "") for low, high in merged)
-    return f"^[^{refused}]*$"
+            merged.append([code, code])
+    return "".join(f"\\u{low:04x}" + (f"-\\u{high:04x}" if high > low else "") for low, high in merged)
+
+
+#: The whitespace `str.strip` removes and Python's `\s` matches (`str.isspace`: all of it in the BMP), as the inside
+#: of a character class: ECMA-262's `\s` is another set (it takes U+FEFF, not U+001C-U+001F or U+0085).
+SPACE_RANGES = _ranges(c for c in range(0x10000) if chr(c).isspace())
+
+
+def stripped_pattern(core: str, *, multiline: bool = True) -> str:
+    """The JSON Schema (ECMA-262) pattern of what a parser takes that strips the surrounding whitespace (`str.strip`)
+    and then matches `core` in full: `core` between any whitespace `strip` removes, but the characters the edge
+    refuses first (`text_problem`: vertical tab, form feed, U+001C-U+001F, U+0085; `multiline` for a JSON body's
+    strings, which may hold tabs and line breaks, not for a query, path or header value). `core` (a format's own
+    regex, ECMA-262 and Python alike) must neither begin nor end with whitespace, and holds only characters the edge
+    lets through: the pattern then also states the text rule (`text_pattern`), so it is the field's one pattern."""
+    kept = (c for c in range(0x10000) if chr(c).isspace() and text_problem(chr(c), multiline=multiline) is None)
+    space = f"[{_ranges(kept)}]"
+    return f"^{space}*(?:{core}){space}*$"
 
 
 def visible_characters(text: str) -> int:
@@ -481,6 +511,21 @@ def stated_choices(values: Iterable[str], description: str | None = None) -> Wit
     rules stay): an enum of `values`, so a schema-valid request does not name a choice the domain refuses. Use it as
     `Annotated[str, Field(max_length=...), stated_choices(...)]`."""
     schema: dict[str, Any] = {"type": "string", "enum": list(values)}
+    if description:
+        schema["description"] = description
+    return WithJsonSchema(schema)
+
+
+def stated_pattern(
+    pattern: str, *, max_length: int, min_length: int | None = None, description: str | None = None
+) -> WithJsonSchema:
+    """A string field's schema when the domain checks its format (its own check and message stay): `pattern`, a
+    format's pattern made from the parser's own regex (`stripped_pattern`, or one beside it) that also states the
+    text rule, with the field's lengths. On the string type, so that in `... | None` it is the string branch's:
+    `Annotated[str, Field(max_length=n), stated_pattern(P, max_length=n)]`."""
+    schema: dict[str, Any] = {"type": "string", "maxLength": max_length, "pattern": pattern}
+    if min_length is not None:
+        schema["minLength"] = min_length
     if description:
         schema["description"] = description
     return WithJsonSchema(schema)
