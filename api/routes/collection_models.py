@@ -13,7 +13,7 @@ from api.endpoint import InstantOut
 from api.request_input import VISIBLE_MIN_REASON
 from api.services.teams import TEAM_HELP
 from domain.collections.case import Outcome, Stage
-from domain.shared.values import MIN_REASON, BusinessDate, Instant, Money
+from domain.shared.values import MIN_REASON, BusinessDate, Instant, PositiveMoney
 
 
 class WorklistQuery(BaseModel):
@@ -45,7 +45,7 @@ class PtpIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     date: BusinessDate
-    amount: Money = Field(gt=0)
+    amount: PositiveMoney = Field(gt=0)
 
 
 class AllocationIn(BaseModel):

@@ -28,7 +28,7 @@ from api.routes.loans import LoanOut, LoanPort, ReasonIn, decides_any_sanction, 
 from api.services.teams import TEAM_HELP
 from domain.identity.permissions import Level, Permission
 from domain.loans.money import Percent
-from domain.shared.values import MAX_REASON, MIN_REASON, Money
+from domain.shared.values import MAX_REASON, MIN_REASON, Money, PositiveMoney
 
 WRITE = (Permission.LOANS, Level.WRITE)
 READ = (Permission.LOANS, Level.READ)
@@ -64,7 +64,7 @@ class CamIn(BaseModel):
         "EMIs + this loan's monthly obligation at the recommended amount) / the salary credits' average x 100",
     )
     existing_emis: Money = Field(Decimal(0), description="existing EMI obligations per month")
-    recommended_amount: Money
+    recommended_amount: PositiveMoney
     recommended_rate: Percent = Field(description="recommended rate of interest, percent a year")
     notes: str = Field(min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON)
 
@@ -74,7 +74,7 @@ class CxApproveIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    approved_amount: Money
+    approved_amount: PositiveMoney
     remarks: str = Field(min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON)
 
 
@@ -102,7 +102,7 @@ class SanctionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sanctioned_amount: Money
+    sanctioned_amount: PositiveMoney
     remarks: str = Field(min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON)
 
 

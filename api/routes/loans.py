@@ -28,7 +28,7 @@ from domain.loans.bre import MIN_OVERRIDE_JUSTIFICATION
 from domain.loans.loan import Check, LoanNotFound, SanctionRequired
 from domain.loans.states import LoanStatus
 from domain.shared.errors import InvalidValue
-from domain.shared.values import MIN_REASON, Money, WholeNumber
+from domain.shared.values import MIN_REASON, PositiveMoney, WholeNumber
 from projections.loan_agreements import AgreementQueries
 from projections.loan_decision_queries import DecisionQueries
 from projections.loan_queries import LoanQueries
@@ -62,7 +62,7 @@ class LoanIn(BaseModel):
 
     customer_id: UUID
     product_id: UUID
-    amount: Money
+    amount: PositiveMoney
     tenure: WholeNumber = Field(ge=1, le=3650, description="months for an EMI product, days for a payday product")
     coupon_code: str | None = Field(None, max_length=40)
 
@@ -106,7 +106,7 @@ class ProductChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: UUID
-    amount: Money | None = Field(None, description="default: the application's amount")
+    amount: PositiveMoney | None = Field(None, description="default: the application's amount")
     tenure: WholeNumber | None = Field(
         None, ge=1, le=3650, description="months or days as the new product counts; default: the application's own "
         "when the new product is of the same kind (required when moving between EMI and payday)"

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.shared.values import Money
+from domain.shared.values import PositiveMoney
 
 
 class PaymentLinkIn(BaseModel):
@@ -16,7 +16,9 @@ class PaymentLinkIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: Money | None = Field(None, description="rupees; what is due now unless given; never above the payoff")
+    amount: PositiveMoney | None = Field(
+        None, description="rupees; what is due now unless given; never above the payoff"
+    )
     channel: str = Field("sms", max_length=20, description="sms or whatsapp")
 
 
@@ -53,7 +55,7 @@ class MandateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     vpa: str = Field(max_length=100, description="the payer's UPI id (name@handle)")
-    max_amount: Money = Field(description="the most one debit may take, rupees")
+    max_amount: PositiveMoney = Field(description="the most one debit may take, rupees")
     frequency: str = Field("monthly", max_length=20, description="monthly, weekly or as_presented")
 
 

@@ -26,6 +26,7 @@ from domain.shared.errors import FieldChecks, InvalidInput, InvalidValue
 from domain.shared.values import (
     BusinessDate,
     Money,
+    PositiveMoney,
     WholeNumber,
     clean_text,
     normalise_email,
@@ -392,7 +393,7 @@ class LoanRequestIn(BaseModel):
     model_config = _STRICT
 
     product_id: UUID
-    amount: Money
+    amount: PositiveMoney
     tenure: WholeNumber = Field(ge=1, le=3650)
     coupon_code: str | None = Field(None, max_length=40)
 
