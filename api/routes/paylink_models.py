@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.shared.values import PositiveMoney
+from api.services.paylinks import CHANNELS
+from domain.shared.values import PositiveMoney, stated_choices
 
 
 class PaymentLinkIn(BaseModel):
@@ -19,7 +21,9 @@ class PaymentLinkIn(BaseModel):
     amount: PositiveMoney | None = Field(
         None, description="rupees; what is due now unless given; never above the payoff"
     )
-    channel: str = Field("sms", max_length=20, description="sms or whatsapp")
+    channel: Annotated[str, Field(max_length=20), stated_choices(CHANNELS)] = Field(
+        "sms", description="sms or whatsapp"
+    )
 
 
 class PaymentLinkOut(BaseModel):

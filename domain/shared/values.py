@@ -501,11 +501,14 @@ Instant = Annotated[
 ]
 
 
-def stated_choices(values: Iterable[str], description: str | None = None) -> WithJsonSchema:
+def stated_choices(values: Iterable[str], description: str | None = None, *, or_id: bool = False) -> WithJsonSchema:
     """A string field's schema when the domain checks it against a set of choices (its own check, message and case
-    rules stay): an enum of `values`, so a schema-valid request does not name a choice the domain refuses. Use it as
-    `Annotated[str, Field(max_length=...), stated_choices(...)]`."""
-    schema: dict[str, Any] = {"type": "string", "enum": list(values)}
+    rules stay): an enum of `values` (the canonical spelling, where the check also takes other cases or spaces), so a
+    schema-valid request does not name a choice the domain refuses. `or_id`: a record's id is the other choice (a
+    staff id besides `me` or `mine`), `format: uuid`. Use it as `Annotated[str, Field(max_length=...),
+    stated_choices(...)]`."""
+    choices: dict[str, Any] = {"type": "string", "enum": list(values)}
+    schema: dict[str, Any] = {"anyOf": [choices, {"type": "string", "format": "uuid"}]} if or_id else choices
     if description:
         schema["description"] = description
     return WithJsonSchema(schema)
