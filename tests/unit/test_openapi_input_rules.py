@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import date
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from api.openapi import build_openapi
 from api.routes.callbacks import assigned_filter
@@ -17,7 +19,8 @@ from domain.engagement.templates import Channel
 from domain.identity.principal import Principal
 from domain.loans.application_decisions import SEND_BACK_STEPS
 from domain.loans.bre import CONFIGURABLE, OVERRIDABLE
-from domain.shared.errors import InvalidValue
+from domain.onboarding.steps import LoanRequestIn
+from domain.shared.errors import InvalidInput, InvalidValue
 from domain.shared.values import INSTANT_PATTERN, MONEY, parse_instant, text_pattern, text_problem
 from workers.contexts import CONTEXTS
 from workers.platform import compose_web
@@ -216,3 +219,19 @@ def test_a_form_field_is_never_null() -> None:
     collected_on = form["multipart/form-data"]["schema"]["properties"]["collected_on"]
     assert collected_on["type"] == "string" and collected_on["format"] == "date" and "anyOf" not in collected_on
     assert "default" not in collected_on
+
+
+@pytest.mark.parametrize(
+    "raw", ["AB", " ab ", "\tX1\n", "ab-_9", "A" * 40, "", "  ", "a", "AB CD", "%?", "ab\u200b", "A" * 41],
+)  # fmt: skip
+def test_a_loan_requests_coupon_pattern_takes_what_the_request_takes(raw: str) -> None:
+    # A schema-valid coupon code was refused: "a coupon code is letters, digits, - and _" (read trimmed, upper case).
+    schema = _options(_property("LoanRequestIn", "coupon_code"))[0]
+    stated = bool(re.fullmatch(schema["pattern"][1:-1], raw)) and len(raw) <= schema["maxLength"]
+    body = {"product_id": str(uuid.uuid4()), "amount": "50000", "tenure": 12, "coupon_code": raw}
+    try:
+        LoanRequestIn.model_validate(body).checked(date(2026, 12, 1))
+    except (ValidationError, InvalidInput):
+        assert not stated
+    else:
+        assert stated
