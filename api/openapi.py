@@ -356,10 +356,32 @@ def _state_text_rule(paths: dict[str, Any], components: dict[str, Any]) -> None:
                 state(body.get("schema"), multiline)
 
 
+#: pydantic's names of numeric bounds, as it writes them for a number whose type has a validator of its own before it
+#: (`WholeNumber`, optional: `integer | null`), and JSON Schema's names for them.
+_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+
+
+def _json_bounds(schema: Any) -> None:
+    """Every number's bounds in `schema` under JSON Schema's names (`minimum`, not pydantic's `ge`), in place: pydantic
+    writes a bound it cannot set on the number's own core schema under the bound's own name, which JSON Schema ignores
+    (an optional `WholeNumber` of 1-20 was stated as any integer)."""
+    if isinstance(schema, list):
+        for item in schema:
+            _json_bounds(item)
+    elif isinstance(schema, dict):
+        if schema.get("type") in ("integer", "number"):
+            for name, keyword in _BOUNDS.items():
+                if name in schema:
+                    schema.setdefault(keyword, schema.pop(name))
+        for value in schema.values():
+            _json_bounds(value)
+
+
 def build_openapi(endpoints: list[Endpoint[Any]]) -> dict[str, Any]:
     """The OpenAPI document; `x-permission` on each operation states what it needs."""
     refs, defs = models_json_schema(_models(endpoints), ref_template=COMPONENTS)
     components: dict[str, Any] = {**defs.get("$defs", {}), "Problem": PROBLEM_SCHEMA}
+    _json_bounds(components)
     paths: dict[str, Any] = {}
     links = create_links(endpoints)
     for ep in endpoints:

@@ -172,13 +172,20 @@ def check_query_text(request: Request) -> list[tuple[str, str]]:
 
 
 #: What a whole-number query parameter (`limit`, `days`, `tenure`) says when its value is written any other way.
-NOT_WHOLE = "must be a whole number written in the digits 0-9 only (no sign, spaces, separators or decimal point)"
+NOT_WHOLE = (
+    "must be a whole number written in the digits 0-9 only (no sign, spaces or separators; a decimal point only "
+    "before zeros, as in 3.0)"
+)
+#: The zero fraction a whole number may be written with in a query (`3.0`, `3.00`): JSON Schema's `integer`, which the
+#: document states, is any number whose fraction is zero, and a client's float serialiser writes 3 that way.
+_ZERO_FRACTION = re.compile(r"(?<=[0-9])\.0+$")
 
 
 def parse_query(model: type[BaseModel], request: Request) -> BaseModel:
     """Query parameters into `model`. An empty value means "not given" for a free-text parameter (a search term,
     a text filter, a cursor); for every other parameter (numbers, dates, ids, choices, flags) it is a 422. A whole
-    number is ASCII digits only (`whole_number`): pydantic reads " 3", "+3", "3_0" and "3.0" as integers."""
+    number is ASCII digits only (`whole_number`), with at most a zero fraction (`3.0`, `_ZERO_FRACTION`): pydantic
+    reads " 3", "+3" and "3_0" as integers too."""
     values: dict[str, str] = {}
     errors: list[FieldError] = []
     fields = {(info.alias or name): info for name, info in model.model_fields.items()}
@@ -190,9 +197,11 @@ def parse_query(model: type[BaseModel], request: Request) -> BaseModel:
             if info is not None:
                 errors.append(FieldError(name, "is empty; give a value or leave the parameter out"))
                 continue
-        elif info is not None and _whole(info) and whole_number(value) is None:
-            errors.append(FieldError(name, NOT_WHOLE))
-            continue
+        elif info is not None and _whole(info):
+            value = _ZERO_FRACTION.sub("", value)  # "3.0" is the integer 3, as JSON Schema's `integer` reads it
+            if whole_number(value) is None:
+                errors.append(FieldError(name, NOT_WHOLE))
+                continue
         values[name] = value
     if errors:
         raise InvalidInput(errors)

@@ -215,10 +215,12 @@ def fingerprint(fields: dict[str, str], file: UploadedFile | None) -> bytes:
 
 
 def form_schema(model_schema: dict[str, Any], upload: Upload) -> dict[str, Any]:
-    """The OpenAPI schema of the multipart body: the model's text fields plus the binary file part."""
+    """The OpenAPI schema of the multipart body: the model's text fields plus the binary file part. A form field
+    holds text, never null: an optional one is left out (its `null` option and null default are dropped; the text
+    "null" is no date or amount)."""
     schema = dict(model_schema)
     properties = {
-        **schema.get("properties", {}),
+        **{name: _no_null(field) for name, field in schema.get("properties", {}).items()},
         upload.file_field: {
             "type": "string",
             "format": "binary",
@@ -228,3 +230,13 @@ def form_schema(model_schema: dict[str, Any], upload: Upload) -> dict[str, Any]:
     schema["properties"] = properties
     schema["required"] = [*schema.get("required", []), upload.file_field]
     return schema
+
+
+def _no_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A form field's schema without a `null` option or a null default."""
+    options = schema.get("anyOf")
+    if not isinstance(options, list) or {"type": "null"} not in options:
+        return schema
+    kept = [option for option in options if option != {"type": "null"}]
+    rest = {key: value for key, value in schema.items() if key != "anyOf" and not (key == "default" and value is None)}
+    return {**kept[0], **rest} if len(kept) == 1 else {**rest, "anyOf": kept}

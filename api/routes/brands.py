@@ -122,8 +122,10 @@ def get_config(ctx: Context[BrandsPort]) -> Reply:
 
 def check_setting_types(updates: dict[str, Any]) -> None:
     """422 naming each setting whose JSON value is not of the setting's type: `"22"` or `true` for a number of days,
-    `1` or `"yes"` for a flag, `5.0` for a whole number. The settings' rules read the portal form's text (every value
-    a string there); a JSON body says what it means, as every other endpoint's whole numbers do (`WholeNumber`).
+    `1` or `"yes"` for a flag, `5.0` for a whole number (which another endpoint's `WholeNumber` reads as 5, JSON
+    Schema's integer: the settings are not stated in the document as their own properties yet, so nothing promises
+    5.0 here). The settings' rules read the portal form's text (every value a string there); a JSON body says what
+    it means, as every other endpoint's whole numbers do (`WholeNumber`).
     Settings with rules of their own (amounts, dates, lists, providers, message senders) and unknown names are left
     to them."""
     errors: list[FieldError] = []

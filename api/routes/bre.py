@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.endpoint import Context, Endpoint, Reply, json_response, serve
 from api.services.bre_backtests import KEEP_IDS, ProductBacktests
 from domain.identity.permissions import Level, Permission
-from domain.loans.bre import ALWAYS, Rule, RuleSpec
-from domain.shared.values import Measure
+from domain.loans.bre import ALWAYS, CONFIGURABLE, Rule, RuleSpec
+from domain.shared.values import Measure, stated_choices
 
 #: Reading a product's rules and past decisions: what the products' readers may (the settings permission).
 READ = (Permission.BRAND_SETTINGS, Level.READ)
@@ -31,7 +32,7 @@ class BacktestRuleIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rule: str = Field(max_length=40)
+    rule: Annotated[str, Field(max_length=40), stated_choices(CONFIGURABLE)]
     min: Measure | None = None
     max: Measure | None = None
 

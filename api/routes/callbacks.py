@@ -5,10 +5,10 @@ the web flow's status page."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from domain.callbacks.application import Callbacks
@@ -32,13 +32,33 @@ class CallbackPort:
     queries: CallbackQueries
 
 
+#: The spaces `str.strip()` drops that a query value may hold (the edge refuses control characters): `assigned_filter`
+#: trims them and reads its words in any case, so the document states the words that way.
+_SPACES = r"[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*"
+#: What `assigned_to` takes, as the document states it: `me` or `unassigned` in any case with spaces around (or only
+#: spaces: not given), or a staff id.
+ASSIGNED_TO = WithJsonSchema(
+    {
+        "anyOf": [
+            {
+                "type": "string",
+                "maxLength": 40,
+                "pattern": f"^{_SPACES}(?:[mM][eE]|[uU][nN][aA][sS][sS][iI][gG][nN][eE][dD])?{_SPACES}$",
+            },
+            {"type": "string", "format": "uuid"},
+        ],
+        "description": "`me` (a staff member's own queue), `unassigned`, or a staff id; empty: anyone's",
+    }
+)
+
+
 class QueueQuery(BaseModel):
     """The queue's filters and keyset paging. `assigned_to`: `me`, `unassigned` or a staff id (absent: anyone's)."""
 
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["open", "closed", "all"] = "open"
-    assigned_to: str | None = Field(None, max_length=40)
+    assigned_to: Annotated[str, Field(max_length=40), ASSIGNED_TO] | None = None
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
 

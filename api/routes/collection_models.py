@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import InstantOut
 from api.request_input import VISIBLE_MIN_REASON
-from api.services.teams import TEAM_HELP
+from api.services.teams import TEAM_HELP, TeamParam
 from domain.collections.case import Outcome, Stage
-from domain.shared.values import MIN_REASON, BusinessDate, Instant, Money
+from domain.shared.values import MIN_REASON, BusinessDate, Instant, PositiveMoney
 
 
 class WorklistQuery(BaseModel):
@@ -24,7 +24,7 @@ class WorklistQuery(BaseModel):
     stage: Stage = Stage.COLLECTIONS
     assignee: UUID | None = None
     unassigned: bool = False  # managers: only the loans nobody has
-    team: str | None = Field(None, max_length=40, description=f"managers: the loans of a team, {TEAM_HELP}")
+    team: TeamParam | None = Field(None, description=f"managers: the loans of a team, {TEAM_HELP}")
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
 
@@ -45,7 +45,7 @@ class PtpIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     date: BusinessDate
-    amount: Money = Field(gt=0)
+    amount: PositiveMoney = Field(gt=0)
 
 
 class AllocationIn(BaseModel):
@@ -77,7 +77,7 @@ class TeamQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     stage: Stage = Stage.COLLECTIONS
-    team: str | None = Field(None, max_length=40, description=f"the cases held by a team, {TEAM_HELP}")
+    team: TeamParam | None = Field(None, description=f"the cases held by a team, {TEAM_HELP}")
 
 
 class WorkItemOut(BaseModel):

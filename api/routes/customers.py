@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -39,6 +39,7 @@ from domain.shared.values import (
     normalise_name,
     normalise_pan,
     normalise_phone,
+    stated_choices,
 )
 from projections.blocklist import BlocklistQueries
 from projections.customer_notes import CustomerNoteQueries
@@ -271,10 +272,10 @@ class CustomerSearch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     q: str | None = Field(None, max_length=100)
-    agent: str | None = Field(
+    agent: Annotated[str, Field(max_length=40), stated_choices([AGENT_ME, AGENT_NONE, ""], or_id=True)] | None = Field(
         None,
-        max_length=40,
-        description="a staff id: that agent's borrowers; `me`: the calling staff member's; `none`: those no agent owns",
+        description="a staff id: that agent's borrowers; `me`: the calling staff member's (a staff member's "
+        "only); `none`: those no agent owns; empty: everyone's",
     )
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(25, ge=1, le=100)

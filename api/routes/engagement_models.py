@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.endpoint import InstantOut
 from api.request_input import VISIBLE_MIN_REASON
 from domain.engagement.templates import Approval, Channel, Kind, Language
-from domain.shared.values import MIN_REASON, WholeNumber
+from domain.shared.values import MIN_REASON, WholeNumber, stated_choices
 
 
 class TemplateIn(BaseModel):
@@ -203,7 +203,9 @@ class PreferencesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     language: Language = Language.EN
-    opted_out: list[str] = Field(default_factory=list, max_length=3, description="sms, whatsapp, email")
+    opted_out: list[Annotated[str, stated_choices([c.value for c in Channel])]] = Field(
+        default_factory=list, max_length=3, description="sms, whatsapp, email"
+    )
     reason: str | None = Field(None, max_length=300)
 
 

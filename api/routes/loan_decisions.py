@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,10 +25,11 @@ from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, se
 from api.problems import HttpProblem
 from api.request_input import VISIBLE_MIN_REASON
 from api.routes.loans import LoanOut, LoanPort, ReasonIn, decides_any_sanction, written
-from api.services.teams import TEAM_HELP
+from api.services.teams import TEAM_HELP, TeamParam
 from domain.identity.permissions import Level, Permission
+from domain.loans.application_decisions import SEND_BACK_STEPS
 from domain.loans.money import Percent
-from domain.shared.values import MAX_REASON, MIN_REASON, Money
+from domain.shared.values import MAX_REASON, MIN_REASON, Money, PositiveMoney, stated_choices
 
 WRITE = (Permission.LOANS, Level.WRITE)
 READ = (Permission.LOANS, Level.READ)
@@ -64,7 +65,7 @@ class CamIn(BaseModel):
         "EMIs + this loan's monthly obligation at the recommended amount) / the salary credits' average x 100",
     )
     existing_emis: Money = Field(Decimal(0), description="existing EMI obligations per month")
-    recommended_amount: Money
+    recommended_amount: PositiveMoney
     recommended_rate: Percent = Field(description="recommended rate of interest, percent a year")
     notes: str = Field(min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON)
 
@@ -74,18 +75,26 @@ class CxApproveIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    approved_amount: Money
+    approved_amount: PositiveMoney
     remarks: str = Field(min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON)
 
 
 class SendBackIn(BaseModel):
-    """Back to the borrower (documents or information) or to the CX (the SM's comments)."""
+    """Back to the borrower (documents or information) or to the CX (the SM's comments). A `step` is named only
+    when sending back to the borrower (the schema states it: `to` is `borrower`, or `step` is null or left out)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [{"properties": {"to": {"const": "borrower"}}}, {"properties": {"step": {"type": "null"}}}]
+        },
+    )
 
     to: Literal["borrower", "cx"]
     reason: str = Field(min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON)
-    step: str | None = Field(default=None, max_length=40)
+    step: Annotated[str, Field(max_length=40), stated_choices(SEND_BACK_STEPS)] | None = Field(
+        default=None, description="the funnel step the borrower does again (`submitted`: the loan request's end)"
+    )
 
 
 class SanctionAssignIn(BaseModel):
@@ -102,7 +111,7 @@ class SanctionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sanctioned_amount: Money
+    sanctioned_amount: PositiveMoney
     remarks: str = Field(min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON)
 
 
@@ -126,7 +135,7 @@ class TeamFiguresQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    team: str | None = Field(None, max_length=40, description=f"the figures of a team's SMs, {TEAM_HELP}")
+    team: TeamParam | None = Field(None, description=f"the figures of a team's SMs, {TEAM_HELP}")
 
 
 class WorkItemOut(BaseModel):

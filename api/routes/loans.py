@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,11 +24,11 @@ from api.services.teams import Teams
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.application import Loans
-from domain.loans.bre import MIN_OVERRIDE_JUSTIFICATION
+from domain.loans.bre import MIN_OVERRIDE_JUSTIFICATION, OVERRIDABLE
 from domain.loans.loan import Check, LoanNotFound, SanctionRequired
 from domain.loans.states import LoanStatus
 from domain.shared.errors import InvalidValue
-from domain.shared.values import MIN_REASON, Money, WholeNumber
+from domain.shared.values import MIN_REASON, PositiveMoney, WholeNumber, stated_choices
 from projections.loan_agreements import AgreementQueries
 from projections.loan_decision_queries import DecisionQueries
 from projections.loan_queries import LoanQueries
@@ -62,7 +62,7 @@ class LoanIn(BaseModel):
 
     customer_id: UUID
     product_id: UUID
-    amount: Money
+    amount: PositiveMoney
     tenure: WholeNumber = Field(ge=1, le=3650, description="months for an EMI product, days for a payday product")
     coupon_code: str | None = Field(None, max_length=40)
 
@@ -72,8 +72,8 @@ class OverrideIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rule: str = Field(max_length=40)
-    result: str = Field(max_length=20, description="pass or fail")
+    rule: Annotated[str, Field(max_length=40), stated_choices(OVERRIDABLE)]
+    result: Annotated[str, Field(max_length=20), stated_choices(["pass", "fail"], "pass or fail")]
     justification: str = Field(
         min_length=MIN_OVERRIDE_JUSTIFICATION,
         max_length=2000,
@@ -106,7 +106,7 @@ class ProductChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: UUID
-    amount: Money | None = Field(None, description="default: the application's amount")
+    amount: PositiveMoney | None = Field(None, description="default: the application's amount")
     tenure: WholeNumber | None = Field(
         None, ge=1, le=3650, description="months or days as the new product counts; default: the application's own "
         "when the new product is of the same kind (required when moving between EMI and payday)"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.shared.values import Money
+from api.services.paylinks import CHANNELS
+from domain.shared.values import PositiveMoney, stated_choices
 
 
 class PaymentLinkIn(BaseModel):
@@ -16,8 +18,12 @@ class PaymentLinkIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: Money | None = Field(None, description="rupees; what is due now unless given; never above the payoff")
-    channel: str = Field("sms", max_length=20, description="sms or whatsapp")
+    amount: PositiveMoney | None = Field(
+        None, description="rupees; what is due now unless given; never above the payoff"
+    )
+    channel: Annotated[str, Field(max_length=20), stated_choices(CHANNELS)] = Field(
+        "sms", description="sms or whatsapp"
+    )
 
 
 class PaymentLinkOut(BaseModel):
@@ -53,7 +59,7 @@ class MandateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     vpa: str = Field(max_length=100, description="the payer's UPI id (name@handle)")
-    max_amount: Money = Field(description="the most one debit may take, rupees")
+    max_amount: PositiveMoney = Field(description="the most one debit may take, rupees")
     frequency: str = Field("monthly", max_length=20, description="monthly, weekly or as_presented")
 
 

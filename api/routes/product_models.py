@@ -15,7 +15,7 @@ from domain.loans.pricing import FeeCharge
 from domain.loans.terms import AmountKind, LoanKind, PenalKind
 from domain.products.quote import Quote
 from domain.products.terms import CODE_PATTERN
-from domain.shared.values import BusinessDate, Flag, Measure, Money, WholeNumber, stated_pattern
+from domain.shared.values import BusinessDate, Flag, Measure, PositiveMoney, WholeNumber, stated_pattern
 
 _RATE = "a percent: a number or decimal string, 0 to 999.9999 (at most 100 for fees and GST)"
 
@@ -73,8 +73,8 @@ class ProductIn(_Terms):
     code: Code = Field(description="2 to 32 letters, digits, '-' or '_'; unique in the brand")
     name: str = Field(max_length=200)
     type: LoanKind = Field(description="emi: tenure in months; payday: tenure in days")
-    min_amount: Money
-    max_amount: Money
+    min_amount: PositiveMoney
+    max_amount: PositiveMoney
     min_tenure: WholeNumber = Field(ge=-(2**31), le=2**31)
     max_tenure: WholeNumber = Field(ge=-(2**31), le=2**31)
     annual_percent: Measure | None = Field(None, description=f"emi products: {_RATE}")
@@ -98,8 +98,8 @@ class ProductPatch(_Terms):
 
     name: str | None = Field(None, max_length=200)
     type: LoanKind | None = None
-    min_amount: Money | None = None
-    max_amount: Money | None = None
+    min_amount: PositiveMoney | None = None
+    max_amount: PositiveMoney | None = None
     min_tenure: WholeNumber | None = Field(None, ge=-(2**31), le=2**31)
     max_tenure: WholeNumber | None = Field(None, ge=-(2**31), le=2**31)
     annual_percent: Measure | None = None
@@ -136,7 +136,7 @@ class QuoteQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: Money
+    amount: PositiveMoney
     tenure: int = Field(ge=1, le=3650)
     coupon_code: str | None = Field(None, max_length=40)
     disbursed_on: BusinessDate | None = Field(None, description="today's business date when left out")

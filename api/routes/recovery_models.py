@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.endpoint import InstantOut
 from api.request_input import VISIBLE_MIN_REASON
 from api.routes.servicing_models import StaffPaymentMode
-from domain.shared.values import MIN_REASON, BusinessDate, Money
+from domain.shared.values import MIN_REASON, BusinessDate, PositiveMoney
 
 
 class CollectionIn(BaseModel):
@@ -20,7 +20,7 @@ class CollectionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: Money
+    amount: PositiveMoney
     mode: StaffPaymentMode
     reference: str = Field(max_length=100, description="the receipt or UTR: unique per loan")
     collected_on: BusinessDate | None = Field(None, description="the business date unless given; never after it")
@@ -31,7 +31,7 @@ class WaiverIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: Money = Field(description="at most the penal charges outstanding")
+    amount: PositiveMoney = Field(description="at most the penal charges outstanding")
     justification: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON)
 
 
@@ -40,7 +40,7 @@ class SettlementIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: Money = Field(description="below the payoff on the business date")
+    amount: PositiveMoney = Field(description="below the payoff on the business date")
     remarks: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON)
 
 

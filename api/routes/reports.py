@@ -21,7 +21,7 @@ from starlette.responses import StreamingResponse
 
 from api.endpoint import Context, Endpoint, Reply, json_response, serve
 from api.services.jobs import ManualRuns, RunOrder
-from api.services.teams import TEAM_HELP, Teams
+from api.services.teams import TEAM_HELP, TeamParam, Teams
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
@@ -68,7 +68,7 @@ class ReportFilters(BaseModel):
     pipeline: str | None = Field(None, max_length=40)
     utm_source: str | None = Field(None, max_length=200, description="the partner: a UTM source, any case")
     sourcing: str | None = Field(None, max_length=40)
-    team: str | None = Field(None, max_length=40, description=f"the rows of a team, {TEAM_HELP}")
+    team: TeamParam | None = Field(None, description=f"the rows of a team, {TEAM_HELP}")
 
     def given(self) -> dict[str, str]:
         return {name: value for name in FILTER_NAMES if (value := getattr(self, name))}

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.request_input import VISIBLE_MIN_REASON
 from domain.loans.servicing_events import PaymentMode
-from domain.shared.values import MIN_REASON, BusinessDate, Money, stated_choices
+from domain.shared.values import MIN_REASON, BusinessDate, PositiveMoney, stated_choices
 
 #: A mode staff record money with: a `PaymentMode` but the two only the payment webhooks record (the domain reads it,
 #: case-insensitively, with its own 422 naming `mode`; the schema states the choices).
@@ -30,7 +30,7 @@ class RepaymentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: Money
+    amount: PositiveMoney
     mode: StaffPaymentMode
     reference: str = Field(max_length=100, description="the UTR, cheque number or receipt: unique per loan")
     paid_on: BusinessDate | None = Field(None, description="the business date unless given; never after it")

@@ -6,10 +6,14 @@ Not given, a view is brand-wide as before."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 from uuid import UUID
+
+from pydantic import Field
 
 from domain.identity.principal import Principal
 from domain.shared.errors import InvalidValue
+from domain.shared.values import stated_choices
 from projections.identity import IdentityQueries
 
 #: The value of `team` that names the caller's own team.
@@ -19,6 +23,10 @@ TEAM_HELP = (
     "`mine` (the caller's team) or a manager's staff id (that manager's team): the manager and everyone reporting "
     "to them directly or indirectly; left out, everyone"
 )
+#: A `team` parameter as the query models read it and the document states it: `mine` or a staff id, or empty (not
+#: given: an empty query value of optional free text is, `parse_query`). `Teams` checks it; `mine` for an API key, or
+#: an id of nobody in the brand, is a 422 for the caller or the brand, not for the input.
+TeamParam = Annotated[str, Field(max_length=40), stated_choices([MINE, ""], or_id=True)]
 
 
 @dataclass(frozen=True)

@@ -305,15 +305,18 @@ def _in_range(product: ProductVersion, amount: Decimal, field: str, brand_minimu
         raise InvalidInput([low])
 
 
+#: The funnel steps a send back to the borrower may reopen (every step but the mobile sign-in; `submitted`: the end).
+SEND_BACK_STEPS: tuple[str, ...] = tuple(s.value for s in STEPS if s is not Step.MOBILE)
+
+
 def _funnel_step(raw: str | None, whom: SendBackTo | None) -> str | None:
     """The funnel step a send back to the borrower reopens (None: the submitted step); not for a send back to the CX."""
     if raw is None:
         return None
     if whom is not SendBackTo.BORROWER:
         raise InvalidValue("step", "a step is named only when sending back to the borrower")
-    names = [s.value for s in STEPS if s is not Step.MOBILE]
-    if raw not in names:
-        raise InvalidValue("step", f"one of the funnel's steps: {', '.join(names)}")
+    if raw not in SEND_BACK_STEPS:
+        raise InvalidValue("step", f"one of the funnel's steps: {', '.join(SEND_BACK_STEPS)}")
     return None if raw == Step.SUBMITTED.value else raw
 
 

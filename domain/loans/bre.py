@@ -88,6 +88,8 @@ _THRESHOLDS: dict[Rule, _Thresholds] = {
     Rule.EXISTING_LOANS: _Thresholds(("max",), (), _COUNT, (0, 999)),
     Rule.DPD: _Thresholds(("max",), (), _COUNT, (0, 9999)),
 }
+#: The rules a product's `bre_rules` (or a backtest) may configure.
+CONFIGURABLE: tuple[Rule, ...] = tuple(_THRESHOLDS)
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ def parse_rules(raw: Sequence[Mapping[str, object]], field_name: str = "bre_rule
 
 def _parse_rule(entry: Mapping[str, object], at: str, errors: list[FieldError]) -> RuleSpec | None:
     name = entry.get("rule")
-    configurable = ", ".join(_THRESHOLDS)
+    configurable = ", ".join(CONFIGURABLE)
     if not isinstance(name, str) or name not in Rule.__members__:
         shown = name if isinstance(name, str) and len(name) <= 40 else "this"
         errors.append(FieldError(f"{at}.rule", f"'{shown}' is not a rule; use one of {configurable}"))
@@ -344,6 +346,9 @@ class Override:
         return cls(Rule(record["rule"]), Outcome(record["outcome"]), str(record["justification"]))
 
 
+#: The rules a CX may override (every rule that decides: not the informational ones).
+OVERRIDABLE: tuple[Rule, ...] = tuple(r for r in Rule if r not in INFORMATIONAL)
+
 #: The fewest visible characters of a BRE override's justification (the API states it as `minLength`).
 MIN_OVERRIDE_JUSTIFICATION = 10
 
@@ -352,7 +357,7 @@ def make_override(rule: object, outcome: object, justification: object) -> Overr
     """A CX's override from input: InvalidValue naming `rule`, `result` or `justification` (pass or fail only; a
     justification of at least 10 visible characters, at most 2,000)."""
     if not isinstance(rule, str) or rule not in Rule.__members__:
-        raise InvalidValue("rule", f"not a rule; use one of {', '.join(r for r in Rule if r not in INFORMATIONAL)}")
+        raise InvalidValue("rule", f"not a rule; use one of {', '.join(OVERRIDABLE)}")
     if Rule(rule) in INFORMATIONAL:
         raise InvalidValue("rule", f"{rule} is informational: it does not decide, so it cannot be overridden")
     if outcome not in (Outcome.PASS.value, Outcome.FAIL.value):

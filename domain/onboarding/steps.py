@@ -14,10 +14,10 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import partial
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from domain.blocklist.entry import BlockKind, aadhaar_digest, normalise_blocked_value
 from domain.customers.values import Address, check_date_of_birth
@@ -26,6 +26,7 @@ from domain.shared.errors import FieldChecks, InvalidInput, InvalidValue
 from domain.shared.values import (
     BusinessDate,
     Money,
+    PositiveMoney,
     WholeNumber,
     clean_text,
     normalise_email,
@@ -386,15 +387,27 @@ class BankStatementIn(BaseModel):
         }
 
 
+#: The spaces `str.strip()` drops that a JSON string may hold (the edge refuses other control characters).
+_STRIPPED = r"[\t\n\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*"
+#: A loan request's coupon code as the document states it (`LoanRequestIn.checked` is the rule): letters, digits, -
+#: and _ (read in upper case), 2-40 of them, with spaces around, or only spaces (no coupon).
+_COUPON_TEXT = f"^{_STRIPPED}(?:[A-Za-z0-9_-]{{2,40}}{_STRIPPED})?$"
+
+
 class LoanRequestIn(BaseModel):
     """What the borrower asks for: the product, amount, tenure and an optional coupon."""
 
     model_config = _STRICT
 
     product_id: UUID
-    amount: Money
+    amount: PositiveMoney
     tenure: WholeNumber = Field(ge=1, le=3650)
-    coupon_code: str | None = Field(None, max_length=40)
+    coupon_code: (
+        Annotated[
+            str, Field(max_length=40), WithJsonSchema({"type": "string", "maxLength": 40, "pattern": _COUPON_TEXT})
+        ]
+        | None
+    ) = None
 
     def checked(self, today: date) -> dict[str, Any]:
         if self.amount <= 0:

@@ -321,24 +321,33 @@ class DecimalRule:
         except InvalidValue as exc:
             raise ValueError(exc.errors[0].message) from None
 
-    def json_schema(self) -> dict[str, object]:
+    def json_schema(self, *, positive: bool = False) -> dict[str, object]:
         """What the rule accepts, for OpenAPI: a number with at most `places` decimals (`multipleOf`, read exactly as
         written: JSON Schema's multiples are decimal, not binary) or a plain decimal string within the digits and
-        places; a negative one (where the rule allows it) is not zero: "-0" and "-0.00" are refused (`parse`)."""
+        places; a negative one (where the rule allows it) is not zero: "-0" and "-0.00" are refused (`parse`).
+        `positive`: for an amount its command refuses at 0 too (`parse_money(..., positive=True)`, "must be more than
+        0"): the number's `exclusiveMinimum` is 0 and the string names a digit that is not 0."""
         largest = float(10**self.integer_digits - 1)  # exact as a float; the fraction adds less than 1
         step = float(Decimal(1).scaleb(-self.places))
         number: dict[str, object] = {"type": "number", "maximum": largest, "multipleOf": step}
-        number["minimum"] = float(self.minimum) if self.minimum is not None else -largest
+        if positive:
+            assert self.minimum is not None and self.minimum >= 0, "positive is for a rule that refuses negatives"
+            number["exclusiveMinimum"] = 0.0
+        else:
+            number["minimum"] = float(self.minimum) if self.minimum is not None else -largest
         digits, places = self.integer_digits, self.places
         decimals = rf"(\.[0-9]{{1,{places}}})?" if places else ""
         pattern = rf"[0-9]{{1,{digits}}}{decimals}"
-        if self.minimum is None or self.minimum < 0:
-            # A negative one names a digit that is not 0: in the whole part, or in the decimals (the first one of them).
-            negative = [rf"0{{0,{digits - 1}}}[1-9][0-9]{{0,{digits - 1}}}{decimals}"]
-            if places:
-                fraction = "|".join(rf"0{{{zeros}}}[1-9][0-9]{{0,{places - 1 - zeros}}}" for zeros in range(places))
-                negative.append(rf"[0-9]{{1,{digits}}}\.(?:{fraction})")
-            pattern = f"{pattern}|-(?:{'|'.join(negative)})"
+        # A number that is not zero names a digit that is not 0: in the whole part, or in the decimals (the first one
+        # of them).
+        not_zero = [rf"0{{0,{digits - 1}}}[1-9][0-9]{{0,{digits - 1}}}{decimals}"]
+        if places:
+            fraction = "|".join(rf"0{{{zeros}}}[1-9][0-9]{{0,{places - 1 - zeros}}}" for zeros in range(places))
+            not_zero.append(rf"[0-9]{{1,{digits}}}\.(?:{fraction})")
+        if positive:
+            pattern = "|".join(not_zero)
+        elif self.minimum is None or self.minimum < 0:
+            pattern = f"{pattern}|-(?:{'|'.join(not_zero)})"
         return {"anyOf": [number, {"type": "string", "pattern": f"^(?:{pattern})$"}]}
 
     @staticmethod
@@ -380,12 +389,28 @@ MONEY = DecimalRule(integer_digits=14, places=2, minimum=Decimal(0), pad=True)
 MEASURE = DecimalRule(integer_digits=15, places=6)
 
 Money = Annotated[Decimal, BeforeValidator(MONEY.validate), WithJsonSchema(MONEY.json_schema())]
+#: An amount its command refuses at 0 ("must be more than 0": a repayment, a waiver, a promise to pay, a loan's
+#: amount, ...): read as `Money` (the command's own check and message stay), stated with `exclusiveMinimum: 0` and a
+#: string that is not zero, so a schema-valid request is not refused for it.
+PositiveMoney = Annotated[Decimal, BeforeValidator(MONEY.validate), WithJsonSchema(MONEY.json_schema(positive=True))]
 Measure = Annotated[Decimal, BeforeValidator(MEASURE.validate), WithJsonSchema(MEASURE.json_schema())]
 
-#: A whole number a body gives (a loan's `tenure`, the day of the month a salary comes): a JSON integer only. Read
-#: laxly, "12", " 12 ", "1_2", 12.0 and even `true` (1) passed as integers; now each is a 422 naming the field, as
-#: a decimal string with stray characters is. (Money stays a decimal string: `Money`.)
-WholeNumber = Annotated[int, Strict()]
+
+def integral_number(raw: object) -> object:
+    """A JSON number without a fraction (`12.0`, `1.2e1`) as the integer it is; anything else as it came. JSON has one
+    number type, and JSON Schema's `integer` (what the API's schemas state) is any number whose fraction is zero:
+    `12.0` is the 12 a client's float serialiser writes, not a typo, where "12", `true` or 12.5 are not numbers of
+    that kind."""
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    return raw
+
+
+#: A whole number a body gives (a loan's `tenure`, the day of the month a salary comes): a JSON integer only, written
+#: 12 or (as JSON Schema's `integer` reads it) 12.0 (`integral_number`). Read laxly, "12", " 12 ", "1_2" and even
+#: `true` (1) passed as integers; each is a 422 naming the field, as a decimal string with stray characters is, and
+#: so is 12.5. (Money stays a decimal string: `Money`.)
+WholeNumber = Annotated[int, BeforeValidator(integral_number), Strict()]
 #: A yes/no a body gives (`enabled`, `dry_run`, `available`, `gst_inclusive`): a JSON `true` or `false` only. Read
 #: laxly, "yes", "on", "1", 1 and "f" passed as flags (`"dry_run": "yes"` ran a dry run); now each is a 422 naming
 #: the field. Portal forms read their checkboxes themselves.
@@ -506,11 +531,14 @@ Instant = Annotated[
 ]
 
 
-def stated_choices(values: Iterable[str], description: str | None = None) -> WithJsonSchema:
+def stated_choices(values: Iterable[str], description: str | None = None, *, or_id: bool = False) -> WithJsonSchema:
     """A string field's schema when the domain checks it against a set of choices (its own check, message and case
-    rules stay): an enum of `values`, so a schema-valid request does not name a choice the domain refuses. Use it as
-    `Annotated[str, Field(max_length=...), stated_choices(...)]`."""
-    schema: dict[str, Any] = {"type": "string", "enum": list(values)}
+    rules stay): an enum of `values` (the canonical spelling, where the check also takes other cases or spaces), so a
+    schema-valid request does not name a choice the domain refuses. `or_id`: a record's id is the other choice (a
+    staff id besides `me` or `mine`), `format: uuid`. Use it as `Annotated[str, Field(max_length=...),
+    stated_choices(...)]`."""
+    choices: dict[str, Any] = {"type": "string", "enum": list(values)}
+    schema: dict[str, Any] = {"anyOf": [choices, {"type": "string", "format": "uuid"}]} if or_id else choices
     if description:
         schema["description"] = description
     return WithJsonSchema(schema)

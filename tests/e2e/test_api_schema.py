@@ -66,9 +66,15 @@ CHECKS = {
 
 #: Operations whose schema-valid requests are rightly a 422 for the state they meet, not their input: an id in the
 #: body of no record of the brand (or not of the kind the command needs), an amount outside the product's range,
-#: a code of the brand's own lists, a callback beyond a year from now, an API key where a staff member is needed.
+#: a code of the brand's own lists, a callback beyond a year from now, an API key where a staff member is needed (a
+#: list's `me` or `mine`), a list's staff id of nobody in the brand.
 #: `positive_data_acceptance` expects a 422 from them too (and still fails on a 400).
 REFUSED_FOR_STATE = [
+    "GET /api/v1/callback-requests",
+    "GET /api/v1/collections/team",
+    "GET /api/v1/collections/worklist",
+    "GET /api/v1/credit/team-figures",
+    "GET /api/v1/customers",
     "GET /api/v1/loan-products/{product_id}/quote",
     "PATCH /api/v1/covenants/{covenant_id}",
     "POST /api/v1/bank-accounts/{bank_account_id}/manual-verification",
@@ -104,8 +110,6 @@ REFUSED_FOR_STATE = [
 #: Why an operation's schema does not yet say what its server accepts (a rule JSON Schema cannot state, or one not
 #: yet stated): `positive_data_acceptance` leaves them out until it does. Each is a contract gap to close.
 VISIBLE = "a reason, remark or title needs 1-3 visible characters (not spaces or zero-width ones): no pattern states it"
-STRICT = "a JSON integer or flag written 3.0 (or a query integer 3.0) is refused: JSON Schema's integer takes 3.0"
-CHOICE = "a string checked against a set of choices (mode, channel, rule, team, agent, step) is not stated as an enum"
 FORMAT = (
     "a format the domain checks (phone, PAN, IFSC, account, pincode, code, period, UPI id) is not stated as a pattern"
 )
@@ -128,21 +132,14 @@ NOT_STATED = {
     "GET /api/v1/staff/{staff_id}/activity": CROSS,  # `to` not before `from`, as /activity
     "GET /api/v1/audit/trail": FORMAT,
     "GET /api/v1/audit/{aggregate_type}/{aggregate_id}/diff": CROSS,
-    "GET /api/v1/callback-requests": CHOICE,
-    "GET /api/v1/collections/team": CHOICE,
-    "GET /api/v1/collections/worklist": CHOICE,
-    "GET /api/v1/credit/team-figures": CHOICE,
-    "GET /api/v1/customers": CHOICE,
-    "GET /api/v1/loans/{loan_id}/repayments": STRICT,
     "PATCH /api/v1/brand/config": FORMAT,
     "PATCH /api/v1/customers/{customer_id}": NULL,
-    "PATCH /api/v1/jobs/{name}": STRICT,
-    "PATCH /api/v1/loan-products/{product_id}": STRICT,
+    "PATCH /api/v1/jobs/{name}": CROSS,  # filters: the job's own (the path names it); a null is refused
+    "PATCH /api/v1/loan-products/{product_id}": NULL,
     # Also a null refused (NULL); its URL is a pattern (the URL's host: state).
     "PATCH /api/v1/notice-sources/{source_id}": CRON,
-    "POST /api/v1/api-keys": VISIBLE,  # its label; a role is a choice (CHOICE), one beyond the granter's a state 422
+    "POST /api/v1/api-keys": VISIBLE,  # its label; its role's choices not stated; one beyond the granter's a state 422
     "POST /api/v1/blocklist": FORMAT,
-    "POST /api/v1/borrower/applications": STRICT,
     "POST /api/v1/callback-requests/{callback_id}/respond": VISIBLE,
     "POST /api/v1/coupons": CROSS,  # valid_from not after valid_to, a percent up to 100 (its code is a pattern)
     "POST /api/v1/coupons/{coupon_id}/withdraw": VISIBLE,
@@ -160,35 +157,31 @@ NOT_STATED = {
     "POST /api/v1/field-visits/{visit_id}/cancel": VISIBLE,
     "POST /api/v1/field-visits/{visit_id}/photos": FILE,
     "POST /api/v1/field-visits/{visit_id}/visit": FORMAT,
-    "POST /api/v1/jobs/{name}/runs": STRICT,
+    "POST /api/v1/jobs/{name}/runs": CROSS,  # variables and filters: the job's own (the path names it)
     "POST /api/v1/leads/imports": FILE,
     "POST /api/v1/leads/{lead_id}/status": VISIBLE,
     "POST /api/v1/loan-products": CROSS,  # min not above max, the rate of its type (its code is a pattern)
-    "POST /api/v1/loan-products/{product_id}/backtest": CHOICE,
+    "POST /api/v1/loan-products/{product_id}/backtest": CROSS,  # thresholds per rule, a rule once (rule: an enum now)
     "POST /api/v1/loan-products/{product_id}/deactivate": VISIBLE,
     "POST /api/v1/loan-products/{product_id}/reactivate": VISIBLE,
-    "POST /api/v1/loans/{loan_id}/bre-overrides": CHOICE,
+    "POST /api/v1/loans/{loan_id}/bre-overrides": VISIBLE,  # justification (its rule and result are enums now)
     "POST /api/v1/loans/{loan_id}/bypasses": VISIBLE,
     "POST /api/v1/loans/{loan_id}/cam": CROSS,
     "POST /api/v1/loans/{loan_id}/cancel": VISIBLE,
     "POST /api/v1/loans/{loan_id}/collection-legal": VISIBLE,
-    "POST /api/v1/loans/{loan_id}/collection-payment-links": CHOICE,
     "POST /api/v1/loans/{loan_id}/contacts/{contact_id}/evidence": FILE,
     "POST /api/v1/loans/{loan_id}/escalate": VISIBLE,
     "POST /api/v1/loans/{loan_id}/mandates": FORMAT,
-    "POST /api/v1/loans/{loan_id}/payment-links": CHOICE,
     "POST /api/v1/loans/{loan_id}/reactivate": VISIBLE,
-    "POST /api/v1/loans/{loan_id}/receipts": CHOICE,
+    "POST /api/v1/loans/{loan_id}/receipts": VISIBLE,  # reference (its mode is an enum now)
     "POST /api/v1/loans/{loan_id}/repayments/{repayment_id}/reverse": VISIBLE,
-    "POST /api/v1/loans/{loan_id}/send-back": CHOICE,
+    "POST /api/v1/loans/{loan_id}/send-back": VISIBLE,  # reason (its step is an enum now)
     "POST /api/v1/loans/{loan_id}/settlements": VISIBLE,
     "POST /api/v1/loans/{loan_id}/waivers": VISIBLE,
     "POST /api/v1/loans/{loan_id}/write-off": VISIBLE,
     "POST /api/v1/loans/{loan_id}/write-offs": VISIBLE,
     "POST /api/v1/message-templates": VISIBLE,
-    "POST /api/v1/message-templates/{template_id}/approval": STRICT,
     "POST /api/v1/message-templates/{template_id}/preview": CROSS,
-    "POST /api/v1/message-templates/{template_id}/whatsapp-submission": STRICT,
     "POST /api/v1/notice-sources": CRON,  # its company code and URL are patterns (the URL's host: state)
     "POST /api/v1/onboarding/{borrower_id}/close": VISIBLE,
     "POST /api/v1/onboarding/{borrower_id}/send-back": VISIBLE,
@@ -196,7 +189,7 @@ NOT_STATED = {
     "POST /api/v1/reloan-offers/{offer_id}/reject": VISIBLE,
     "POST /api/v1/reminders/{reminder_id}/cancel": VISIBLE,
     "POST /api/v1/staff-notifications": CROSS,
-    "POST /api/v1/staff/{staff_id}/ratings": VISIBLE,  # its note; a score written 3.0 (STRICT); period, scores stated
+    "POST /api/v1/staff/{staff_id}/ratings": VISIBLE,  # its note; period, scores stated
     "POST /api/v1/webhooks/dialer": SIGNED,
     "POST /api/v1/webhooks/esign": SIGNED,
     "POST /api/v1/webhooks/gateway": SIGNED,
@@ -209,9 +202,9 @@ NOT_STATED = {
     "PUT /api/v1/borrower/steps/employment": FORMAT,
     "PUT /api/v1/borrower/steps/pan": FORMAT,
     "PUT /api/v1/borrower/steps/personal": FORMAT,
-    "PUT /api/v1/customers/{customer_id}/messaging-preferences": CHOICE,
+    "PUT /api/v1/customers/{customer_id}/messaging-preferences": VISIBLE,  # reason (its channels are an enum now)
     "PUT /api/v1/message-templates/{template_id}": CROSS,
-    # A role's weights sum to 100, a metric once per role; its roles (CHOICE), a weight 3.0 (STRICT), a target's
+    # A role's weights sum to 100, a metric once per role; its roles' choices, a target's
     # range (0 < target <= 100000: `Measure` states no bounds).
     "PUT /api/v1/rating-matrix": CROSS,
 }

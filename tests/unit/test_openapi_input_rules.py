@@ -3,11 +3,25 @@ checks that a schema-valid request is not refused for them)."""
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
+from datetime import date
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
 from api.openapi import build_openapi
-from domain.shared.values import INSTANT_PATTERN, parse_instant, text_pattern, text_problem
+from api.routes.callbacks import assigned_filter
+from api.services.paylinks import CHANNELS
+from domain.engagement.templates import Channel
+from domain.identity.principal import Principal
+from domain.loans.application_decisions import SEND_BACK_STEPS
+from domain.loans.bre import CONFIGURABLE, OVERRIDABLE
+from domain.onboarding.steps import LoanRequestIn
+from domain.shared.errors import InvalidInput, InvalidValue
+from domain.shared.values import INSTANT_PATTERN, MONEY, parse_instant, text_pattern, text_problem
 from workers.contexts import CONTEXTS
 from workers.platform import compose_web
 
@@ -102,3 +116,122 @@ def test_an_instants_pattern_takes_only_offsets_some_zone_has() -> None:
     for text in ("2026-12-01T18:00:00-18:08", "2026-12-01T18:00:00+14:01", "2026-12-01T18:00:00-12:01",
                  "2026-12-01t18:00:00z", "2026-12-01T18:00:00.1234567Z", "0001-01-01T00:00:00Z"):  # fmt: skip
         assert re.fullmatch(pattern, text) is None, text
+
+
+def _property(model: str, name: str) -> dict[str, Any]:
+    return dict(SCHEMAS[model]["properties"][name])
+
+
+def _options(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The schema's alternatives, nested `anyOf`s flattened, without `null`."""
+    if "anyOf" not in schema:
+        return [schema]
+    return [o for option in schema["anyOf"] for o in _options(option) if o != {"type": "null"}]
+
+
+def test_amounts_their_commands_refuse_at_zero_state_more_than_zero() -> None:
+    # "must be more than 0" (parse_money(..., positive=True)): a schema-valid 0 was refused with a 422.
+    amounts = [("PtpIn", "amount"), ("WaiverIn", "amount"), ("SettlementIn", "amount"), ("RepaymentIn", "amount"),
+               ("CollectionIn", "amount"), ("PaymentLinkIn", "amount"), ("LoanIn", "amount"),
+               ("ProductChangeIn", "amount"), ("CxApproveIn", "approved_amount"), ("SanctionIn", "sanctioned_amount"),
+               ("CamIn", "recommended_amount"), ("LoanRequestIn", "amount"), ("MandateIn", "max_amount"),
+               ("ProductIn", "min_amount"), ("ProductIn", "max_amount"), ("ProductPatch", "min_amount")]  # fmt: skip
+    for model, name in amounts:
+        number, text = _options(_property(model, name))
+        assert number["exclusiveMinimum"] == 0 and "minimum" not in number, (model, name)
+        assert text["pattern"] == MONEY.json_schema(positive=True)["anyOf"][1]["pattern"], (model, name)  # type: ignore[index]
+    # An amount that may be 0 (a CAM's existing EMIs) still says so.
+    assert _options(_property("CamIn", "existing_emis"))[0]["minimum"] == 0
+
+
+@pytest.mark.parametrize(
+    "raw", ["0", "00", "0.0", "0.00", "000.00", "1", "0.01", "0.1", "0.10", "10", "10.5", "99999999999999.99",
+            "00000000000001", "0.001", "-1", "1.", ".5", "1e3", "100000000000000"],
+)  # fmt: skip
+def test_a_positive_amounts_pattern_takes_exactly_what_more_than_0_takes(raw: str) -> None:
+    pattern = str(MONEY.json_schema(positive=True)["anyOf"][1]["pattern"])  # type: ignore[index]
+    try:
+        taken = MONEY.validate(raw) > 0
+    except ValueError:
+        taken = False
+    assert bool(re.fullmatch(pattern, raw)) == taken
+
+
+def test_choices_the_server_checks_are_stated() -> None:
+    assert _property("OverrideIn", "rule")["enum"] == list(OVERRIDABLE)
+    assert _property("OverrideIn", "result")["enum"] == ["pass", "fail"]
+    assert _property("BacktestRuleIn", "rule")["enum"] == list(CONFIGURABLE)
+    assert _property("PaymentLinkIn", "channel")["enum"] == list(CHANNELS) == ["sms", "whatsapp"]
+    assert _property("PreferencesIn", "opted_out")["items"]["enum"] == [c.value for c in Channel]
+    send_back = SCHEMAS["api__routes__loan_decisions__SendBackIn"]
+    assert _options(send_back["properties"]["step"])[0]["enum"] == list(SEND_BACK_STEPS)
+    # A step only when sending back to the borrower: `to` is `borrower`, or there is no step.
+    assert send_back["anyOf"] == [
+        {"properties": {"to": {"const": "borrower"}}},
+        {"properties": {"step": {"type": "null"}}},
+    ]
+    parameters = {
+        (path, p["name"]): p["schema"]
+        for path, operations in DOCUMENT["paths"].items()
+        for op in operations.values()
+        for p in op.get("parameters", [])
+    }
+    for path in ("/api/v1/collections/team", "/api/v1/collections/worklist", "/api/v1/credit/team-figures"):
+        words, staff_id = _options(parameters[(path, "team")])
+        assert words["enum"] == ["mine", ""] and staff_id == {"type": "string", "format": "uuid"}, path
+    words, staff_id = _options(parameters[("/api/v1/customers", "agent")])
+    assert words["enum"] == ["me", "none", ""] and staff_id == {"type": "string", "format": "uuid"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "taken"),
+    [("me", True), ("ME", True), (" Unassigned\u3000", True), ("unassigned", True), ("", True), ("  ", True),
+     ("mine", False), ("un assigned", False), ("me\u200b", False), ("nobody", False)],
+)  # fmt: skip
+def test_assigned_to_states_the_words_the_queue_reads(raw: str, taken: bool) -> None:
+    schema = next(
+        p["schema"]
+        for p in DOCUMENT["paths"]["/api/v1/callback-requests"]["get"]["parameters"]
+        if p["name"] == "assigned_to"
+    )
+    words, staff_id = _options(schema)
+    assert bool(re.fullmatch(words["pattern"][1:-1], raw)) == taken
+    assert staff_id == {"type": "string", "format": "uuid"}
+    staff = Principal("staff", uuid.uuid4(), uuid.uuid4(), "A B", ("admin",), {})
+    try:
+        assigned_filter(raw, staff)
+    except InvalidValue:
+        assert not taken
+    else:
+        assert taken
+
+
+def test_numbers_state_their_bounds_under_json_schemas_names() -> None:
+    # An optional WholeNumber (a validator of its own before the integer) had its bounds written `ge`/`le`, which
+    # JSON Schema ignores: `retry_count` of 0-20 was stated as any integer.
+    assert _options(_property("JobSettingsPatch", "retry_count")) == [{"type": "integer", "minimum": 0, "maximum": 20}]
+    assert not re.search(r'"(ge|le|gt|lt)":', json.dumps(DOCUMENT))
+
+
+def test_a_form_field_is_never_null() -> None:
+    # A multipart field holds text: "null" is no date (a receipt's `collected_on` was stated as date or null).
+    form = DOCUMENT["paths"]["/api/v1/loans/{loan_id}/receipts"]["post"]["requestBody"]["content"]
+    collected_on = form["multipart/form-data"]["schema"]["properties"]["collected_on"]
+    assert collected_on["type"] == "string" and collected_on["format"] == "date" and "anyOf" not in collected_on
+    assert "default" not in collected_on
+
+
+@pytest.mark.parametrize(
+    "raw", ["AB", " ab ", "\tX1\n", "ab-_9", "A" * 40, "", "  ", "a", "AB CD", "%?", "ab\u200b", "A" * 41],
+)  # fmt: skip
+def test_a_loan_requests_coupon_pattern_takes_what_the_request_takes(raw: str) -> None:
+    # A schema-valid coupon code was refused: "a coupon code is letters, digits, - and _" (read trimmed, upper case).
+    schema = _options(_property("LoanRequestIn", "coupon_code"))[0]
+    stated = bool(re.fullmatch(schema["pattern"][1:-1], raw)) and len(raw) <= schema["maxLength"]
+    body = {"product_id": str(uuid.uuid4()), "amount": "50000", "tenure": 12, "coupon_code": raw}
+    try:
+        LoanRequestIn.model_validate(body).checked(date(2026, 12, 1))
+    except (ValidationError, InvalidInput):
+        assert not stated
+    else:
+        assert stated
