@@ -66,6 +66,26 @@ def parse_money(raw: object, field: str, *, positive: bool = False) -> Decimal:
     return value
 
 
+def _positive_money_schema() -> dict[str, object]:
+    """What `parse_money(..., positive=True)` accepts, for OpenAPI: MONEY's schema without zero (a number above 0; a
+    decimal string with a digit other than 0, counted within MONEY's 14 digits and 2 places)."""
+    digits, places = MONEY.integer_digits, MONEY.places
+    decimals = rf"(\.[0-9]{{1,{places}}})?"
+    # The first digit that is not 0: in the whole part (after `zeros` zeros), or else in the decimals.
+    whole = "|".join(rf"0{{{zeros}}}[1-9][0-9]{{0,{digits - 1 - zeros}}}{decimals}" for zeros in range(digits))
+    fraction = "|".join(rf"0{{{zeros}}}[1-9][0-9]{{0,{places - 1 - zeros}}}" for zeros in range(places))
+    number = dict(next(s for s in MONEY.json_schema()["anyOf"] if s["type"] == "number"))  # type: ignore[attr-defined]
+    del number["minimum"]
+    number["exclusiveMinimum"] = 0.0
+    string = {"type": "string", "pattern": rf"^(?:{whole}|0{{1,{digits}}}\.(?:{fraction}))$"}
+    return {"anyOf": [number, string]}
+
+
+#: An amount of rupees above 0 as an API input: MONEY's input (`Money`), stated without zero, where the command
+#: refuses it (`parse_money(..., positive=True)`, "must be more than 0").
+PositiveMoney = Annotated[Decimal, BeforeValidator(MONEY.validate), WithJsonSchema(_positive_money_schema())]
+
+
 def parse_rate(raw: object, field: str, *, at_most: Decimal | None = None) -> Decimal:
     """A percent rate within RATE (0 to 999.9999, at most 4 places), and at most `at_most` when given."""
     value = RATE.parse(raw, field)
