@@ -104,6 +104,12 @@ CHOICE = "a string checked against a set of choices (mode, channel, rule, team, 
 FORMAT = (
     "a format the domain checks (phone, PAN, IFSC, account, pincode, code, period, UPI id) is not stated as a pattern"
 )
+PHONE = (
+    "a phone number is any number libphonenumber's metadata holds valid (any country after +), written with any "
+    "separators: no pattern states it"
+)
+NAME = "a person's name needs two visible characters, one a letter (`normalise_name`): no pattern states it"
+CHECKSUM = "an Aadhaar number's last digit is a Verhoeff checksum: its pattern states the shape, not the checksum"
 CROSS = "a rule across fields (to after from, at least one of two lists, a subject only for email, no null to clear)"
 FILE = "an upload's content (a PDF, JPEG or PNG; a lead CSV's columns): multipart bodies state only a file"
 LENGTH = "a length the domain checks (a password's 10 characters) is not stated as minLength"
@@ -118,7 +124,7 @@ NOT_STATED = {
     "POST /api/v1/loans/{loan_id}/repayments": VISIBLE,  # reference (its mode is an enum now)
     "DELETE /api/v1/blocklist/{entry_id}": VISIBLE,
     "GET /api/v1/activity": CROSS,
-    "GET /api/v1/audit/trail": FORMAT,
+    "GET /api/v1/audit/trail": CROSS,  # `to` not before `from`; aggregate_type (any case) and _id (a uuid): unstated
     "GET /api/v1/audit/{aggregate_type}/{aggregate_id}/diff": CROSS,
     "GET /api/v1/callback-requests": CHOICE,
     "GET /api/v1/collections/team": CHOICE,
@@ -133,22 +139,22 @@ NOT_STATED = {
     "PATCH /api/v1/loan-products/{product_id}": STRICT,
     "PATCH /api/v1/notice-sources/{source_id}": FORMAT,
     "POST /api/v1/api-keys": FORMAT,
-    "POST /api/v1/blocklist": FORMAT,
+    "POST /api/v1/blocklist": PHONE,  # a value of kind mobile; the reason is VISIBLE (the other kinds' are formats)
     "POST /api/v1/borrower/applications": STRICT,
     "POST /api/v1/callback-requests/{callback_id}/respond": VISIBLE,
     "POST /api/v1/coupons": FORMAT,
     "POST /api/v1/coupons/{coupon_id}/withdraw": VISIBLE,
-    "POST /api/v1/covenant-evaluations/{evaluation_id}/comply": FORMAT,
-    "POST /api/v1/customers": FORMAT,
-    "POST /api/v1/customers/{customer_id}/alternate-phones": FORMAT,
-    "POST /api/v1/customers/{customer_id}/bank-accounts": FORMAT,
+    "POST /api/v1/covenant-evaluations/{evaluation_id}/comply": VISIBLE,  # evidence; unknown proof ids: for state
+    "POST /api/v1/customers": PHONE,  # and the name (NAME); the PAN and loan numbers are stated
+    "POST /api/v1/customers/{customer_id}/alternate-phones": PHONE,
+    "POST /api/v1/customers/{customer_id}/bank-accounts": NAME,  # holder_name; account number and IFSC are stated
     "POST /api/v1/customers/{customer_id}/document-requests": CROSS,
     "POST /api/v1/customers/{customer_id}/documents": FILE,
-    "POST /api/v1/customers/{customer_id}/loan-numbers/unlink": FORMAT,
+    "POST /api/v1/customers/{customer_id}/loan-numbers/unlink": VISIBLE,  # reason; the loan number is stated
     "POST /api/v1/documents/{document_id}/review": VISIBLE,
     "POST /api/v1/field-visits/{visit_id}/cancel": VISIBLE,
     "POST /api/v1/field-visits/{visit_id}/photos": FILE,
-    "POST /api/v1/field-visits/{visit_id}/visit": FORMAT,
+    "POST /api/v1/field-visits/{visit_id}/visit": FILE,  # and latitude/longitude (decimal degrees in a form field)
     "POST /api/v1/jobs/{name}/runs": STRICT,
     "POST /api/v1/leads/imports": FILE,
     "POST /api/v1/leads/{lead_id}/status": VISIBLE,
@@ -192,12 +198,12 @@ NOT_STATED = {
     "POST /api/v1/webhooks/payments": SIGNED,
     "POST /api/v1/webhooks/sms": SIGNED,
     "POST /api/v1/webhooks/whatsapp": SIGNED,
-    "PUT /api/v1/borrower/steps/aadhaar": FORMAT,
-    "PUT /api/v1/borrower/steps/bank_account": FORMAT,
-    "PUT /api/v1/borrower/steps/bank_statement": FORMAT,
-    "PUT /api/v1/borrower/steps/employment": FORMAT,
-    "PUT /api/v1/borrower/steps/pan": FORMAT,
-    "PUT /api/v1/borrower/steps/personal": FORMAT,
+    "PUT /api/v1/borrower/steps/aadhaar": CHECKSUM,  # and the method's own field (CROSS)
+    "PUT /api/v1/borrower/steps/bank_account": NAME,  # holder_name; account number and IFSC are stated
+    "PUT /api/v1/borrower/steps/bank_statement": CROSS,  # each method's own field; the consent id's text (VISIBLE)
+    "PUT /api/v1/borrower/steps/employment": VISIBLE,  # texts; dates against today; salary below 10 crore
+    "PUT /api/v1/borrower/steps/pan": NAME,  # name_on_pan; the PAN is stated
+    "PUT /api/v1/borrower/steps/personal": PHONE,  # references; names (NAME), age, current+permanent (CROSS)
     "PUT /api/v1/customers/{customer_id}/messaging-preferences": CHOICE,
     "PUT /api/v1/dialer/extensions/{staff_id}": FORMAT,
     "PUT /api/v1/message-templates/{template_id}": CROSS,
@@ -225,7 +231,7 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
         return dict(answer.json())
 
     phone = mobile("9")
-    # With a PAN and a date of birth: the PAN check and the bureau pull need both (without, a 422 for the record's state).
+    # With a PAN and a date of birth: the PAN check and the bureau pull need both (else a 422 for the record's state).
     customer = post("/api/v1/customers", {"name": "Suresh Menon", "phone": phone, "email": "suresh@example.in",
                                           "pan": "ABCPM1234F", "date_of_birth": "1988-04-12"})  # fmt: skip
     alternate = mobile("8")
