@@ -29,6 +29,7 @@ from domain.customers.values import (
 )
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
+from domain.shared import formats
 from domain.shared.application import CommandResult
 from domain.shared.errors import InvalidInput, InvalidValue
 from domain.shared.values import (
@@ -128,11 +129,13 @@ class CustomerIn(_CustomerFieldRules):
 
     name: str = Field(max_length=200)
     phone: str = Field(max_length=30)
-    pan: str | None = Field(None, max_length=20)
+    pan: Annotated[str, Field(max_length=20), formats.stated_format(formats.PAN, 20)] | None = None
     email: str | None = Field(None, max_length=254)
     date_of_birth: BusinessDate | None = None
     addresses: list[AddressIn] = Field(default_factory=list, max_length=10)
-    loan_numbers: list[str] = Field(default_factory=list, max_length=50)
+    loan_numbers: list[Annotated[str, formats.stated_format(formats.LOAN_NUMBER)]] = Field(
+        default_factory=list, max_length=50
+    )
 
 
 class CustomerPatch(_CustomerFieldRules):
@@ -169,7 +172,7 @@ class LoanNumberIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    loan_number: str = Field(max_length=40)
+    loan_number: Annotated[str, Field(max_length=40), formats.stated_format(formats.LOAN_NUMBER, 40)]
 
 
 class LoanNumberUnlinkIn(BaseModel):
@@ -177,7 +180,9 @@ class LoanNumberUnlinkIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    loan_number: str = Field(max_length=40, description="one of the borrower's linked loan numbers (any case)")
+    loan_number: Annotated[str, Field(max_length=40), formats.stated_format(formats.LOAN_NUMBER, 40)] = Field(
+        description="one of the borrower's linked loan numbers (any case)"
+    )
     reason: str = Field(min_length=MIN_REASON, max_length=MAX_UNLINK_REASON, description=VISIBLE_MIN_REASON)
 
     @field_validator("loan_number")

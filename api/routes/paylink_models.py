@@ -9,7 +9,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.services.mandates import FREQUENCIES
 from api.services.paylinks import CHANNELS
+from domain.shared import formats
 from domain.shared.values import PositiveMoney, stated_choices
 
 
@@ -58,9 +60,13 @@ class MandateIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    vpa: str = Field(max_length=100, description="the payer's UPI id (name@handle)")
-    max_amount: PositiveMoney = Field(description="the most one debit may take, rupees")
-    frequency: str = Field("monthly", max_length=20, description="monthly, weekly or as_presented")
+    vpa: Annotated[str, Field(max_length=100), formats.stated_format(formats.UPI_ID, 100)] = Field(
+        description="the payer's UPI id (name@handle)"
+    )
+    max_amount: PositiveMoney = Field(description="the most one debit may take, rupees (more than 0)")
+    frequency: Annotated[str, Field(max_length=20), stated_choices(FREQUENCIES)] = Field(
+        "monthly", description="monthly, weekly or as_presented"
+    )
 
 
 class MandateDebitOut(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +14,7 @@ from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, se
 from api.request_input import VISIBLE_MIN_REASON
 from api.services.verification import VerificationDesk
 from domain.identity.permissions import Level, Permission
+from domain.shared import formats
 from domain.shared.application import CommandResult
 from domain.shared.errors import InvalidValue, NotFound
 from domain.shared.values import MIN_REASON
@@ -44,8 +45,12 @@ class BankAccountIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    account_number: str = Field(max_length=30, description="9 to 18 digits (spaces and dashes ignored)")
-    ifsc: str = Field(max_length=20, description="e.g. HDFC0001234")
+    account_number: Annotated[str, Field(max_length=30), formats.stated_format(formats.ACCOUNT_NUMBER, 30)] = Field(
+        description="9 to 18 digits (spaces and dashes ignored)"
+    )
+    ifsc: Annotated[str, Field(max_length=20), formats.stated_format(formats.IFSC, 20)] = Field(
+        description="e.g. HDFC0001234"
+    )
     holder_name: str = Field(max_length=200, description="The account holder's name, as the borrower gives it")
 
 

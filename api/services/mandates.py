@@ -36,6 +36,7 @@ from domain.loans.servicing_views import servicing_view
 from domain.loans.states import SERVICING
 from domain.providers.calls import Caller
 from domain.providers.errors import ProviderRejected
+from domain.shared import formats
 from domain.shared.aggregate import acting_as
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DomainError, InvalidValue, NotFound
@@ -46,9 +47,17 @@ log = structlog.get_logger(__name__)
 FREQUENCIES = ("monthly", "weekly", "as_presented")
 BORROWER_FREQUENCY = "monthly"  # the Ops form's default: the job presents on due dates whatever the frequency
 LIVE = ("registered", "active")
-VPA = re.compile(r"[A-Za-z0-9._-]{2,64}@[A-Za-z][A-Za-z0-9]{1,32}")
+VPA = re.compile(formats.UPI_ID)  # as given, surrounding whitespace too (the API states it)
 
 Recorder = Callable[[UUID, UUID, Decimal, str, str], tuple[WebhookOutcome, str | None]]
+
+
+def normalise_upi_id(raw: str, field: str = "vpa") -> str:
+    """A payer's UPI id (name@handle) as given, without surrounding whitespace (`VPA`: the API states the pattern)."""
+    upi = clean_text(raw, field, min_visible=3, missing="give the UPI id").strip()
+    if not VPA.fullmatch(upi):
+        raise InvalidValue(field, "is not a UPI id (name@handle)")
+    return upi
 
 
 def unapplied_reason(amount: Decimal, refused: WebhookOutcome) -> str:
@@ -93,9 +102,7 @@ class Mandates:
     def register(self, brand_id: UUID, loan_id: UUID, vpa: str, max_amount: Decimal | str, frequency: str,
                  callback_url: str) -> tuple[Mandate, str | None]:  # fmt: skip
         """Register a mandate at the gateway: `registered`, and the URL where the payer approves it."""
-        upi = clean_text(vpa, "vpa", min_visible=3, missing="give the UPI id").strip()
-        if not VPA.fullmatch(upi):
-            raise InvalidValue("vpa", "is not a UPI id (name@handle)")
+        upi = normalise_upi_id(vpa)
         limit = parse_money(max_amount, "max_amount", positive=True)
         if frequency not in FREQUENCIES:
             raise InvalidValue("frequency", f"must be one of {', '.join(FREQUENCIES)}")

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
+from domain.shared import formats
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict, InvalidValue, NotFound
 from domain.shared.values import normalise_pan, normalise_phone
@@ -40,9 +41,13 @@ class BlocklistEntryNotFound(NotFound):
     """Raised when no blocklist entry has the id within the brand."""
 
 
+_AADHAAR_INPUT = re.compile(formats.AADHAAR_SHAPE)  # as given (the API states it; the checksum is checked here)
+_PINCODE_INPUT = re.compile(formats.PINCODE)
+
+
 def _aadhaar(raw: str) -> str:
     digits = re.sub(r"[\s-]", "", raw)
-    if not re.fullmatch(r"[2-9][0-9]{11}", digits):
+    if not _AADHAAR_INPUT.fullmatch(raw):
         raise InvalidValue("value", "an Aadhaar number has 12 digits and does not start with 0 or 1")
     check = 0
     for i, digit in enumerate(reversed(digits)):
@@ -65,7 +70,7 @@ def _bank_account(raw: str) -> str:
 
 def _pincode(raw: str) -> str:
     value = raw.strip()
-    if not re.fullmatch(r"[1-9][0-9]{5}", value):
+    if not _PINCODE_INPUT.fullmatch(raw):
         raise InvalidValue("value", "a pincode has 6 digits and does not start with 0")
     return value
 

@@ -7,10 +7,13 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict
 
+from domain.shared import formats
 from domain.shared.errors import InvalidValue
 from domain.shared.values import MIN_REASON, clean_text, text_problem, unix_line_breaks
 
 LOAN_NUMBER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.-]{2,39}$")
+_LOAN_NUMBER_INPUT = re.compile(formats.LOAN_NUMBER)  # as given (the API states it)
+_PINCODE_INPUT = re.compile(formats.PINCODE)
 
 #: The longest note (characters, after surrounding whitespace is trimmed).
 MAX_NOTE_CHARACTERS = 2000
@@ -19,7 +22,7 @@ MAX_NOTE_CHARACTERS = 2000
 def normalise_loan_number(raw: str, field: str = "loan_numbers") -> str:
     """Loan numbers are kept upper-case: letters, digits and / _ . - (3-40 characters)."""
     value = (raw or "").strip().upper()
-    if not LOAN_NUMBER_PATTERN.match(value):
+    if not _LOAN_NUMBER_INPUT.fullmatch(raw or "") or not LOAN_NUMBER_PATTERN.match(value):
         raise InvalidValue(field, f"'{raw}' is not a valid loan number")
     return value
 
@@ -97,7 +100,7 @@ class Address(BaseModel):
         something; no part holding control or bidi-override characters) and trimmed like every other text we keep
         (a blank line2 or state is none)."""
         pincode = self.pincode.strip()
-        if not re.fullmatch(r"[1-9][0-9]{5}", pincode):
+        if not _PINCODE_INPUT.fullmatch(self.pincode):
             raise InvalidValue(field, f"'{self.pincode}' is not a valid pincode")
         kept: dict[str, str | None] = {"pincode": pincode}
         for part in ("line1", "city"):

@@ -21,8 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from domain.blocklist.entry import BlockKind, aadhaar_digest, normalise_blocked_value
 from domain.customers.values import Address, check_date_of_birth
+from domain.shared import formats
 from domain.shared.clock import DEFAULT_TIMEZONE, brand_business_date
 from domain.shared.errors import FieldChecks, InvalidInput, InvalidValue
+from domain.shared.formats import stated_format
 from domain.shared.values import (
     BusinessDate,
     Money,
@@ -127,9 +129,16 @@ def _text(value: str, field: str, max_len: int = 200) -> str:
     return clean
 
 
+#: The forms given that the steps read (domain.shared.formats: the API states the same patterns).
+_PINCODE = re.compile(formats.PINCODE)
+_UAN = re.compile(formats.UAN)
+_ACCOUNT_NUMBER = re.compile(formats.ACCOUNT_NUMBER)
+_IFSC = re.compile(formats.IFSC)
+
+
 def _pincode(value: str, field: str) -> str:
     clean = value.strip()
-    if not re.fullmatch(r"[1-9][0-9]{5}", clean):
+    if not _PINCODE.fullmatch(value):
         raise InvalidValue(field, f"'{value}' is not a valid pincode")
     return clean
 
@@ -139,7 +148,7 @@ class PanIn(BaseModel):
 
     model_config = _STRICT
 
-    pan: str = Field(max_length=20)
+    pan: Annotated[str, Field(max_length=20), stated_format(formats.PAN, 20)]
     name_on_pan: str | None = Field(None, max_length=200)
 
     def checked(self, today: date) -> dict[str, Any]:
@@ -164,7 +173,7 @@ class AddressIn(BaseModel):
     line2: str | None = Field(None, max_length=200)
     city: str = Field(max_length=100)
     state: str | None = Field(None, max_length=100)
-    pincode: str = Field(max_length=10)
+    pincode: Annotated[str, Field(max_length=10), stated_format(formats.PINCODE, 10)]
 
 
 Relation = Literal["parent", "spouse", "sibling", "child", "relative", "friend", "colleague", "other"]
@@ -253,8 +262,10 @@ class EmploymentIn(BaseModel):
     salary_mode: SalaryMode
     salary_date: WholeNumber = Field(ge=1, le=31, description="Day of the month the salary is credited")
     office_address: str = Field(max_length=300)
-    office_pincode: str = Field(max_length=10)
-    uan: str | None = Field(None, max_length=20, description="EPFO Universal Account Number (12 digits)")
+    office_pincode: Annotated[str, Field(max_length=10), stated_format(formats.PINCODE, 10)]
+    uan: Annotated[str, Field(max_length=20), stated_format(formats.UAN, 20)] | None = Field(
+        None, description="EPFO Universal Account Number (12 digits; blank is none)"
+    )
     employment_type: EmploymentType
 
     def checked(self, today: date) -> dict[str, Any]:
@@ -272,7 +283,7 @@ class EmploymentIn(BaseModel):
         uan = None
         if self.uan is not None and self.uan.strip():
             uan = self.uan.strip()
-            if not re.fullmatch(r"[0-9]{12}", uan):
+            if not _UAN.fullmatch(self.uan):
                 checks.errors.append(InvalidValue("uan", "a UAN has 12 digits").errors[0])
         checks.raise_if_any()
         return {
@@ -295,7 +306,7 @@ class AadhaarIn(BaseModel):
     model_config = _STRICT
 
     method: Literal["digilocker", "upload"]
-    aadhaar_number: str = Field(max_length=20)
+    aadhaar_number: Annotated[str, Field(max_length=20), stated_format(formats.AADHAAR_SHAPE, 20)]
     digilocker_reference: str | None = Field(None, max_length=100)
     document_id: UUID | None = None
 
@@ -345,17 +356,17 @@ class BankAccountIn(BaseModel):
 
     model_config = _STRICT
 
-    account_number: str = Field(max_length=30)
-    ifsc: str = Field(max_length=20)
+    account_number: Annotated[str, Field(max_length=30), stated_format(formats.ACCOUNT_NUMBER, 30)]
+    ifsc: Annotated[str, Field(max_length=20), stated_format(formats.IFSC, 20)]
     holder_name: str = Field(max_length=200)
 
     def checked(self, today: date) -> dict[str, Any]:
         checks = FieldChecks()
         number = re.sub(r"[\s-]", "", self.account_number)
-        if not re.fullmatch(r"[0-9]{9,18}", number):
+        if not _ACCOUNT_NUMBER.fullmatch(self.account_number):
             checks.errors.append(InvalidValue("account_number", "a bank account number has 9 to 18 digits").errors[0])
         ifsc = self.ifsc.strip().upper()
-        if not re.fullmatch(r"[A-Z]{4}0[A-Z0-9]{6}", ifsc):
+        if not _IFSC.fullmatch(self.ifsc):
             checks.errors.append(InvalidValue("ifsc", f"'{self.ifsc}' is not a valid IFSC").errors[0])
         holder = checks.check(lambda: normalise_name(self.holder_name, "holder_name"))
         checks.raise_if_any()

@@ -17,11 +17,13 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BeforeValidator, Strict, WithJsonSchema
 
+from domain.shared import formats
 from domain.shared.errors import InvalidValue
 
 T = TypeVar("T")
 
 PAN_PATTERN = re.compile(r"^[A-Z]{5}[0-9]{4}[A-Z]$")
+_PAN_INPUT = re.compile(formats.PAN)  # as given: surrounding whitespace, either case
 DEFAULT_REGION = "IN"
 
 
@@ -56,7 +58,7 @@ def looks_like_phone(text: str) -> bool:
 def normalise_pan(raw: str, field: str = "pan") -> str:
     """Return an upper-case PAN after checking its format (five letters, four digits, a letter)."""
     pan = (raw or "").strip().upper()
-    if not PAN_PATTERN.match(pan):
+    if not _PAN_INPUT.fullmatch(raw or "") or not PAN_PATTERN.match(pan):
         raise InvalidValue(field, f"'{raw}' is not a valid PAN (expected e.g. ABCDE1234F)")
     return pan
 

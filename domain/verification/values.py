@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from domain.shared import formats
 from domain.shared.errors import InvalidValue
 
 #: A provider's name and ours match at this rapidfuzz score (0-100) or above.
 NAME_MATCH_MIN = 80
 _IFSC = re.compile(r"[A-Z]{4}0[A-Z0-9]{6}")
 _ACCOUNT = re.compile(r"[0-9]{9,18}")
+#: The forms given that the parsers read (domain.shared.formats: the API states the same patterns).
+_IFSC_INPUT = re.compile(formats.IFSC)
+_ACCOUNT_INPUT = re.compile(formats.ACCOUNT_NUMBER)
 
 
 class CheckKind(StrEnum):
@@ -34,7 +38,7 @@ class CheckStatus(StrEnum):
 def normalise_ifsc(raw: str, field: str = "ifsc") -> str:
     """An IFSC: four letters, a zero, six letters or digits."""
     value = raw.strip().upper()
-    if not _IFSC.fullmatch(value):
+    if not _IFSC_INPUT.fullmatch(raw) or not _IFSC.fullmatch(value):
         raise InvalidValue(field, f"'{raw.strip()[:20]}' is not an IFSC (four letters, 0, six letters or digits)")
     return value
 
@@ -42,7 +46,7 @@ def normalise_ifsc(raw: str, field: str = "ifsc") -> str:
 def normalise_account_number(raw: str, field: str = "account_number") -> str:
     """A bank account number: 9 to 18 digits (spaces and dashes ignored)."""
     value = re.sub(r"[\s-]", "", raw)
-    if not _ACCOUNT.fullmatch(value):
+    if not _ACCOUNT_INPUT.fullmatch(raw) or not _ACCOUNT.fullmatch(value):
         raise InvalidValue(field, "a bank account number has 9 to 18 digits")
     return value
 
