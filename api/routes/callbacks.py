@@ -17,7 +17,7 @@ from domain.collections.case import Outcome
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.errors import InvalidValue
-from domain.shared.values import MIN_REASON, Instant
+from domain.shared.values import MIN_REASON, Instant, stripped_pattern
 from projections.callbacks import UNASSIGNED, CallbackQueries, CallbackRow
 
 READ = (Permission.CALLBACKS, Level.READ)
@@ -32,18 +32,16 @@ class CallbackPort:
     queries: CallbackQueries
 
 
-#: The spaces `str.strip()` drops that a query value may hold (the edge refuses control characters): `assigned_filter`
-#: trims them and reads its words in any case, so the document states the words that way.
-_SPACES = r"[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*"
-#: What `assigned_to` takes, as the document states it: `me` or `unassigned` in any case with spaces around (or only
-#: spaces: not given), or a staff id.
+#: What `assigned_to` takes, as the document states it: `me` or `unassigned` in any case with the spaces `str.strip()`
+#: drops that a query value may hold around them (`assigned_filter` trims and reads its words in any case; only spaces:
+#: not given), or a staff id.
 ASSIGNED_TO = WithJsonSchema(
     {
         "anyOf": [
             {
                 "type": "string",
                 "maxLength": 40,
-                "pattern": f"^{_SPACES}(?:[mM][eE]|[uU][nN][aA][sS][sS][iI][gG][nN][eE][dD])?{_SPACES}$",
+                "pattern": stripped_pattern("(?:[mM][eE]|[uU][nN][aA][sS][sS][iI][gG][nN][eE][dD])?", multiline=False),
             },
             {"type": "string", "format": "uuid"},
         ],

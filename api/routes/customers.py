@@ -41,6 +41,7 @@ from domain.shared.values import (
     normalise_pan,
     normalise_phone,
     stated_choices,
+    stated_pattern,
 )
 from projections.blocklist import BlocklistQueries
 from projections.customer_notes import CustomerNoteQueries
@@ -129,13 +130,11 @@ class CustomerIn(_CustomerFieldRules):
 
     name: str = Field(max_length=200)
     phone: str = Field(max_length=30)
-    pan: Annotated[str, Field(max_length=20), formats.stated_format(formats.PAN, 20)] | None = None
+    pan: Annotated[str, Field(max_length=20), stated_pattern(formats.PAN, max_length=20)] | None = None
     email: str | None = Field(None, max_length=254)
     date_of_birth: BusinessDate | None = None
     addresses: list[AddressIn] = Field(default_factory=list, max_length=10)
-    loan_numbers: list[Annotated[str, formats.stated_format(formats.LOAN_NUMBER)]] = Field(
-        default_factory=list, max_length=50
-    )
+    loan_numbers: list[Annotated[str, stated_pattern(formats.LOAN_NUMBER)]] = Field(default_factory=list, max_length=50)
 
 
 class CustomerPatch(_CustomerFieldRules):
@@ -172,7 +171,7 @@ class LoanNumberIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    loan_number: Annotated[str, Field(max_length=40), formats.stated_format(formats.LOAN_NUMBER, 40)]
+    loan_number: Annotated[str, Field(max_length=40), stated_pattern(formats.LOAN_NUMBER, max_length=40)]
 
 
 class LoanNumberUnlinkIn(BaseModel):
@@ -180,7 +179,7 @@ class LoanNumberUnlinkIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    loan_number: Annotated[str, Field(max_length=40), formats.stated_format(formats.LOAN_NUMBER, 40)] = Field(
+    loan_number: Annotated[str, Field(max_length=40), stated_pattern(formats.LOAN_NUMBER, max_length=40)] = Field(
         description="one of the borrower's linked loan numbers (any case)"
     )
     reason: str = Field(min_length=MIN_REASON, max_length=MAX_UNLINK_REASON, description=VISIBLE_MIN_REASON)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.services.mandates import FREQUENCIES
 from api.services.paylinks import CHANNELS
 from domain.shared import formats
-from domain.shared.values import PositiveMoney, stated_choices
+from domain.shared.values import PositiveMoney, stated_choices, stated_pattern
 
 
 class PaymentLinkIn(BaseModel):
@@ -60,7 +60,7 @@ class MandateIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    vpa: Annotated[str, Field(max_length=100), formats.stated_format(formats.UPI_ID, 100)] = Field(
+    vpa: Annotated[str, Field(max_length=100), stated_pattern(formats.UPI_ID, max_length=100)] = Field(
         description="the payer's UPI id (name@handle)"
     )
     max_amount: PositiveMoney = Field(description="the most one debit may take, rupees (more than 0)")

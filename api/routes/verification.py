@@ -17,7 +17,7 @@ from domain.identity.permissions import Level, Permission
 from domain.shared import formats
 from domain.shared.application import CommandResult
 from domain.shared.errors import InvalidValue, NotFound
-from domain.shared.values import MIN_REASON
+from domain.shared.values import MIN_REASON, stated_pattern
 from domain.verification.account import BankAccountNotFound
 from domain.verification.application import Verifications
 from domain.verification.values import CheckKind, CheckStatus
@@ -45,10 +45,10 @@ class BankAccountIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    account_number: Annotated[str, Field(max_length=30), formats.stated_format(formats.ACCOUNT_NUMBER, 30)] = Field(
+    account_number: Annotated[str, Field(max_length=30), stated_pattern(formats.ACCOUNT_NUMBER, max_length=30)] = Field(
         description="9 to 18 digits (spaces and dashes ignored)"
     )
-    ifsc: Annotated[str, Field(max_length=20), formats.stated_format(formats.IFSC, 20)] = Field(
+    ifsc: Annotated[str, Field(max_length=20), stated_pattern(formats.IFSC, max_length=20)] = Field(
         description="e.g. HDFC0001234"
     )
     holder_name: str = Field(max_length=200, description="The account holder's name, as the borrower gives it")

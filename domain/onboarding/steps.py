@@ -24,7 +24,6 @@ from domain.customers.values import Address, check_date_of_birth
 from domain.shared import formats
 from domain.shared.clock import DEFAULT_TIMEZONE, brand_business_date
 from domain.shared.errors import FieldChecks, InvalidInput, InvalidValue
-from domain.shared.formats import stated_format
 from domain.shared.values import (
     BusinessDate,
     Money,
@@ -35,6 +34,7 @@ from domain.shared.values import (
     normalise_name,
     normalise_pan,
     normalise_phone,
+    stated_pattern,
 )
 
 
@@ -148,7 +148,7 @@ class PanIn(BaseModel):
 
     model_config = _STRICT
 
-    pan: Annotated[str, Field(max_length=20), stated_format(formats.PAN, 20)]
+    pan: Annotated[str, Field(max_length=20), stated_pattern(formats.PAN, max_length=20)]
     name_on_pan: str | None = Field(None, max_length=200)
 
     def checked(self, today: date) -> dict[str, Any]:
@@ -173,7 +173,7 @@ class AddressIn(BaseModel):
     line2: str | None = Field(None, max_length=200)
     city: str = Field(max_length=100)
     state: str | None = Field(None, max_length=100)
-    pincode: Annotated[str, Field(max_length=10), stated_format(formats.PINCODE, 10)]
+    pincode: Annotated[str, Field(max_length=10), stated_pattern(formats.PINCODE, max_length=10)]
 
 
 Relation = Literal["parent", "spouse", "sibling", "child", "relative", "friend", "colleague", "other"]
@@ -262,8 +262,8 @@ class EmploymentIn(BaseModel):
     salary_mode: SalaryMode
     salary_date: WholeNumber = Field(ge=1, le=31, description="Day of the month the salary is credited")
     office_address: str = Field(max_length=300)
-    office_pincode: Annotated[str, Field(max_length=10), stated_format(formats.PINCODE, 10)]
-    uan: Annotated[str, Field(max_length=20), stated_format(formats.UAN, 20)] | None = Field(
+    office_pincode: Annotated[str, Field(max_length=10), stated_pattern(formats.PINCODE, max_length=10)]
+    uan: Annotated[str, Field(max_length=20), stated_pattern(formats.UAN, max_length=20)] | None = Field(
         None, description="EPFO Universal Account Number (12 digits; blank is none)"
     )
     employment_type: EmploymentType
@@ -306,7 +306,7 @@ class AadhaarIn(BaseModel):
     model_config = _STRICT
 
     method: Literal["digilocker", "upload"]
-    aadhaar_number: Annotated[str, Field(max_length=20), stated_format(formats.AADHAAR_SHAPE, 20)]
+    aadhaar_number: Annotated[str, Field(max_length=20), stated_pattern(formats.AADHAAR_SHAPE, max_length=20)]
     digilocker_reference: str | None = Field(None, max_length=100)
     document_id: UUID | None = None
 
@@ -356,8 +356,8 @@ class BankAccountIn(BaseModel):
 
     model_config = _STRICT
 
-    account_number: Annotated[str, Field(max_length=30), stated_format(formats.ACCOUNT_NUMBER, 30)]
-    ifsc: Annotated[str, Field(max_length=20), stated_format(formats.IFSC, 20)]
+    account_number: Annotated[str, Field(max_length=30), stated_pattern(formats.ACCOUNT_NUMBER, max_length=30)]
+    ifsc: Annotated[str, Field(max_length=20), stated_pattern(formats.IFSC, max_length=20)]
     holder_name: str = Field(max_length=200)
 
     def checked(self, today: date) -> dict[str, Any]:

@@ -12,22 +12,19 @@ narrowing of what the server accepts, docs/api.md).
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import WithJsonSchema
+from domain.shared.values import stripped_pattern, stripped_spaces
 
 #: The whitespace the parsers strip around a value (`str.strip()`, and `\\s` where they drop separators) that a JSON
 #: body may carry: Python's `str.isspace()` characters, but those the edge refuses in every string (`text_problem`:
 #: vertical tab, form feed, the C0 separators and NEL). tests/unit/test_formats.py checks it against both.
-SPACES = r"\t\n\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-_SPACE = f"[{SPACES}]*"
+SPACES = stripped_spaces()
 #: Separators an account or Aadhaar number may be written with: whitespace and dashes (`re.sub(r"[\\s-]", "", ...)`).
 _SEPARATOR = f"[{SPACES}-]*"
 
 
 def _trimmed(core: str) -> str:
     """`core` with any surrounding whitespace (the parser strips it)."""
-    return f"^{_SPACE}{core}{_SPACE}$"
+    return stripped_pattern(core)
 
 
 def _digits_among_separators(first: str, rest: str, count: str) -> str:
@@ -52,14 +49,3 @@ AADHAAR_SHAPE = _digits_among_separators("[2-9]", "[0-9]", "{11}")
 LOAN_NUMBER = _trimmed("[A-Za-z0-9][A-Za-z0-9/_.-]{2,39}")
 #: A UPI id (VPA): name@handle.
 UPI_ID = _trimmed("[A-Za-z0-9._-]{2,64}@[A-Za-z][A-Za-z0-9]{1,32}")
-
-
-def stated_format(pattern: str, max_length: int | None = None, description: str | None = None) -> WithJsonSchema:
-    """A string field's schema when the domain parses it as one of these formats (its own check and message stay):
-    `pattern` within `max_length`. Use it as `Annotated[str, Field(max_length=n), stated_format(PATTERN, n)]`."""
-    schema: dict[str, Any] = {"type": "string", "pattern": pattern}
-    if max_length is not None:
-        schema["maxLength"] = max_length
-    if description:
-        schema["description"] = description
-    return WithJsonSchema(schema)

@@ -17,13 +17,11 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BeforeValidator, Strict, WithJsonSchema
 
-from domain.shared import formats
 from domain.shared.errors import InvalidValue
 
 T = TypeVar("T")
 
 PAN_PATTERN = re.compile(r"^[A-Z]{5}[0-9]{4}[A-Z]$")
-_PAN_INPUT = re.compile(formats.PAN)  # as given: surrounding whitespace, either case
 DEFAULT_REGION = "IN"
 
 
@@ -57,8 +55,12 @@ def looks_like_phone(text: str) -> bool:
 
 def normalise_pan(raw: str, field: str = "pan") -> str:
     """Return an upper-case PAN after checking its format (five letters, four digits, a letter)."""
+    # As given: surrounding whitespace, either case (domain/shared/formats.py builds its patterns from this module's
+    # text rule, so it is read here, not at import).
+    from domain.shared.formats import PAN
+
     pan = (raw or "").strip().upper()
-    if not _PAN_INPUT.fullmatch(raw or "") or not PAN_PATTERN.match(pan):
+    if not re.fullmatch(PAN, raw or "") or not PAN_PATTERN.match(pan):
         raise InvalidValue(field, f"'{raw}' is not a valid PAN (expected e.g. ABCDE1234F)")
     return pan
 
@@ -222,9 +224,15 @@ def stripped_pattern(core: str, *, multiline: bool = True) -> str:
     strings, which may hold tabs and line breaks, not for a query, path or header value). `core` (a format's own
     regex, ECMA-262 and Python alike) must neither begin nor end with whitespace, and holds only characters the edge
     lets through: the pattern then also states the text rule (`text_pattern`), so it is the field's one pattern."""
-    kept = (c for c in range(0x10000) if chr(c).isspace() and text_problem(chr(c), multiline=multiline) is None)
-    space = f"[{_ranges(kept)}]"
+    space = f"[{stripped_spaces(multiline=multiline)}]"
     return f"^{space}*(?:{core}){space}*$"
+
+
+def stripped_spaces(*, multiline: bool = True) -> str:
+    """The whitespace `str.strip` removes that the edge lets through (`text_problem`; `multiline`: a JSON body's
+    strings, else a query, path or header value), as the inside of a character class (ECMA-262 and Python alike):
+    what a trimming parser's pattern allows around its value (`stripped_pattern`) or between its parts."""
+    return _ranges(c for c in range(0x10000) if chr(c).isspace() and text_problem(chr(c), multiline=multiline) is None)
 
 
 def visible_characters(text: str) -> int:
@@ -547,13 +555,15 @@ def stated_choices(values: Iterable[str], description: str | None = None, *, or_
 
 
 def stated_pattern(
-    pattern: str, *, max_length: int, min_length: int | None = None, description: str | None = None
+    pattern: str, *, max_length: int | None = None, min_length: int | None = None, description: str | None = None
 ) -> WithJsonSchema:
     """A string field's schema when the domain checks its format (its own check and message stay): `pattern`, a
     format's pattern made from the parser's own regex (`stripped_pattern`, or one beside it) that also states the
     text rule, with the field's lengths. On the string type, so that in `... | None` it is the string branch's:
     `Annotated[str, Field(max_length=n), stated_pattern(P, max_length=n)]`."""
-    schema: dict[str, Any] = {"type": "string", "maxLength": max_length, "pattern": pattern}
+    schema: dict[str, Any] = {"type": "string", "pattern": pattern}
+    if max_length is not None:
+        schema["maxLength"] = max_length
     if min_length is not None:
         schema["minLength"] = min_length
     if description:
