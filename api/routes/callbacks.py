@@ -17,7 +17,7 @@ from domain.collections.case import Outcome
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.errors import InvalidValue
-from domain.shared.values import MIN_REASON, Instant, stripped_pattern
+from domain.shared.values import MIN_REASON, Instant, stripped_spaces
 from projections.callbacks import UNASSIGNED, CallbackQueries, CallbackRow
 
 READ = (Permission.CALLBACKS, Level.READ)
@@ -33,15 +33,17 @@ class CallbackPort:
 
 
 #: What `assigned_to` takes, as the document states it: `me` or `unassigned` in any case with the spaces `str.strip()`
-#: drops that a query value may hold around them (`assigned_filter` trims and reads its words in any case; only spaces:
-#: not given), or a staff id.
+#: drops that a query value may hold around them (`assigned_filter` trims and reads its words in any case), only such
+#: spaces (not given; an empty value is a 422, `parse_query`), or a staff id.
+_SPACE = f"[{stripped_spaces(multiline=False)}]"
+_WORDS = "(?:[mM][eE]|[uU][nN][aA][sS][sS][iI][gG][nN][eE][dD])"
 ASSIGNED_TO = WithJsonSchema(
     {
         "anyOf": [
             {
                 "type": "string",
                 "maxLength": 40,
-                "pattern": stripped_pattern("(?:[mM][eE]|[uU][nN][aA][sS][sS][iI][gG][nN][eE][dD])?", multiline=False),
+                "pattern": f"^(?:{_SPACE}*{_WORDS}{_SPACE}*|{_SPACE}+)$",
             },
             {"type": "string", "format": "uuid"},
         ],

@@ -276,7 +276,7 @@ class CustomerSearch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     q: str | None = Field(None, max_length=100)
-    agent: Annotated[str, Field(max_length=40), stated_choices([AGENT_ME, AGENT_NONE, ""], or_id=True)] | None = Field(
+    agent: Annotated[str, Field(max_length=40), stated_choices([AGENT_ME, AGENT_NONE], or_id=True)] | None = Field(
         None,
         description="a staff id: that agent's borrowers; `me`: the calling staff member's (a staff member's "
         "only); `none`: those no agent owns; empty: everyone's",

@@ -23,10 +23,10 @@ TEAM_HELP = (
     "`mine` (the caller's team) or a manager's staff id (that manager's team): the manager and everyone reporting "
     "to them directly or indirectly; left out, everyone"
 )
-#: A `team` parameter as the query models read it and the document states it: `mine` or a staff id, or empty (not
-#: given: an empty query value of optional free text is, `parse_query`). `Teams` checks it; `mine` for an API key, or
-#: an id of nobody in the brand, is a 422 for the caller or the brand, not for the input.
-TeamParam = Annotated[str, Field(max_length=40), stated_choices([MINE, ""], or_id=True)]
+#: A `team` parameter as the query models read it and the document states it: `mine` or a staff id, as written (an
+#: empty value is a 422, `parse_query`: only free text may be empty). `Teams` checks it; `mine` for an API key, or an
+#: id of nobody in the brand, is a 422 for the caller or the brand, not for the input.
+TeamParam = Annotated[str, Field(max_length=40), stated_choices([MINE], or_id=True)]
 
 
 @dataclass(frozen=True)
