@@ -14,6 +14,7 @@ from starlette.responses import Response
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.services.documents import DocumentDesk
 from api.uploads import Upload
+from api.request_input import VISIBLE_OR_BLANK
 from domain.documents.application import Documents
 from domain.documents.content import ContentType, DocumentKind, Uploader, max_document_bytes
 from domain.documents.document import Document, DocumentNotFound, DocumentStatus, ReviewDecision
@@ -77,7 +78,7 @@ class ReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: ReviewDecision
-    reason: str | None = Field(None, max_length=500)
+    reason: str | None = Field(None, max_length=500, json_schema_extra=VISIBLE_OR_BLANK)
 
 
 class StatedPeriodIn(BaseModel):

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.uploads import Upload
+from api.request_input import VISIBLE_NOTE
 from domain.identity.permissions import Level, Permission
 from domain.leads.application import Leads
 from domain.leads.csv_import import LeadSource
@@ -51,7 +52,7 @@ class MoveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: LeadStatus
-    note: str | None = Field(None, max_length=500)
+    note: str | None = Field(None, max_length=500, json_schema_extra=VISIBLE_NOTE)
 
 
 class LinkIn(BaseModel):

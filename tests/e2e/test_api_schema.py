@@ -98,7 +98,6 @@ REFUSED_FOR_STATE = [
 
 #: Why an operation's schema does not yet say what its server accepts (a rule JSON Schema cannot state, or one not
 #: yet stated): `positive_data_acceptance` leaves them out until it does. Each is a contract gap to close.
-VISIBLE = "a reason, remark or title needs 1-3 visible characters (not spaces or zero-width ones): no pattern states it"
 STRICT = "a JSON integer or flag written 3.0 (or a query integer 3.0) is refused: JSON Schema's integer takes 3.0"
 CHOICE = "a string checked against a set of choices (mode, channel, rule, team, agent, step) is not stated as an enum"
 FORMAT = (
@@ -106,17 +105,16 @@ FORMAT = (
 )
 CROSS = "a rule across fields (to after from, at least one of two lists, a subject only for email, no null to clear)"
 FILE = "an upload's content (a PDF, JPEG or PNG; a lead CSV's columns): multipart bodies state only a file"
-LENGTH = "a length the domain checks (a password's 10 characters) is not stated as minLength"
-NULL = "a field sent as null is refused (nothing is cleared), where the schema allows null for an optional field"
+LENGTH = (
+    "a length counted otherwise than JSON Schema counts it (remarks trimmed, a CR LF as one) or with a rule beside it (a"
+    " password's 10 characters, 4 of them different: minLength states the first)"
+)
 SIGNED = "a provider's webhook is signed (X-Timestamp, X-Signature over the body): no schema-valid request is signed"
 NOT_STATED = {
-    "POST /api/v1/invites/accept": LENGTH,
+    "POST /api/v1/invites/accept": LENGTH,  # password (its minLength is stated)
     "POST /api/v1/staff": FORMAT,  # email: `format: email` would take addresses email_validator refuses
-    "PATCH /api/v1/staff/{staff_id}": NULL,
+    "PATCH /api/v1/staff/{staff_id}": FORMAT,  # name, email (null is left out of the schema: `null_refused`)
     "POST /api/v1/staff/{staff_id}/leaves": CROSS,
-    "POST /api/v1/loans/{loan_id}/collection-requests": VISIBLE,  # reference (its mode is an enum now)
-    "POST /api/v1/loans/{loan_id}/repayments": VISIBLE,  # reference (its mode is an enum now)
-    "DELETE /api/v1/blocklist/{entry_id}": VISIBLE,
     "GET /api/v1/activity": CROSS,
     "GET /api/v1/audit/trail": FORMAT,
     "GET /api/v1/audit/{aggregate_type}/{aggregate_id}/diff": CROSS,
@@ -127,7 +125,7 @@ NOT_STATED = {
     "GET /api/v1/customers": CHOICE,
     "GET /api/v1/loans/{loan_id}/repayments": STRICT,
     "PATCH /api/v1/brand/config": FORMAT,
-    "PATCH /api/v1/customers/{customer_id}": NULL,
+    "PATCH /api/v1/customers/{customer_id}": FORMAT,  # name, phone, PAN, email (null left out: `null_refused`)
     "PATCH /api/v1/dialer/settings": FORMAT,
     "PATCH /api/v1/jobs/{name}": STRICT,
     "PATCH /api/v1/loan-products/{product_id}": STRICT,
@@ -135,9 +133,8 @@ NOT_STATED = {
     "POST /api/v1/api-keys": FORMAT,
     "POST /api/v1/blocklist": FORMAT,
     "POST /api/v1/borrower/applications": STRICT,
-    "POST /api/v1/callback-requests/{callback_id}/respond": VISIBLE,
+    "POST /api/v1/callback-requests/{callback_id}/respond": LENGTH,  # remarks
     "POST /api/v1/coupons": FORMAT,
-    "POST /api/v1/coupons/{coupon_id}/withdraw": VISIBLE,
     "POST /api/v1/covenant-evaluations/{evaluation_id}/comply": FORMAT,
     "POST /api/v1/customers": FORMAT,
     "POST /api/v1/customers/{customer_id}/alternate-phones": FORMAT,
@@ -148,46 +145,27 @@ NOT_STATED = {
     "POST /api/v1/customers/{customer_id}/loan-numbers": FORMAT,
     "POST /api/v1/customers/{customer_id}/loan-numbers/unlink": FORMAT,
     "POST /api/v1/customers/{customer_id}/pan-verifications": FORMAT,
-    "POST /api/v1/documents/{document_id}/review": VISIBLE,
-    "POST /api/v1/field-visits/{visit_id}/cancel": VISIBLE,
+    "POST /api/v1/documents/{document_id}/review": CROSS,  # a reason (3 visible) is required to reject
     "POST /api/v1/field-visits/{visit_id}/photos": FILE,
     "POST /api/v1/field-visits/{visit_id}/visit": FORMAT,
     "POST /api/v1/jobs/{name}/runs": STRICT,
     "POST /api/v1/leads/imports": FILE,
-    "POST /api/v1/leads/{lead_id}/status": VISIBLE,
     "POST /api/v1/loan-products": FORMAT,
     "POST /api/v1/loan-products/{product_id}/backtest": CHOICE,
-    "POST /api/v1/loan-products/{product_id}/deactivate": VISIBLE,
-    "POST /api/v1/loan-products/{product_id}/reactivate": VISIBLE,
     "POST /api/v1/loans/{loan_id}/bre-overrides": CHOICE,
-    "POST /api/v1/loans/{loan_id}/bypasses": VISIBLE,
     "POST /api/v1/loans/{loan_id}/cam": CROSS,
-    "POST /api/v1/loans/{loan_id}/cancel": VISIBLE,
-    "POST /api/v1/loans/{loan_id}/collection-legal": VISIBLE,
     "POST /api/v1/loans/{loan_id}/collection-payment-links": CHOICE,
     "POST /api/v1/loans/{loan_id}/contacts/{contact_id}/evidence": FILE,
-    "POST /api/v1/loans/{loan_id}/escalate": VISIBLE,
     "POST /api/v1/loans/{loan_id}/mandates": FORMAT,
     "POST /api/v1/loans/{loan_id}/payment-links": CHOICE,
-    "POST /api/v1/loans/{loan_id}/reactivate": VISIBLE,
     "POST /api/v1/loans/{loan_id}/receipts": CHOICE,
-    "POST /api/v1/loans/{loan_id}/repayments/{repayment_id}/reverse": VISIBLE,
     "POST /api/v1/loans/{loan_id}/send-back": CHOICE,
-    "POST /api/v1/loans/{loan_id}/settlements": VISIBLE,
-    "POST /api/v1/loans/{loan_id}/waivers": VISIBLE,
-    "POST /api/v1/loans/{loan_id}/write-off": VISIBLE,
-    "POST /api/v1/loans/{loan_id}/write-offs": VISIBLE,
-    "POST /api/v1/message-templates": VISIBLE,
+    "POST /api/v1/message-templates": CROSS,  # a subject only for email; the body's length per channel
     "POST /api/v1/message-templates/{template_id}/approval": STRICT,
     "POST /api/v1/message-templates/{template_id}/preview": CROSS,
     "POST /api/v1/message-templates/{template_id}/whatsapp-submission": STRICT,
     "POST /api/v1/notice-sources": FORMAT,
-    "POST /api/v1/onboarding/{borrower_id}/close": VISIBLE,
-    "POST /api/v1/onboarding/{borrower_id}/send-back": VISIBLE,
-    "POST /api/v1/reloan-offers/{offer_id}/cancel": VISIBLE,
-    "POST /api/v1/reloan-offers/{offer_id}/reject": VISIBLE,
     "POST /api/v1/reminders": FORMAT,
-    "POST /api/v1/reminders/{reminder_id}/cancel": VISIBLE,
     "POST /api/v1/staff-notifications": CROSS,
     "POST /api/v1/staff/{staff_id}/ratings": FORMAT,
     "POST /api/v1/webhooks/dialer": SIGNED,
