@@ -34,7 +34,9 @@ class BlockIn(BaseModel):
 
     kind: BlockKind
     value: str = Field(max_length=60)
-    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class BlocklistQuery(BaseModel):

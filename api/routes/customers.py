@@ -179,7 +179,12 @@ class LoanNumberUnlinkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     loan_number: str = Field(max_length=40, description="one of the borrower's linked loan numbers (any case)")
-    reason: str = Field(min_length=MIN_REASON, max_length=MAX_UNLINK_REASON, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON,
+        max_length=MAX_UNLINK_REASON,
+        description=VISIBLE_MIN_REASON,
+        json_schema_extra=VISIBLE_REASON,
+    )
 
     @field_validator("loan_number")
     @classmethod

@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import VISIBLE_OR_BLANK
 from api.services.documents import DocumentDesk
 from api.uploads import Upload
-from api.request_input import VISIBLE_OR_BLANK
 from domain.documents.application import Documents
 from domain.documents.content import ContentType, DocumentKind, Uploader, max_document_bytes
 from domain.documents.document import Document, DocumentNotFound, DocumentStatus, ReviewDecision

@@ -38,7 +38,9 @@ class TemplateChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subject: str | None = Field(None, max_length=200)
-    body: str = Field(min_length=MIN_REASON, max_length=20_000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON)
+    body: str = Field(
+        min_length=MIN_REASON, max_length=20_000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class ApprovalIn(BaseModel):

@@ -10,8 +10,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
-from api.uploads import Upload
 from api.request_input import VISIBLE_NOTE
+from api.uploads import Upload
 from domain.identity.permissions import Level, Permission
 from domain.leads.application import Leads
 from domain.leads.csv_import import LeadSource

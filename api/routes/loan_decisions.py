@@ -66,7 +66,9 @@ class CamIn(BaseModel):
     existing_emis: Money = Field(Decimal(0), description="existing EMI obligations per month")
     recommended_amount: Money
     recommended_rate: Percent = Field(description="recommended rate of interest, percent a year")
-    notes: str = Field(min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON)
+    notes: str = Field(
+        min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class CxApproveIn(BaseModel):
@@ -75,7 +77,9 @@ class CxApproveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     approved_amount: Money
-    remarks: str = Field(min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON)
+    remarks: str = Field(
+        min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class SendBackIn(BaseModel):
@@ -84,7 +88,9 @@ class SendBackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to: Literal["borrower", "cx"]
-    reason: str = Field(min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
     step: str | None = Field(default=None, max_length=40)
 
 
@@ -94,7 +100,9 @@ class SanctionAssignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     staff_id: UUID
-    reason: str = Field(min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class SanctionIn(BaseModel):
@@ -103,7 +111,9 @@ class SanctionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sanctioned_amount: Money
-    remarks: str = Field(min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON)
+    remarks: str = Field(
+        min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class WorklistQuery(BaseModel):

@@ -97,7 +97,9 @@ class BypassIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     check: Check
-    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class ProductChangeIn(BaseModel):
@@ -111,7 +113,9 @@ class ProductChangeIn(BaseModel):
         None, ge=1, le=3650, description="months or days as the new product counts; default: the application's own "
         "when the new product is of the same kind (required when moving between EMI and payday)"
     )  # fmt: skip
-    reason: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
     expected_version: WholeNumber | None = Field(
         None, description="the loan's version the change was made against (or send If-Match); 409 when stale"
     )
@@ -122,7 +126,9 @@ class ReasonIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class RejectIn(BaseModel):
@@ -131,7 +137,9 @@ class RejectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason_code: str = Field(max_length=40)
-    remarks: str = Field(min_length=MIN_REASON, max_length=2000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON)
+    remarks: str = Field(
+        min_length=MIN_REASON, max_length=2000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class LoansQuery(BaseModel):

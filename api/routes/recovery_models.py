@@ -34,7 +34,9 @@ class WaiverIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: Money = Field(description="at most the penal charges outstanding")
-    justification: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON)
+    justification: str = Field(
+        min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class SettlementIn(BaseModel):
@@ -43,7 +45,9 @@ class SettlementIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: Money = Field(description="below the payoff on the business date")
-    remarks: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON)
+    remarks: str = Field(
+        min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class ReasonIn(BaseModel):
@@ -51,7 +55,9 @@ class ReasonIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class RequestState(StrEnum):

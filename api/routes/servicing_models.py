@@ -33,7 +33,9 @@ class RepaymentIn(BaseModel):
     amount: Money
     mode: StaffPaymentMode
     reference: str = Field(
-        max_length=100, description="the UTR, cheque number or receipt: unique per loan", json_schema_extra=VISIBLE_REFERENCE
+        max_length=100,
+        description="the UTR, cheque number or receipt: unique per loan",
+        json_schema_extra=VISIBLE_REFERENCE,
     )
     paid_on: BusinessDate | None = Field(None, description="the business date unless given; never after it")
 
@@ -43,7 +45,9 @@ class ReverseIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class PayoffQuery(BaseModel):

@@ -36,7 +36,9 @@ class StaffNotificationIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=MIN_REASON, max_length=200, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_TITLE)
+    title: str = Field(
+        min_length=MIN_REASON, max_length=200, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_TITLE
+    )
     body: str = Field(max_length=5000)
     priority: Priority
     roles: list[str] = Field(default_factory=list, max_length=MAX_RECIPIENTS)

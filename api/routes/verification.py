@@ -55,7 +55,12 @@ class ManualVerificationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     document_id: UUID = Field(description="The borrower's bank_statement or passbook document that was checked")
-    note: str = Field(min_length=MIN_REASON, max_length=500, description=f"What was checked: {VISIBLE_MIN_REASON}", json_schema_extra=VISIBLE_REASON)
+    note: str = Field(
+        min_length=MIN_REASON,
+        max_length=500,
+        description=f"What was checked: {VISIBLE_MIN_REASON}",
+        json_schema_extra=VISIBLE_REASON,
+    )
 
 
 class StatementIn(BaseModel):
