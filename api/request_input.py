@@ -23,7 +23,6 @@ MAX_BODY_BYTES = 1024 * 1024
 #: No request body of ours nests deeper than a few levels; a bound this far above them keeps parsers and
 #: validators out of deep recursion.
 MAX_JSON_DEPTH = 32
-#: The request headers the API reads, checked like any other input.
 #: How a reason's, a remark's or a note's schema states the rule its validator enforces (`MIN_REASON`).
 VISIBLE_MIN_REASON = (
     f"at least {MIN_REASON} visible characters (whitespace, zero-width and control characters do not count)"
@@ -31,8 +30,8 @@ VISIBLE_MIN_REASON = (
 
 
 def visible_text(at_least: int = MIN_REASON, **options: bool) -> Callable[[dict[str, Any]], None]:
-    """A field's `json_schema_extra` stating the rule its validator enforces (`clean_text` with `MIN_REASON` visible
-    characters) as `visible_pattern(MIN_REASON, **options)` on its string (the string option of `str | None` too),
+    """A field's `json_schema_extra` stating the rule its validator enforces (`clean_text` with `at_least` visible
+    characters) as `visible_pattern(at_least, **options)` on its string (the string option of `str | None` too),
     so that a schema-valid reason is one the server takes; the pattern is generated with the schema, not at import."""
 
     def state(schema: dict[str, Any]) -> None:
@@ -55,6 +54,7 @@ VISIBLE_OR_BLANK = visible_text(or_blank=True)
 VISIBLE_QUERY_REASON = visible_text(multiline=False, or_empty=True)
 #: An optional note: "" (or null) is none, anything else needs a visible character.
 VISIBLE_NOTE = visible_text(1, or_empty=True)
+#: The request headers the API reads, checked like any other input.
 READ_HEADERS = {"idempotency-key": "Idempotency-Key", "if-match": "If-Match", "x-brand-id": "X-Brand-Id"}
 
 
