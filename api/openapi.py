@@ -316,9 +316,10 @@ _SAYS_WHAT = ("pattern", "enum", "const", "format")
 
 def _state_text_rule(paths: dict[str, Any], components: dict[str, Any]) -> None:
     """Every request string that says nothing else of what it holds gets the text rule's pattern (`text_pattern`):
-    the edge refuses a control or bidi-override character in any string of a JSON body, and also a tab or line break
-    in a query, path or header value (api/request_input.py), so a schema-valid request is not refused for it. JSON
-    bodies' components are shared with the answers that reuse their models, which hold only text that passed it."""
+    the edge refuses a control or bidi-override character in any string of a JSON body and any text field of a
+    multipart form (api/uploads.py), and also a tab or line break in a query, path or header value
+    (api/request_input.py), so a schema-valid request is not refused for it. JSON bodies' components are shared with
+    the answers that reuse their models, which hold only text that passed it."""
     multiline, one_line = text_pattern(multiline=True), text_pattern(multiline=False)
     done: set[tuple[str, str]] = set()
 
@@ -351,9 +352,12 @@ def _state_text_rule(paths: dict[str, Any], components: dict[str, Any]) -> None:
         for op in operations.values():
             for param in op.get("parameters", []):
                 state(param.get("schema"), one_line)
-            body = op.get("requestBody", {}).get("content", {}).get("application/json")
-            if body is not None:
-                state(body.get("schema"), multiline)
+            content = op.get("requestBody", {}).get("content", {})
+            # A multipart form's text fields are read as any JSON body's strings are (api/uploads.py: the
+            # multi-line rule); its file part says `format: binary`.
+            for media in ("application/json", "multipart/form-data"):
+                if media in content:
+                    state(content[media].get("schema"), multiline)
 
 
 #: pydantic's names of numeric bounds, as it writes them for a number whose type has a validator of its own before it

@@ -7,7 +7,7 @@ import json
 import re
 import types
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Union, get_args, get_origin
 from uuid import UUID
 
@@ -17,17 +17,44 @@ from starlette.requests import Request
 
 from api.problems import HttpProblem
 from domain.shared.errors import FieldError, InvalidInput, field_path
-from domain.shared.values import MIN_REASON, text_problem, whole_number
+from domain.shared.values import MIN_REASON, text_problem, visible_pattern, whole_number
 
 MAX_BODY_BYTES = 1024 * 1024
 #: No request body of ours nests deeper than a few levels; a bound this far above them keeps parsers and
 #: validators out of deep recursion.
 MAX_JSON_DEPTH = 32
-#: The request headers the API reads, checked like any other input.
 #: How a reason's, a remark's or a note's schema states the rule its validator enforces (`MIN_REASON`).
 VISIBLE_MIN_REASON = (
     f"at least {MIN_REASON} visible characters (whitespace, zero-width and control characters do not count)"
 )
+
+
+def visible_text(at_least: int = MIN_REASON, **options: bool) -> Callable[[dict[str, Any]], None]:
+    """A field's `json_schema_extra` stating the rule its validator enforces (`clean_text` with `at_least` visible
+    characters) as `visible_pattern(at_least, **options)` on its string (the string option of `str | None` too),
+    so that a schema-valid reason is one the server takes; the pattern is generated with the schema, not at import."""
+
+    def state(schema: dict[str, Any]) -> None:
+        for option in schema.get("anyOf", [schema]):
+            if option.get("type") == "string":
+                option["pattern"] = visible_pattern(at_least, **options)
+
+    return state
+
+
+#: A reason's, a remark's or a note's `json_schema_extra` (any lines; surrounding whitespace does not count).
+VISIBLE_REASON = visible_text()
+#: A title's (one line once surrounding whitespace is stripped).
+VISIBLE_TITLE = visible_text(multiline=False, stripped=True)
+#: A payment's reference (a UTR, a receipt): one visible character at least, one line once stripped.
+VISIBLE_REFERENCE = visible_text(1, multiline=False, stripped=True)
+#: An optional reason whose blank (whitespace only, or null) means the default one.
+VISIBLE_OR_BLANK = visible_text(or_blank=True)
+#: A reason given as a query parameter (one line), "" meaning the default one (`parse_query`: empty free text).
+VISIBLE_QUERY_REASON = visible_text(multiline=False, or_empty=True)
+#: An optional note: "" (or null) is none, anything else needs a visible character.
+VISIBLE_NOTE = visible_text(1, or_empty=True)
+#: The request headers the API reads, checked like any other input.
 READ_HEADERS = {"idempotency-key": "Idempotency-Key", "if-match": "If-Match", "x-brand-id": "X-Brand-Id"}
 
 
@@ -288,3 +315,22 @@ def refuse_null(value: Any) -> Any:
     if value is None:
         raise ValueError(NOT_CLEARABLE)
     return value
+
+
+def null_refused(*names: str) -> Callable[[dict[str, Any]], None]:
+    """A model's `json_schema_extra` stating `refuse_null` on its fields `names`: their schemas leave null out (and a
+    default of null, which only says that a field left out changes nothing), so a schema-valid PATCH is not refused
+    for a null."""
+
+    def state(schema: dict[str, Any]) -> None:
+        for name in names:
+            field = schema["properties"][name]
+            options = [option for option in field.pop("anyOf", []) if option.get("type") != "null"]
+            if len(options) == 1:
+                field.update(options[0])
+            elif options:
+                field["anyOf"] = options
+            if "default" in field and field["default"] is None:
+                del field["default"]
+
+    return state

@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
-from api.request_input import VISIBLE_MIN_REASON
+from api.request_input import VISIBLE_MIN_REASON, VISIBLE_QUERY_REASON, VISIBLE_REASON
 from domain.blocklist.application import Blocklists
 from domain.blocklist.entry import BlockKind
 from domain.identity.permissions import Level, Permission
@@ -34,7 +34,9 @@ class BlockIn(BaseModel):
 
     kind: BlockKind
     value: str = Field(max_length=60)
-    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class BlocklistQuery(BaseModel):
@@ -68,7 +70,7 @@ class UnblockQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field("removed by staff", max_length=500)
+    reason: str = Field("removed by staff", max_length=500, json_schema_extra=VISIBLE_QUERY_REASON)
 
 
 class BlockedValueOut(BaseModel):

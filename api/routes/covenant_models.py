@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.endpoint import InstantOut
-from api.request_input import VISIBLE_MIN_REASON, check_ranges
+from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON, VISIBLE_TITLE, check_ranges
 from domain.covenants.proofs import MAX_PROOFS
 from domain.covenants.schedule import Frequency
 from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
@@ -26,7 +26,9 @@ class CovenantIn(BaseModel):
 
     customer_id: UUID
     application_ref: str = Field(max_length=60)
-    title: str = Field(min_length=MIN_REASON, max_length=200, description=VISIBLE_MIN_REASON)
+    title: str = Field(
+        min_length=MIN_REASON, max_length=200, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_TITLE
+    )
     type: CovenantType
     metric: str | None = Field(None, max_length=100)
     operator: Operator | None = None
@@ -57,7 +59,9 @@ class CloseIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class WorklistQuery(BaseModel):
@@ -90,7 +94,9 @@ class EvidenceIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    evidence: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON)
+    evidence: str = Field(
+        min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
     proof_document_ids: list[UUID] = Field(
         default_factory=list,
         max_length=MAX_PROOFS,
@@ -110,7 +116,9 @@ class ReasonIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class ValueIn(BaseModel):

@@ -12,7 +12,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
-from api.request_input import VISIBLE_MIN_REASON, refuse_null
+from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON, null_refused, refuse_null
 from domain.blocklist.entry import BlockKind
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerNotFound
@@ -137,10 +137,14 @@ class CustomerIn(_CustomerFieldRules):
     loan_numbers: list[Annotated[str, stated_pattern(formats.LOAN_NUMBER)]] = Field(default_factory=list, max_length=50)
 
 
+#: The fields of a customer's PATCH that are never null: left out, they stay as they are.
+NEVER_NULL = ("name", "phone", "pan", "email", "date_of_birth", "addresses", "loan_numbers")
+
+
 class CustomerPatch(_CustomerFieldRules):
     """Any registration field to change; `loan_numbers` are linked in addition to existing ones."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=null_refused(*NEVER_NULL))
 
     name: str | None = Field(None, max_length=200)
     phone: str | None = Field(None, max_length=30)
@@ -151,10 +155,8 @@ class CustomerPatch(_CustomerFieldRules):
     loan_numbers: list[str] | None = Field(None, max_length=50)
 
     # None is only "left out": the record has no cleared state for these (an explicit null used to answer 200 and
-    # change nothing).
-    _no_null = field_validator(
-        "name", "phone", "pan", "email", "date_of_birth", "addresses", "loan_numbers", mode="before"
-    )(refuse_null)
+    # change nothing); the schema leaves null out of them (`null_refused`).
+    _no_null = field_validator(*NEVER_NULL, mode="before")(refuse_null)
 
 
 class AlternatePhoneIn(BaseModel):
@@ -182,7 +184,12 @@ class LoanNumberUnlinkIn(BaseModel):
     loan_number: Annotated[str, Field(max_length=40), stated_pattern(formats.LOAN_NUMBER, max_length=40)] = Field(
         description="one of the borrower's linked loan numbers (any case)"
     )
-    reason: str = Field(min_length=MIN_REASON, max_length=MAX_UNLINK_REASON, description=VISIBLE_MIN_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON,
+        max_length=MAX_UNLINK_REASON,
+        description=VISIBLE_MIN_REASON,
+        json_schema_extra=VISIBLE_REASON,
+    )
 
     @field_validator("loan_number")
     @classmethod

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import VISIBLE_OR_BLANK
 from api.services.documents import DocumentDesk
 from api.uploads import Upload
 from domain.documents.application import Documents
@@ -77,7 +78,7 @@ class ReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: ReviewDecision
-    reason: str | None = Field(None, max_length=500)
+    reason: str | None = Field(None, max_length=500, json_schema_extra=VISIBLE_OR_BLANK)
 
 
 class StatedPeriodIn(BaseModel):

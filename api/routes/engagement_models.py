@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import InstantOut
-from api.request_input import VISIBLE_MIN_REASON
+from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON
 from domain.engagement.templates import Approval, Channel, Kind, Language
 from domain.shared.values import MIN_REASON, WholeNumber, stated_choices
 
@@ -28,6 +28,7 @@ class TemplateIn(BaseModel):
         min_length=MIN_REASON,
         max_length=20_000,
         description=f"Text with {{{{placeholders}}}} (HTML for email): {VISIBLE_MIN_REASON}",
+        json_schema_extra=VISIBLE_REASON,
     )
 
 
@@ -37,7 +38,9 @@ class TemplateChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subject: str | None = Field(None, max_length=200)
-    body: str = Field(min_length=MIN_REASON, max_length=20_000, description=VISIBLE_MIN_REASON)
+    body: str = Field(
+        min_length=MIN_REASON, max_length=20_000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class ApprovalIn(BaseModel):

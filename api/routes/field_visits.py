@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
-from api.request_input import VISIBLE_MIN_REASON
+from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON
 from api.routes.collections import CollectionsPort, guard
 from api.uploads import Upload
 from domain.documents.content import max_document_bytes
@@ -54,7 +54,9 @@ class FlagIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     assignee_id: UUID
-    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
     due_on: BusinessDate | None = None
 
 
@@ -88,7 +90,9 @@ class CancelIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class VisitQuery(BaseModel):

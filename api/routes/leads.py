@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import VISIBLE_NOTE
 from api.uploads import Upload
 from domain.identity.permissions import Level, Permission
 from domain.leads.application import Leads
@@ -51,7 +52,7 @@ class MoveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: LeadStatus
-    note: str | None = Field(None, max_length=500)
+    note: str | None = Field(None, max_length=500, json_schema_extra=VISIBLE_NOTE)
 
 
 class LinkIn(BaseModel):

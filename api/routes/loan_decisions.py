@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.problems import HttpProblem
-from api.request_input import VISIBLE_MIN_REASON
+from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON
 from api.routes.loans import LoanOut, LoanPort, ReasonIn, decides_any_sanction, written
 from api.services.teams import TEAM_HELP, TeamParam
 from domain.identity.permissions import Level, Permission
@@ -67,7 +67,9 @@ class CamIn(BaseModel):
     existing_emis: Money = Field(Decimal(0), description="existing EMI obligations per month")
     recommended_amount: PositiveMoney
     recommended_rate: Percent = Field(description="recommended rate of interest, percent a year")
-    notes: str = Field(min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON)
+    notes: str = Field(
+        min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class CxApproveIn(BaseModel):
@@ -76,7 +78,9 @@ class CxApproveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     approved_amount: PositiveMoney
-    remarks: str = Field(min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON)
+    remarks: str = Field(
+        min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class SendBackIn(BaseModel):
@@ -91,7 +95,9 @@ class SendBackIn(BaseModel):
     )
 
     to: Literal["borrower", "cx"]
-    reason: str = Field(min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
     step: Annotated[str, Field(max_length=40), stated_choices(SEND_BACK_STEPS)] | None = Field(
         default=None, description="the funnel step the borrower does again (`submitted`: the loan request's end)"
     )
@@ -103,7 +109,9 @@ class SanctionAssignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     staff_id: UUID
-    reason: str = Field(min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class SanctionIn(BaseModel):
@@ -112,7 +120,9 @@ class SanctionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sanctioned_amount: PositiveMoney
-    remarks: str = Field(min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON)
+    remarks: str = Field(
+        min_length=MIN_REASON, max_length=MAX_REASON, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class WorklistQuery(BaseModel):

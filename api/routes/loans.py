@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.problems import HttpProblem
-from api.request_input import VISIBLE_MIN_REASON
+from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON
 from api.routes.agreement_models import AgreementOut, EsignOut, with_agreement
 from api.routes.disbursal_models import DisbursementOut
 from api.routes.servicing_models import NextDueOut, OutstandingOut
@@ -97,7 +97,9 @@ class BypassIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     check: Check
-    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class ProductChangeIn(BaseModel):
@@ -111,7 +113,9 @@ class ProductChangeIn(BaseModel):
         None, ge=1, le=3650, description="months or days as the new product counts; default: the application's own "
         "when the new product is of the same kind (required when moving between EMI and payday)"
     )  # fmt: skip
-    reason: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
     expected_version: WholeNumber | None = Field(
         None, description="the loan's version the change was made against (or send If-Match); 409 when stale"
     )
@@ -122,7 +126,9 @@ class ReasonIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class RejectIn(BaseModel):
@@ -131,7 +137,9 @@ class RejectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason_code: str = Field(max_length=40)
-    remarks: str = Field(min_length=MIN_REASON, max_length=2000, description=VISIBLE_MIN_REASON)
+    remarks: str = Field(
+        min_length=MIN_REASON, max_length=2000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class LoansQuery(BaseModel):

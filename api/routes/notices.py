@@ -12,7 +12,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
-from api.request_input import VISIBLE_MIN_REASON, check_ranges
+from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON, check_ranges
 from api.routes.notice_sources import scope_of
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerNotFound
@@ -128,7 +128,12 @@ class MatchConfirmIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     customer_id: UUID
-    reason: str = Field(min_length=MIN_REASON, max_length=MAX_CONFIRM_REASON, description=VISIBLE_MIN_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON,
+        max_length=MAX_CONFIRM_REASON,
+        description=VISIBLE_MIN_REASON,
+        json_schema_extra=VISIBLE_REASON,
+    )
     expected_customer_id: UUID | None = Field(
         None,
         description="the borrower the caller saw matched (the nil id: nobody): another one matched since is a 409, "
@@ -141,7 +146,12 @@ class MatchRemoveIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=MIN_REASON, max_length=MAX_CONFIRM_REASON, description=VISIBLE_MIN_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON,
+        max_length=MAX_CONFIRM_REASON,
+        description=VISIBLE_MIN_REASON,
+        json_schema_extra=VISIBLE_REASON,
+    )
     expected_customer_id: UUID | None = Field(
         None, description="the borrower the caller saw matched: another one matched since is a 409, nothing saved"
     )

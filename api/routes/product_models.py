@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import InstantOut
+from api.request_input import VISIBLE_OR_BLANK
 from domain.loans.bre import Rule
 from domain.loans.pricing import FeeCharge
 from domain.loans.terms import AmountKind, LoanKind, PenalKind
@@ -117,7 +118,7 @@ class ReasonIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(None, max_length=500)
+    reason: str | None = Field(None, max_length=500, json_schema_extra=VISIBLE_OR_BLANK)
 
 
 class ProductQuery(BaseModel):

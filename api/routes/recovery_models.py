@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import InstantOut
-from api.request_input import VISIBLE_MIN_REASON
+from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON, VISIBLE_REFERENCE
 from api.routes.servicing_models import StaffPaymentMode
 from domain.shared.values import MIN_REASON, BusinessDate, PositiveMoney
 
@@ -22,7 +22,9 @@ class CollectionIn(BaseModel):
 
     amount: PositiveMoney
     mode: StaffPaymentMode
-    reference: str = Field(max_length=100, description="the receipt or UTR: unique per loan")
+    reference: str = Field(
+        max_length=100, description="the receipt or UTR: unique per loan", json_schema_extra=VISIBLE_REFERENCE
+    )
     collected_on: BusinessDate | None = Field(None, description="the business date unless given; never after it")
 
 
@@ -32,7 +34,9 @@ class WaiverIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: PositiveMoney = Field(description="at most the penal charges outstanding")
-    justification: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON)
+    justification: str = Field(
+        min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class SettlementIn(BaseModel):
@@ -41,7 +45,9 @@ class SettlementIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: PositiveMoney = Field(description="below the payoff on the business date")
-    remarks: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON)
+    remarks: str = Field(
+        min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class ReasonIn(BaseModel):
@@ -49,7 +55,9 @@ class ReasonIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class RequestState(StrEnum):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.named_locks import NamedLocks
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
-from api.request_input import VISIBLE_MIN_REASON
+from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON
 from api.services.reloans import ReloanDesk
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
@@ -58,7 +58,9 @@ class ReasonIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class OfferOut(BaseModel):

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
-from api.request_input import check_ranges
+from api.request_input import VISIBLE_QUERY_REASON, check_ranges
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.reminders.application import Reminders
@@ -48,7 +48,7 @@ class CancelQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field("cancelled by staff", max_length=500)
+    reason: str = Field("cancelled by staff", max_length=500, json_schema_extra=VISIBLE_QUERY_REASON)
 
 
 class ReminderQuery(BaseModel):

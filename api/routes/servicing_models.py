@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.request_input import VISIBLE_MIN_REASON
+from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON, VISIBLE_REFERENCE
 from domain.loans.servicing_events import PaymentMode
 from domain.shared.values import MIN_REASON, BusinessDate, PositiveMoney, stated_choices
 
@@ -32,7 +32,11 @@ class RepaymentIn(BaseModel):
 
     amount: PositiveMoney
     mode: StaffPaymentMode
-    reference: str = Field(max_length=100, description="the UTR, cheque number or receipt: unique per loan")
+    reference: str = Field(
+        max_length=100,
+        description="the UTR, cheque number or receipt: unique per loan",
+        json_schema_extra=VISIBLE_REFERENCE,
+    )
     paid_on: BusinessDate | None = Field(None, description="the business date unless given; never after it")
 
 
@@ -41,7 +45,9 @@ class ReverseIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class PayoffQuery(BaseModel):

@@ -10,10 +10,10 @@ import segno
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
-from api.request_input import refuse_null
+from api.request_input import null_refused, refuse_null
 from api.routes.activity import ActivityPageOut, ActivityQuery
 from api.services.staff import StaffRecords
-from domain.identity.application import UNCHANGED, Identity, IssuedInvite
+from domain.identity.application import MIN_PASSWORD_LENGTH, UNCHANGED, Identity, IssuedInvite
 from domain.identity.permissions import Level, Permission
 from domain.identity.staff import Leave, StaffNotFound
 from domain.shared.application import CommandResult
@@ -45,10 +45,15 @@ class StaffIn(BaseModel):
     password: str | None = Field(None, max_length=200)
 
 
+#: The fields of a staff user's PATCH that are never null: left out, they stay as they are (`manager_id: null` is "no
+#: manager").
+NEVER_NULL = ("name", "email", "roles", "companies", "permissions", "available")
+
+
 class StaffPatch(BaseModel):
     """Changes to a staff user. `permissions`: {PERMISSION: READ|WRITE|ALL|NONE|null (back to role default)}."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=null_refused(*NEVER_NULL))
 
     name: str | None = Field(None, max_length=200)
     email: str | None = Field(None, max_length=254)
@@ -59,10 +64,8 @@ class StaffPatch(BaseModel):
     available: Flag | None = None
 
     # None is only "left out" (`manager_id: null` alone means "no manager"); an explicit null used to answer 200 and
-    # change nothing.
-    _no_null = field_validator("name", "email", "roles", "companies", "permissions", "available", mode="before")(
-        refuse_null
-    )
+    # change nothing; the schema leaves null out of them (`null_refused`).
+    _no_null = field_validator(*NEVER_NULL, mode="before")(refuse_null)
 
 
 class LeaveIn(BaseModel):
@@ -91,7 +94,12 @@ class InviteAcceptIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(max_length=200)
-    password: str = Field(max_length=200)
+    password: str = Field(
+        max_length=200,
+        description=f"At least {MIN_PASSWORD_LENGTH} characters (code points, as JSON Schema counts them), at least 4 "
+        "of them different (`check_password`, whose 422 names `password`; the schema states its length)",
+        json_schema_extra={"minLength": MIN_PASSWORD_LENGTH},
+    )
 
 
 class StaffItemOut(BaseModel):

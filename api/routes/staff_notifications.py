@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
-from api.request_input import VISIBLE_MIN_REASON
+from api.request_input import VISIBLE_MIN_REASON, VISIBLE_TITLE
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.clock import Clock
@@ -36,7 +36,9 @@ class StaffNotificationIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=MIN_REASON, max_length=200, description=VISIBLE_MIN_REASON)
+    title: str = Field(
+        min_length=MIN_REASON, max_length=200, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_TITLE
+    )
     body: str = Field(max_length=5000)
     priority: Priority
     roles: list[str] = Field(default_factory=list, max_length=MAX_RECIPIENTS)

@@ -11,7 +11,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
-from api.request_input import VISIBLE_MIN_REASON
+from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON
 from api.services.verification import VerificationDesk
 from domain.identity.permissions import Level, Permission
 from domain.shared import formats
@@ -60,7 +60,12 @@ class ManualVerificationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     document_id: UUID = Field(description="The borrower's bank_statement or passbook document that was checked")
-    note: str = Field(min_length=MIN_REASON, max_length=500, description=f"What was checked: {VISIBLE_MIN_REASON}")
+    note: str = Field(
+        min_length=MIN_REASON,
+        max_length=500,
+        description=f"What was checked: {VISIBLE_MIN_REASON}",
+        json_schema_extra=VISIBLE_REASON,
+    )
 
 
 class StatementIn(BaseModel):

@@ -3,6 +3,7 @@ input may hold, decimal precision and range, and the dates inputs may name."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -233,6 +234,83 @@ def stripped_spaces(*, multiline: bool = True) -> str:
     strings, else a query, path or header value), as the inside of a character class (ECMA-262 and Python alike):
     what a trimming parser's pattern allows around its value (`stripped_pattern`) or between its parts."""
     return _ranges(c for c in range(0x10000) if chr(c).isspace() and text_problem(chr(c), multiline=multiline) is None)
+
+
+def _code_point_class(ranges: Iterable[tuple[int, int]], *, negate: bool = False) -> str:
+    """A character class of `ranges`: BMP code points as ECMA-262 `\\uXXXX` escapes (which Python's re also reads),
+    astral ones as the characters themselves (one code point in Python's re and in ECMA-262's Unicode mode, where a
+    `\\uXXXX` pair would be two lone surrogates to Python). No range holds a surrogate."""
+
+    def spelled(code: int) -> str:
+        return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
+
+    written = "".join(spelled(low) + (f"-{spelled(high)}" if high > low else "") for low, high in ranges)
+    return f"[{'^' if negate else ''}{written}]"
+
+
+def _code_point_ranges(members: Callable[[int], bool]) -> list[tuple[int, int]]:
+    """The code points (surrogates aside) `members` takes, as (low, high) ranges."""
+    found: list[tuple[int, int]] = []
+    for code in (*range(0xD800), *range(0xE000, 0x110000)):
+        if not members(code):
+            continue
+        if found and found[-1][1] == code - 1:
+            found[-1] = (found[-1][0], code)
+        else:
+            found.append((code, code))
+    return found
+
+
+@functools.cache
+def _text_classes(multiline: bool) -> tuple[str, str, str, str]:
+    """The character classes of `visible_pattern`: visible, allowed but not visible, allowed, and the whitespace
+    `str.strip` removes that is allowed (one line: without tab and line breaks)."""
+    refused = {code for low, high in _UNSAFE_RANGES for code in range(low, high + 1)}
+    if not multiline:
+        refused |= {code for low, high in _LINE_BREAK_RANGES for code in range(low, high + 1)}
+
+    def visible(code: int) -> bool:
+        char = chr(code)
+        return unicodedata.category(char)[0] in "LNPS" and char not in _BLANK_LOOKALIKES
+
+    shown = _code_point_ranges(visible)
+    # Hidden: neither visible nor refused, written as the class of neither (a lone surrogate, which no request can
+    # carry, is not named, as in `text_pattern`); hypothesis then expands the visible ranges, not a million unassigned.
+    hidden = _code_point_ranges(lambda code: code in refused or visible(code))
+    blank = _code_point_ranges(lambda code: code not in refused and chr(code).isspace())
+    allowed = text_pattern(multiline=multiline).removeprefix("^").removesuffix("*$")
+    return _code_point_class(shown), _code_point_class(hidden, negate=True), allowed, _code_point_class(blank)
+
+
+@functools.cache
+def visible_pattern(
+    at_least: int = MIN_REASON,
+    *,
+    multiline: bool = True,
+    stripped: bool = False,
+    or_empty: bool = False,
+    or_blank: bool = False,
+) -> str:
+    """`clean_text(..., min_visible=at_least)` as a JSON Schema pattern: text `text_problem` takes (`multiline`: tabs
+    and line breaks allowed) with at least `at_least` characters `visible_characters` counts. `stripped`: one line
+    once the whitespace `str.strip` removes is gone (a JSON body's single-line text: the edge takes line breaks
+    anywhere, `clean_text` strips before it checks); `or_empty` takes "" too; `or_blank` any run of that whitespace
+    (a reason left blank means the default one).
+
+    One pattern without lookarounds, `^(?:[hidden]*[visible]){n}[allowed]*$`, generated from `unicodedata` (the
+    server's own Unicode version): each `[hidden]*[visible]` can match one way only, so a match is linear and
+    hypothesis draws from it directly. Astral characters are written as themselves: the pattern reads code points,
+    as Python's re, Rust's regex and ECMA-262 in Unicode mode (the `u` flag JSON Schema asks for) do."""
+    shown, hidden, allowed, _ = _text_classes(multiline)
+    blank = _text_classes(True)[3] if stripped else _text_classes(multiline)[3]
+    body = f"(?:{hidden}*{shown}){{{at_least}}}{allowed}*"
+    if stripped:
+        body = f"{blank}*{body}{blank}*"
+    if or_blank:
+        return f"^(?:{blank}*|{body})$"
+    if or_empty:
+        return f"^(?:{body})?$"
+    return f"^{body}$"
 
 
 def visible_characters(text: str) -> int:

@@ -122,34 +122,33 @@ NAME = "a person's name needs two visible characters, one a letter (`normalise_n
 CHECKSUM = "an Aadhaar number's last digit is a Verhoeff checksum: its pattern states the shape, not the checksum"
 CROSS = "a rule across fields (to after from, at least one of two lists, a subject only for email, no null to clear)"
 FILE = "an upload's content (a PDF, JPEG or PNG; a lead CSV's columns): multipart bodies state only a file"
-LENGTH = "a length the domain checks (a password's 10 characters) is not stated as minLength"
+LENGTH = (
+    "a length counted otherwise than JSON Schema counts it (remarks trimmed, a CR LF as one) or with a rule beside it (a"
+    " password's 10 characters, 4 of them different: minLength states the first)"
+)
 NULL = "a field sent as null is refused (nothing is cleared), where the schema allows null for an optional field"
 SIGNED = "a provider's webhook is signed (X-Timestamp, X-Signature over the body): no schema-valid request is signed"
 CRON = "a schedule is a cron expression croniter takes (fields, ranges, names, @hourly): no pattern states its grammar"
 EMAIL = "an email address email_validator takes (IDNA, special-use domains): `format: email` and patterns differ"
 NOT_STATED = {
-    "POST /api/v1/invites/accept": LENGTH,
+    "POST /api/v1/invites/accept": LENGTH,  # password (its minLength is stated)
     "POST /api/v1/staff": EMAIL,  # and a password's 10 characters (4 different), a name's letter, a role's choices
-    "PATCH /api/v1/staff/{staff_id}": NULL,
+    "PATCH /api/v1/staff/{staff_id}": EMAIL,  # and the name (NAME) (null is left out of the schema: `null_refused`)
     "POST /api/v1/staff/{staff_id}/leaves": CROSS,
-    "POST /api/v1/loans/{loan_id}/collection-requests": VISIBLE,  # reference (its mode is an enum now)
-    "POST /api/v1/loans/{loan_id}/repayments": VISIBLE,  # reference (its mode is an enum now)
-    "DELETE /api/v1/blocklist/{entry_id}": VISIBLE,
     "GET /api/v1/activity": CROSS,
     "GET /api/v1/staff/{staff_id}/activity": CROSS,  # `to` not before `from`, as /activity
     "GET /api/v1/audit/trail": CROSS,  # `to` not before `from`; aggregate_type (any case) and _id (a uuid): unstated
     "GET /api/v1/audit/{aggregate_type}/{aggregate_id}/diff": CROSS,
     "PATCH /api/v1/brand/config": FORMAT,
-    "PATCH /api/v1/customers/{customer_id}": NULL,
+    "PATCH /api/v1/customers/{customer_id}": PHONE,  # and the name (NAME) (null left out: `null_refused`)
     "PATCH /api/v1/jobs/{name}": CROSS,  # filters: the job's own (the path names it); a null is refused
     "PATCH /api/v1/loan-products/{product_id}": NULL,
     # Also a null refused (NULL); its URL is a pattern (the URL's host: state).
     "PATCH /api/v1/notice-sources/{source_id}": CRON,
     "POST /api/v1/api-keys": VISIBLE,  # its label; its role's choices not stated; one beyond the granter's a state 422
     "POST /api/v1/blocklist": PHONE,  # a value of kind mobile; the reason is VISIBLE (the other kinds' are formats)
-    "POST /api/v1/callback-requests/{callback_id}/respond": VISIBLE,
+    "POST /api/v1/callback-requests/{callback_id}/respond": LENGTH,  # remarks
     "POST /api/v1/coupons": CROSS,  # valid_from not after valid_to, a percent up to 100 (its code is a pattern)
-    "POST /api/v1/coupons/{coupon_id}/withdraw": VISIBLE,
     "POST /api/v1/covenant-evaluations/{evaluation_id}/comply": VISIBLE,  # evidence; unknown proof ids: for state
     "POST /api/v1/customers": PHONE,  # and the name (NAME); the PAN and loan numbers are stated
     "POST /api/v1/customers/{customer_id}/alternate-phones": PHONE,
@@ -157,40 +156,21 @@ NOT_STATED = {
     "POST /api/v1/customers/{customer_id}/document-requests": CROSS,
     "POST /api/v1/customers/{customer_id}/documents": FILE,
     "POST /api/v1/customers/{customer_id}/loan-numbers/unlink": VISIBLE,  # reason; the loan number is stated
-    "POST /api/v1/documents/{document_id}/review": VISIBLE,
-    "POST /api/v1/field-visits/{visit_id}/cancel": VISIBLE,
+    "POST /api/v1/documents/{document_id}/review": CROSS,  # a reason (3 visible) is required to reject
     "POST /api/v1/field-visits/{visit_id}/photos": FILE,
     "POST /api/v1/field-visits/{visit_id}/visit": FILE,  # and latitude/longitude (decimal degrees in a form field)
     "POST /api/v1/jobs/{name}/runs": CROSS,  # variables and filters: the job's own (the path names it)
     "POST /api/v1/leads/imports": FILE,
-    "POST /api/v1/leads/{lead_id}/status": VISIBLE,
     "POST /api/v1/loan-products": CROSS,  # min not above max, the rate of its type (its code is a pattern)
     "POST /api/v1/loan-products/{product_id}/backtest": CROSS,  # thresholds per rule, a rule once (rule: an enum now)
-    "POST /api/v1/loan-products/{product_id}/deactivate": VISIBLE,
-    "POST /api/v1/loan-products/{product_id}/reactivate": VISIBLE,
     "POST /api/v1/loans/{loan_id}/bre-overrides": VISIBLE,  # justification (its rule and result are enums now)
-    "POST /api/v1/loans/{loan_id}/bypasses": VISIBLE,
     "POST /api/v1/loans/{loan_id}/cam": CROSS,
-    "POST /api/v1/loans/{loan_id}/cancel": VISIBLE,
-    "POST /api/v1/loans/{loan_id}/collection-legal": VISIBLE,
     "POST /api/v1/loans/{loan_id}/contacts/{contact_id}/evidence": FILE,
-    "POST /api/v1/loans/{loan_id}/escalate": VISIBLE,
-    "POST /api/v1/loans/{loan_id}/reactivate": VISIBLE,
     "POST /api/v1/loans/{loan_id}/receipts": VISIBLE,  # reference (its mode is an enum now)
-    "POST /api/v1/loans/{loan_id}/repayments/{repayment_id}/reverse": VISIBLE,
     "POST /api/v1/loans/{loan_id}/send-back": VISIBLE,  # reason (its step is an enum now)
-    "POST /api/v1/loans/{loan_id}/settlements": VISIBLE,
-    "POST /api/v1/loans/{loan_id}/waivers": VISIBLE,
-    "POST /api/v1/loans/{loan_id}/write-off": VISIBLE,
-    "POST /api/v1/loans/{loan_id}/write-offs": VISIBLE,
-    "POST /api/v1/message-templates": VISIBLE,
+    "POST /api/v1/message-templates": CROSS,  # a subject only for email; the body's length per channel
     "POST /api/v1/message-templates/{template_id}/preview": CROSS,
     "POST /api/v1/notice-sources": CRON,  # its company code and URL are patterns (the URL's host: state)
-    "POST /api/v1/onboarding/{borrower_id}/close": VISIBLE,
-    "POST /api/v1/onboarding/{borrower_id}/send-back": VISIBLE,
-    "POST /api/v1/reloan-offers/{offer_id}/cancel": VISIBLE,
-    "POST /api/v1/reloan-offers/{offer_id}/reject": VISIBLE,
-    "POST /api/v1/reminders/{reminder_id}/cancel": VISIBLE,
     "POST /api/v1/staff-notifications": CROSS,
     "POST /api/v1/staff/{staff_id}/ratings": VISIBLE,  # its note; period, scores stated
     "POST /api/v1/webhooks/dialer": SIGNED,

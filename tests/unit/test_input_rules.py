@@ -10,6 +10,8 @@ from decimal import Decimal
 from typing import Any, get_args, get_origin
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from api.pages.borrower_forms import step_input
@@ -20,9 +22,10 @@ from domain.identity.brand_lists import parse_hike
 from domain.loans.bre import parse_rules
 from domain.loans.money import RATE, parse_money, parse_rate
 from domain.onboarding.steps import LoanRequestIn, Step
-from domain.shared.errors import InvalidInput
+from domain.shared.errors import InvalidInput, InvalidValue
 from domain.shared.values import (
     MEASURE,
+    MIN_REASON,
     MONEY,
     clean_text,
     normalise_name,
@@ -31,6 +34,7 @@ from domain.shared.values import (
     text_pattern,
     text_problem,
     visible_characters,
+    visible_pattern,
 )
 from workers.contexts import CONTEXTS
 
@@ -408,3 +412,68 @@ def test_a_decimal_schemas_strings_and_numbers_are_taken(rule: Any) -> None:
     assert Decimal(str(number["multipleOf"])) == Decimal(1).scaleb(-rule.places)
     with pytest.raises(ValueError, match="decimal places"):
         rule.validate(float("0." + "0" * rule.places + "1"))
+
+
+#: The characters where a visible-text rule could go wrong: zero-width and formatting ones, combining marks on their
+#: own, the blank look-alikes, whitespace `str.strip` removes (and one it does not), line breaks, refused controls and
+#: bidi overrides, and astral ones (a letter, an emoji, a private-use character, a tag, one not assigned yet).
+EDGE_CHARACTERS = (
+    "aZ9.€\u0905\u200b\u200c\u200d\u2060\ufeff\u00ad\u0301\u0300\u115f\u1160\u3164\uffa0\u2800"
+    " \t\n\r\x0b\x0c\x1c\x85\xa0\u1680\u2028\u2029\u3000\u180e\x00\x07\x7f\u202e\u2066"
+    "\U0001d400\U0001f600\U00020000\U000f0000\U000e0001\U0003fffd"
+)
+_NO_SURROGATES = st.characters(exclude_categories=["Cs"])  # no UTF-8 request carries one (as `text_pattern`)
+
+
+def _takes(raw: str, *, multiline: bool, stripped: bool, or_empty: bool, or_blank: bool) -> bool:
+    """What the server takes: the edge's text rule over the raw value (a JSON body's string may hold line breaks, a
+    query value not), then the default for a blank one, then `clean_text` with at least MIN_REASON visible."""
+    if text_problem(raw, multiline=multiline or stripped) is not None:
+        return False
+    if (or_empty and raw == "") or (or_blank and not raw.strip()):
+        return True
+    try:
+        clean_text(raw, "reason", multiline=multiline, min_visible=MIN_REASON)
+    except InvalidValue:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("multiline", "stripped", "or_empty", "or_blank"),
+    [(True, False, False, False), (True, False, False, True), (False, True, False, False), (False, False, True, False)],
+)
+@settings(max_examples=400, deadline=None, database=None, derandomize=True)
+@given(
+    drawn=st.lists(
+        st.one_of(st.sampled_from(EDGE_CHARACTERS), _NO_SURROGATES, st.sampled_from(["\r\n", "ab", " x "])),
+        max_size=12,
+    )
+)
+def test_the_visible_pattern_takes_exactly_what_the_reason_rule_takes(
+    multiline: bool, stripped: bool, or_empty: bool, or_blank: bool, drawn: list[str]
+) -> None:
+    # A reason's schema states `visible_pattern`: Python's re (which schemathesis and hypothesis read it with) takes
+    # exactly the strings the server takes, visible_characters and text_problem deciding.
+    options = {"multiline": multiline, "stripped": stripped, "or_empty": or_empty, "or_blank": or_blank}
+    pattern = re.compile(visible_pattern(MIN_REASON, **options), re.ASCII)
+    raw = "".join(drawn)
+    assert (pattern.fullmatch(raw) is not None) == _takes(raw, **options), ascii(raw)
+
+
+@settings(max_examples=100, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_what_the_visible_pattern_draws_the_server_takes(data: st.DataObject) -> None:
+    # hypothesis draws from the pattern itself (as schemathesis does for a schema-valid case), quickly and all taken.
+    for multiline, stripped in ((True, False), (False, True)):
+        pattern = re.compile(visible_pattern(multiline=multiline, stripped=stripped), re.ASCII)
+        raw = data.draw(st.from_regex(pattern, fullmatch=True))
+        assert _takes(raw, multiline=multiline, stripped=stripped, or_empty=False, or_blank=False), ascii(raw)
+
+
+def test_the_visible_pattern_is_linear_on_a_long_refused_reason() -> None:
+    # Each `[hidden]*[visible]` matches one way only: a refused 2,000-character reason is refused at once, not after
+    # backtracking through every split (a long run of zero-width spaces with two visible characters).
+    pattern = re.compile(visible_pattern(), re.ASCII)
+    assert pattern.fullmatch("ab" + "\u200b" * 1998) is None
+    assert pattern.fullmatch("ab" + "\u200b" * 1997 + "\U0001d400") is not None

@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from api.openapi import build_openapi
+from api.request_input import VISIBLE_MIN_REASON
 from api.routes.callbacks import assigned_filter
 from api.services.paylinks import CHANNELS
 from domain.engagement.templates import Channel
@@ -21,7 +22,15 @@ from domain.loans.application_decisions import SEND_BACK_STEPS
 from domain.loans.bre import CONFIGURABLE, OVERRIDABLE
 from domain.onboarding.steps import LoanRequestIn
 from domain.shared.errors import InvalidInput, InvalidValue
-from domain.shared.values import INSTANT_PATTERN, MONEY, parse_instant, text_pattern, text_problem
+from domain.shared.values import (
+    INSTANT_PATTERN,
+    MIN_REASON,
+    MONEY,
+    parse_instant,
+    text_pattern,
+    text_problem,
+    visible_pattern,
+)
 from workers.contexts import CONTEXTS
 from workers.platform import compose_web
 
@@ -55,10 +64,11 @@ def _request_strings() -> list[tuple[str, str, dict[str, Any]]]:
             for param in op.get("parameters", []):
                 for schema in _strings(param["schema"], set()):
                     strings.append((f"{method.upper()} {path} {param['name']}", param["in"], schema))
-            body = op.get("requestBody", {}).get("content", {}).get("application/json")
-            if body is not None:
-                for schema in _strings(body["schema"], set()):
-                    strings.append((f"{method.upper()} {path} body", "body", schema))
+            content = op.get("requestBody", {}).get("content", {})
+            for media in ("application/json", "multipart/form-data"):  # a form's text fields may hold lines too
+                if media in content:
+                    for schema in _strings(content[media]["schema"], set()):
+                        strings.append((f"{method.upper()} {path} body", "body", schema))
     return strings
 
 
@@ -237,3 +247,58 @@ def test_a_loan_requests_coupon_pattern_takes_what_the_request_takes(raw: str) -
         assert not stated
     else:
         assert stated
+
+
+def test_a_form_field_states_the_text_rule_the_edge_applies() -> None:
+    # Found by the acceptance check: a multipart form's text fields had no pattern, so a schema-valid upload with a
+    # control character in `period_to` was refused (api/uploads.py applies the multi-line text rule to every field).
+    form = DOCUMENT["paths"]["/api/v1/borrower/documents"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    period_to = form["schema"]["properties"]["period_to"]
+    stated = [option.get("pattern") for option in period_to.get("anyOf", [period_to]) if option.get("type") == "string"]
+    assert stated and all(pattern is not None for pattern in stated)
+    assert form["schema"]["properties"]["file"] == {**form["schema"]["properties"]["file"], "format": "binary"}
+
+
+def test_a_reason_states_its_visible_characters() -> None:
+    # A reason, remark or title (`description=VISIBLE_MIN_REASON`) states the rule its validator enforces as a
+    # pattern: "   ", "ok" and zero-width characters are not a reason; its minLength alone would take them.
+    reasons = [
+        (where, schema) for where, _, schema in _request_strings() if schema.get("description") == VISIBLE_MIN_REASON
+    ]
+    assert len(reasons) > 20
+    for where, schema in reasons:
+        assert schema["minLength"] == MIN_REASON, where
+        pattern = re.compile(schema["pattern"])
+        assert schema["pattern"] in (visible_pattern(), visible_pattern(multiline=False, stripped=True)), where
+        for refused in ("   ", "ok", "o\u200bk\u200b", "\u3164\u3164\u3164", "a\u0301\u0301"):
+            assert pattern.fullmatch(refused) is None, (where, refused)
+        assert pattern.fullmatch(" Asha paid\u00a0cash ") is not None, where
+
+
+def test_a_patch_field_that_refuses_null_does_not_offer_it() -> None:
+    # PATCH /staff/{id} and /customers/{id} refuse an explicit null (`refuse_null`: nothing is cleared); the schema
+    # said `anyOf: [..., null]`, so a schema-valid PATCH was refused. `manager_id: null` means "no manager": kept.
+    for path, never_null in (
+        ("/api/v1/staff/{staff_id}", {"name", "email", "roles", "companies", "permissions", "available"}),
+        (
+            "/api/v1/customers/{customer_id}",
+            {"name", "phone", "pan", "email", "date_of_birth", "addresses", "loan_numbers"},
+        ),
+    ):
+        body = DOCUMENT["paths"][path]["patch"]["requestBody"]["content"]["application/json"]["schema"]
+        properties = SCHEMAS[body["$ref"].rsplit("/", 1)[1]]["properties"]
+        for name in never_null:
+            assert {"type": "null"} not in properties[name].get("anyOf", []), (path, name)
+            assert properties[name].get("type") != "null" and "default" not in properties[name], (path, name)
+    staff = SCHEMAS[
+        DOCUMENT["paths"]["/api/v1/staff/{staff_id}"]["patch"]["requestBody"]["content"]["application/json"]["schema"][
+            "$ref"
+        ].rsplit("/", 1)[1]
+    ]
+    assert {"type": "null"} in staff["properties"]["manager_id"]["anyOf"]
+
+
+def test_an_invite_password_states_its_length() -> None:
+    accept = DOCUMENT["paths"]["/api/v1/invites/accept"]["post"]["requestBody"]["content"]["application/json"]
+    password = SCHEMAS[accept["schema"]["$ref"].rsplit("/", 1)[1]]["properties"]["password"]
+    assert password["minLength"] == 10  # check_password's MIN_PASSWORD_LENGTH, code points as JSON Schema counts
