@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 from uuid import UUID
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import VISIBLE_REFERENCE
 from domain.identity.application import Identity
-from domain.identity.permissions import Level, Permission
+from domain.identity.permissions import ROLES, Level, Permission
+from domain.shared.values import stated_choices
 from projections.engine import ProjectionEngine
 from projections.identity import IdentityQueries
 
@@ -34,8 +37,10 @@ class ApiKeyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    label: str = Field(max_length=100)
-    role: str = Field(max_length=40)
+    label: str = Field(max_length=100, description="what uses the key", json_schema_extra=VISIBLE_REFERENCE)
+    role: Annotated[str, Field(max_length=40), stated_choices(sorted(ROLES))] = Field(
+        description="the role it acts with: one whose grants are within the caller's own"
+    )
 
 
 class ApiKeyCreatedOut(BaseModel):

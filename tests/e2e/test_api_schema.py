@@ -105,11 +105,19 @@ REFUSED_FOR_STATE = [
     # A borrower or template of no record of the brand (or a template of another channel, or not yet usable), a time
     # in the past or more than a year ahead.
     "POST /api/v1/reminders",
+    # A role beyond the caller's own grants (a state of the caller: `super_admin` only from a Super Admin).
+    "POST /api/v1/api-keys",
+    # A result a rule already has (BLOCKLIST is already 'fail'): the application's state.
+    "POST /api/v1/loans/{loan_id}/bre-overrides",
+    # A loan number not linked to this borrower.
+    "POST /api/v1/customers/{customer_id}/loan-numbers/unlink",
+    # Proof document ids not attached to this record.
+    "POST /api/v1/covenant-evaluations/{evaluation_id}/comply",
 ]
 
 #: Why an operation's schema does not yet say what its server accepts (a rule JSON Schema cannot state, or one not
 #: yet stated): `positive_data_acceptance` leaves them out until it does. Each is a contract gap to close.
-VISIBLE = "a reason, remark or title needs 1-3 visible characters (not spaces or zero-width ones): no pattern states it"
+VISIBLE = "a text field needs visible characters its schema does not state yet (`visible_pattern` is not applied to it)"
 FORMAT = (
     "a brand setting's format (pincodes, holidays, senders, providers, a place-name timezone) is not stated: the "
     "settings object takes more shapes than its schema says"
@@ -145,17 +153,14 @@ NOT_STATED = {
     "PATCH /api/v1/loan-products/{product_id}": NULL,
     # Also a null refused (NULL); its URL is a pattern (the URL's host: state).
     "PATCH /api/v1/notice-sources/{source_id}": CRON,
-    "POST /api/v1/api-keys": VISIBLE,  # its label; its role's choices not stated; one beyond the granter's a state 422
     "POST /api/v1/blocklist": PHONE,  # a value of kind mobile; the reason is VISIBLE (the other kinds' are formats)
     "POST /api/v1/callback-requests/{callback_id}/respond": LENGTH,  # remarks
     "POST /api/v1/coupons": CROSS,  # valid_from not after valid_to, a percent up to 100 (its code is a pattern)
-    "POST /api/v1/covenant-evaluations/{evaluation_id}/comply": VISIBLE,  # evidence; unknown proof ids: for state
     "POST /api/v1/customers": PHONE,  # and the name (NAME); the PAN and loan numbers are stated
     "POST /api/v1/customers/{customer_id}/alternate-phones": PHONE,
     "POST /api/v1/customers/{customer_id}/bank-accounts": NAME,  # holder_name; account number and IFSC are stated
     "POST /api/v1/customers/{customer_id}/document-requests": CROSS,
     "POST /api/v1/customers/{customer_id}/documents": FILE,
-    "POST /api/v1/customers/{customer_id}/loan-numbers/unlink": VISIBLE,  # reason; the loan number is stated
     "POST /api/v1/documents/{document_id}/review": CROSS,  # a reason (3 visible) is required to reject
     "POST /api/v1/field-visits/{visit_id}/photos": FILE,
     "POST /api/v1/field-visits/{visit_id}/visit": FILE,  # and latitude/longitude (decimal degrees in a form field)
@@ -163,16 +168,12 @@ NOT_STATED = {
     "POST /api/v1/leads/imports": FILE,
     "POST /api/v1/loan-products": CROSS,  # min not above max, the rate of its type (its code is a pattern)
     "POST /api/v1/loan-products/{product_id}/backtest": CROSS,  # thresholds per rule, a rule once (rule: an enum now)
-    "POST /api/v1/loans/{loan_id}/bre-overrides": VISIBLE,  # justification (its rule and result are enums now)
     "POST /api/v1/loans/{loan_id}/cam": CROSS,
     "POST /api/v1/loans/{loan_id}/contacts/{contact_id}/evidence": FILE,
-    "POST /api/v1/loans/{loan_id}/receipts": VISIBLE,  # reference (its mode is an enum now)
-    "POST /api/v1/loans/{loan_id}/send-back": VISIBLE,  # reason (its step is an enum now)
     "POST /api/v1/message-templates": CROSS,  # a subject only for email; the body's length per channel
     "POST /api/v1/message-templates/{template_id}/preview": CROSS,
     "POST /api/v1/notice-sources": CRON,  # its company code and URL are patterns (the URL's host: state)
     "POST /api/v1/staff-notifications": CROSS,
-    "POST /api/v1/staff/{staff_id}/ratings": VISIBLE,  # its note; period, scores stated
     "POST /api/v1/webhooks/dialer": SIGNED,
     "POST /api/v1/webhooks/esign": SIGNED,
     "POST /api/v1/webhooks/gateway": SIGNED,
