@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import InstantOut
-from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON
+from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON, VISIBLE_REFERENCE
 from domain.engagement.templates import Approval, Channel, Kind, Language
 from domain.shared.values import MIN_REASON, WholeNumber, stated_choices
 
@@ -197,7 +197,12 @@ class SendIn(BaseModel):
     kind: Kind | None = None
     loan_id: UUID | None = None
     variables: dict[str, str] = Field(default_factory=dict, max_length=20)
-    idempotency_key: str = Field(min_length=1, max_length=200)
+    idempotency_key: str = Field(
+        min_length=1,
+        max_length=200,
+        description="the caller's key for this message: a repeat with it returns the first (one line, visible text)",
+        json_schema_extra=VISIBLE_REFERENCE,
+    )
 
 
 class PreferencesIn(BaseModel):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.services.dashboard import DashboardDesk
 from domain.identity.permissions import Level, Permission
+from domain.shared.values import refused_ranges, stripped_spaces
 from projections.global_search import MIN_LENGTH, GlobalSearchQueries
 
 SEARCH = (Permission.GLOBAL_SEARCH, Level.READ)
@@ -27,13 +28,24 @@ class InsightPort:
     desk: DashboardDesk
 
 
+#: What `q` takes, as the document states it: one line of text (the edge's rule for a query value) with at least
+#: MIN_LENGTH characters once its whitespace is folded, i.e. at least MIN_LENGTH that are not whitespace.
+_SEARCH_TEXT = (
+    f"^(?:[{stripped_spaces(multiline=False)}]*"
+    f"[^{refused_ranges(multiline=False)}{stripped_spaces(multiline=False)}]){{{MIN_LENGTH}}}"
+    f"[^{refused_ranges(multiline=False)}]*$"
+)
+
+
 class SearchQuery(BaseModel):
     """`q`: at least 2 characters once trimmed (a shorter query is a 422 naming `q`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     q: str = Field(
-        max_length=100, description="part of a name, a phone, an email, a PAN, a formatted id or loan number"
+        max_length=100,
+        description="part of a name, a phone, an email, a PAN, a formatted id or loan number",
+        json_schema_extra={"pattern": _SEARCH_TEXT},
     )
 
     @field_validator("q")

@@ -144,6 +144,13 @@ NOT_STATED = {
     "PATCH /api/v1/staff/{staff_id}": EMAIL,  # and the name (NAME) (null is left out of the schema: `null_refused`)
     "POST /api/v1/staff/{staff_id}/leaves": CROSS,
     "GET /api/v1/activity": CROSS,
+    "GET /api/v1/covenants": CROSS,  # `due_to` not before `due_from`
+    "GET /api/v1/reminders": CROSS,  # `scheduled_to`, `created_to` not before their `_from`
+    "GET /api/v1/reports/{slug}": CROSS,  # `to` not before `from`; a filter only of the reports that take it
+    "GET /api/v1/reports/{slug}.csv": CROSS,  # as the JSON report
+    "GET /api/v1/notices/overdue": CROSS,  # `due_to` not before `due_from`
+    "GET /api/v1/notices/upcoming": CROSS,  # `due_to` not before `due_from`
+    "POST /api/v1/loans/{loan_id}/contacts": CROSS,  # a requested callback needs its `callback_at`
     "GET /api/v1/staff/{staff_id}/activity": CROSS,  # `to` not before `from`, as /activity
     "GET /api/v1/audit/trail": CROSS,  # `to` not before `from`; aggregate_type (any case) and _id (a uuid): unstated
     "GET /api/v1/audit/{aggregate_type}/{aggregate_id}/diff": CROSS,
