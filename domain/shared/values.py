@@ -277,9 +277,9 @@ def _text_classes(multiline: bool) -> tuple[str, str, str, str]:
     # Hidden: neither visible nor refused, written as the class of neither (a lone surrogate, which no request can
     # carry, is not named, as in `text_pattern`); hypothesis then expands the visible ranges, not a million unassigned.
     hidden = _code_point_ranges(lambda code: code in refused or visible(code))
-    blank = _code_point_ranges(lambda code: code not in refused and chr(code).isspace())
     allowed = text_pattern(multiline=multiline).removeprefix("^").removesuffix("*$")
-    return _code_point_class(shown), _code_point_class(hidden, negate=True), allowed, _code_point_class(blank)
+    blank = f"[{stripped_spaces(multiline=multiline)}]"
+    return _code_point_class(shown), _code_point_class(hidden, negate=True), allowed, blank
 
 
 @functools.cache
