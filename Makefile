@@ -34,9 +34,11 @@ bytecode: $(VENV)/.synced
 run: $(VENV)/.synced bytecode
 	$(BIN)/covenant-desk serve --seed
 
-# Debian's chromium for the portal tests (a test tool's own browser download cannot work here).
+# Debian's chromium for the portal tests (a test tool's own browser download cannot work here), and Debian's nodejs:
+# tests/unit/test_formats.py reads the API's patterns as ECMA-262 with it.
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@command -v node >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null)
 
 lint: $(VENV)/.synced
 	$(BIN)/ruff check .
