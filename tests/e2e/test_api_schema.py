@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import hypothesis.strategies._internal.regex as hypothesis_regex
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -199,6 +200,32 @@ NOT_STATED = {
     # range (0 < target <= 100000: `Measure` states no bounds).
     "PUT /api/v1/rating-matrix": CROSS,
 }
+
+
+def _built_once(build: Any) -> Any:
+    """hypothesis's `base_regex_strategy`, built once per pattern and alphabet in this process.
+
+    hypothesis reads a character class one code point at a time, and the visible-text pattern's classes span most of
+    Unicode: a build takes about 2 s. schemathesis wraps each string's `from_regex` in `.filter()`, and every filtered
+    copy of hypothesis's lazy strategy builds the regex again (twice: once with the lazy alphabet, once unwrapped), so
+    one operation with a few such fields built it dozens of times: three quarters of the schema fuzz's time. The
+    strategy is a function of the pattern and the alphabet's code points alone, so one serves them all; the values it
+    draws have the same distribution, and a run stays reproducible (`derandomize`), though its cases are not the very
+    ones an unshared build draws."""
+    built: dict[tuple[Any, ...], Any] = {}
+
+    def base_regex_strategy(regex: Any, *, parsed: Any = None, alphabet: Any) -> Any:
+        key = (regex.pattern, regex.flags, getattr(alphabet, "intervals", alphabet))
+        if key not in built:
+            built[key] = build(regex, parsed=parsed, alphabet=alphabet)
+        return built[key]
+
+    return base_regex_strategy
+
+
+if hasattr(hypothesis_regex, "base_regex_strategy"):  # a private function of the pinned hypothesis
+    hypothesis_regex.base_regex_strategy = _built_once(hypothesis_regex.base_regex_strategy)
+
 
 # Examples per operation: the whole run stays around a minute on two cores. SCHEMATHESIS_SCALE=10 runs ten times as
 # many, for a deeper search before a release.
