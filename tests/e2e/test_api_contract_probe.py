@@ -25,7 +25,7 @@ import pytest
 
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_concurrency_probe import PRODUCT
-from tests.support import settle
+from tests.support import mobile, settle
 
 COMMANDS = ("post", "put", "patch", "delete")
 
@@ -126,11 +126,11 @@ def _edits(client: Any, platform: Any, tenant: Tenant) -> list[Edit]:
         )
 
     member, agent_a, agent_b = staff(), staff(), staff()
-    customer = made("/api/v1/customers", {"name": "Kavya Rao", "phone": "98" + str(uuid.uuid4().int)[:8]})["id"]
+    customer = made("/api/v1/customers", {"name": "Kavya Rao", "phone": mobile("98")})["id"]
     products = [made("/api/v1/loan-products", {**PRODUCT, "code": "P" + uuid.uuid4().hex[:8]})["id"] for _ in range(3)]
     loan = made("/api/v1/loans", {"customer_id": customer, "product_id": products[0], "amount": "50000", "tenure": 12})
     template = made("/api/v1/message-templates", {"name": "Probe", "channel": "sms", "body": "Pay {{amount}}"})["id"]
-    phone = "98" + str(uuid.uuid4().int)[:8]
+    phone = mobile("98")
     csv = f"id,created_time,campaign_id,campaign_name,is_organic,full_name,phone_number,email\n1,2026-11-01T10:00:00Z,c1,Diwali,false,Asha Rao,{phone},\n"
     imported = client.post("/api/v1/leads/imports", files={"file": ("leads.csv", csv.encode(), "text/csv")},
                            headers=tenant.auth)  # fmt: skip
@@ -148,7 +148,7 @@ def _edits(client: Any, platform: Any, tenant: Tenant) -> list[Edit]:
                                              "token": "tok-1234567890", "schedule": "*/30 * * * *",
                                              "enabled": False})["id"]  # fmt: skip
     numbers = [f"PRB-{n}-{uuid.uuid4().hex[:8]}" for n in (1, 2)]
-    linked = made("/api/v1/customers", {"name": "Ravi Rao", "phone": "98" + str(uuid.uuid4().int)[:8],
+    linked = made("/api/v1/customers", {"name": "Ravi Rao", "phone": mobile("98"),
                                         "loan_numbers": numbers})["id"]  # fmt: skip
     prefs = f"/api/v1/customers/{customer}/messaging-preferences"
     extension = f"/api/v1/dialer/extensions/{member}"

@@ -7,7 +7,6 @@ on"). The product catalogue is the servicing tests' fake (penal charges at 0.1 %
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -20,7 +19,7 @@ from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_business_dated_figures import _cob, _ok
 from tests.e2e.test_collection_teams import person
 from tests.e2e.test_servicing_api import PRODUCT, catalogue, set_business_date
-from tests.support import settle
+from tests.support import mobile, settle
 
 __all__ = ["catalogue"]  # the servicing tests' product (autouse fixture)
 
@@ -71,7 +70,7 @@ def test_actions_of_a_brand_operated_as_of_a_past_date_are_filed_on_its_business
     cx, _ = person(platform, tenant, "Kavya", "credit_executive")
     sm, _ = person(platform, tenant, "Sameer", "sanction_manager")
     customer = platform.get(Customers).register(
-        brand, name="Meera Iyer", phone="98" + str(uuid.uuid4().int)[:8], date_of_birth=date(1990, 1, 15),
+        brand, name="Meera Iyer", phone=mobile("98"), date_of_birth=date(1990, 1, 15),
         addresses=[Address(line1="4 Lake Road", city="Chennai", pincode="600001")],
     )  # fmt: skip
     loan_id = loans.create(brand, customer.id, PRODUCT, "100000", 12).id

@@ -46,7 +46,7 @@ from domain.shared.errors import InvalidInput
 from projections.loan_queries import LoanQueries
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.racing import Call, Racer, race_fixture  # noqa: F401 (the `race` fixture)
-from tests.support import settle
+from tests.support import mobile, settle
 
 #: Rounds of each race: enough for a check-then-act window to be met (each defect above showed in the first few).
 ROUNDS = 6
@@ -99,7 +99,7 @@ def make_product(server: str, tenant: Tenant, **changes: Any) -> UUID:
 
 def borrower(platform: Any, tenant: Tenant) -> UUID:
     made = platform.get(Customers).register(
-        tenant.brand_id, name="Meera Iyer", phone="98" + str(uuid.uuid4().int)[:8], date_of_birth=date(1990, 1, 15),
+        tenant.brand_id, name="Meera Iyer", phone=mobile("98"), date_of_birth=date(1990, 1, 15),
         addresses=[Address(line1="4 Lake Road", city="Chennai", pincode="600001")],
     )  # fmt: skip
     return UUID(str(made.id))
@@ -604,5 +604,5 @@ def test_one_idempotency_key_sent_twice_at_once_records_once(platform: Any, serv
 def test_one_borrower_registered_twice_at_once_is_registered_once(platform: Any, server: str, race: Racer) -> None:
     tenant = make_tenant(platform)
     for _ in range(ROUNDS):
-        body = {"name": "Kavya Rao", "phone": "98" + str(uuid.uuid4().int)[:8]}
+        body = {"name": "Kavya Rao", "phone": mobile("98")}
         one_wins(race(tenant, [Call("POST", "/api/v1/customers", body)] * 3))

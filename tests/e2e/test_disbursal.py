@@ -32,7 +32,7 @@ from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.blackbox import DAY, zone_at
 from tests.e2e.test_api_loans import PRODUCT, Catalogue
 from tests.e2e.test_engagement import configure, run_job
-from tests.support import settle
+from tests.support import mobile, settle
 
 CLOSED_ACCOUNT = "acct-closed"
 
@@ -57,7 +57,7 @@ def wiring(platform: Any, provider_simulators: Any, monkeypatch: pytest.MonkeyPa
 
 
 def _borrower(platform: Any, tenant: Tenant) -> tuple[UUID, str]:
-    phone = "98" + str(uuid.uuid4().int)[:8]
+    phone = mobile("98")
     made = platform.get(Customers).register(
         tenant.brand_id, name="Meera Iyer", phone=phone, date_of_birth=date(1990, 1, 15),
         addresses=[Address(line1="4 Lake Road", city="Chennai", pincode="600001")],

@@ -25,7 +25,7 @@ from domain.identity.application import Identity
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.blackbox import DAY, NIGHT, poll, zone_at
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
-from tests.support import settle
+from tests.support import mobile, settle
 from workers.runtime import scheduler_for
 
 __all__ = ["catalogue"]
@@ -211,7 +211,7 @@ def test_a_send_a_crash_left_mid_way_reaches_the_handset_once(platform: Any, pro
     sms = provider_simulators["sms"]
     tenant = make_tenant(platform)
     configure(platform, tenant, timezone=zone_at(DAY))
-    phone = "97" + str(uuid.uuid4().int)[:8]
+    phone = mobile("97")
     made = platform.get(Customers).register(tenant.brand_id, name="Kiran Rao", phone=phone)
     settle(platform, Customers.name, made.position)
     engagement = platform.port(Engagement)
@@ -247,11 +247,11 @@ def test_one_message_by_email_once_per_key_escaped_and_opt_out_recorded(
     tenant = make_tenant(platform)
     address = f"kiran.{uuid.uuid4().hex[:8]}@example.in"
     customer = httpx.post(f"{server}/api/v1/customers", headers=tenant.auth, json={
-        "name": "Kiran <b>Rao</b>", "phone": "96" + str(uuid.uuid4().int)[:8], "email": address})  # fmt: skip
+        "name": "Kiran <b>Rao</b>", "phone": mobile("96"), "email": address})  # fmt: skip
     assert customer.status_code in (201, 422), customer.text
     if customer.status_code == 422:  # the name rules refuse markup: a plain name, hostile values come as variables
         customer = httpx.post(f"{server}/api/v1/customers", headers=tenant.auth, json={
-            "name": "Kiran Rao", "phone": "96" + str(uuid.uuid4().int)[:8], "email": address})  # fmt: skip
+            "name": "Kiran Rao", "phone": mobile("96"), "email": address})  # fmt: skip
     customer_id = customer.json()["id"]
     body = {"customer_id": customer_id, "channel": "email", "kind": "due_1", "idempotency_key": "call-42",
             "variables": {"amount": "<script>x</script>", "due_date": "01 Mar 2026"}}  # fmt: skip
@@ -296,7 +296,7 @@ def test_email_goes_out_from_the_brands_own_sender_address(server: str, platform
     for tenant in (own, plain):
         address = f"payer.{uuid.uuid4().hex[:8]}@example.in"
         customer = httpx.post(f"{server}/api/v1/customers", headers=tenant.auth, json={
-            "name": "Meena Iyer", "phone": "95" + str(uuid.uuid4().int)[:8], "email": address})  # fmt: skip
+            "name": "Meena Iyer", "phone": mobile("95"), "email": address})  # fmt: skip
         assert customer.status_code == 201, customer.text
         sent = httpx.post(f"{server}/api/v1/messages", headers=tenant.auth, json={
             "customer_id": customer.json()["id"], "channel": "email", "kind": "due_1", "idempotency_key": "from-1",

@@ -31,7 +31,7 @@ from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.blackbox import DAY, NIGHT, poll, staff_session, zone_at
 from tests.e2e.test_engagement import configure, messages, run_job
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
-from tests.support import settle
+from tests.support import mobile, settle
 
 __all__ = ["catalogue"]
 
@@ -309,7 +309,7 @@ def test_hostile_borrower_name_is_one_safe_line_on_sms_and_whatsapp_and_escaped_
     sms, wa = provider_simulators["sms"], provider_simulators["whatsapp"]
     tenant = make_tenant(platform)
     configure(platform, tenant, timezone=zone_at(DAY))
-    phone = "97" + str(uuid.uuid4().int)[:8]
+    phone = mobile("97")
     address = f"h.{uuid.uuid4().hex[:8]}@example.in"
     made = httpx.post(f"{server}/api/v1/customers", headers=tenant.auth, json={
         "name": "<img src=x onerror=alert(1)> Ravi", "phone": phone, "email": address})  # fmt: skip

@@ -22,6 +22,7 @@ from tests.e2e.test_engagement import (
 )
 from tests.e2e.test_notice_match_confirm import _member
 from tests.e2e.test_refused_forms_keep_input import _form, _portal
+from tests.support import mobile
 
 HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
 
@@ -136,7 +137,7 @@ def test_a_message_is_sent_now_from_the_customer_360(
 ) -> None:
     tenant, admin = portals["tenant"], portals["admin"]
     configure(platform, tenant, timezone=zone_at(DAY))  # daytime at the brand: an SMS is not held for quiet hours
-    phone = "97" + str(uuid.uuid4().int)[:8]
+    phone = mobile("97")
     made = client.post("/api/v1/customers", json={"name": "Meena Kumari", "phone": phone}, headers=tenant.auth)
     assert made.status_code == 201, made.text
     customer_id = made.json()["id"]

@@ -34,7 +34,7 @@ from domain.loans.terms import AmountKind, Fee, LoanKind, PenalKind, PenalTerms
 from domain.shared.clock import FixedClock
 from domain.shared.errors import NotFound
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, make_tenant
-from tests.support import document_amounts_as_digits, settle
+from tests.support import document_amounts_as_digits, mobile, settle
 from tests.unit import lending_reference as ref
 from workers.agreement_jobs import AgreementJobPort, AgreementWorker, expire_links
 
@@ -132,7 +132,7 @@ def _events(dsn: str, loan_id: str) -> list[str]:
 def test_sanction_link_sign_at_the_simulator_webhook_approved(
     client: Any, tenant: Any, platform: Any, wired: dict[str, Any]
 ) -> None:
-    phone = "98765" + str(uuid.uuid4().int)[:5]
+    phone = mobile("98765")
     loan_id = _sanctioned(client, tenant, platform, phone)
     assert _loan(client, tenant, loan_id)["esign"] is None
     before = datetime.now(UTC)
@@ -178,7 +178,7 @@ def _verified_account(client: Any, tenant: Any, customer_id: str) -> None:
 def test_a_signature_with_the_account_already_verified_queues_at_once(
     client: Any, tenant: Any, platform: Any, wired: dict[str, Any]
 ) -> None:
-    loan_id = _sanctioned(client, tenant, platform, "98765" + str(uuid.uuid4().int)[:5])
+    loan_id = _sanctioned(client, tenant, platform, mobile("98765"))
     _verified_account(client, tenant, _loan(client, tenant, loan_id)["customer_id"])
     _issue(platform)
     link = _loan(client, tenant, loan_id)["esign"]["link"]
@@ -193,10 +193,8 @@ def test_signed_loans_that_cannot_enter_the_queue_do_not_hide_the_ones_behind_th
     """A pass looks at a bounded number of signed loans, oldest change first. Loans signed with no verified account
     stay at the head of that list; they wait out a delay once looked at, and the pass walks past them, so a loan
     signed later with its account verified enters the queue (the list's head used to be read again each pass)."""
-    stuck = [
-        _sanctioned(client, tenant, platform, "98765" + str(uuid.uuid4().int)[:5], pan=f"ABCPK{n}234L") for n in (5, 6)
-    ]
-    ready = _sanctioned(client, tenant, platform, "98765" + str(uuid.uuid4().int)[:5], pan="ABCPK7234L")
+    stuck = [_sanctioned(client, tenant, platform, mobile("98765"), pan=f"ABCPK{n}234L") for n in (5, 6)]
+    ready = _sanctioned(client, tenant, platform, mobile("98765"), pan="ABCPK7234L")
     _issue(platform)
     for loan_id in [*stuck, ready]:  # signed in this order, none with a verified account yet
         link = _loan(client, tenant, loan_id)["esign"]["link"]
@@ -247,7 +245,7 @@ def _check_pdf(data: bytes, loan: dict[str, Any], issued_at: datetime) -> None:
 def test_an_expired_link_cannot_be_signed_and_a_resend_can(
     client: Any, tenant: Any, platform: Any, wired: dict[str, Any]
 ) -> None:
-    loan_id = _sanctioned(client, tenant, platform, "98765" + str(uuid.uuid4().int)[:5])
+    loan_id = _sanctioned(client, tenant, platform, mobile("98765"))
     _issue(platform)
     first = _loan(client, tenant, loan_id)["esign"]
     port = platform.port(AgreementJobPort)
@@ -280,7 +278,7 @@ def _delivery(data: dict[str, Any], event_id: str, secret: str = PROVIDER_WEBHOO
 
 
 def test_forged_stale_and_repeated_webhooks(client: Any, tenant: Any, platform: Any, wired: dict[str, Any]) -> None:
-    loan_id = _sanctioned(client, tenant, platform, "98765" + str(uuid.uuid4().int)[:5])
+    loan_id = _sanctioned(client, tenant, platform, mobile("98765"))
     _issue(platform)
     loan = _loan(client, tenant, loan_id)
     request_id = loan["esign"]["link"].rsplit("/", 1)[-1]
@@ -319,7 +317,7 @@ def test_a_signed_webhook_with_an_impossible_signed_at_is_refused_naming_it_and_
     """signed_at before the link was sent (a signature cannot precede its document), beyond the clock-skew window in
     the future, or not an instant with its offset: 422 problem+json naming data.signed_at; no event, and the event
     id is not kept, so the provider's corrected delivery of the same event is recorded."""
-    loan_id = _sanctioned(client, tenant, platform, "98765" + str(uuid.uuid4().int)[:5])
+    loan_id = _sanctioned(client, tenant, platform, mobile("98765"))
     _issue(platform)
     loan = _loan(client, tenant, loan_id)
     sent = datetime.fromisoformat(loan["agreement"]["issued_at"])
@@ -351,7 +349,7 @@ def test_a_signed_webhook_with_an_impossible_signed_at_is_refused_naming_it_and_
 def test_another_brand_sees_no_agreement_and_cannot_resend(
     client: Any, tenant: Any, platform: Any, wired: dict[str, Any]
 ) -> None:
-    loan_id = _sanctioned(client, tenant, platform, "98765" + str(uuid.uuid4().int)[:5])
+    loan_id = _sanctioned(client, tenant, platform, mobile("98765"))
     _issue(platform)
     other = make_tenant(platform)
     assert client.get(f"/api/v1/loans/{loan_id}/agreement", headers=other.auth).status_code == 404
@@ -370,7 +368,7 @@ def test_the_expiry_job_expires_links_by_the_brands_business_date(
     from tests.e2e.test_covenants import hold_business_date
     from workers.runtime import scheduler_for
 
-    loan_id = _sanctioned(client, tenant, platform, "98765" + str(uuid.uuid4().int)[:5])
+    loan_id = _sanctioned(client, tenant, platform, mobile("98765"))
     _issue(platform)
     expires = datetime.fromisoformat(_loan(client, tenant, loan_id)["esign"]["expires_at"])
     zone = client.get("/api/v1/brand/config", headers=tenant.auth).json()["settings"]["timezone"]
@@ -395,7 +393,7 @@ def test_an_altered_stored_agreement_is_refused_on_the_portal_and_the_api_not_a_
     from tests.e2e.blackbox import staff_session
     from tests.e2e.conftest import PASSWORD
 
-    loan_id = _sanctioned(client, tenant, platform, "98765" + str(uuid.uuid4().int)[:5])
+    loan_id = _sanctioned(client, tenant, platform, mobile("98765"))
     _issue(platform)
     sha256 = _loan(client, tenant, loan_id)["agreement"]["sha256"]
     store = document_store_from_env(os.environ)
@@ -424,7 +422,7 @@ def test_what_the_agreement_worker_records_names_the_worker_and_its_pass(
 ) -> None:
     """The agreement worker runs outside any request or job run: its events carried no trace id. Each pass now traces
     what it records, `worker-pass:agreement-worker:<pass id>`, beside its actor (docs/events.md)."""
-    loan_id = _sanctioned(client, tenant, platform, "98765" + str(uuid.uuid4().int)[:5])
+    loan_id = _sanctioned(client, tenant, platform, mobile("98765"))
     _issue(platform)
     worker_events = [e for e in platform.get(Loans).events.get(uuid.UUID(loan_id)) if e.actor == "job:esign"]
     assert [type(e).__name__ for e in worker_events] == ["AgreementIssued"], worker_events

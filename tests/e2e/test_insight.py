@@ -21,15 +21,13 @@ from domain.loans.application import Loans
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_api_loans import PRODUCT
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
-from tests.support import settle
+from tests.support import mobile, settle
 
 __all__ = ["catalogue"]  # the penal catalogue of the servicing tests applies here too
 
 
 def _borrower(platform: Any, tenant: Tenant, name: str, email: str, pan: str) -> UUID:
-    result = platform.get(Customers).register(
-        tenant.brand_id, name=name, phone="97" + str(uuid.uuid4().int)[:8], email=email, pan=pan
-    )
+    result = platform.get(Customers).register(tenant.brand_id, name=name, phone=mobile("97"), email=email, pan=pan)
     settle(platform, Customers.name, result.position)
     return result.id  # type: ignore[no-any-return]
 

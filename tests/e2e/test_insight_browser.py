@@ -16,7 +16,7 @@ from tests.conftest import make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 from tests.e2e.test_api_loans import PRODUCT
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
-from tests.support import settle
+from tests.support import mobile, settle
 
 __all__ = ["catalogue"]
 
@@ -37,8 +37,8 @@ def test_top_bar_search_groups_results_and_opens_the_profile(server: str, browse
     surname = f"Quraishi{tag}"
     email = _admin(platform, tenant, f"Farzana Staff {surname}")
     customers: Customers = platform.get(Customers)
-    mine = customers.register(tenant.brand_id, name=f"Farzana {surname}", phone="96" + str(uuid.uuid4().int)[:8])
-    theirs = customers.register(other.brand_id, name=f"Farzana {surname}", phone="96" + str(uuid.uuid4().int)[:8])
+    mine = customers.register(tenant.brand_id, name=f"Farzana {surname}", phone=mobile("96"))
+    theirs = customers.register(other.brand_id, name=f"Farzana {surname}", phone=mobile("96"))
     settle(platform, Customers.name, theirs.position)
     loan = platform.get(Loans).create(tenant.brand_id, mine.id, PRODUCT, "50000", 6)
     settle(platform, Loans.name, loan.position)

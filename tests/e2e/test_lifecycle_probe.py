@@ -276,7 +276,7 @@ def test_reactivation_keeps_the_products_limit_of_open_loans(
     loans: Loans = platform.get(Loans)
     monkeypatch.setattr(loans, "_catalogue", OneOpenLoan())
     customer = client.post("/api/v1/customers", headers=tenant.auth,
-                           json={"name": "Kavya Rao", "phone": "98" + str(uuid.uuid4().int)[:8]}).json()["id"]  # fmt: skip
+                           json={"name": "Kavya Rao", "phone": mobile("98")}).json()["id"]  # fmt: skip
     body = {"customer_id": customer, "product_id": str(PRODUCT), "amount": "100000", "tenure": 12}
     first = client.post("/api/v1/loans", json=body, headers=tenant.auth).json()["id"]
     assert client.post(f"/api/v1/loans/{first}/submit", headers=tenant.auth).json()["status"] == "pending"
@@ -329,7 +329,7 @@ def test_an_integer_field_given_as_a_string_is_refused_by_the_borrower_and_the_s
     assert applied.status_code == 201 and applied.json()["tenure"] == 12, applied.text
 
     customer = client.post("/api/v1/customers", headers=tenant.auth,
-                           json={"name": "Kavya Rao", "phone": "98" + str(uuid.uuid4().int)[:8]}).json()["id"]  # fmt: skip
+                           json={"name": "Kavya Rao", "phone": mobile("98")}).json()["id"]  # fmt: skip
     body = {"customer_id": customer, "product_id": product["id"], "amount": "50000", "tenure": 12}
     for bad in ("12", 12.5, True):
         staff = _refused(client.post("/api/v1/loans", json={**body, "tenure": bad}, headers=tenant.auth), 422)

@@ -25,7 +25,7 @@ from domain.shared.rupees import rupees
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.test_esign import PRODUCT, _issue, _verified_account, catalogue, wired
 from tests.e2e.test_servicing_api import set_business_date
-from tests.support import settle
+from tests.support import mobile, settle
 from workers.agreement_jobs import AgreementJobPort, AgreementWorker
 from workers.runtime import scheduler_for
 
@@ -93,7 +93,7 @@ def test_a_loans_whole_life_replays_to_what_the_api_said_at_every_instant(
     before_it = _now()
     made = client.post(
         "/api/v1/customers",
-        json={"name": "Kavya Raman", "phone": "98765" + str(uuid.uuid4().int)[:5], "date_of_birth": "1991-04-12",
+        json={"name": "Kavya Raman", "phone": mobile("98765"), "date_of_birth": "1991-04-12",
               "pan": "ABCPK1234L", "addresses": [{"line1": "12 Temple Street", "city": "Madurai", "pincode": "625001"}]},
         headers=tenant.auth,
     )  # fmt: skip
@@ -218,7 +218,7 @@ def test_the_auditor_is_told_what_is_wrong_with_an_instant_or_a_loan_and_sees_no
     India's offset: the same state. In the future: as of now (not a forecast on a business date not yet reached). Malformed,
     an unknown loan, another brand's loan: a 4xx problem naming the field, never a 500 and nothing of the loan."""
     tenant, other = make_tenant(platform), make_tenant(platform)
-    made = client.post("/api/v1/customers", json={"name": "Ravi Kumar", "phone": "98764" + str(uuid.uuid4().int)[:5]},
+    made = client.post("/api/v1/customers", json={"name": "Ravi Kumar", "phone": mobile("98764")},
                        headers=tenant.auth)  # fmt: skip
     before = _now()
     body = {"customer_id": made.json()["id"], "product_id": str(PRODUCT), "amount": "50000", "tenure": 6}
@@ -284,7 +284,7 @@ def test_a_sanctioned_loans_planned_schedule_replays_on_the_calendar_and_busines
     keeps what was shown then."""
     tenant = make_tenant(platform)
     set_business_date(platform, tenant, D0)
-    made = client.post("/api/v1/customers", json={"name": "Anil Menon", "phone": "98763" + str(uuid.uuid4().int)[:5]},
+    made = client.post("/api/v1/customers", json={"name": "Anil Menon", "phone": mobile("98763")},
                        headers=tenant.auth)  # fmt: skip
     body = {"customer_id": made.json()["id"], "product_id": str(PRODUCT), "amount": "60000", "tenure": 6}
     url = f"/api/v1/loans/{client.post('/api/v1/loans', json=body, headers=tenant.auth).json()['id']}"

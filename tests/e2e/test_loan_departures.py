@@ -19,7 +19,7 @@ from domain.loans.application import Loans
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_api_loans import PRODUCT, _borrower, catalogue
 from tests.e2e.test_callbacks import PASSWORD, _assign, _portal
-from tests.support import settle
+from tests.support import mobile, settle
 from workers.runtime import scheduler_for
 from workers.scheduler import Scheduler, SchedulerPort
 
@@ -45,7 +45,7 @@ def _cx(platform: Any, tenant: Tenant, name: str) -> tuple[UUID, str]:
 
 def _pending(client: Any, tenant: Tenant, staff_id: UUID) -> str:
     """A submitted application (pending) of a new borrower, assigned to `staff_id` by a manager."""
-    phone = "98" + str(uuid.uuid4().int)[:8]
+    phone = mobile("98")
     customer = _borrower(client, tenant, "Meera Iyer", phone)
     body = {"customer_id": customer, "product_id": str(PRODUCT), "amount": "50000", "tenure": 12}
     made = client.post("/api/v1/loans", json=body, headers=tenant.auth)

@@ -23,7 +23,7 @@ from tests.e2e.conftest import PASSWORD
 from tests.e2e.test_notice_match_confirm import HIDDEN, _low_match, simulator
 from tests.e2e.test_notices import _borrower, _feed, _item, _source, _sync
 from tests.e2e.test_refused_forms_keep_input import _form, _portal
-from tests.support import settle
+from tests.support import mobile, settle
 
 # The Softmedia simulator of the notice tests applies here too.
 __all__ = ["simulator"]
@@ -171,7 +171,7 @@ def two_companies(
     company) confirmed on the notice page; a staff member of the brand limited to SML, who may read the trail, the
     staff members' activity and the dashboard, logged in to the portal."""
     tenant, admin_email = staff
-    borrower = _borrower(client, tenant, "Harjeet Kaur", "98" + str(uuid.uuid4().int)[:8])
+    borrower = _borrower(client, tenant, "Harjeet Kaur", mobile("98"))
     simulator.dataset.upsert(_item("S1", company="SML", name="Harjeet Kaur", phone="9822200055", days=30))
     simulator.dataset.upsert(_item("K1", company="KFL", name="Harjeet Kaur", phone="9822200066", days=20))
     sources = {company: _source(client, tenant, simulator, company) for company in ("SML", "KFL")}

@@ -20,7 +20,7 @@ from tests.conftest import Tenant, make_tenant
 from tests.e2e.conftest import PASSWORD
 from tests.e2e.test_notices import TODAY, TOKEN, _borrower, _feed, _item, _source, _sync
 from tests.e2e.test_refused_forms_keep_input import _form, _portal
-from tests.support import settle
+from tests.support import mobile, settle
 from workers.notice_sync import NoticeJobPort, Rematcher
 
 HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
@@ -50,8 +50,8 @@ def _member(platform: Any, tenant: Tenant, role: str) -> str:
 def _low_match(client: Any, platform: Any, simulator: SoftmediaSimulator, tenant: Tenant) -> dict[str, Any]:
     """A notice matched on the name alone (a low or medium guess) to one borrower, and another borrower of the brand
     the notice really belongs to: the notice, and both borrowers' ids."""
-    guessed = _borrower(client, tenant, "Harjeet Kaur", "98" + str(uuid.uuid4().int)[:8])
-    actual = _borrower(client, tenant, "Harjeet K Sandhu", "98" + str(uuid.uuid4().int)[:8])
+    guessed = _borrower(client, tenant, "Harjeet Kaur", mobile("98"))
+    actual = _borrower(client, tenant, "Harjeet K Sandhu", mobile("98"))
     simulator.dataset.upsert(_item("M1", name="Harjeet Kaur", phone="9822200055", days=30, amount="2500.00"))
     source_id = _source(client, tenant, simulator)
     _sync(client, platform, tenant, source_id)
@@ -88,7 +88,7 @@ def test_a_low_confidence_match_is_confirmed_then_corrected_through_the_api_and_
         assert answer.status_code == 422, (bad, answer.text)
     other = make_tenant(platform)
     assert client.post(url, json={"customer_id": guessed, "reason": "checked"}, headers=other.auth).status_code == 404
-    stranger = _borrower(client, other, "Harjeet Kaur", "98" + str(uuid.uuid4().int)[:8])
+    stranger = _borrower(client, other, "Harjeet Kaur", mobile("98"))
     answer = client.post(url, json={"customer_id": stranger, "reason": "checked on call"}, headers=tenant.auth)
     assert answer.status_code == 422 and "customer_id" in answer.text
     stale = {"customer_id": actual, "reason": "checked on call", "expected_customer_id": actual}

@@ -22,7 +22,7 @@ from projections.report_catalogue import CATALOGUE
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_api_loans import PRODUCT
 from tests.e2e.test_servicing_api import D0, catalogue, set_business_date
-from tests.support import settle
+from tests.support import mobile, settle
 from workers.runtime import scheduler_for
 
 __all__ = ["catalogue"]
@@ -45,7 +45,7 @@ REMARKS = "income unverifiable,\nsecond line = notes"
 
 def _borrower(platform: Any, tenant: Tenant, name: str) -> UUID:
     customer = platform.get(Customers).register(
-        tenant.brand_id, name=name, phone="97" + str(uuid.uuid4().int)[:8], date_of_birth=date(1990, 1, 15),
+        tenant.brand_id, name=name, phone=mobile("97"), date_of_birth=date(1990, 1, 15),
         addresses=[Address(line1="4 Lake Road", city="Chennai", pincode="600001")],
     )  # fmt: skip
     return UUID(str(customer.id))

@@ -28,7 +28,7 @@ from domain.loans.offer import CouponTerms, ProductVersion
 from domain.loans.terms import PenalTerms
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_api_loans import PRODUCT, _product
-from tests.support import document_amounts_as_digits, settle
+from tests.support import document_amounts_as_digits, mobile, settle
 
 D0 = date(2026, 1, 31)
 
@@ -69,7 +69,7 @@ def approved_loan(platform: Any, tenant: Tenant) -> UUID:
     loans: Loans = platform.get(Loans)
     brand = tenant.brand_id
     customer = platform.get(Customers).register(
-        brand, name="Meera Iyer", phone="98" + str(uuid.uuid4().int)[:8], date_of_birth=date(1990, 1, 15),
+        brand, name="Meera Iyer", phone=mobile("98"), date_of_birth=date(1990, 1, 15),
         addresses=[Address(line1="4 Lake Road", city="Chennai", pincode="600001")],
     )  # fmt: skip
     loan_id = loans.create(brand, customer.id, PRODUCT, "100000", 12).id

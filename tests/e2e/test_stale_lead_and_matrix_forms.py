@@ -6,12 +6,11 @@ with 409. The matrix page keeps the rows typed; the leads page shows the lead at
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
 
 from tests.conftest import Tenant
 from tests.e2e.test_refused_forms_keep_input import _form, _portal
-from tests.support import settle
+from tests.support import mobile, settle
 
 ROW = {"metric": "manual", "weight": 100, "role": "credit_executive", "target": 10}
 
@@ -47,7 +46,7 @@ def test_a_lead_moved_from_a_page_read_before_another_move_is_409(
     app: Any, client: Any, platform: Any, staff: tuple[Tenant, str]
 ) -> None:
     tenant, email = staff
-    phone = "98" + str(uuid.uuid4().int)[:8]
+    phone = mobile("98")
     csv = "id,created_time,campaign_id,campaign_name,is_organic,full_name,phone_number,email\n"
     csv += f"1,2026-11-01T10:00:00Z,c1,Diwali,false,Asha Rao,{phone},\n"
     imported = client.post("/api/v1/leads/imports", files={"file": ("leads.csv", csv.encode(), "text/csv")},

@@ -23,6 +23,7 @@ from tests.e2e.blackbox import DAY, NIGHT, poll, zone_at
 from tests.e2e.test_engagement import configure, wiring  # noqa: F401 - the webhook secret and our public address
 from tests.e2e.test_engagement_forms import HIDDEN, portals  # noqa: F401 - brand A's and B's staff signed in
 from tests.e2e.test_refused_forms_keep_input import _form
+from tests.support import mobile
 
 URL = "/api/v1/message-templates"
 WEBHOOK = "/api/v1/webhooks/whatsapp"
@@ -53,7 +54,7 @@ def _audit(server: str, tenant: Tenant, template_id: str) -> list[dict[str, Any]
 
 
 def _borrower(server: str, tenant: Tenant) -> str:
-    phone = "98" + str(uuid.uuid4().int)[:8]
+    phone = mobile("98")
     made = httpx.post(f"{server}/api/v1/customers", json={"name": "Ravi Shankar", "phone": phone},
                       headers=tenant.auth)  # fmt: skip
     assert made.status_code == 201, made.text

@@ -37,7 +37,7 @@ from projections.callbacks import CallbackLookups, CallbackQueries
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_api_loans import PRODUCT
 from tests.e2e.test_servicing_api import catalogue
-from tests.support import settle
+from tests.support import mobile, settle
 from workers.callback_jobs import CallbackJobPort, CallbackRouter
 
 __all__ = ["catalogue"]  # the loans' product catalogue (autouse)
@@ -81,7 +81,7 @@ def book(platform: Any) -> Iterator[Book]:
 def _borrower_with_loan(platform: Any, book: Book, cx: UUID | None) -> tuple[UUID, UUID]:
     """A borrower (Customer 360 record) and their application, assigned to `cx` (None: to nobody)."""
     customer = platform.get(Customers).register(
-        book.brand, name="Asha Verma", phone="98" + str(uuid.uuid4().int)[:8], date_of_birth=date(1990, 1, 15),
+        book.brand, name="Asha Verma", phone=mobile("98"), date_of_birth=date(1990, 1, 15),
         addresses=[Address(line1="4 Lake Road", city="Chennai", pincode="600001")],
     )  # fmt: skip
     loans: Loans = platform.get(Loans)

@@ -26,7 +26,7 @@ from tests.conftest import make_tenant
 from tests.e2e.test_api_loans import PRODUCT
 from tests.e2e.test_servicing_api import catalogue
 from tests.own_database import own_dsn, own_platform  # noqa: F401 (fixtures)
-from tests.support import settle
+from tests.support import mobile, settle
 
 __all__ = ["catalogue"]  # the loans' product catalogue (autouse)
 
@@ -42,7 +42,7 @@ CASE_ROW = (
 def _loan(platform: Any, brand: UUID, name: str) -> tuple[UUID, str, UUID]:
     """A borrower's application: (loan id, loan number, customer id), in the read models."""
     customer = platform.get(Customers).register(
-        brand, name=name, phone="98" + str(uuid.uuid4().int)[:8], date_of_birth=date(1990, 1, 15),
+        brand, name=name, phone=mobile("98"), date_of_birth=date(1990, 1, 15),
         addresses=[Address(line1="4 Lake Road", city="Chennai", pincode="600001")],
     )  # fmt: skip
     loans: Loans = platform.get(Loans)
