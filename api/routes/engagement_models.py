@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import InstantOut
-from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON, VISIBLE_REFERENCE
+from api.request_input import VISIBLE_MIN_REASON, VISIBLE_NOTE, VISIBLE_REASON, VISIBLE_REFERENCE
 from domain.engagement.templates import Approval, Channel, Kind, Language
 from domain.shared.values import MIN_REASON, WholeNumber, stated_choices
 
@@ -214,7 +214,12 @@ class PreferencesIn(BaseModel):
     opted_out: list[Annotated[str, stated_choices([c.value for c in Channel])]] = Field(
         default_factory=list, max_length=3, description="sms, whatsapp, email"
     )
-    reason: str | None = Field(None, max_length=300)
+    reason: str | None = Field(
+        None,
+        max_length=300,
+        description="Why (optional; given, it needs a visible character)",
+        json_schema_extra=VISIBLE_NOTE,
+    )
 
 
 class PreferencesOut(BaseModel):

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic.config import JsonDict
 
 from domain.blocklist.entry import BlockKind, aadhaar_digest, normalise_blocked_value
 from domain.customers.values import Address, check_date_of_birth
@@ -26,7 +27,6 @@ from domain.shared.clock import DEFAULT_TIMEZONE, brand_business_date
 from domain.shared.errors import FieldChecks, InvalidInput, InvalidValue
 from domain.shared.values import (
     BusinessDate,
-    Money,
     PositiveMoney,
     WholeNumber,
     clean_text,
@@ -35,6 +35,7 @@ from domain.shared.values import (
     normalise_pan,
     normalise_phone,
     stated_pattern,
+    visible_pattern,
 )
 
 
@@ -120,6 +121,10 @@ class FunnelRules(BaseModel):
 
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+#: `_text`'s rule as a field's `json_schema_extra`: a visible character at least, one line once stripped.
+_ONE_LINE: JsonDict = {"pattern": visible_pattern(1, multiline=False, stripped=True)}
 
 
 def _text(value: str, field: str, max_len: int = 200) -> str:
@@ -255,13 +260,13 @@ class EmploymentIn(BaseModel):
 
     model_config = _STRICT
 
-    company_name: str = Field(max_length=200)
-    designation: str = Field(max_length=200)
+    company_name: str = Field(max_length=200, json_schema_extra=_ONE_LINE)
+    designation: str = Field(max_length=200, json_schema_extra=_ONE_LINE)
     date_of_joining: BusinessDate
-    monthly_salary: Money
+    monthly_salary: PositiveMoney = Field(description="Above 0 and below 10 crore")
     salary_mode: SalaryMode
     salary_date: WholeNumber = Field(ge=1, le=31, description="Day of the month the salary is credited")
-    office_address: str = Field(max_length=300)
+    office_address: str = Field(max_length=300, json_schema_extra=_ONE_LINE)
     office_pincode: Annotated[str, Field(max_length=10), stated_pattern(formats.PINCODE, max_length=10)]
     uan: Annotated[str, Field(max_length=20), stated_pattern(formats.UAN, max_length=20)] | None = Field(
         None, description="EPFO Universal Account Number (12 digits; blank is none)"

@@ -137,6 +137,7 @@ LENGTH = (
 )
 NULL = "a field sent as null is refused (nothing is cleared), where the schema allows null for an optional field"
 SIGNED = "a provider's webhook is signed (X-Timestamp, X-Signature over the body): no schema-valid request is signed"
+TODAY = "a date against the brand's business date (a joining date not in the future): no schema states the clock"
 CRON = "a schedule is a cron expression croniter takes (fields, ranges, names, @hourly): no pattern states its grammar"
 EMAIL = "an email address email_validator takes (IDNA, special-use domains): `format: email` and patterns differ"
 NOT_STATED = {
@@ -191,10 +192,9 @@ NOT_STATED = {
     "PUT /api/v1/borrower/steps/aadhaar": CHECKSUM,  # and the method's own field (CROSS)
     "PUT /api/v1/borrower/steps/bank_account": NAME,  # holder_name; account number and IFSC are stated
     "PUT /api/v1/borrower/steps/bank_statement": CROSS,  # each method's own field; the consent id's text (VISIBLE)
-    "PUT /api/v1/borrower/steps/employment": VISIBLE,  # texts; dates against today; salary below 10 crore
+    "PUT /api/v1/borrower/steps/employment": TODAY,  # and a salary below 10 crore (its texts are stated)
     "PUT /api/v1/borrower/steps/pan": NAME,  # name_on_pan; the PAN is stated
     "PUT /api/v1/borrower/steps/personal": PHONE,  # references; names (NAME), age, current+permanent (CROSS)
-    "PUT /api/v1/customers/{customer_id}/messaging-preferences": VISIBLE,  # reason (its channels are an enum now)
     "PUT /api/v1/message-templates/{template_id}": CROSS,
     # A role's weights sum to 100, a metric once per role; its roles' choices, a target's
     # range (0 < target <= 100000: `Measure` states no bounds).

@@ -23,12 +23,13 @@ from domain.engagement.templates import Channel
 from domain.identity.principal import Principal
 from domain.loans.application_decisions import SEND_BACK_STEPS
 from domain.loans.bre import CONFIGURABLE, OVERRIDABLE
-from domain.onboarding.steps import LoanRequestIn
+from domain.onboarding.steps import LoanRequestIn, _text
 from domain.shared.errors import InvalidInput, InvalidValue
 from domain.shared.values import (
     INSTANT_PATTERN,
     MIN_REASON,
     MONEY,
+    clean_text,
     parse_instant,
     text_pattern,
     text_problem,
@@ -321,3 +322,45 @@ def test_the_search_query_states_its_two_characters_once_folded(raw: str) -> Non
     except ValidationError:
         taken = False
     assert bool(re.fullmatch(pattern, raw)) == taken
+
+
+def _body_properties(method: str, path: str) -> dict[str, Any]:
+    body = DOCUMENT["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+    return dict(SCHEMAS[body["$ref"].rsplit("/", 1)[1]]["properties"])
+
+
+def _string_pattern(schema: dict[str, Any]) -> str:
+    return next(option["pattern"] for option in schema.get("anyOf", [schema]) if option.get("type") == "string")
+
+
+_TEXT = st.text(alphabet=st.sampled_from(list("ab \t\n\r\u3000\u200b\u0301\x0b\x1f\u00a0é🙂\u2028\u202e")), max_size=6)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_TEXT)
+def test_an_employment_steps_texts_state_what_the_step_takes(raw: str) -> None:
+    # Company, designation and office address: a visible character at least, one line once stripped (`_text`), of
+    # what the edge lets through in a JSON body (`text_problem`).
+    edge = text_problem(raw, multiline=True) is None
+    fields = _body_properties("put", "/api/v1/borrower/steps/employment")
+    for name in ("company_name", "designation", "office_address"):
+        try:
+            taken = edge and bool(_text(raw, name))
+        except InvalidValue:
+            taken = False
+        assert bool(re.fullmatch(_string_pattern(fields[name]), raw)) == taken, (name, raw)
+    assert fields["monthly_salary"]["anyOf"][0]["exclusiveMinimum"] == 0  # "must be above 0"
+
+
+@settings(max_examples=500, deadline=None)
+@given(_TEXT)
+def test_a_messaging_preference_reason_states_what_the_change_takes(raw: str) -> None:
+    # Optional: "" is none; anything else needs a visible character and none of the characters the edge refuses.
+    reason = _body_properties("put", "/api/v1/customers/{customer_id}/messaging-preferences")["reason"]
+    try:
+        taken = text_problem(raw, multiline=True) is None and (
+            not raw or bool(clean_text(raw, "reason", multiline=True))
+        )
+    except InvalidValue:
+        taken = False
+    assert bool(re.fullmatch(_string_pattern(reason), raw)) == taken, raw
