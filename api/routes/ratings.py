@@ -11,6 +11,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import VISIBLE_NOTE
 from domain.identity.permissions import Level, Permission
 from domain.leads.application import Leads, RatedStaffNotFound
 from domain.leads.rating import HIGHEST_SCORE, LOWEST_SCORE, PERIOD, Criterion, Metric
@@ -86,7 +87,12 @@ class RatingIn(BaseModel):
             "additionalProperties": {"type": "integer", "minimum": LOWEST_SCORE, "maximum": HIGHEST_SCORE},
         },
     )
-    note: str | None = Field(None, max_length=500)
+    note: str | None = Field(
+        None,
+        max_length=500,
+        description="Optional; given, it needs a visible character",
+        json_schema_extra=VISIBLE_NOTE,
+    )
 
 
 class CriterionScoreOut(BaseModel):

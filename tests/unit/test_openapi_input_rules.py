@@ -352,15 +352,21 @@ def test_an_employment_steps_texts_state_what_the_step_takes(raw: str) -> None:
     assert fields["monthly_salary"]["anyOf"][0]["exclusiveMinimum"] == 0  # "must be above 0"
 
 
-@settings(max_examples=500, deadline=None)
-@given(_TEXT)
-def test_a_messaging_preference_reason_states_what_the_change_takes(raw: str) -> None:
-    # Optional: "" is none; anything else needs a visible character and none of the characters the edge refuses.
-    reason = _body_properties("put", "/api/v1/customers/{customer_id}/messaging-preferences")["reason"]
+@pytest.mark.parametrize(
+    ("method", "path", "field"),
+    [
+        ("put", "/api/v1/customers/{customer_id}/messaging-preferences", "reason"),
+        ("post", "/api/v1/staff/{staff_id}/ratings", "note"),
+    ],
+)
+@settings(max_examples=300, deadline=None)
+@given(raw=_TEXT)
+def test_an_optional_note_states_what_its_command_takes(method: str, path: str, field: str, raw: str) -> None:
+    # "" is none; anything else needs a visible character (`clean_text(..., multiline=True) if note`) and none of the
+    # characters the edge refuses in a JSON body.
+    schema = _body_properties(method, path)[field]
     try:
-        taken = text_problem(raw, multiline=True) is None and (
-            not raw or bool(clean_text(raw, "reason", multiline=True))
-        )
+        taken = text_problem(raw, multiline=True) is None and (not raw or bool(clean_text(raw, field, multiline=True)))
     except InvalidValue:
         taken = False
-    assert bool(re.fullmatch(_string_pattern(reason), raw)) == taken, raw
+    assert bool(re.fullmatch(_string_pattern(schema), raw)) == taken, raw
