@@ -11,6 +11,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import VISIBLE_MIN_REASON, VISIBLE_OR_BLANK
 from api.routes.product_models import QuoteOut
 from api.services.borrower_reloans import BorrowerOffer, BorrowerReloans
 from domain.loans.application import Loans
@@ -31,7 +32,12 @@ class DeclineIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(None, max_length=500)
+    reason: str | None = Field(
+        None,
+        max_length=500,
+        description=f"Optional (blank: declined); given, {VISIBLE_MIN_REASON}",
+        json_schema_extra=VISIBLE_OR_BLANK,
+    )
 
 
 class BorrowerOfferOut(BaseModel):

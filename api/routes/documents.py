@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
-from api.request_input import VISIBLE_OR_BLANK
+from api.request_input import VISIBLE_NOTE_OR_BLANK, VISIBLE_OR_BLANK
 from api.services.documents import DocumentDesk
 from api.uploads import Upload
 from domain.documents.application import Documents
@@ -162,7 +162,12 @@ class CancelRequestIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(None, max_length=500)
+    reason: str | None = Field(
+        None,
+        max_length=500,
+        description="Optional; given, it needs a visible character",
+        json_schema_extra=VISIBLE_NOTE_OR_BLANK,
+    )
 
 
 class ReopeningOut(BaseModel):

@@ -352,21 +352,41 @@ def test_an_employment_steps_texts_state_what_the_step_takes(raw: str) -> None:
     assert fields["monthly_salary"]["anyOf"][0]["exclusiveMinimum"] == 0  # "must be above 0"
 
 
+def _if_given(at_least: int, blank: bool) -> Any:
+    """`clean_text(raw, multiline=True, min_visible=at_least)` where a value is given: "" (or, `blank`, whitespace
+    only) is none."""
+
+    def takes(raw: str, field: str) -> bool:
+        if not (raw.strip() if blank else raw):
+            return True
+        try:
+            return bool(clean_text(raw, field, multiline=True, min_visible=at_least))
+        except InvalidValue:
+            return False
+
+    return takes
+
+
 @pytest.mark.parametrize(
-    ("method", "path", "field"),
+    ("method", "path", "field", "takes"),
     [
-        ("put", "/api/v1/customers/{customer_id}/messaging-preferences", "reason"),
-        ("post", "/api/v1/staff/{staff_id}/ratings", "note"),
+        ("put", "/api/v1/customers/{customer_id}/messaging-preferences", "reason", _if_given(1, blank=False)),
+        ("post", "/api/v1/staff/{staff_id}/ratings", "note", _if_given(1, blank=False)),
+        (
+            "post",
+            "/api/v1/customers/{customer_id}/document-requests/{request_id}/cancel",
+            "reason",
+            _if_given(1, blank=True),
+        ),
+        ("post", "/api/v1/borrower/reloan-offers/{offer_id}/decline", "reason", _if_given(MIN_REASON, blank=True)),
     ],
 )
 @settings(max_examples=300, deadline=None)
 @given(raw=_TEXT)
-def test_an_optional_note_states_what_its_command_takes(method: str, path: str, field: str, raw: str) -> None:
-    # "" is none; anything else needs a visible character (`clean_text(..., multiline=True) if note`) and none of the
-    # characters the edge refuses in a JSON body.
+def test_an_optional_note_states_what_its_command_takes(
+    method: str, path: str, field: str, takes: Any, raw: str
+) -> None:
+    # Each command's own reading of an optional text, of what the edge lets through in a JSON body (`text_problem`).
     schema = _body_properties(method, path)[field]
-    try:
-        taken = text_problem(raw, multiline=True) is None and (not raw or bool(clean_text(raw, field, multiline=True)))
-    except InvalidValue:
-        taken = False
+    taken = text_problem(raw, multiline=True) is None and takes(raw, field)
     assert bool(re.fullmatch(_string_pattern(schema), raw)) == taken, raw
