@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import VISIBLE_NOTE_OR_BLANK
 from domain.callbacks.application import Callbacks
 from domain.callbacks.request import MAX_NOTE, CallbackSource, CallbackStatus, CallbackWindow
 from projections.callbacks import CallbackQueries, CallbackRow
@@ -33,7 +34,8 @@ class CallbackRequestIn(BaseModel):
         None,
         max_length=2 * MAX_NOTE,  # surrounding whitespace is trimmed and CR LF counts as one: the rule counts that
         description=f"at most {MAX_NOTE} characters once surrounding whitespace is trimmed (a CR LF line break "
-        "counts as one); absent, empty or only whitespace: no note",
+        "counts as one); absent, empty or only whitespace: no note; given, it needs a visible character",
+        json_schema_extra=VISIBLE_NOTE_OR_BLANK,
     )
     loan_id: UUID | None = None
 

@@ -12,7 +12,14 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
-from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON, null_refused, refuse_null
+from api.request_input import (
+    VISIBLE_MIN_REASON,
+    VISIBLE_OR_BLANK,
+    VISIBLE_REASON,
+    null_refused,
+    refuse_null,
+    visible_text,
+)
 from domain.blocklist.entry import BlockKind
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerNotFound
@@ -213,6 +220,7 @@ class NoteIn(BaseModel):
         max_length=2 * MAX_NOTE_CHARACTERS,  # surrounding whitespace is trimmed; the rule counts what is kept
         description=f"1 to {MAX_NOTE_CHARACTERS} characters once surrounding whitespace is trimmed (at least one "
         f"visible; a CR LF line break counts as one); line breaks are kept",
+        json_schema_extra=visible_text(1),
     )
     loan_id: UUID | None = Field(None, description="one of the borrower's loans the note is about")
     callback_at: Instant | None = Field(None, description="when the borrower asked to be called back (with offset)")
@@ -264,6 +272,7 @@ class AgentIn(BaseModel):
         description=f"{MIN_REASON} to {MAX_AGENT_REASON} characters once each run of whitespace is folded to one "
         f"space (at least {MIN_REASON} of them visible; what is sent may be up to {2 * MAX_AGENT_REASON}); "
         f"absent, empty or only whitespace: the move records '{DEFAULT_AGENT_REASON}'",
+        json_schema_extra=VISIBLE_OR_BLANK,
     )
 
     @field_validator("reason")
