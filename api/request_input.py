@@ -56,6 +56,8 @@ VISIBLE_QUERY_REASON = visible_text(multiline=False, or_empty=True)
 VISIBLE_NOTE = visible_text(1, or_empty=True)
 #: An optional note whose blank (whitespace only, or null) is none; anything else needs a visible character.
 VISIBLE_NOTE_OR_BLANK = visible_text(1, or_blank=True)
+#: An optional one-line value (a company) whose blank is none; anything else needs a visible character.
+VISIBLE_LINE_OR_BLANK = visible_text(1, multiline=False, stripped=True, or_blank=True)
 #: The request headers the API reads, checked like any other input.
 READ_HEADERS = {"idempotency-key": "Idempotency-Key", "if-match": "If-Match", "x-brand-id": "X-Brand-Id"}
 

@@ -9,7 +9,14 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.endpoint import InstantOut
-from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON, VISIBLE_TITLE, check_ranges
+from api.request_input import (
+    VISIBLE_LINE_OR_BLANK,
+    VISIBLE_MIN_REASON,
+    VISIBLE_REASON,
+    VISIBLE_REFERENCE,
+    VISIBLE_TITLE,
+    check_ranges,
+)
 from domain.covenants.proofs import MAX_PROOFS
 from domain.covenants.schedule import Frequency
 from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
@@ -25,7 +32,7 @@ class CovenantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     customer_id: UUID
-    application_ref: str = Field(max_length=60)
+    application_ref: str = Field(max_length=60, json_schema_extra=VISIBLE_REFERENCE)
     title: str = Field(
         min_length=MIN_REASON, max_length=200, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_TITLE
     )
@@ -42,7 +49,7 @@ class CovenantIn(BaseModel):
     grace_days: WholeNumber | None = Field(None, ge=0, le=365)
     notification_lead_days: WholeNumber | None = Field(None, ge=0, le=365)
     assignee_id: UUID | None = None
-    company: str | None = Field(None, max_length=100)
+    company: str | None = Field(None, max_length=100, json_schema_extra=VISIBLE_LINE_OR_BLANK)
 
 
 class CovenantPatch(BaseModel):

@@ -352,15 +352,15 @@ def test_an_employment_steps_texts_state_what_the_step_takes(raw: str) -> None:
     assert fields["monthly_salary"]["anyOf"][0]["exclusiveMinimum"] == 0  # "must be above 0"
 
 
-def _if_given(at_least: int, blank: bool, required: bool = False) -> Any:
-    """`clean_text(raw, multiline=True, min_visible=at_least)` where a value is given: "" (or, `blank`, whitespace
-    only) is none, unless `required`."""
+def _if_given(at_least: int, blank: bool, required: bool = False, multiline: bool = True) -> Any:
+    """`clean_text(raw, multiline=multiline, min_visible=at_least)` where a value is given: "" (or, `blank`,
+    whitespace only) is none, unless `required`."""
 
     def takes(raw: str, field: str) -> bool:
         if not required and not (raw.strip() if blank else raw):
             return True
         try:
-            return bool(clean_text(raw, field, multiline=True, min_visible=at_least))
+            return bool(clean_text(raw, field, multiline=multiline, min_visible=at_least))
         except InvalidValue:
             return False
 
@@ -382,6 +382,8 @@ def _if_given(at_least: int, blank: bool, required: bool = False) -> Any:
         ("post", "/api/v1/customers/{customer_id}/agent", "reason", _if_given(MIN_REASON, blank=True)),
         ("post", "/api/v1/customers/{customer_id}/notes", "text", _if_given(1, blank=False, required=True)),
         ("post", "/api/v1/borrower/callback-requests", "note", _if_given(1, blank=True)),
+        ("post", "/api/v1/covenants", "application_ref", _if_given(1, blank=False, required=True, multiline=False)),
+        ("post", "/api/v1/covenants", "company", _if_given(1, blank=True, multiline=False)),
     ],
 )
 @settings(max_examples=300, deadline=None)
