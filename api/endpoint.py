@@ -109,9 +109,10 @@ class Context(Generic[P]):
         return "anonymous"
 
     def expected_version(self) -> int | None:
-        """The record version from an `If-Match` ETag (None without the header); 422 when it is not ours."""
+        """The record version from an `If-Match` ETag (None without the header); 422 when it is not ours (an empty
+        one too: it names no version, and the schema's pattern refuses it)."""
         raw = self.headers.get("if-match")
-        if not raw:
+        if raw is None:
             return None
         # ASCII digits only: int() would also read "1_0" as 10 and other scripts' digits, neither an ETag of ours.
         version = _ETAG_VERSION.fullmatch(raw.strip().removeprefix("W/").strip('"'))

@@ -42,8 +42,12 @@ def test_a_dialer_change_made_on_settings_read_before_another_is_refused(client:
     now = _settings(client, tenant)
     assert (now["enabled"], now["account_id"], now["version"]) == (True, "acct-one", version + 1)  # nothing of it
 
-    # An If-Match that is not an ETag of ours is 422 naming it.
-    assert client.patch(URL, json={"enabled": False}, headers=tenant.auth | {"If-Match": "nonsense"}).status_code == 422
+    # An If-Match that is not an ETag of ours is 422 naming it, and so is an empty one (the schema's pattern refuses
+    # it; it was read as no If-Match and the change made), nothing of either applied.
+    for tag in ("nonsense", "", " "):
+        refused = client.patch(URL, json={"enabled": False}, headers=tenant.auth | {"If-Match": tag})
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "If-Match", (tag, refused.text)
+    assert _settings(client, tenant)["version"] == version + 1
     # Without If-Match the change is made (If-Match is optional, as on every operation that takes it).
     assert client.patch(URL, json={"enabled": False}, headers=tenant.auth).json()["version"] == version + 2
 
