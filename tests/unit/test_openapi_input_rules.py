@@ -150,7 +150,8 @@ def test_amounts_their_commands_refuse_at_zero_state_more_than_zero() -> None:
                ("CollectionIn", "amount"), ("PaymentLinkIn", "amount"), ("LoanIn", "amount"),
                ("ProductChangeIn", "amount"), ("CxApproveIn", "approved_amount"), ("SanctionIn", "sanctioned_amount"),
                ("CamIn", "recommended_amount"), ("LoanRequestIn", "amount"), ("MandateIn", "max_amount"),
-               ("ProductIn", "min_amount"), ("ProductIn", "max_amount"), ("ProductPatch", "min_amount")]  # fmt: skip
+               ("ProductIn", "min_amount"), ("ProductIn", "max_amount"), ("ProductPatch", "min_amount"),
+               ("EmploymentIn", "monthly_salary")]  # fmt: skip
     for model, name in amounts:
         number, text = _options(_property(model, name))
         assert number["exclusiveMinimum"] == 0 and "minimum" not in number, (model, name)
@@ -324,32 +325,7 @@ def test_the_search_query_states_its_two_characters_once_folded(raw: str) -> Non
     assert bool(re.fullmatch(pattern, raw)) == taken
 
 
-def _body_properties(method: str, path: str) -> dict[str, Any]:
-    body = DOCUMENT["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
-    return dict(SCHEMAS[body["$ref"].rsplit("/", 1)[1]]["properties"])
-
-
-def _string_pattern(schema: dict[str, Any]) -> str:
-    return next(option["pattern"] for option in schema.get("anyOf", [schema]) if option.get("type") == "string")
-
-
 _TEXT = st.text(alphabet=st.sampled_from(list("ab \t\n\r\u3000\u200b\u0301\x0b\x1f\u00a0é🙂\u2028\u202e")), max_size=6)
-
-
-@settings(max_examples=500, deadline=None)
-@given(_TEXT)
-def test_an_employment_steps_texts_state_what_the_step_takes(raw: str) -> None:
-    # Company, designation and office address: a visible character at least, one line once stripped (`_text`), of
-    # what the edge lets through in a JSON body (`text_problem`).
-    edge = text_problem(raw, multiline=True) is None
-    fields = _body_properties("put", "/api/v1/borrower/steps/employment")
-    for name in ("company_name", "designation", "office_address"):
-        try:
-            taken = edge and bool(_text(raw, name))
-        except InvalidValue:
-            taken = False
-        assert bool(re.fullmatch(_string_pattern(fields[name]), raw)) == taken, (name, raw)
-    assert fields["monthly_salary"]["anyOf"][0]["exclusiveMinimum"] == 0  # "must be above 0"
 
 
 def _if_given(at_least: int, blank: bool, required: bool = False, multiline: bool = True) -> Any:
@@ -367,31 +343,35 @@ def _if_given(at_least: int, blank: bool, required: bool = False, multiline: boo
     return takes
 
 
+def _step_text(raw: str, field: str) -> bool:
+    """An onboarding step's text as the step reads it (`_text`: a visible character, one line once stripped)."""
+    try:
+        return bool(_text(raw, field))
+    except InvalidValue:
+        return False
+
+
 @pytest.mark.parametrize(
-    ("method", "path", "field", "takes"),
+    ("model", "field", "takes"),
     [
-        ("put", "/api/v1/customers/{customer_id}/messaging-preferences", "reason", _if_given(1, blank=False)),
-        ("post", "/api/v1/staff/{staff_id}/ratings", "note", _if_given(1, blank=False)),
-        (
-            "post",
-            "/api/v1/customers/{customer_id}/document-requests/{request_id}/cancel",
-            "reason",
-            _if_given(1, blank=True),
-        ),
-        ("post", "/api/v1/borrower/reloan-offers/{offer_id}/decline", "reason", _if_given(MIN_REASON, blank=True)),
-        ("post", "/api/v1/customers/{customer_id}/agent", "reason", _if_given(MIN_REASON, blank=True)),
-        ("post", "/api/v1/customers/{customer_id}/notes", "text", _if_given(1, blank=False, required=True)),
-        ("post", "/api/v1/borrower/callback-requests", "note", _if_given(1, blank=True)),
-        ("post", "/api/v1/covenants", "application_ref", _if_given(1, blank=False, required=True, multiline=False)),
-        ("post", "/api/v1/covenants", "company", _if_given(1, blank=True, multiline=False)),
+        ("PreferencesIn", "reason", _if_given(1, blank=False)),
+        ("RatingIn", "note", _if_given(1, blank=False)),
+        ("CancelRequestIn", "reason", _if_given(1, blank=True)),
+        ("DeclineIn", "reason", _if_given(MIN_REASON, blank=True)),
+        ("AgentIn", "reason", _if_given(MIN_REASON, blank=True)),
+        ("NoteIn", "text", _if_given(1, blank=False, required=True)),
+        ("CallbackRequestIn", "note", _if_given(1, blank=True)),
+        ("CovenantIn", "application_ref", _if_given(1, blank=False, required=True, multiline=False)),
+        ("CovenantIn", "company", _if_given(1, blank=True, multiline=False)),
+        ("EmploymentIn", "company_name", _step_text),
+        ("EmploymentIn", "designation", _step_text),
+        ("EmploymentIn", "office_address", _step_text),
     ],
 )
 @settings(max_examples=300, deadline=None)
 @given(raw=_TEXT)
-def test_an_optional_note_states_what_its_command_takes(
-    method: str, path: str, field: str, takes: Any, raw: str
-) -> None:
-    # Each command's own reading of an optional text, of what the edge lets through in a JSON body (`text_problem`).
-    schema = _body_properties(method, path)[field]
+def test_a_text_states_what_its_command_takes(model: str, field: str, takes: Any, raw: str) -> None:
+    # Each command's own reading of its text, of what the edge lets through in a JSON body (`text_problem`).
+    pattern = next(o["pattern"] for o in _options(_property(model, field)) if o.get("type") == "string")
     taken = text_problem(raw, multiline=True) is None and takes(raw, field)
-    assert bool(re.fullmatch(_string_pattern(schema), raw)) == taken, raw
+    assert bool(re.fullmatch(pattern, raw)) == taken, raw
