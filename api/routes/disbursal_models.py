@@ -9,6 +9,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON
+from domain.shared.values import MIN_REASON
+
 
 class AttemptOut(BaseModel):
     """One payout attempt: initiated, then confirmed or failed (with the gateway's reason) by its webhook."""
@@ -133,7 +136,9 @@ class ReturnIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(
+        min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON, json_schema_extra=VISIBLE_REASON
+    )
 
 
 class WebhookOut(BaseModel):

@@ -46,6 +46,7 @@ from domain.providers.messaging import Beneficiary
 from domain.shared.application import CommandResult, ConcurrentModification
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
+from domain.shared.values import MIN_REASON, clean_text
 from projections.engine import ProjectionEngine
 
 log = structlog.get_logger(__name__)
@@ -62,6 +63,10 @@ INITIATION_WINDOW = timedelta(minutes=15)
 
 class PayoutFileNotFound(NotFound):
     """No payout file with this id in the brand."""
+
+
+#: What a payout file's return without a reason (fewer than `MIN_REASON` visible characters) is told.
+RETURN_REASON = f"say why the bank returned the file (at least {MIN_REASON} visible characters)"
 
 
 @dataclass(frozen=True)
@@ -441,14 +446,17 @@ class Disbursals:
         return record, result.position
 
     def return_file(self, brand_id: UUID, file_id: UUID, reason: str) -> PayoutFileRecord:
-        """The bank returned (or refused) the file: its loans may be paid again."""
+        """The bank returned (or refused) the file: its loans may be paid again. `reason` (why, as the bank said) is
+        kept without its surrounding whitespace and needs `MIN_REASON` visible characters (422 otherwise, nothing
+        changed), from the API and the portal alike."""
+        why = clean_text(reason, "reason", multiline=True, min_visible=MIN_REASON, missing=RETURN_REASON)
         self._file(brand_id, file_id)
         loans = [self.loans.get(brand_id, loan_id) for loan_id in self.store.loan_ids(file_id)]
         today = self.identity.business_date(brand_id)
         for loan in loans:
-            loan.mark_export_returned(str(file_id), reason, today)
+            loan.mark_export_returned(str(file_id), why, today)
         # Its loans freed and the file settled in one transaction (a file settled apart from them kept them in it).
-        self.loans.commit(loans[0], *loans[1:], beside=(self.store.settling(brand_id, file_id, "returned", reason),))
+        self.loans.commit(loans[0], *loans[1:], beside=(self.store.settling(brand_id, file_id, "returned", why),))
         return self._file(brand_id, file_id)
 
     def confirm_file(self, brand_id: UUID, file_id: UUID) -> PayoutFileRecord:

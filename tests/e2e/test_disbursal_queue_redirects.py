@@ -78,6 +78,9 @@ def test_initiating_exporting_and_settling_redirect_and_a_reload_repeats_nothing
         refused = browser.post(f"/disbursals/files/{file_id.group(1)}/return", data={"csrf_token": csrf,
                                                                                     "reason": "x"})  # fmt: skip
         assert refused.status_code == 422 and 'value="x"' in refused.text, refused.text[:300]
+        unseen = browser.post(f"/disbursals/files/{file_id.group(1)}/return", data={"csrf_token": csrf,
+                                                                                   "reason": "\u200b" * 4})  # fmt: skip
+        assert unseen.status_code == 422 and "say why the bank returned" in _error(unseen.text), unseen.text[:300]
         returned = browser.post(f"/disbursals/files/{file_id.group(1)}/return",
                                 data={"csrf_token": csrf, "reason": "beneficiary name mismatch"})  # fmt: skip
         assert returned.status_code == 303 and returned.headers["location"] == "/disbursals?file=returned"

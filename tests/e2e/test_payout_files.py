@@ -77,10 +77,19 @@ def test_a_payout_file_its_control_total_and_the_loans_exported(platform: Any, s
     second = httpx.post(f"{server}/api/v1/payout-files", json={"loan_ids": [str(fresh)]}, headers=tenant.auth).json()
     assert second["beneficiary_count"] == 0
 
-    # The bank returns the first file: its loans may be paid again.
-    returned = httpx.post(f"{out['download_url'].rsplit('/', 1)[0]}/return", json={"reason": "IFSC rejected"},
-                          headers=tenant.auth)  # fmt: skip
-    assert returned.status_code == 200 and returned.json()["state"] == "returned"
+    # A return without a reason (blank, zero-width, under 3 visible characters) is a 422 naming it, nothing changed.
+    file_url = f"{server}/api/v1/payout-files/{out['id']}"
+    for blank in ("   ", "\u200b\u200b\u200b\u200b", " \n\t ", "R1 "):
+        refused = httpx.post(f"{file_url}/return", json={"reason": blank}, headers=tenant.auth)
+        assert refused.status_code == 422, (blank, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "reason" in refused.text and "visible characters" in refused.text, refused.text
+    assert httpx.get(file_url, headers=tenant.auth).json()["state"] == "exported"
+    assert _loan(server, tenant, loans[0])["disbursement"]["state"] == "exported"
+    # The bank returns the first file: its loans may be paid again; the reason kept without surrounding whitespace.
+    returned = httpx.post(f"{file_url}/return", json={"reason": "  IFSC rejected\n"}, headers=tenant.auth)
+    assert returned.status_code == 200 and returned.json()["state"] == "returned", returned.text
+    assert returned.json()["reason"] == "IFSC rejected"
     paid = httpx.post(f"{server}/api/v1/loans/{loans[0]}/disburse", json={"mode": "IMPS"}, headers=tenant.auth)
     assert paid.status_code == 202, paid.text
     # The bank pays the second file: its loan is disbursed.
