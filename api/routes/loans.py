@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.problems import HttpProblem
-from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON
+from api.request_input import VISIBLE_MIN_REASON, VISIBLE_REASON, visible_text
 from api.routes.agreement_models import AgreementOut, EsignOut, with_agreement
 from api.routes.disbursal_models import DisbursementOut
 from api.routes.servicing_models import NextDueOut, OutstandingOut
@@ -79,6 +79,7 @@ class OverrideIn(BaseModel):
         max_length=2000,
         description=f"at least {MIN_OVERRIDE_JUSTIFICATION} visible characters (whitespace, zero-width and control "
         "characters do not count)",
+        json_schema_extra=visible_text(MIN_OVERRIDE_JUSTIFICATION),
     )
 
 
@@ -88,7 +89,12 @@ class AssignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     staff_id: UUID
-    reason: str | None = Field(None, max_length=500)
+    reason: str | None = Field(
+        None,
+        max_length=500,
+        description=f'"" or null: "assigned by a manager"; otherwise {VISIBLE_MIN_REASON}',
+        json_schema_extra=visible_text(or_empty=True),
+    )
 
 
 class BypassIn(BaseModel):

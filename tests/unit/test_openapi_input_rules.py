@@ -22,7 +22,7 @@ from api.services.paylinks import CHANNELS
 from domain.engagement.templates import Channel
 from domain.identity.principal import Principal
 from domain.loans.application_decisions import SEND_BACK_STEPS
-from domain.loans.bre import CONFIGURABLE, OVERRIDABLE
+from domain.loans.bre import CONFIGURABLE, MIN_OVERRIDE_JUSTIFICATION, OVERRIDABLE
 from domain.onboarding.steps import LoanRequestIn, _text
 from domain.shared.errors import InvalidInput, InvalidValue
 from domain.shared.values import (
@@ -361,6 +361,8 @@ def _step_text(raw: str, field: str) -> bool:
         ("AgentIn", "reason", _if_given(MIN_REASON, blank=True)),
         ("NoteIn", "text", _if_given(1, blank=False, required=True)),
         ("ReturnIn", "reason", _if_given(MIN_REASON, blank=False, required=True)),
+        ("OverrideIn", "justification", _if_given(MIN_OVERRIDE_JUSTIFICATION, blank=False, required=True)),
+        ("AssignIn", "reason", _if_given(MIN_REASON, blank=False)),
         ("CallbackRequestIn", "note", _if_given(1, blank=True)),
         ("CovenantIn", "application_ref", _if_given(1, blank=False, required=True, multiline=False)),
         ("CovenantIn", "company", _if_given(1, blank=True, multiline=False)),
