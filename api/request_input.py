@@ -172,6 +172,18 @@ def _shown(text: str) -> str:
     return text.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
+def require_plain_body(request: Request) -> None:
+    """A request body is read as sent: a `Content-Encoding` other than `identity` (gzip, deflate, br) is a 415 naming
+    it, rather than its compressed bytes read as JSON or a form (a 400 or 422 that said nothing of the encoding)."""
+    coding = request.headers.get("content-encoding", "").strip().lower()
+    if coding not in ("", "identity"):
+        raise HttpProblem(
+            415,
+            f"send the request body without a Content-Encoding (got '{coding[:40]}'): it is read as sent",
+            "unsupported-media",
+        )
+
+
 def check_headers(request: Request) -> None:
     """422 when a header the API reads holds text no input may hold."""
     errors = []

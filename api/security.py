@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import HttpProblem, problem
+from api.request_input import require_plain_body
 from api.uploads import ENVELOPE_BYTES
 from domain.shared.values import whole_number
 
@@ -124,7 +125,8 @@ class BodyLimitMiddleware:
 
 def require_json(request: Request) -> None:
     """A request body must be JSON (`application/json` or a `+json` type): 415 otherwise, so that no HTML form
-    or `text/plain` request made by another site can reach a command."""
+    or `text/plain` request made by another site can reach a command; and not compressed (`require_plain_body`)."""
+    require_plain_body(request)
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
         return

@@ -14,6 +14,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from api.problems import HttpProblem
+from api.request_input import require_plain_body
 from domain.shared.errors import FieldError, InvalidInput
 from domain.shared.values import text_problem, whole_number
 
@@ -121,6 +122,7 @@ async def read_multipart(request: Request, upload: Upload) -> tuple[dict[str, st
     """The text fields and the file of a multipart/form-data body: 415 for another content type, 413 as soon as
     the body or the file passes its limit (a declared length is refused before reading), 400 when malformed, 422
     naming a field given twice, a second file, or text no input may hold."""
+    require_plain_body(request)
     media, options = parse_options_header(request.headers.get("content-type", ""))
     if media != b"multipart/form-data":
         shown = media.decode("latin-1") or "no content type"

@@ -5,6 +5,7 @@ headers we read. Every refusal is a 4xx problem naming the field, and writes not
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import re
 import types
@@ -699,3 +700,30 @@ def test_a_yes_or_no_in_a_body_is_a_json_boolean(client: Any, tenant: Tenant, ds
     assert schema["type"] == "boolean"
     kept = client.patch("/api/v1/jobs/housekeeping", json={"enabled": True}, headers=tenant.auth)
     assert kept.status_code == 200, kept.text
+
+
+def test_a_compressed_request_body_is_415_naming_its_content_encoding_and_writes_nothing(
+    client: Any, tenant: Tenant, dsn: str
+) -> None:
+    # Found by a probe: a body sent with `Content-Encoding: gzip` was read as if plain -- gzip's bytes answered "not
+    # JSON" (400), and a plain body labelled gzip was taken as it stood. The API reads bodies as sent: a coding other
+    # than identity is a 415 that names it, for JSON bodies and uploads alike.
+    entry = {"kind": "pincode", "value": "560001", "reason": "fraud ring at this pincode"}
+    plain = json.dumps(entry).encode()
+    before = _events(dsn)
+    for coding, body in (("gzip", gzip.compress(plain)), ("gzip", plain), ("br", plain), ("deflate, gzip", plain)):
+        headers = tenant.auth | {"Content-Type": "application/json", "Content-Encoding": coding}
+        refused = client.post("/api/v1/blocklist", content=body, headers=headers)
+        assert refused.status_code == 415, (coding, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert f"Content-Encoding (got '{coding}')" in refused.json()["detail"], refused.text
+        upload = client.post(
+            f"/api/v1/customers/{uuid.uuid4()}/documents",
+            data={"kind": "salary_slip"},
+            files={"file": ("slip.pdf", b"%PDF-1.7\n%%EOF\n")},
+            headers=tenant.auth | {"Content-Encoding": coding},
+        )
+        assert upload.status_code == 415 and "Content-Encoding" in upload.json()["detail"], (coding, upload.text)
+    assert _events(dsn) == before
+    headers = tenant.auth | {"Content-Type": "application/json", "Content-Encoding": "identity"}
+    assert client.post("/api/v1/blocklist", content=plain, headers=headers).status_code == 201
