@@ -16,6 +16,7 @@ from api.request_input import (
     VISIBLE_MIN_REASON,
     VISIBLE_OR_BLANK,
     VISIBLE_REASON,
+    VISIBLE_REFERENCE,
     null_refused,
     refuse_null,
     visible_text,
@@ -91,9 +92,9 @@ class AddressIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: str = Field("current", max_length=30)
-    line1: str = Field(min_length=1, max_length=200)
+    line1: str = Field(min_length=1, max_length=200, json_schema_extra=VISIBLE_REFERENCE)
     line2: str | None = Field(None, max_length=200)
-    city: str = Field(min_length=1, max_length=100)
+    city: str = Field(min_length=1, max_length=100, json_schema_extra=VISIBLE_REFERENCE)
     state: str | None = Field(None, max_length=100)
     pincode: str = Field(pattern=r"^[1-9][0-9]{5}$", description="six-digit Indian pincode")
 

@@ -174,9 +174,9 @@ class AddressIn(BaseModel):
     model_config = _STRICT
 
     kind: AddressKind
-    line1: str = Field(max_length=200)
+    line1: str = Field(max_length=200, json_schema_extra=_ONE_LINE)
     line2: str | None = Field(None, max_length=200)
-    city: str = Field(max_length=100)
+    city: str = Field(max_length=100, json_schema_extra=_ONE_LINE)
     state: str | None = Field(None, max_length=100)
     pincode: Annotated[str, Field(max_length=10), stated_pattern(formats.PINCODE, max_length=10)]
 

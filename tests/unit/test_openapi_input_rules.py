@@ -366,6 +366,12 @@ def _step_text(raw: str, field: str) -> bool:
         ("CallbackRequestIn", "note", _if_given(1, blank=True)),
         ("CovenantIn", "application_ref", _if_given(1, blank=False, required=True, multiline=False)),
         ("CovenantIn", "company", _if_given(1, blank=True, multiline=False)),
+        # A borrower's address as staff and the borrower give it (`Address.checked`), the two models' components.
+        *(
+            (f"{module}__AddressIn", field, _if_given(1, blank=False, required=True, multiline=False))
+            for module in ("api__routes__customers", "domain__onboarding__steps")
+            for field in ("line1", "city")
+        ),
         ("EmploymentIn", "company_name", _step_text),
         ("EmploymentIn", "designation", _step_text),
         ("EmploymentIn", "office_address", _step_text),
