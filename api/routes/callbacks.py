@@ -11,6 +11,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import VISIBLE_REASON
 from domain.callbacks.application import Callbacks
 from domain.callbacks.request import MAX_REMARKS, CallbackRequestNotFound, CallbackStatus, CallbackWindow
 from domain.collections.case import Outcome
@@ -75,6 +76,7 @@ class RespondIn(BaseModel):
         max_length=2 * MAX_REMARKS,  # surrounding whitespace is trimmed and CR LF counts as one: the rule counts that
         description=f"{MIN_REASON} to {MAX_REMARKS} characters once surrounding whitespace is trimmed (at least "
         f"{MIN_REASON} visible; a CR LF line break counts as one)",
+        json_schema_extra=VISIBLE_REASON,
     )
     call_id: UUID | None = None
     callback_at: Instant | None = Field(

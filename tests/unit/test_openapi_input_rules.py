@@ -360,6 +360,7 @@ def _step_text(raw: str, field: str) -> bool:
         ("DeclineIn", "reason", _if_given(MIN_REASON, blank=True)),
         ("AgentIn", "reason", _if_given(MIN_REASON, blank=True)),
         ("NoteIn", "text", _if_given(1, blank=False, required=True)),
+        ("RespondIn", "remarks", _if_given(MIN_REASON, blank=False, required=True)),
         ("ReturnIn", "reason", _if_given(MIN_REASON, blank=False, required=True)),
         ("OverrideIn", "justification", _if_given(MIN_OVERRIDE_JUSTIFICATION, blank=False, required=True)),
         ("AssignIn", "reason", _if_given(MIN_REASON, blank=False)),
