@@ -15,10 +15,10 @@ from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.notices.application import Notices
 from domain.notices.health import SourceHealth
-from domain.notices.source import COMPANY_PATTERN, MIN_TOKEN, URL_PATTERN, SourceNotFound
+from domain.notices.source import COMPANY_PATTERN, MIN_TOKEN, TOKEN_PATTERN, URL_PATTERN, SourceNotFound
 from domain.notices.sync_run import SyncRunNotFound, SyncStatus
 from domain.shared.clock import Clock
-from domain.shared.values import Flag, stated_pattern, text_pattern
+from domain.shared.values import Flag, stated_pattern
 from projections.engine import ProjectionEngine
 from projections.notice_queries import Scope
 from projections.notice_sources import NoticeSourceQueries, NoticeSourceView
@@ -55,7 +55,7 @@ _URL = (
 
 #: A source's URL and API token (`check_settings`), their schemas stated on the string types.
 Url = Annotated[str, Field(max_length=500), stated_pattern(URL_PATTERN, max_length=500)]
-Token = Annotated[str, Field(max_length=500), stated_pattern(text_pattern(), max_length=500, min_length=MIN_TOKEN)]
+Token = Annotated[str, Field(max_length=500), stated_pattern(TOKEN_PATTERN, max_length=500, min_length=MIN_TOKEN)]
 
 
 class SourceIn(BaseModel):

@@ -32,6 +32,11 @@ _URL = re.compile(_url())
 COMPANY_PATTERN = stripped_pattern(_COMPANY.pattern)
 #: The fewest characters of a source's API token (`check_settings`: 8 to 500).
 MIN_TOKEN = 8
+#: A source's API token as given: 8-500 printable ASCII characters without spaces, as an HTTP header carries it (the
+#: dialer's token has the same rule). A token of another script's letters made every sync of the source fail as it
+#: built its request (httpx encodes a header as ASCII), and one of spaces alone was kept.
+_TOKEN = re.compile(rf"[!-~]{{{MIN_TOKEN},500}}")
+TOKEN_PATTERN = f"^{_TOKEN.pattern}$"
 URL_PATTERN = stripped_pattern(_url(refused_ranges()))
 
 
@@ -119,8 +124,10 @@ def check_settings(
         errors.append(FieldError("base_url", "an http(s) URL such as https://softmedia.example.in/api"))
     elif base_url is not None and url_check is not None and (refusal := url_check.refusal(base_url)):
         errors.append(FieldError("base_url", refusal))
-    if token is not None and not MIN_TOKEN <= len(token) <= 500:
-        errors.append(FieldError("token", "the source's API token (8-500 characters)"))
+    if token is not None and not _TOKEN.fullmatch(token):
+        errors.append(
+            FieldError("token", "the source's API token: 8-500 characters (ASCII letters, digits, symbols), no spaces")
+        )
     if schedule is not None and (not schedule.strip() or not croniter.is_valid(schedule)):
         errors.append(FieldError("schedule", f"'{schedule}' is not a cron expression (e.g. '*/30 * * * *')"))
     checks = FieldChecks()

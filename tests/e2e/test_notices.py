@@ -332,6 +332,14 @@ def test_bad_sources_are_refused_and_nothing_is_written(client: Any, platform: A
     )
     assert bad.status_code == 422
     assert {e["field"] for e in bad.json()["errors"]} == {"company", "base_url", "token", "schedule"}
+    # A token no HTTP header carries: another script's letters (every sync failed as it built its request), spaces.
+    for token in ("टोकन-1234-5678", "tok 1234 5678", " tok-1234-5678"):
+        refused = client.post(
+            "/api/v1/notice-sources",
+            json={"company": "SML", "base_url": "http://127.0.0.1:9", "token": token, "schedule": "0 * * * *"},
+            headers=tenant.auth,
+        )
+        assert refused.status_code == 422 and [e["field"] for e in refused.json()["errors"]] == ["token"], token
     assert client.get("/api/v1/notice-sources", headers=tenant.auth).json()["items"] == []
 
 

@@ -22,6 +22,7 @@ from domain.fieldwork.dialer import (
 )
 from domain.leads.rating import PERIOD, check_period
 from domain.notices.source import COMPANY_PATTERN, URL_PATTERN, check_settings, clean_company
+from domain.notices.source import TOKEN_PATTERN as SOURCE_TOKEN_PATTERN
 from domain.products.terms import CODE_PATTERN, normalise_code
 from domain.shared.errors import InvalidInput, InvalidValue
 from domain.shared.values import stripped_pattern, text_problem
@@ -52,6 +53,7 @@ FORMATS = [
     Format("notice source company", COMPANY_PATTERN, 30, _company),
     Format("notice source URL", URL_PATTERN, 500, _url),
     Format("rating period", PERIOD.pattern, 7, check_period),
+    Format("notice source API token", SOURCE_TOKEN_PATTERN, 500, lambda text: check_settings(token=text)),
 ]
 
 #: Characters near every format's edges: the ASCII it takes and refuses, whitespace `str.strip` removes and the edge
@@ -122,6 +124,11 @@ def test_a_format_pattern_and_its_parser_agree(fmt: Format) -> None:
         (FORMATS[4], ["sml", " SML ", "S", "a-b_c"], ["", "-SML", "S M L", "ı", "ß", "ﬁ"]),
         (FORMATS[5], ["http://127.0.0.1:9/api", " https://x.in/a/b/ "], ["ftp://x.in", "https://x.in?q=1", "http://"]),
         (FORMATS[6], ["2024-01", "1900-12"], ["2024-1", "2024-13", "2200-01", "2024-01\n"]),
+        (
+            FORMATS[7],
+            ["tok-1234567890", "~!@#$%^&*()"],
+            ["short", "tok 12345678", "टोकन12345678", " tok-12345678", " " * 9],
+        ),
     ],
     ids=lambda v: v.name if isinstance(v, Format) else "",
 )
