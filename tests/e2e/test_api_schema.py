@@ -162,7 +162,7 @@ NOT_STATED = {
     "PATCH /api/v1/loan-products/{product_id}": NULL,
     # Also a null refused (NULL); its URL is a pattern (the URL's host: state).
     "PATCH /api/v1/notice-sources/{source_id}": CRON,
-    "POST /api/v1/blocklist": PHONE,  # a value of kind mobile; the reason is VISIBLE (the other kinds' are formats)
+    "POST /api/v1/blocklist": PHONE,  # a value of kind mobile (the other kinds' values and the reason are stated)
     "POST /api/v1/callback-requests/{callback_id}/respond": LENGTH,  # remarks
     "POST /api/v1/coupons": CROSS,  # valid_from not after valid_to, a percent up to 100 (its code is a pattern)
     "POST /api/v1/customers": PHONE,  # and the name (NAME); the PAN and loan numbers are stated
