@@ -22,6 +22,8 @@ from tests.conftest import make_tenant
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 PASSWORD = "portal-pass-2026"
+#: How long the tests' server keeps an idle keep-alive connection (`served`): longer than any pause of a test's client.
+KEEP_ALIVE_SECONDS = 300
 
 
 def _free_port() -> int:
@@ -33,9 +35,16 @@ def _free_port() -> int:
 @contextmanager
 def served(app: Any, stop_seconds: float = 5.0) -> Iterator[str]:
     """`app` served by uvicorn on a free loopback port while in the block: its URL (then `stop_seconds` at most for
-    the server to stop)."""
+    the server to stop).
+
+    Idle keep-alive connections are kept for `KEEP_ALIVE_SECONDS`, not uvicorn's 5 s: a test's client pools its
+    connections and may pause longer than 5 s between requests (a COB run executed in the test's own process, a busy
+    machine), and a connection the server closed just as the client sent on it answered "Connection reset by peer"
+    (a clean-clone CI run failed the lending edges walk so)."""
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, timeout_keep_alive=KEEP_ALIVE_SECONDS
+    )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
