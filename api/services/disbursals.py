@@ -37,6 +37,7 @@ from adapters.webhooks import WebhookEvent, WebhookVerifier, parse_event, requir
 from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.loans.application import Loans
+from domain.loans.application_payout import returned_reason
 from domain.loans.loan import Loan
 from domain.loans.payout_lines import PAYOUT_MODES, PayoutLine, control_total
 from domain.loans.states import LoanStatus
@@ -46,7 +47,6 @@ from domain.providers.messaging import Beneficiary
 from domain.shared.application import CommandResult, ConcurrentModification
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
-from domain.shared.values import MIN_REASON, clean_text
 from projections.engine import ProjectionEngine
 
 log = structlog.get_logger(__name__)
@@ -63,10 +63,6 @@ INITIATION_WINDOW = timedelta(minutes=15)
 
 class PayoutFileNotFound(NotFound):
     """No payout file with this id in the brand."""
-
-
-#: What a payout file's return without a reason (fewer than `MIN_REASON` visible characters) is told.
-RETURN_REASON = f"say why the bank returned the file (at least {MIN_REASON} visible characters)"
 
 
 @dataclass(frozen=True)
@@ -446,10 +442,9 @@ class Disbursals:
         return record, result.position
 
     def return_file(self, brand_id: UUID, file_id: UUID, reason: str) -> PayoutFileRecord:
-        """The bank returned (or refused) the file: its loans may be paid again. `reason` (why, as the bank said) is
-        kept without its surrounding whitespace and needs `MIN_REASON` visible characters (422 otherwise, nothing
-        changed), from the API and the portal alike."""
-        why = clean_text(reason, "reason", multiline=True, min_visible=MIN_REASON, missing=RETURN_REASON)
+        """The bank returned (or refused) the file: its loans may be paid again. `reason` is read by the domain's
+        `returned_reason` (422 otherwise, nothing changed), from the API and the portal alike."""
+        why = returned_reason(reason)
         self._file(brand_id, file_id)
         loans = [self.loans.get(brand_id, loan_id) for loan_id in self.store.loan_ids(file_id)]
         today = self.identity.business_date(brand_id)

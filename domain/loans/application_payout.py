@@ -16,10 +16,22 @@ from uuid import UUID
 from domain.loans.loan_events import PayoutMode
 from domain.shared.application import CommandResult
 from domain.shared.errors import InvalidValue
+from domain.shared.values import MIN_REASON, clean_text
 
 if TYPE_CHECKING:
     from domain.loans.loan import Loan
     from domain.loans.parties import LoanParties
+
+
+#: What a payout file's return without a reason (fewer than `MIN_REASON` visible characters) is told.
+RETURN_REASON = f"say why the bank returned the file (at least {MIN_REASON} visible characters)"
+
+
+def returned_reason(raw: str | None) -> str:
+    """Why the bank returned a payout file (or refused it): `MIN_REASON` visible characters, kept without surrounding
+    whitespace (InvalidValue naming `reason` otherwise). The rule of a return through this use case and of a whole
+    file's return (`api/services/disbursals.py`), the API and the portal alike."""
+    return clean_text(raw, "reason", multiline=True, min_visible=MIN_REASON, missing=RETURN_REASON)
 
 
 def _text(raw: str | None, field: str) -> str:
@@ -133,5 +145,5 @@ class PayoutUseCases:
     def mark_export_returned(self, brand_id: UUID, loan_id: UUID, payout_file_id: str, reason: str) -> CommandResult:
         """The payout file failed or was returned: the loan may be paid again."""
         loan = self.get(brand_id, loan_id)
-        loan.mark_export_returned(payout_file_id, _text(reason, "reason"), self.parties.business_date(brand_id))
+        loan.mark_export_returned(payout_file_id, returned_reason(reason), self.parties.business_date(brand_id))
         return self.commit(loan)
