@@ -27,6 +27,8 @@ from domain.shared.values import (
     MEASURE,
     MIN_REASON,
     MONEY,
+    _text_classes,
+    _visible_ranges,
     clean_text,
     normalise_name,
     parse_date,
@@ -477,3 +479,21 @@ def test_the_visible_pattern_is_linear_on_a_long_refused_reason() -> None:
     pattern = re.compile(visible_pattern(), re.ASCII)
     assert pattern.fullmatch("ab" + "\u200b" * 1998) is None
     assert pattern.fullmatch("ab" + "\u200b" * 1997 + "\U0001d400") is not None
+
+
+def test_the_visible_pattern_sorts_every_code_point_as_the_text_rule_does() -> None:
+    # The pattern's classes are built from one string of every code point's category (`_visible_ranges`): checked here
+    # against the rule itself, a call of `visible_characters` per code point (surrogates aside, which no request can
+    # carry), so a run joined across the surrogate gap or a blank look-alike left in would show.
+    every = "".join(map(chr, (*range(0xD800), *range(0xE000, 0x110000))))
+    shown = "".join(ch for ch in every if visible_characters(ch) == 1)
+    assert "".join(chr(code) for low, high in _visible_ranges() for code in range(low, high + 1)) == shown
+    assert "a" in shown and "\U0001d400" in shown and "\u3164" not in shown and "\ud7fb" in shown
+    # And the classes the pattern is written with, over the BMP (the refused characters, the look-alikes, the gap).
+    bmp = every[: 0x10000 - 0x800]
+    for multiline in (True, False):
+        shown_class, hidden_class, _, _ = _text_classes(multiline)
+        allowed = [ch for ch in bmp if text_problem(ch, multiline=multiline) is None]
+        assert re.findall(shown_class, bmp) == [ch for ch in allowed if visible_characters(ch) == 1]
+        assert re.findall(hidden_class, bmp) == [ch for ch in allowed if visible_characters(ch) == 0]
+        assert re.compile(visible_pattern(1, multiline=multiline)).fullmatch("\u200b" * 3 + shown[-1] + allowed[-1])
