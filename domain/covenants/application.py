@@ -31,8 +31,9 @@ def companies_beyond(companies: Sequence[str]) -> str:
     return f"you may see only the companies {', '.join(companies)}: give one of them, or none"
 
 
-#: How many times attaching proof is tried when another change of the record wins the race (see `attach_proof`).
-PROOF_ATTEMPTS = 5
+#: How many times a change of an evaluation record that commutes with the others (proof attached, staff's compliance
+#: or waiver) is tried again on the record as it now is when another change of it won the race (`_on_latest`).
+RECORD_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -241,9 +242,9 @@ class Covenants(ContextApplication):
         `rejected` names the cited documents staff rejected (document id -> reason, read from the documents context
         by the caller, api.services.covenant_proofs): each is a 422 naming `proof_document_ids[i]`. `companies`: as
         `evaluation`."""
-        record = self.evaluation(brand_id, evaluation_id, companies)
-        record.comply(evidence, proof_document_ids, rejected)
-        return self.commit(record)
+        return self._on_latest(
+            brand_id, evaluation_id, lambda record: record.comply(evidence, proof_document_ids, rejected), companies
+        )
 
     # Proof of compliance (documents of the documents context attached to a record) ------------------------------
 
@@ -288,24 +289,42 @@ class Covenants(ContextApplication):
         the document is attached already).
 
         Attachments commute, so one that loses a race with another change of the record is tried again on the
-        record as it now is (up to `PROOF_ATTEMPTS`): its document is already uploaded, and a 409 would leave it
-        attached to nothing. A record closed meanwhile is still a 409."""
-        for attempt in range(1, PROOF_ATTEMPTS + 1):
-            record = self.evaluation(brand_id, evaluation_id)
-            record.attach_proof(document_id, filename=filename, sha256=sha256, size=size, content_type=content_type,
-                                uploaded_by=uploaded_by)  # fmt: skip
-            try:
-                return self.commit(record)
-            except ConcurrentModification:
-                if attempt == PROOF_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")  # the loop returns or raises
+        record as it now is (`_on_latest`): its document is already uploaded, and a 409 would leave it attached to
+        nothing. A record closed meanwhile is still a 409."""
+        return self._on_latest(
+            brand_id,
+            evaluation_id,
+            lambda record: record.attach_proof(
+                document_id, filename=filename, sha256=sha256, size=size, content_type=content_type,
+                uploaded_by=uploaded_by,
+            ),
+        )  # fmt: skip
 
     def waive(self, brand_id: UUID, evaluation_id: UUID, reason: str, companies: Sequence[str] = ()) -> CommandResult:
         """Waive a record, with the reason (`companies`: as `evaluation`)."""
-        record = self.evaluation(brand_id, evaluation_id, companies)
-        record.waive(reason)
-        return self.commit(record)
+        return self._on_latest(brand_id, evaluation_id, lambda record: record.waive(reason), companies)
+
+    def _on_latest(
+        self,
+        brand_id: UUID,
+        evaluation_id: UUID,
+        change: Callable[[CovenantEvaluation], None],
+        companies: Sequence[str] = (),
+    ) -> CommandResult:
+        """Make `change` on the record and save it; when another change of the record was saved first (proof
+        attached, the record marked overdue or a notice queued by a job, staff's decision), make it again on the
+        record as it now is, up to `RECORD_ATTEMPTS` times, as if the request had come a moment later: none of these
+        requests names the version it read, and each checks the record afresh (a record complied or waived meanwhile
+        refuses the second decision with 409, a value submitted meanwhile is the one judged)."""
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            record = self.evaluation(brand_id, evaluation_id, companies)
+            change(record)
+            try:
+                return self.commit(record)
+            except ConcurrentModification:
+                if attempt == RECORD_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     # Batch work (the jobs) -------------------------------------------------------------------------------
 

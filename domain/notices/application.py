@@ -40,6 +40,11 @@ MatchFn = Callable[[UUID, Sequence[Notice]], dict[UUID, Match]]
 #: Notices marked inactive per atomic save when a run ends.
 INACTIVATE_BATCH = 1000
 
+#: How many times a change of a source is made again on the source as it now is when a change of the other kind
+#: (its settings, its syncs' start and end) was saved first: the two commute (`reconfigure_source`, `begin_sync`,
+#: `finish_sync`).
+SOURCE_ATTEMPTS = 5
+
 
 class SourceAlreadyConnected(Conflict):
     """Raised when a company of the brand already has a notice source."""
@@ -118,37 +123,40 @@ class Notices(ContextApplication):
         """Change a source's URL, token, schedule or enabled flag (the token it already has is no change); a new
         token is kept in the transaction that records the change. `expected_version` (If-Match: the settings'
         version, which syncs do not move) refuses a change made against settings changed since with 409."""
-        source = self.source(brand_id, source_id, companies)
-        if expected_version is not None and source.settings_version != expected_version:
-            raise ConcurrentModification(
-                f"the source's settings are at version {source.settings_version}, not {expected_version}; "
-                "reload and retry",
-                id=str(source.id),
-                current_version=source.settings_version,
+        for attempt in range(1, SOURCE_ATTEMPTS + 1):
+            source = self.source(brand_id, source_id, companies)
+            read = source.settings_version
+            if expected_version is not None and read != expected_version:
+                raise ConcurrentModification(
+                    f"the source's settings are at version {read}, not {expected_version}; reload and retry",
+                    id=str(source.id),
+                    current_version=read,
+                )
+            check_settings(
+                base_url=None if base_url is None else base_url.strip(),
+                token=token,
+                schedule=schedule,
+                url_check=self.url_check,
             )
-        check_settings(
-            base_url=None if base_url is None else base_url.strip(),
-            token=token,
-            schedule=schedule,
-            url_check=self.url_check,
-        )
-        if token is not None and token == self.tokens.token(source_id):
-            token = None
-        changed = source.reconfigure(
-            base_url=None if base_url is None else base_url.strip().rstrip("/"),
-            schedule=None if schedule is None else " ".join(schedule.split()),
-            enabled=enabled,
-            token_hint=None if token is None else token_hint(token),
-        )
-        if not changed:
-            return CommandResult(id=source.id, position=0, changed=False)
-        try:
-            return self._commit_with_token(source, token)
-        except ConcurrentModification as lost:
-            # Another request saved the source first: the 409 names its settings' version now (the aggregate's,
-            # which a sync moves too, is not the ETag a caller has).
-            now = self.source(brand_id, source_id).settings_version
-            raise ConcurrentModification(str(lost), id=str(source.id), current_version=now) from lost
+            new_token = None if token is None or token == self.tokens.token(source_id) else token
+            changed = source.reconfigure(
+                base_url=None if base_url is None else base_url.strip().rstrip("/"),
+                schedule=None if schedule is None else " ".join(schedule.split()),
+                enabled=enabled,
+                token_hint=None if new_token is None else token_hint(new_token),
+            )
+            if not changed:
+                return CommandResult(id=source.id, position=0, changed=False)
+            try:
+                return self._commit_with_token(source, new_token)
+            except ConcurrentModification as lost:
+                # Another request saved the source first. A sync's start or end (which leave the settings as they
+                # were): the change is made again on the source as it now is. Another change of the settings: 409
+                # naming their version now (the aggregate's, which a sync moves too, is not the ETag a caller has).
+                now = self.source(brand_id, source_id).settings_version
+                if now != read or attempt == SOURCE_ATTEMPTS:
+                    raise ConcurrentModification(str(lost), id=str(source.id), current_version=now) from lost
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def source_token(self, source_id: UUID) -> str | None:
         """A source's API token (workers calling the source)."""
@@ -196,21 +204,28 @@ class Notices(ContextApplication):
         A running run whose worker is gone (`is_abandoned`) is ended as failed first, so a dead worker never
         blocks its source for good. `companies`: those the caller may see (empty: every company).
         """
-        source = self.source(brand_id, source_id, companies)
-        running = source.running_run_id
-        if running is not None and is_abandoned(running):
-            self.finish_sync(running, error="abandoned: the worker running it stopped", inactivated=0, retries=0)
-            source = self.source(brand_id, source_id)
-        run = SyncRun(
-            brand_id=source.brand_id,
-            source_id=source.id,
-            company=source.company,
-            trigger=trigger,
-            requested_by=requested_by,
-            modes=list(modes),
-        )
-        source.start_sync(run.id)
-        return self.commit(run, source)
+        for attempt in range(1, SOURCE_ATTEMPTS + 1):
+            source = self.source(brand_id, source_id, companies)
+            running = source.running_run_id
+            if running is not None and is_abandoned(running):
+                self.finish_sync(running, error="abandoned: the worker running it stopped", inactivated=0, retries=0)
+                source = self.source(brand_id, source_id)
+            run = SyncRun(
+                brand_id=source.brand_id,
+                source_id=source.id,
+                company=source.company,
+                trigger=trigger,
+                requested_by=requested_by,
+                modes=list(modes),
+            )
+            source.start_sync(run.id)
+            try:
+                return self.commit(run, source)
+            except ConcurrentModification:
+                # Its settings changed meanwhile (or another run started: the next attempt refuses it with 409).
+                if attempt == SOURCE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def sync_run(self, brand_id: UUID | None, run_id: UUID) -> SyncRun:
         """The run, if in the brand (None: any brand, for workers)."""
@@ -314,12 +329,21 @@ class Notices(ContextApplication):
         """End a run and free its source for the next one."""
         with self._runs_lock:
             self._runs.pop(run_id, None)
-        run = self.sync_run(None, run_id)
-        source = self.source(None, run.source_id)
-        status = run.finish(error=error, inactivated=inactivated, retries=retries, now=self.clock.now())
-        source.end_sync(run.id, status.value)
-        self.commit(run, source)
-        return status
+        for attempt in range(1, SOURCE_ATTEMPTS + 1):
+            run = self.sync_run(None, run_id)
+            source = self.source(None, run.source_id)
+            status = run.finish(error=error, inactivated=inactivated, retries=retries, now=self.clock.now())
+            source.end_sync(run.id, status.value)
+            try:
+                self.commit(run, source)
+            except ConcurrentModification:
+                # The source's settings changed meanwhile (an admin's edit): the run still ends, on the source as it
+                # now is, not as a failed job whose run waits to be found abandoned.
+                if attempt == SOURCE_ATTEMPTS:
+                    raise
+                continue
+            return status
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     # Notices -------------------------------------------------------------------------------------------------
 

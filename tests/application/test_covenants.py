@@ -358,3 +358,46 @@ def test_a_financial_covenant_with_proof_still_needs_a_passing_value(covenants: 
     with pytest.raises(Conflict, match="submit the measured value first"):
         covenants.comply(BRAND, record_id, "audited accounts", [ACCOUNTS])
     assert _events(covenants, record_id) == ["Opened", "ProofAttached"]
+
+
+def _racing(covenants: Covenants, monkeypatch: pytest.MonkeyPatch, rival: Any) -> None:
+    """The next read of a record (the command's own) is followed by `rival`'s change of it, saved before the command
+    saves: as when another request lands between the command's read and its save."""
+    read = covenants.evaluation
+    armed = [True]
+
+    def evaluation(*args: Any, **kwargs: Any) -> CovenantEvaluation:
+        record = read(*args, **kwargs)
+        if armed[0]:
+            armed[0] = False
+            rival()
+        return record
+
+    monkeypatch.setattr(covenants, "evaluation", evaluation)
+
+
+def test_staff_decisions_racing_a_borrowers_proof_are_made_on_the_record_as_it_now_is(
+    covenants: Covenants, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A clean-clone run saw "comply" refused with 409 while the borrower's proof landed in the same moment: neither
+    # request names a version, and a proof commutes with staff's decision, so the decision is made again on the record
+    # with the proof (as if it had come a moment later); the proof is attached before it, not lost.
+    for decide, ending in (
+        (lambda record_id: covenants.comply(BRAND, record_id, "stock statement seen, DMS ref 4411"), "Complied"),
+        (lambda record_id: covenants.waive(BRAND, record_id, "borrower restructured"), "Waived"),
+    ):
+        record_id = _first_record(covenants, _create(covenants, terms=STOCK))
+        _racing(covenants, monkeypatch, lambda record_id=record_id: _attach(covenants, record_id, ACCOUNTS))
+        assert decide(record_id).id == record_id
+        assert _events(covenants, record_id) == ["Opened", "ProofAttached", ending]
+        monkeypatch.undo()
+
+
+def test_a_second_decision_racing_the_first_is_still_refused(
+    covenants: Covenants, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record_id = _first_record(covenants, _create(covenants, terms=STOCK))
+    _racing(covenants, monkeypatch, lambda: covenants.waive(BRAND, record_id, "borrower restructured"))
+    with pytest.raises(Conflict):
+        covenants.comply(BRAND, record_id, "stock statement seen, DMS ref 4411")
+    assert _events(covenants, record_id) == ["Opened", "Waived"]
