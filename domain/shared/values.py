@@ -607,10 +607,17 @@ def check_callback(at: datetime, now: datetime, field: str = "callback_at") -> d
     return at.astimezone(UTC)
 
 
-#: An RFC 3339 date-time `parse_instant` takes, as the API's schemas state it: a year within the accepted range, an
-#: upper-case `T`, seconds with at most six decimals, and `Z` or an offset within `EARLIEST_OFFSET`..`LATEST_OFFSET`.
+#: A calendar date as the API's schemas state it: a year within the accepted range (`parse_date`), a month 01-12 and
+#: a day 01-31 (the day's month, `format: date`, says the rest). Months and days spelled out, not `[0-9]{2}`: a client
+#: reads what it may send, and a fuzzer drawing from the pattern does not throw away most of what it draws (a month
+#: 00-99 and a day 00-99 passed `format` one time in twelve; an instant's hour, minute and second one in a hundred).
+_DATE_PATTERN = r"(19[0-9]{2}|2[01][0-9]{2}|2200)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+DATE_PATTERN = f"^{_DATE_PATTERN}$"
+#: An RFC 3339 date-time `parse_instant` takes, as the API's schemas state it: a date as above, an upper-case `T`, a
+#: time 00:00:00-23:59:59 (no leap second: Python's datetime refuses 60) with at most six decimals, and `Z` or an
+#: offset within `EARLIEST_OFFSET`..`LATEST_OFFSET`.
 INSTANT_PATTERN = (
-    r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+    rf"^{_DATE_PATTERN}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{{1,6}})?"
     r"(Z|\+((0[0-9]|1[0-3]):[0-5][0-9]|14:00)|-((0[0-9]|1[01]):[0-5][0-9]|12:00))$"
 )
 
@@ -628,9 +635,7 @@ def _pydantic(parse: Callable[[object, str], T]) -> Callable[[object], T]:
 BusinessDate = Annotated[
     date,
     BeforeValidator(_pydantic(parse_date)),
-    WithJsonSchema(
-        {"type": "string", "format": "date", "pattern": r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-[0-9]{2}-[0-9]{2}$"}
-    ),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": DATE_PATTERN}),
 ]
 Instant = Annotated[
     datetime,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -26,10 +26,12 @@ from domain.loans.bre import CONFIGURABLE, MIN_OVERRIDE_JUSTIFICATION, OVERRIDAB
 from domain.onboarding.steps import LoanRequestIn, _text
 from domain.shared.errors import InvalidInput, InvalidValue
 from domain.shared.values import (
+    DATE_PATTERN,
     INSTANT_PATTERN,
     MIN_REASON,
     MONEY,
     clean_text,
+    parse_date,
     parse_instant,
     text_pattern,
     text_problem,
@@ -131,6 +133,43 @@ def test_an_instants_pattern_takes_only_offsets_some_zone_has() -> None:
     for text in ("2026-12-01T18:00:00-18:08", "2026-12-01T18:00:00+14:01", "2026-12-01T18:00:00-12:01",
                  "2026-12-01t18:00:00z", "2026-12-01T18:00:00.1234567Z", "0001-01-01T00:00:00Z"):  # fmt: skip
         assert re.fullmatch(pattern, text) is None, text
+
+
+def _taken(parse: Any, text: str) -> bool:
+    try:
+        parse(text, "at")
+    except InvalidValue:
+        return False
+    return True
+
+
+def _real(text: str, shape: str) -> bool:
+    """Whether `text` is a real calendar date (time) - what `format: date` (`date-time`) adds to the pattern."""
+    try:
+        datetime.strptime(text, shape)
+    except ValueError:
+        return False
+    return True
+
+
+def test_a_dates_and_an_instants_patterns_with_their_format_take_what_the_parser_takes() -> None:
+    # Months and days are spelled out (01-12, 01-31), hours, minutes and seconds too (no leap second): the pattern,
+    # with the calendar's check that `format` states, takes exactly what the parser takes.
+    dates = [f"{y}-{m:02}-{d:02}" for y in (1899, 1900, 2024, 2025, 2200, 2201) for m in range(14) for d in range(33)]
+    for text in dates:
+        stated = re.fullmatch(DATE_PATTERN, text) is not None and _real(text, "%Y-%m-%d")
+        assert stated == _taken(parse_date, text), text
+    times = [
+        f"2024-02-29T{h:02}:{m:02}:{s:02}Z" for h in (0, 9, 19, 23, 24, 99) for m in (0, 59, 60) for s in (0, 59, 60)
+    ]
+    for text in [*times, *(f"{day}T10:00:00+05:30" for day in dates[::7])]:
+        stated = re.fullmatch(INSTANT_PATTERN, text) is not None and _real(text[:19], "%Y-%m-%dT%H:%M:%S")
+        assert stated == _taken(parse_instant, text), text
+    # The pattern alone refuses a month, day, hour, minute or second out of range (what a client and a fuzzer read).
+    for text in ("2024-00-10", "2024-13-10", "2024-01-00", "2024-01-32"):
+        assert re.fullmatch(DATE_PATTERN, text) is None, text
+    for text in ("2024-01-10T24:00:00Z", "2024-01-10T10:60:00Z", "2024-01-10T10:00:60Z"):
+        assert re.fullmatch(INSTANT_PATTERN, text) is None, text
 
 
 def _property(model: str, name: str) -> dict[str, Any]:
