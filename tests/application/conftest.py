@@ -30,3 +30,19 @@ def in_memory(app_class: type[A], clock: FixedClock, **kwargs: Any) -> A:
 def clock() -> FixedClock:
     """A clock stopped at 30 Nov 2026 10:00 UTC (tests move it)."""
     return FixedClock(datetime(2026, 11, 30, 10, 0, tzinfo=UTC))
+
+
+def raced_after(monkeypatch: pytest.MonkeyPatch, app: Any, read: str, rival: Any) -> None:
+    """The next call of `app.<read>` (the command's own read of a record) is followed by `rival()`, a change of the same
+    record saved before the command saves: as when another request lands between a command's read and its save."""
+    original = getattr(app, read)
+    armed = [True]
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        found = original(*args, **kwargs)
+        if armed[0]:
+            armed[0] = False
+            rival()
+        return found
+
+    monkeypatch.setattr(app, read, racing)

@@ -23,7 +23,7 @@ from domain.documents.content import ContentType, Uploader
 from domain.shared.application import ConcurrentModification
 from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict, InvalidInput
-from tests.application.conftest import in_memory
+from tests.application.conftest import in_memory, raced_after
 
 BRAND = uuid.UUID("00000000-0000-4000-8000-0000000000c1")
 OTHER = uuid.UUID("00000000-0000-4000-8000-0000000000c2")
@@ -360,22 +360,6 @@ def test_a_financial_covenant_with_proof_still_needs_a_passing_value(covenants: 
     assert _events(covenants, record_id) == ["Opened", "ProofAttached"]
 
 
-def _racing(covenants: Covenants, monkeypatch: pytest.MonkeyPatch, rival: Any) -> None:
-    """The next read of a record (the command's own) is followed by `rival`'s change of it, saved before the command
-    saves: as when another request lands between the command's read and its save."""
-    read = covenants.evaluation
-    armed = [True]
-
-    def evaluation(*args: Any, **kwargs: Any) -> CovenantEvaluation:
-        record = read(*args, **kwargs)
-        if armed[0]:
-            armed[0] = False
-            rival()
-        return record
-
-    monkeypatch.setattr(covenants, "evaluation", evaluation)
-
-
 def test_staff_decisions_racing_a_borrowers_proof_are_made_on_the_record_as_it_now_is(
     covenants: Covenants, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -387,7 +371,9 @@ def test_staff_decisions_racing_a_borrowers_proof_are_made_on_the_record_as_it_n
         (lambda record_id: covenants.waive(BRAND, record_id, "borrower restructured"), "Waived"),
     ):
         record_id = _first_record(covenants, _create(covenants, terms=STOCK))
-        _racing(covenants, monkeypatch, lambda record_id=record_id: _attach(covenants, record_id, ACCOUNTS))
+        raced_after(
+            monkeypatch, covenants, "evaluation", lambda record_id=record_id: _attach(covenants, record_id, ACCOUNTS)
+        )
         assert decide(record_id).id == record_id
         assert _events(covenants, record_id) == ["Opened", "ProofAttached", ending]
         monkeypatch.undo()
@@ -397,7 +383,9 @@ def test_a_second_decision_racing_the_first_is_still_refused(
     covenants: Covenants, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     record_id = _first_record(covenants, _create(covenants, terms=STOCK))
-    _racing(covenants, monkeypatch, lambda: covenants.waive(BRAND, record_id, "borrower restructured"))
+    raced_after(
+        monkeypatch, covenants, "evaluation", lambda: covenants.waive(BRAND, record_id, "borrower restructured")
+    )
     with pytest.raises(Conflict):
         covenants.comply(BRAND, record_id, "stock statement seen, DMS ref 4411")
     assert _events(covenants, record_id) == ["Opened", "Waived"]

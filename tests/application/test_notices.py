@@ -17,7 +17,7 @@ from domain.notices.source import NoticeSource, SourceNotFound, SyncAlreadyRunni
 from domain.notices.sync_run import SyncStatus
 from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict, InvalidInput
-from tests.application.conftest import in_memory
+from tests.application.conftest import in_memory, raced_after
 
 URL = "https://softmedia.example/api"
 BRAND = uuid.UUID("00000000-0000-4000-8000-000000000001")
@@ -232,41 +232,30 @@ def test_a_run_kept_between_pages_follows_what_was_recorded_since_and_counts_eve
     assert notices.sync_run(None, run_id).pages == 3
 
 
-def _racing(notices: Notices, monkeypatch: pytest.MonkeyPatch, rival: Any) -> None:
-    """The next read of a source (the command's own) is followed by `rival`'s change of it, saved before the command
-    saves: as when another request or a sync's worker lands between the command's read and its save."""
-    read = notices.source
-    armed = [True]
-
-    def source(*args: Any, **kwargs: Any) -> NoticeSource:
-        found = read(*args, **kwargs)
-        if armed[0]:
-            armed[0] = False
-            rival()
-        return found
-
-    monkeypatch.setattr(notices, "source", source)
-
-
 def test_a_settings_change_and_a_sync_racing_it_both_stand(notices: Notices, monkeypatch: pytest.MonkeyPatch) -> None:
     # A clean-clone run saw an admin's schedule change refused with 409 while the demo's sync started: a sync's start
     # or end leaves the settings (and their ETag) as they were, so the change is made on the source as it now is.
     source_id = _connect(notices)
-    _racing(notices, monkeypatch, lambda: notices.begin_sync(BRAND, source_id, trigger="schedule", requested_by="s"))
+    raced_after(
+        monkeypatch,
+        notices,
+        "source",
+        lambda: notices.begin_sync(BRAND, source_id, trigger="schedule", requested_by="s"),
+    )
     assert notices.reconfigure_source(BRAND, source_id, schedule="0 6 * * *", expected_version=1).changed
     run_id = notices.source(BRAND, source_id).running_run_id
     assert run_id is not None and notices.source(BRAND, source_id).schedule == "0 6 * * *"
     monkeypatch.undo()
 
     # A sync ending while the settings change: the run ends (not a failed job left to be found abandoned).
-    _racing(notices, monkeypatch, lambda: notices.reconfigure_source(BRAND, source_id, enabled=False))
+    raced_after(monkeypatch, notices, "source", lambda: notices.reconfigure_source(BRAND, source_id, enabled=False))
     assert notices.finish_sync(run_id, error=None, inactivated=0, retries=0) is SyncStatus.SUCCEEDED
     source = notices.source(BRAND, source_id)
     assert (source.running_run_id, source.enabled, source.schedule) == (None, False, "0 6 * * *")
     monkeypatch.undo()
 
     # A sync starting while the settings change.
-    _racing(notices, monkeypatch, lambda: notices.reconfigure_source(BRAND, source_id, enabled=True))
+    raced_after(monkeypatch, notices, "source", lambda: notices.reconfigure_source(BRAND, source_id, enabled=True))
     started = notices.begin_sync(BRAND, source_id, trigger="manual", requested_by="staff:s").id
     source = notices.source(BRAND, source_id)
     assert (source.running_run_id, source.enabled) == (started, True)
@@ -276,13 +265,20 @@ def test_two_settings_changes_racing_are_still_a_409_naming_the_settings_version
     notices: Notices, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source_id = _connect(notices)
-    _racing(notices, monkeypatch, lambda: notices.reconfigure_source(BRAND, source_id, schedule="0 7 * * *"))
+    raced_after(
+        monkeypatch, notices, "source", lambda: notices.reconfigure_source(BRAND, source_id, schedule="0 7 * * *")
+    )
     with pytest.raises(Conflict) as refused:
         notices.reconfigure_source(BRAND, source_id, schedule="0 6 * * *")
     monkeypatch.undo()
     now = notices.source(BRAND, source_id)
     assert refused.value.details["current_version"] == now.settings_version and now.schedule == "0 7 * * *"
     # Two syncs starting at once: the second is refused, as before.
-    _racing(notices, monkeypatch, lambda: notices.begin_sync(BRAND, source_id, trigger="schedule", requested_by="s"))
+    raced_after(
+        monkeypatch,
+        notices,
+        "source",
+        lambda: notices.begin_sync(BRAND, source_id, trigger="schedule", requested_by="s"),
+    )
     with pytest.raises(SyncAlreadyRunning):
         notices.begin_sync(BRAND, source_id, trigger="manual", requested_by="staff:s")
