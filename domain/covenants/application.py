@@ -360,11 +360,21 @@ class Covenants(ContextApplication):
 
         A dry run counts them and saves nothing.
         """
-        records = self.load_many(CovenantEvaluation, evaluation_ids, None, EvaluationNotFound)
-        changed = [r for r in records if r.mark_overdue(as_of)]
-        if changed and not dry_run:
-            self.commit(changed[0], *changed[1:])
-        return len(changed)
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            records = self.load_many(CovenantEvaluation, evaluation_ids, None, EvaluationNotFound)
+            changed = [r for r in records if r.mark_overdue(as_of)]
+            if not changed or dry_run:
+                return len(changed)
+            try:
+                self.commit(changed[0], *changed[1:])
+            except ConcurrentModification:
+                # Staff complied, waived or took proof on one of the batch meanwhile: the batch again, as it now is
+                # (a record closed meanwhile is no longer marked), rather than the job's attempt failing for it.
+                if attempt == RECORD_ATTEMPTS:
+                    raise
+                continue
+            return len(changed)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def queue_notice(
         self,
@@ -416,7 +426,26 @@ class Covenants(ContextApplication):
         dry_run: bool = False,
     ) -> tuple[list[CovenantNotice | None], dict[UUID, CovenantEvaluation]]:
         """`queue_notices`, and the evaluation records it loaded (as saved), by id: what sending the queued
-        notices needs, so a job can send them without loading them again (workers only)."""
+        notices needs, so a job can send them without loading them again (workers only). When staff changed one of
+        the records meanwhile (complied, waived, took proof), the page is queued again on the records as they now are
+        (up to `RECORD_ATTEMPTS` times): a record closed meanwhile needs no notice."""
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            try:
+                return self._queue_notices_once(brand_id, kind, groups, subject_for, as_of, dry_run)
+            except ConcurrentModification:
+                if attempt == RECORD_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _queue_notices_once(
+        self,
+        brand_id: UUID,
+        kind: NoticeKind,
+        groups: Sequence[tuple[Sequence[UUID], str]],
+        subject_for: Callable[[list[CovenantEvaluation]], str],
+        as_of: date,
+        dry_run: bool,
+    ) -> tuple[list[CovenantNotice | None], dict[UUID, CovenantEvaluation]]:
         ids = list(dict.fromkeys(i for evaluation_ids, _ in groups for i in evaluation_ids))
         loaded = {r.id: r for r in self.load_many(CovenantEvaluation, ids, brand_id, EvaluationNotFound)}
         if dry_run and kind is NoticeKind.OVERDUE:

@@ -17,7 +17,7 @@ from domain.covenants.application import NO_BORROWER, NO_STAFF, CovenantDefaults
 from domain.covenants.covenant import Covenant, CovenantEvaluation, EvaluationNotFound, ProofNotFound, evaluation_id
 from domain.covenants.proofs import MAX_PROOFS, Proof
 from domain.covenants.schedule import DEFAULT_LEAD_DAYS, Frequency
-from domain.covenants.status import CovenantStatus, EvaluationStatus
+from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
 from domain.covenants.terms import CovenantType, Operator, Terms
 from domain.documents.content import ContentType, Uploader
 from domain.shared.application import ConcurrentModification
@@ -389,3 +389,29 @@ def test_a_second_decision_racing_the_first_is_still_refused(
     with pytest.raises(Conflict):
         covenants.comply(BRAND, record_id, "stock statement seen, DMS ref 4411")
     assert _events(covenants, record_id) == ["Opened", "Waived"]
+
+
+def test_the_jobs_batches_racing_staff_are_saved_on_the_records_as_they_now_are(
+    covenants: Covenants, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The overdue job's batch (one atomic save) raced by staff complying one of its records: the batch is marked again
+    # without that record, not the whole attempt failed until the scheduler's retry.
+    complied, later = (
+        _first_record(covenants, _create(covenants, terms=STOCK, title=t)) for t in ("Stock A", "Stock B")
+    )
+    raced_after(monkeypatch, covenants, "load_many", lambda: covenants.comply(BRAND, complied, "stock statement seen"))
+    assert covenants.mark_overdue([complied, later], date(2027, 1, 15)) == 1
+    monkeypatch.undo()
+    assert _events(covenants, complied) == ["Opened", "Complied"]
+    assert _events(covenants, later) == ["Opened", "MarkedOverdue"]
+
+    # The notices job's page raced by staff waiving a record it covers: queued again, for the record still owed.
+    waived = _first_record(covenants, _create(covenants, terms=STOCK, title="Stock C"))
+    assert covenants.mark_overdue([waived], date(2027, 1, 15)) == 1
+    raced_after(monkeypatch, covenants, "load_many", lambda: covenants.waive(BRAND, waived, "borrower restructured"))
+    notices = covenants.queue_notices(
+        BRAND, NoticeKind.OVERDUE, [([waived], "a@b.in"), ([later], "a@b.in")], subject_for=lambda _: "Overdue",
+        as_of=date(2027, 1, 15),
+    )  # fmt: skip
+    assert notices[0] is None and notices[1] is not None and notices[1].evaluation_ids == [later]
+    assert _events(covenants, waived) == ["Opened", "MarkedOverdue", "Waived"]
