@@ -146,7 +146,7 @@ class Leads(ContextApplication):
         while True:
             record, leads = self._plan_import(brand_id, parsed, filename, known)
             try:
-                return self.commit(record, *leads)
+                return self.commit_summary(record, *leads)
             except ConcurrentModification:
                 if attempt == IMPORT_ATTEMPTS:
                     raise

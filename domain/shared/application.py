@@ -189,19 +189,32 @@ class ContextApplication(Application[UUID]):
         `beside` writes rows kept outside the event history on the cursor of the events' transaction (a recorder that
         `writes_beside`: adapters/event_recorder.py), so neither the events nor those rows are kept without the
         other; on a recorder without transactions (in memory) each is called with None after the save."""
+        return self._commit(primary, (primary, *others), beside)
+
+    def commit_summary(self, summary: Aggregate, *parts: Aggregate) -> CommandResult:
+        """`commit`, `summary`'s events recorded after its `parts`' (the result names `summary`): a record that sums
+        up the others (an import and the leads it created) is then projected only once they all are. A projection
+        works through the log in order and may commit a large transaction's events over several of its batches, so a
+        caller who finds the summary in a read model (a 201, or a poll of a 202's Location) finds all it counts.
+        (Not through an override of `commit`: the loans context's checkpoints are not kept by it.)"""
+        return self._commit(summary, (*parts, summary), ())
+
+    def _commit(
+        self, primary: Aggregate, saved: tuple[Aggregate | None, ...], beside: Sequence[Callable[[Any], None]]
+    ) -> CommandResult:
+        """`commit` of `saved` (`primary` among them) in that order."""
         keeper, every = self.snapshot_keeper, self.snapshot_every
         due = (
-            [a for a in (primary, *others) if a is not None and any(e.originator_version % every == 0
-                                                                    for e in a.pending_events)]
+            [a for a in saved if a is not None and any(e.originator_version % every == 0 for e in a.pending_events)]
             if keeper is not None and every > 0
             else []
         )  # fmt: skip
         loaded = primary.version - len(primary.pending_events)  # the version the command read
         try:
             if beside and getattr(self.recorder, "writes_beside", False):
-                recordings = self.save(primary, *others, beside=tuple(beside))
+                recordings = self.save(*saved, beside=tuple(beside))
             else:
-                recordings = self.save(primary, *others)
+                recordings = self.save(*saved)
                 for write in beside:  # a recorder without transactions (in memory): record, then write
                     write(None)
         except IntegrityError as exc:

@@ -286,3 +286,16 @@ def test_blank_lines_are_not_records_and_cells_are_bounded(leads: Leads) -> None
     record = _import(leads, data)
     assert [(x.line, x.outcome) for x in record.lines] == [(2, "created"), (4, "rejected")]
     assert "500" in (record.lines[1].reason or "")
+
+
+def test_an_import_is_recorded_after_the_leads_it_counts(leads: Leads) -> None:
+    # A projection may commit a large import's events over several of its batches. A clean-clone run's report read
+    # 10,001 of an import's 10,002 leads: the import's row (its event recorded first) had shown while the last lead
+    # was still in a batch to come, and the 202's poll of the import's Location took it as done. Recorded after its
+    # leads, the import shows only once every lead it counts does.
+    before = leads.recorder.max_notification_id() or 0
+    record = _import(leads, fb(*(row(n, f"Lead {n}", f"98765{n:05d}") for n in range(1, 6))))
+    recorded = leads.recorder.select_notifications(before + 1, 100)
+    assert [n.originator_id for n in recorded][-1] == record.id
+    assert {n.originator_id for n in recorded[:-1]} == {line.lead_id for line in record.lines}
+    assert len(recorded) == 6 and record.created == 5
