@@ -17,7 +17,7 @@ from domain.covenants.status import CovenantStatus, NoticeKind
 from domain.covenants.terms import Terms
 from domain.documents.content import ContentType, Uploader
 from domain.shared.aggregate import Aggregate
-from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication, retried
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue
 from domain.shared.values import MIN_REASON, clean_text, sees_company
@@ -316,15 +316,13 @@ class Covenants(ContextApplication):
         record as it now is, up to `RECORD_ATTEMPTS` times, as if the request had come a moment later: none of these
         requests names the version it read, and each checks the record afresh (a record complied or waived meanwhile
         refuses the second decision with 409, a value submitted meanwhile is the one judged)."""
-        for attempt in range(1, RECORD_ATTEMPTS + 1):
+
+        def commit_change() -> CommandResult:
             record = self.evaluation(brand_id, evaluation_id, companies)
             change(record)
-            try:
-                return self.commit(record)
-            except ConcurrentModification:
-                if attempt == RECORD_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")  # the loop returns or raises
+            return self.commit(record)
+
+        return retried(commit_change, RECORD_ATTEMPTS)
 
     # Batch work (the jobs) -------------------------------------------------------------------------------
 
@@ -360,21 +358,17 @@ class Covenants(ContextApplication):
 
         A dry run counts them and saves nothing.
         """
-        for attempt in range(1, RECORD_ATTEMPTS + 1):
+
+        def mark() -> int:
             records = self.load_many(CovenantEvaluation, evaluation_ids, None, EvaluationNotFound)
             changed = [r for r in records if r.mark_overdue(as_of)]
-            if not changed or dry_run:
-                return len(changed)
-            try:
+            if changed and not dry_run:
                 self.commit(changed[0], *changed[1:])
-            except ConcurrentModification:
-                # Staff complied, waived or took proof on one of the batch meanwhile: the batch again, as it now is
-                # (a record closed meanwhile is no longer marked), rather than the job's attempt failing for it.
-                if attempt == RECORD_ATTEMPTS:
-                    raise
-                continue
             return len(changed)
-        raise AssertionError("unreachable")  # the loop returns or raises
+
+        # Staff complied, waived or took proof on one of the batch meanwhile: the batch again, as it now is (a record
+        # closed meanwhile is no longer marked), rather than the job's attempt failing for it.
+        return retried(mark, RECORD_ATTEMPTS)
 
     def queue_notice(
         self,
@@ -429,13 +423,9 @@ class Covenants(ContextApplication):
         notices needs, so a job can send them without loading them again (workers only). When staff changed one of
         the records meanwhile (complied, waived, took proof), the page is queued again on the records as they now are
         (up to `RECORD_ATTEMPTS` times): a record closed meanwhile needs no notice."""
-        for attempt in range(1, RECORD_ATTEMPTS + 1):
-            try:
-                return self._queue_notices_once(brand_id, kind, groups, subject_for, as_of, dry_run)
-            except ConcurrentModification:
-                if attempt == RECORD_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")  # the loop returns or raises
+        return retried(
+            lambda: self._queue_notices_once(brand_id, kind, groups, subject_for, as_of, dry_run), RECORD_ATTEMPTS
+        )
 
     def _queue_notices_once(
         self,

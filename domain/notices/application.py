@@ -30,7 +30,7 @@ from domain.notices.source import (
 )
 from domain.notices.sync_run import PageCounts, SyncRun, SyncRunNotFound, SyncStatus
 from domain.shared.aggregate import Aggregate, with_id
-from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication, replay
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication, replay, retried
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict
 
@@ -204,7 +204,8 @@ class Notices(ContextApplication):
         A running run whose worker is gone (`is_abandoned`) is ended as failed first, so a dead worker never
         blocks its source for good. `companies`: those the caller may see (empty: every company).
         """
-        for attempt in range(1, SOURCE_ATTEMPTS + 1):
+
+        def begin() -> CommandResult:
             source = self.source(brand_id, source_id, companies)
             running = source.running_run_id
             if running is not None and is_abandoned(running):
@@ -219,13 +220,10 @@ class Notices(ContextApplication):
                 modes=list(modes),
             )
             source.start_sync(run.id)
-            try:
-                return self.commit(run, source)
-            except ConcurrentModification:
-                # Its settings changed meanwhile (or another run started: the next attempt refuses it with 409).
-                if attempt == SOURCE_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")  # the loop returns or raises
+            return self.commit(run, source)
+
+        # Its settings changed meanwhile: started on them (another run started: the next attempt refuses it, 409).
+        return retried(begin, SOURCE_ATTEMPTS)
 
     def sync_run(self, brand_id: UUID | None, run_id: UUID) -> SyncRun:
         """The run, if in the brand (None: any brand, for workers)."""
@@ -329,21 +327,18 @@ class Notices(ContextApplication):
         """End a run and free its source for the next one."""
         with self._runs_lock:
             self._runs.pop(run_id, None)
-        for attempt in range(1, SOURCE_ATTEMPTS + 1):
+
+        def finish() -> SyncStatus:
             run = self.sync_run(None, run_id)
             source = self.source(None, run.source_id)
             status = run.finish(error=error, inactivated=inactivated, retries=retries, now=self.clock.now())
             source.end_sync(run.id, status.value)
-            try:
-                self.commit(run, source)
-            except ConcurrentModification:
-                # The source's settings changed meanwhile (an admin's edit): the run still ends, on the source as it
-                # now is, not as a failed job whose run waits to be found abandoned.
-                if attempt == SOURCE_ATTEMPTS:
-                    raise
-                continue
+            self.commit(run, source)
             return status
-        raise AssertionError("unreachable")  # the loop returns or raises
+
+        # The source's settings changed meanwhile (an admin's edit): the run still ends, on the source as it now is,
+        # not as a failed job whose run waits to be found abandoned.
+        return retried(finish, SOURCE_ATTEMPTS)
 
     # Notices -------------------------------------------------------------------------------------------------
 

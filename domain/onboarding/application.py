@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID, uuid5
 
 import structlog
@@ -55,12 +54,10 @@ from domain.onboarding.steps import STEPS, FunnelRules, LoanRequestIn, Step, che
 from domain.providers.calls import Caller
 from domain.providers.messaging import SmsSender
 from domain.shared.aggregate import with_id
-from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication, retried
 from domain.shared.clock import business_date
 from domain.shared.errors import Conflict, FieldError, InvalidInput, InvalidValue, Throttled
 from domain.shared.values import MIN_REASON, clean_text, normalise_phone
-
-T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
 
@@ -76,16 +73,6 @@ STEP_DOCUMENT_KINDS: dict[Step, frozenset[str]] = {
 #: its funnel step on the funnel's latest version when another request changed the funnel first: the change it raced
 #: (a step redone in another tab, a send-back) is unrelated, and giving up would leave the two contexts disagreeing.
 SAVE_ATTEMPTS = 4
-
-
-def _retrying(work: Callable[[], T], attempts: int = SAVE_ATTEMPTS) -> T:
-    """Run `work` again when another request changed the same record first (counters must not lose a count)."""
-    for _ in range(attempts - 1):
-        try:
-            return work()
-        except ConcurrentModification:
-            continue
-    return work()
 
 
 class Onboarding(ContextApplication):
@@ -139,7 +126,7 @@ class Onboarding(ContextApplication):
             # One request of the phone at a time from the throttle's check to the record (`CodeSends`): a tap at
             # the same moment as another waits for its code to be recorded and then finds the resend wait.
             with self.code_sends.holding(brand_id, clean):
-                return _retrying(lambda: self._request_code(brand_id, clean))
+                return retried(lambda: self._request_code(brand_id, clean), SAVE_ATTEMPTS)
         except CodeBeingSent:  # another request is still sending this phone's code: that one is on its way
             return CodeRequest(expires_in=0, resend_after=int(RESEND_AFTER.total_seconds()))
 
@@ -182,7 +169,7 @@ class Onboarding(ContextApplication):
         clean = normalise_phone(phone)
         if not code.strip().isdigit():
             raise wrong_code()
-        return _retrying(lambda: self._sign_in(brand_id, clean, code.strip(), attribution))
+        return retried(lambda: self._sign_in(brand_id, clean, code.strip(), attribution), SAVE_ATTEMPTS)
 
     def _sign_in(self, brand_id: UUID, phone: str, code: str, attribution: Attribution | None = None) -> SignedIn:
         now = self.clock.now()
@@ -753,7 +740,7 @@ class Onboarding(ContextApplication):
         not cancelled) records the submitted step, as the borrower's submit would have: a submit that failed between
         its two saves (the process died, or every retry lost its race), or staff submitting the application on the
         loan. Anything else changes nothing (`changed` False); safe to repeat."""
-        return _retrying(lambda: self._sync_submission(brand_id, borrower_id))
+        return retried(lambda: self._sync_submission(brand_id, borrower_id), SAVE_ATTEMPTS)
 
     def _sync_submission(self, brand_id: UUID, borrower_id: UUID) -> CommandResult:
         funnel = self.funnel(brand_id, borrower_id)
@@ -791,7 +778,7 @@ class Onboarding(ContextApplication):
         finds the pair on the read models; this checks it on the aggregates: the funnel in progress and pointing at
         the application, the application cancelled by a close (`CLOSED_ONBOARDING`). Anything else changes nothing;
         safe to repeat."""
-        return _retrying(lambda: self._finish_close(brand_id, borrower_id, loan_id))
+        return retried(lambda: self._finish_close(brand_id, borrower_id, loan_id), SAVE_ATTEMPTS)
 
     def _finish_close(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID) -> CommandResult:
         funnel = self.funnel(brand_id, borrower_id)

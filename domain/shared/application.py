@@ -105,6 +105,21 @@ class ConcurrentModification(Conflict):
     """Raised when another command changed the same record first (optimistic concurrency)."""
 
 
+R = TypeVar("R")
+
+
+def retried(work: Callable[[], R], attempts: int) -> R:
+    """`work()` (a command: read, change, save), run again from its read when another request saved the same record
+    first (ConcurrentModification), up to `attempts` times in all, as if it had come a moment later: for a change
+    that commutes with whatever beat it and names no version it read (the last attempt's conflict is the 409)."""
+    for _ in range(attempts - 1):
+        try:
+            return work()
+        except ConcurrentModification:
+            continue
+    return work()
+
+
 class ContextApplication(Application[UUID]):
     """An eventsourcing Application with an injected clock, brand-scoped loading and atomic saves."""
 
