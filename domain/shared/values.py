@@ -610,7 +610,7 @@ def check_callback(at: datetime, now: datetime, field: str = "callback_at") -> d
 #: A calendar date as the API's schemas state it: a year within the accepted range (`parse_date`), a month 01-12 and
 #: a day 01-31 (the day's month, `format: date`, says the rest). Months and days spelled out, not `[0-9]{2}`: a client
 #: reads what it may send, and a fuzzer drawing from the pattern does not throw away most of what it draws (a month
-#: 00-99 and a day 00-99 passed `format` one time in twelve; an instant's hour, minute and second one in a hundred).
+#: and a day drawn from 00-99 made a real date about one time in thirty, and an instant's time one in twelve of those).
 _DATE_PATTERN = r"(19[0-9]{2}|2[01][0-9]{2}|2200)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
 DATE_PATTERN = f"^{_DATE_PATTERN}$"
 #: An RFC 3339 date-time `parse_instant` takes, as the API's schemas state it: a date as above, an upper-case `T`, a
