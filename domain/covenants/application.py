@@ -423,53 +423,48 @@ class Covenants(ContextApplication):
         notices needs, so a job can send them without loading them again (workers only). When staff changed one of
         the records meanwhile (complied, waived, took proof), the page is queued again on the records as they now are
         (up to `RECORD_ATTEMPTS` times): a record closed meanwhile needs no notice."""
-        return retried(
-            lambda: self._queue_notices_once(brand_id, kind, groups, subject_for, as_of, dry_run), RECORD_ATTEMPTS
-        )
 
-    def _queue_notices_once(
-        self,
-        brand_id: UUID,
-        kind: NoticeKind,
-        groups: Sequence[tuple[Sequence[UUID], str]],
-        subject_for: Callable[[list[CovenantEvaluation]], str],
-        as_of: date,
-        dry_run: bool,
-    ) -> tuple[list[CovenantNotice | None], dict[UUID, CovenantEvaluation]]:
-        ids = list(dict.fromkeys(i for evaluation_ids, _ in groups for i in evaluation_ids))
-        loaded = {r.id: r for r in self.load_many(CovenantEvaluation, ids, brand_id, EvaluationNotFound)}
-        if dry_run and kind is NoticeKind.OVERDUE:
-            for record in loaded.values():
-                record.mark_overdue(as_of)
-        notices: list[CovenantNotice | None] = []
-        changed: list[Aggregate] = []
-        for evaluation_ids, recipient in groups:
-            records = [loaded[i] for i in dict.fromkeys(evaluation_ids) if loaded[i].needs_notice(kind)]
-            if not records:
-                notices.append(None)
-                continue
-            first = records[0]
-            if any((r.customer_id, r.application_ref) != (first.customer_id, first.application_ref) for r in records):
-                raise InvalidValue("evaluation_ids", "one notice covers records of one borrower and one application")
-            notice = CovenantNotice(
-                brand_id=brand_id,
-                kind=kind,
-                customer_id=first.customer_id,
-                application_ref=first.application_ref,
-                recipient=recipient,
-                subject=subject_for(records),
-                evaluation_ids=[r.id for r in records],
-                as_of=as_of,
-                # The records' company when they share one, so the notice's trail rows are of it (activity).
-                company=first.company if all(r.company == first.company for r in records) else None,
-            )
-            for record in records:
-                record.queue_notice(kind, notice.id)
-            notices.append(notice)
-            changed += [notice, *records]
-        if changed and not dry_run:
-            self.commit(changed[0], *changed[1:])
-        return notices, loaded
+        def queue() -> tuple[list[CovenantNotice | None], dict[UUID, CovenantEvaluation]]:
+            ids = list(dict.fromkeys(i for evaluation_ids, _ in groups for i in evaluation_ids))
+            loaded = {r.id: r for r in self.load_many(CovenantEvaluation, ids, brand_id, EvaluationNotFound)}
+            if dry_run and kind is NoticeKind.OVERDUE:
+                for record in loaded.values():
+                    record.mark_overdue(as_of)
+            notices: list[CovenantNotice | None] = []
+            changed: list[Aggregate] = []
+            for evaluation_ids, recipient in groups:
+                records = [loaded[i] for i in dict.fromkeys(evaluation_ids) if loaded[i].needs_notice(kind)]
+                if not records:
+                    notices.append(None)
+                    continue
+                first = records[0]
+                if any(
+                    (r.customer_id, r.application_ref) != (first.customer_id, first.application_ref) for r in records
+                ):
+                    raise InvalidValue(
+                        "evaluation_ids", "one notice covers records of one borrower and one application"
+                    )
+                notice = CovenantNotice(
+                    brand_id=brand_id,
+                    kind=kind,
+                    customer_id=first.customer_id,
+                    application_ref=first.application_ref,
+                    recipient=recipient,
+                    subject=subject_for(records),
+                    evaluation_ids=[r.id for r in records],
+                    as_of=as_of,
+                    # The records' company when they share one, so the notice's trail rows are of it (activity).
+                    company=first.company if all(r.company == first.company for r in records) else None,
+                )
+                for record in records:
+                    record.queue_notice(kind, notice.id)
+                notices.append(notice)
+                changed += [notice, *records]
+            if changed and not dry_run:
+                self.commit(changed[0], *changed[1:])
+            return notices, loaded
+
+        return retried(queue, RECORD_ATTEMPTS)
 
     def notice(self, notice_id: UUID) -> CovenantNotice:
         """A notice (workers only)."""
