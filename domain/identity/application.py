@@ -27,7 +27,14 @@ from domain.shared.application import CommandResult, ConcurrentModification
 from domain.shared.clock import DEFAULT_TIMEZONE, brand_business_date, business_date
 from domain.shared.errors import Conflict, DomainError, FieldChecks, FieldError, InvalidValue
 from domain.shared.index import UniqueValue, index_id
-from domain.shared.values import check_date_range, clean_text, company_code, normalise_email, normalise_name
+from domain.shared.values import (
+    check_date_range,
+    clean_text,
+    company_code,
+    normalise_email,
+    normalise_name,
+    visible_characters,
+)
 
 INVITE_LIFETIME = timedelta(days=3)
 MIN_PASSWORD_LENGTH = 10
@@ -651,14 +658,16 @@ class Identity(Authentication):
     def schedule_leave(
         self, brand_id: UUID, staff_id: UUID, start: date, end: date, reason: str | None
     ) -> CommandResult:
-        """Record leave dates (end before start -> 422, overlapping leave -> 409)."""
+        """Record leave dates (end before start -> 422, overlapping leave -> 409); a reason with nothing visible in
+        it (blank, or only zero-width characters) is no reason."""
         staff = self.staff(brand_id, staff_id)
         checks = FieldChecks()
         checks.check(lambda: check_date_range(start, "start"))
         checks.check(lambda: check_date_range(end, "end"))
         why = checks.check(lambda: clean_text(reason, "reason", multiline=True, min_visible=0)) if reason else None
         checks.raise_if_any()
-        staff.schedule_leave(Leave(id=uuid4(), start=start, end=end, reason=why or None))
+        shown = why if why and visible_characters(why) else None
+        staff.schedule_leave(Leave(id=uuid4(), start=start, end=end, reason=shown))
         return self.commit(staff)
 
     def cancel_leave(self, brand_id: UUID, staff_id: UUID, leave_id: UUID) -> CommandResult:

@@ -270,6 +270,14 @@ def test_leave_may_not_end_before_it_starts_or_overlap(identity: Identity, brand
     assert identity.staff(brand, staff).leaves == {}
 
 
+def test_a_leave_reason_with_nothing_visible_is_no_reason(identity: Identity, brand: UUID) -> None:
+    staff = identity.create_staff(brand, "ravi@lender.in", "Ravi Kumar", ["sales"], granter=OPERATOR).id
+    for day, reason in ((1, "\u200b\u200b"), (3, " \u2060 "), (5, "  "), (7, " wedding ")):
+        identity.schedule_leave(brand, staff, date(2026, 12, day), date(2026, 12, day), reason)
+    reasons = sorted((leave.start.day, leave.reason) for leave in identity.staff(brand, staff).leaves.values())
+    assert reasons == [(1, None), (3, None), (5, None), (7, "wedding")]
+
+
 # The admin roster ----------------------------------------------------------------------------------------------
 
 
