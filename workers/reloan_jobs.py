@@ -87,7 +87,7 @@ def run(port: ReloanJobPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str
     """The expired offers cancelled, then one batch of the brand's closed loans without an offer (nothing to do
     when re-loans are not automated), then the offers' notifications."""
     brand_id = job_run.brand_id
-    settings = port.identity.configuration(brand_id).settings
+    settings = port.identity.settings(brand_id)
     yield from expire(port, job_run, settings)
     if not settings.automated_reloan:
         yield BatchCounts(processed=0, succeeded=0), None

@@ -155,7 +155,7 @@ def report_request(
 ) -> ReportRequest:
     """The request of a report in the brand's timezone, as of its business date; `team`: the manager the `team`
     filter names (`team_manager`: `mine` is the caller)."""
-    tz = identity.configuration(brand_id).settings.timezone
+    tz = identity.settings(brand_id).timezone
     given = filters.given()
     if team is not None:
         given["team"] = str(team)

@@ -68,7 +68,7 @@ class ReloanDesk:
     def offer_for(self, brand_id: UUID, loan_id: UUID) -> CommandResult | None:
         """Make the closed loan's offer when the brand automates re-loans and the borrower is eligible; None when no
         offer is due or the loan already has one (idempotent per closed loan)."""
-        settings = self.identity.configuration(brand_id).settings
+        settings = self.identity.settings(brand_id)
         if not settings.automated_reloan:
             return None
         loan = self.loans.get(brand_id, loan_id)
@@ -112,7 +112,7 @@ class ReloanDesk:
 
     def expiry_cutoff(self, brand_id: UUID) -> datetime | None:
         """The brand's offers made before this instant have expired (None: they never expire), as of now."""
-        settings = self.identity.configuration(brand_id).settings
+        settings = self.identity.settings(brand_id)
         today = self.loans.parties.business_date(brand_id)
         return expiry_cutoff(settings.reloan_offer_days, settings.timezone, today, self.offers.clock.now())
 
@@ -121,7 +121,7 @@ class ReloanDesk:
         `reloan-offers` job (every few minutes) has not cancelled it yet. Nothing is written: the job cancels it."""
         cutoff = self.expiry_cutoff(brand_id)
         if cutoff is not None and made_at < cutoff:
-            days = self.identity.configuration(brand_id).settings.reloan_offer_days
+            days = self.identity.settings(brand_id).reloan_offer_days
             raise Conflict(f"the re-loan offer expired: offers stay open {days} day(s)", id=str(offer_id))
 
     def reject(self, brand_id: UUID, offer_id: UUID, reason: str) -> CommandResult:

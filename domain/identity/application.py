@@ -7,9 +7,11 @@ application extends; the principal itself is `domain.identity.principal`.
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Any, cast
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
@@ -247,6 +249,11 @@ def _scoped_id(kind: str, brand_id: UUID) -> UUID:
     return uuid5(NAMESPACE_URL, f"https://covenant-desk/{kind}/{brand_id}")
 
 
+#: How many brands' configurations an Identity keeps read (`Identity._configuration_now`): all of them start over
+#: when more are asked for.
+READ_CONFIGURATIONS_KEPT = 10_000
+
+
 class Identity(Authentication):
     """Brands and their configuration, staff users, invites and API keys (credentials: `Authentication`)."""
 
@@ -257,6 +264,10 @@ class Identity(Authentication):
         (None: none yet); a business date may not move back to it or before (`change_configuration`)."""
         super().__init__(*args, **kwargs)
         self._cob_closed_through = cob_closed_through
+        # Brands' configurations as last read, for `_configuration_now` (never changed in place: a command changes
+        # one `configuration` replays).
+        self._read_configurations: dict[UUID, BrandConfiguration] = {}
+        self._read_configurations_lock = threading.Lock()
 
     # Brands -----------------------------------------------------------------
 
@@ -305,9 +316,36 @@ class Identity(Authentication):
             settings=BrandSettings(timezone=brand.timezone),
         )
 
+    def _configuration_now(self, brand_id: UUID) -> BrandConfiguration:
+        """The brand's configuration as it is now, to read, not to change (a command changes the one `configuration`
+        gives). Every request asks for a brand's settings, most of them several times (its business date, timezone,
+        calendar, allocation rules), and replaying the configuration each time cost two aggregates' reads and
+        decoding every change it ever had (the close of business adds one a day to a held brand). The one last read
+        is kept, and each call reads only the events recorded after its version (one indexed query, no rows while
+        nothing changed: as fresh as a replay, in this process or from another); when there are some, it is
+        replayed."""
+        config_id = _scoped_id("config", brand_id)
+        with self._read_configurations_lock:
+            kept = self._read_configurations.get(config_id)
+        if kept is not None and not self.recorder.select_events(config_id, gt=kept.version, limit=1):
+            return kept
+        config = self.configuration(brand_id)
+        if not config.pending_events:  # saved, not the defaults of a brand that never changed them
+            with self._read_configurations_lock:
+                if len(self._read_configurations) >= READ_CONFIGURATIONS_KEPT:
+                    self._read_configurations.clear()
+                latest = self._read_configurations.get(config_id)
+                if latest is None or latest.version < config.version:
+                    self._read_configurations[config_id] = config
+        return config
+
     def settings(self, brand_id: UUID) -> BrandSettings:
         """The brand's current settings."""
-        return self.configuration(brand_id).settings
+        return self._configuration_now(brand_id).settings
+
+    def loan_minimum(self, brand_id: UUID) -> Decimal | None:
+        """The smallest loan amount the brand allows, once it has set one (`BrandConfiguration.loan_minimum`)."""
+        return self._configuration_now(brand_id).loan_minimum
 
     def timezone(self, brand_id: UUID) -> str:
         """The brand's business-day timezone: its configured setting (the brand record's `timezone` is only the one
@@ -380,7 +418,7 @@ class Identity(Authentication):
 
     def configuration_state(self, brand_id: UUID) -> ConfigurationState:
         """The brand's settings with the configuration's version and the business date."""
-        config = self.configuration(brand_id)
+        config = self._configuration_now(brand_id)
         settings = config.settings
         today = brand_business_date(self.clock.now(), settings.timezone, settings.business_date)
         return ConfigurationState(brand_id, settings, config.version, today, config.business_date_held)
@@ -395,7 +433,7 @@ class Identity(Authentication):
         (an admin, an API key, the CLI; the COB moving a held date on keeps it held). Else - never set, cleared
         since, or only ever moved on by the COB - it follows the calendar, and its scheduled close of business runs
         as of the slot's day, closing every date it missed (`brand_config.business_date_held_by`)."""
-        return self.configuration(brand_id).business_date_held
+        return self._configuration_now(brand_id).business_date_held
 
     def as_of_window(self, brand_id: UUID) -> tuple[date, date]:
         """The dates the brand's job runs may be as of: from its first business day to its business date.

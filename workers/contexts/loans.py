@@ -93,7 +93,7 @@ class BrandLoanParties:
         return brand_policy(self.identity.settings(brand_id), blocked=self.blocklist.blocked_pincodes(brand_id))
 
     def loan_minimum(self, brand_id: UUID) -> Decimal | None:
-        return self.identity.configuration(brand_id).loan_minimum
+        return self.identity.loan_minimum(brand_id)
 
     def rejection_reason(self, brand_id: UUID, code: str) -> str | None:
         reasons = self.identity.settings(brand_id).rejection_reasons

@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -34,8 +33,8 @@ def catalogue() -> Catalogue:
 class NoExpiry:
     """The identity context as the accept reads it: the brand's settings, offers never expiring (the default)."""
 
-    def configuration(self, brand_id: uuid.UUID) -> Any:
-        return SimpleNamespace(settings=BrandSettings())
+    def settings(self, brand_id: uuid.UUID) -> BrandSettings:
+        return BrandSettings()
 
 
 class OneThread:
