@@ -88,7 +88,7 @@ def acting_brand(gate: Gate, request: Request, principal: Principal) -> Principa
 
 def _owner(gate: Gate, session: Session) -> Principal | None:
     try:
-        staff = gate.identity.staff(session.brand_id, session.staff_id)
+        staff = gate.identity.staff_now(session.brand_id, session.staff_id)
         return gate.identity.staff_principal(staff)
     except (StaffNotFound, AuthenticationFailed):
         return None

@@ -7,7 +7,6 @@ application extends; the principal itself is `domain.identity.principal`.
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -249,11 +248,6 @@ def _scoped_id(kind: str, brand_id: UUID) -> UUID:
     return uuid5(NAMESPACE_URL, f"https://covenant-desk/{kind}/{brand_id}")
 
 
-#: How many brands' configurations an Identity keeps read (`Identity._configuration_now`): all of them start over
-#: when more are asked for.
-READ_CONFIGURATIONS_KEPT = 10_000
-
-
 class Identity(Authentication):
     """Brands and their configuration, staff users, invites and API keys (credentials: `Authentication`)."""
 
@@ -264,10 +258,6 @@ class Identity(Authentication):
         (None: none yet); a business date may not move back to it or before (`change_configuration`)."""
         super().__init__(*args, **kwargs)
         self._cob_closed_through = cob_closed_through
-        # Brands' configurations as last read, for `_configuration_now` (never changed in place: a command changes
-        # one `configuration` replays).
-        self._read_configurations: dict[UUID, BrandConfiguration] = {}
-        self._read_configurations_lock = threading.Lock()
 
     # Brands -----------------------------------------------------------------
 
@@ -319,25 +309,10 @@ class Identity(Authentication):
     def _configuration_now(self, brand_id: UUID) -> BrandConfiguration:
         """The brand's configuration as it is now, to read, not to change (a command changes the one `configuration`
         gives). Every request asks for a brand's settings, most of them several times (its business date, timezone,
-        calendar, allocation rules), and replaying the configuration each time cost two aggregates' reads and
-        decoding every change it ever had (the close of business adds one a day to a held brand). The one last read
-        is kept, and each call reads only the events recorded after its version (one indexed query, no rows while
-        nothing changed: as fresh as a replay, in this process or from another); when there are some, it is
-        replayed."""
-        config_id = _scoped_id("config", brand_id)
-        with self._read_configurations_lock:
-            kept = self._read_configurations.get(config_id)
-        if kept is not None and not self.recorder.select_events(config_id, gt=kept.version, limit=1):
-            return kept
-        config = self.configuration(brand_id)
-        if not config.pending_events:  # saved, not the defaults of a brand that never changed them
-            with self._read_configurations_lock:
-                if len(self._read_configurations) >= READ_CONFIGURATIONS_KEPT:
-                    self._read_configurations.clear()
-                latest = self._read_configurations.get(config_id)
-                if latest is None or latest.version < config.version:
-                    self._read_configurations[config_id] = config
-        return config
+        calendar, allocation rules): `find_kept` spares a replay of the brand and every change its configuration
+        ever had at each ask."""
+        config = self.find_kept(_scoped_id("config", brand_id))
+        return config if isinstance(config, BrandConfiguration) else self.configuration(brand_id)
 
     def settings(self, brand_id: UUID) -> BrandSettings:
         """The brand's current settings."""

@@ -122,6 +122,14 @@ class Authentication(ContextApplication):
         """The staff user, if in the brand (None: any brand)."""
         return self.load(StaffUser, staff_id, brand_id, StaffNotFound)
 
+    def staff_now(self, brand_id: UUID | None, staff_id: UUID) -> StaffUser:
+        """`staff`, to read, not to change: the staff user behind a portal session or an API key, read at each
+        request, from `find_kept` (every login adds to the record's history)."""
+        staff = self.find_kept(staff_id)
+        if not isinstance(staff, StaffUser) or (brand_id is not None and staff.brand_id != brand_id):
+            raise StaffNotFound(f"StaffUser {staff_id} not found", id=str(staff_id))
+        return staff
+
     def staff_by_email(self, email: str) -> StaffUser:
         """The staff user with the login email."""
         index = self.find(index_id("staff_email", None, email.strip().lower()))
@@ -209,7 +217,7 @@ class Authentication(ContextApplication):
         grants = role_grants([key.role])
         if key.owner_id is None:  # made by the operator's CLI: its role, every company
             return Principal("apikey", key.id, key.brand_id, key.label, (key.role,), grants)
-        owner = self.find(key.owner_id)
+        owner = self.find_kept(key.owner_id)
         if not isinstance(owner, StaffUser) or not owner.enabled:
             raise AuthenticationFailed("the staff user who owns this API key is disabled")
         # A key acts for its owner: never beyond what they hold now. A demoted owner's key loses what they lost

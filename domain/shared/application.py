@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -120,6 +121,10 @@ def retried(work: Callable[[], R], attempts: int) -> R:
     return work()
 
 
+#: How many aggregates an application keeps for `find_kept`: all start over when more are asked for.
+KEPT_AGGREGATES = 10_000
+
+
 class ContextApplication(Application[UUID]):
     """An eventsourcing Application with an injected clock, brand-scoped loading and atomic saves."""
 
@@ -131,6 +136,8 @@ class ContextApplication(Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None, clock: Clock | None = None) -> None:
         super().__init__(env)
         self.clock: Clock = clock or SystemClock()
+        self._kept: dict[UUID, Any] = {}  # `find_kept`'s aggregates, as last found
+        self._kept_lock = threading.Lock()
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Any]:
         """Put the pending events of our aggregates in the event store; the library's path for anything else.
@@ -196,6 +203,27 @@ class ContextApplication(Application[UUID]):
             return self.repository.get(aggregate_id, projector_func=replay)
         except AggregateNotFoundError:
             return None
+
+    def find_kept(self, aggregate_id: UUID) -> Any | None:
+        """`find` for what is read again and again between its changes (a brand's settings, the staff user behind
+        each portal request): the aggregate last found is given again while the event store holds no event after its
+        version (one indexed statement that returns no rows), else found again. As fresh as `find`, whichever
+        process made the change; without replaying a history that only grows (a staff user's every login, a held
+        brand's every close of business). What it gives is shared: read it, never change it (a command changes
+        what `find` gives, so a change it then refuses is never read)."""
+        with self._kept_lock:
+            kept = self._kept.get(aggregate_id)
+        if kept is not None and not self.recorder.select_events(aggregate_id, gt=kept.version, limit=1):
+            return kept
+        found = self.find(aggregate_id)
+        if found is not None:
+            with self._kept_lock:
+                if len(self._kept) >= KEPT_AGGREGATES:
+                    self._kept.clear()
+                latest = self._kept.get(aggregate_id)
+                if latest is None or latest.version < found.version:
+                    self._kept[aggregate_id] = found
+        return found
 
     def commit(
         self, primary: Aggregate, *others: Aggregate | None, beside: Sequence[Callable[[Any], None]] = ()

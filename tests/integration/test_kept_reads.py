@@ -1,7 +1,7 @@
-"""A brand's settings are read on every request, most of them several times: `Identity` keeps the configuration it
-last read and reads only what was recorded since (`Identity._configuration_now`). What is read must stay as fresh as
-a replay of the configuration: a change made by another process (another `serve`, a worker, the CLI) is seen at the
-next read, and a command's refused change is not seen at all."""
+"""What every request reads - a brand's settings, the staff user behind a portal session or an API key - comes from
+`ContextApplication.find_kept`: the aggregate last found, given again while the event store holds nothing after its
+version. It must stay as fresh as a replay: a change made by another process (another `serve`, a worker, the CLI)
+is read at the next ask, and a change a command applies and then refuses is never read."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from adapters.mail_sink import free_port
 from adapters.mailer import MailSettings
 from domain.identity.application import Identity
 from domain.identity.brand import BrandNotFound
+from domain.identity.permissions import Level, Permission
+from domain.identity.principal import OPERATOR, AuthenticationFailed
+from domain.identity.staff import StaffNotFound
 from domain.shared.errors import Conflict
 from workers.platform import Platform
 
@@ -56,3 +59,32 @@ def test_a_refused_change_is_not_read_and_an_unknown_brand_is_still_not_found(
     assert identity.settings(brand) == kept and identity.business_date(brand) == date(2026, 7, 10)
     with pytest.raises(BrandNotFound):
         identity.settings(uuid4())
+
+
+def test_the_staff_user_behind_each_request_is_read_as_another_process_left_them(dsn: str, platform: Any) -> None:
+    mine = platform.get(Identity)
+    brand = mine.create_brand("k" + uuid4().hex[:12], "Kept Reads").id
+    staff = mine.create_staff(brand, f"{uuid4().hex[:8]}@kept.in", "Kiran Rao", ["sales"], granter=OPERATOR).id
+    key = mine.issue_api_key(brand, "sales", "kiran's key", owner_id=staff, granter=OPERATOR).secret
+    assert mine.staff_principal(mine.staff_now(brand, staff)).roles == ("sales",)
+    assert mine.authenticate_api_key(key).holds(Permission.LEADS, Level.READ)
+    other_process = Platform.open(dsn, mail=MailSettings(port=free_port()))
+    try:
+        theirs = other_process.get(Identity)
+        for _ in range(3):  # logins recorded elsewhere
+            logged = theirs.staff(brand, staff)
+            logged.record_login("10.0.0.1", "browser")
+            theirs.commit(logged)
+        theirs.update_staff(brand, staff, roles=["collection_head"], granter=OPERATOR)
+        assert mine.staff_now(brand, staff).version == theirs.staff(brand, staff).version
+        assert mine.staff_principal(mine.staff_now(brand, staff)).roles == ("collection_head",)
+        assert not mine.authenticate_api_key(key).holds(Permission.LEADS, Level.READ)  # the owner lost it
+        theirs.set_enabled(brand, staff, False, granter=OPERATOR)
+        with pytest.raises(AuthenticationFailed):
+            mine.staff_principal(mine.staff_now(brand, staff))
+        with pytest.raises(AuthenticationFailed):
+            mine.authenticate_api_key(key)
+    finally:
+        other_process.close()
+    with pytest.raises(StaffNotFound):
+        mine.staff_now(uuid4(), staff)  # another brand's
