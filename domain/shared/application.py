@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -206,16 +207,20 @@ class ContextApplication(Application[UUID]):
 
     def find_kept(self, aggregate_id: UUID) -> Any | None:
         """`find` for what is read again and again between its changes (a brand's settings, the staff user behind
-        each portal request): the aggregate last found is given again while the event store holds no event after its
-        version (one indexed statement that returns no rows), else found again. As fresh as `find`, whichever
-        process made the change; without replaying a history that only grows (a staff user's every login, a held
-        brand's every close of business). What it gives is shared: read it, never change it (a command changes
-        what `find` gives, so a change it then refuses is never read)."""
+        each portal request, a notice source at each sync): the aggregate last found, brought up to date with the
+        events recorded after its version (one indexed statement: no rows while nothing changed). As fresh as
+        `find`, whichever process made the change, without replaying a history that only grows (a staff user's
+        every login, a held brand's every close of business, a source's every sync). What it gives is shared: read
+        it, never change it (`find_latest` gives a copy to change)."""
         with self._kept_lock:
             kept = self._kept.get(aggregate_id)
-        if kept is not None and not self.recorder.select_events(aggregate_id, gt=kept.version, limit=1):
-            return kept
-        found = self.find(aggregate_id)
+        if kept is None:
+            found = self.find(aggregate_id)
+        else:
+            newer = list(self.events.get(aggregate_id, gt=kept.version))
+            if not newer:
+                return kept
+            found = replay(copy.deepcopy(kept), newer)
         if found is not None:
             with self._kept_lock:
                 if len(self._kept) >= KEPT_AGGREGATES:
@@ -224,6 +229,11 @@ class ContextApplication(Application[UUID]):
                 if latest is None or latest.version < found.version:
                     self._kept[aggregate_id] = found
         return found
+
+    def find_latest(self, aggregate_id: UUID) -> Any | None:
+        """`find` from `find_kept`: a copy of the aggregate as it is now, to change (a command's), without a replay
+        of its whole history."""
+        return copy.deepcopy(self.find_kept(aggregate_id))
 
     def commit(
         self, primary: Aggregate, *others: Aggregate | None, beside: Sequence[Callable[[Any], None]] = ()

@@ -18,6 +18,9 @@ from domain.identity.brand import BrandNotFound
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import OPERATOR, AuthenticationFailed
 from domain.identity.staff import StaffNotFound
+from domain.notices.application import Notices
+from domain.notices.source import NoticeSource, SourceNotFound
+from domain.shared.application import ConcurrentModification
 from domain.shared.errors import Conflict
 from workers.platform import Platform
 
@@ -88,3 +91,53 @@ def test_the_staff_user_behind_each_request_is_read_as_another_process_left_them
         other_process.close()
     with pytest.raises(StaffNotFound):
         mine.staff_now(uuid4(), staff)  # another brand's
+
+
+def _state(source: NoticeSource) -> dict[str, Any]:
+    return {k: v for k, v in vars(source).items() if k != "_pending_events"}
+
+
+def test_a_notice_source_after_many_syncs_is_the_one_a_replay_gives(
+    dsn: str, platform: Any, tenant: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every sync records its start and end on the source: `Notices.source` brings the one it last read up to date
+    (`find_latest`) instead of replaying them all, and gives a copy, so a change a command makes and then fails to
+    save is not in the next one read."""
+    mine = platform.get(Notices)
+    made = mine.connect_source(
+        tenant.brand_id,
+        company="KEPT",
+        base_url="http://127.0.0.1:9/api",
+        token="token-0001",
+        schedule="0 6 * * *",
+    )
+    for n in range(40):
+        run = mine.begin_sync(tenant.brand_id, made.id, trigger="manual", requested_by="staff:kept")
+        mine.finish_sync(run.id, error=None if n % 3 else "source down", inactivated=0, retries=0)
+        if n == 20:
+            mine.reconfigure_source(tenant.brand_id, made.id, schedule="*/30 * * * *")
+    replayed = mine.find(made.id)
+    assert isinstance(replayed, NoticeSource) and replayed.version == 1 + 80 + 1
+    assert _state(mine.source(tenant.brand_id, made.id)) == _state(replayed)
+
+    other_process = Platform.open(dsn, mail=MailSettings(port=free_port()))
+    try:
+        theirs = other_process.get(Notices)
+        assert _state(theirs.source(tenant.brand_id, made.id)) == _state(replayed)
+        theirs.reconfigure_source(tenant.brand_id, made.id, enabled=False)
+        run = theirs.begin_sync(tenant.brand_id, made.id, trigger="manual", requested_by="staff:kept")
+    finally:
+        other_process.close()
+    now = mine.source(tenant.brand_id, made.id)
+    assert (now.enabled, now.running_run_id, now.version) == (False, run.id, replayed.version + 2)
+    assert _state(now) == _state(mine.find(made.id))
+
+    changed = mine.source(tenant.brand_id, made.id)
+    changed.reconfigure(schedule="0 9 * * *")  # a change a command made and could not save
+    monkeypatch.setattr(mine, "save", lambda *_a, **_k: (_ for _ in ()).throw(ConcurrentModification("lost")))
+    with pytest.raises(ConcurrentModification):
+        mine.commit(changed)
+    monkeypatch.undo()
+    assert mine.source(tenant.brand_id, made.id).schedule == "*/30 * * * *"
+    with pytest.raises(SourceNotFound):
+        mine.source(uuid4(), made.id)
