@@ -31,7 +31,7 @@ def _products(kit: Kit) -> Products:
         clock=kit.clock,
         business_day=identity.business_date,
         repayment_calendar=repayment_calendar,
-        loan_minimum=lambda brand_id: identity.loan_minimum(brand_id),
+        loan_minimum=identity.loan_minimum,
     )
 
 
