@@ -39,6 +39,7 @@ BENCHMARKS: dict[str, str] = {
     "fieldwork": "fieldwork",
     "engagement": "engagement",
     "reports": "reports",
+    "kept_reads": "kept_reads",
 }
 
 
