@@ -418,9 +418,9 @@ class Identity(Authentication):
         migrated): the days it has operated on since stay in the window as its business date moves on (the close
         of business advancing it), so a job may be rerun as of one of them.
         """
-        config = self.configuration(brand_id)  # loads the brand too: NotFound for an unknown one
+        config = self._configuration_now(brand_id)  # every job run asked for reads it
         settings = config.settings
-        created = business_date(self.brand(brand_id).created_on, settings.timezone)
+        created = business_date(self.brand(brand_id).created_on, settings.timezone)  # NotFound for an unknown brand
         latest = brand_business_date(self.clock.now(), settings.timezone, settings.business_date)
         held = getattr(config, "earliest_business_date", None) or latest
         return min(created, held, latest), latest
