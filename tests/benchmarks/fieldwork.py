@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 from projections.collection_dashboard import CollectionDashboardQueries
 from projections.fieldwork import FieldworkView
 from projections.fieldwork_queries import FieldworkQueries
-from tests.benchmarks.harness import Verdict, fresh_database, percentile, say
+from tests.benchmarks.harness import Verdict, fresh_database, percentile, say, timings_ms
 
 TARGET_P95_MS = 10.0
 FULL, QUICK = 1_000_000, 100_000
@@ -75,12 +75,7 @@ def _load(dsn: str, total: int, agents: list[uuid.UUID], execs: list[uuid.UUID],
 
 
 def _p95(run: Callable[[], object]) -> float:
-    timings = []
-    for _ in range(SAMPLES):
-        started = time.perf_counter()
-        run()
-        timings.append((time.perf_counter() - started) * 1000)
-    return percentile(timings, 0.95)
+    return percentile(timings_ms(run, SAMPLES), 0.95)
 
 
 def run(quick: bool) -> list[Verdict]:

@@ -97,6 +97,16 @@ def run_threads(threads: int, seconds: float, step: Callable[[int], int]) -> Rat
     return Rate(sum(counts), elapsed)
 
 
+def timings_ms(run: Callable[[], object], times: int) -> list[float]:
+    """How long each of `times` calls of `run` took, in milliseconds."""
+    timings = []
+    for _ in range(times):
+        started = time.perf_counter()
+        run()
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """The nearest-rank percentile of `values` (fraction in 0..1)."""
     ordered = sorted(values)

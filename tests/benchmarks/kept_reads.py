@@ -26,19 +26,14 @@ from adapters.outbound import ALLOWED_HOSTS_ENV
 from domain.identity.application import Identity
 from domain.identity.principal import OPERATOR
 from domain.notices.application import Notices
-from tests.benchmarks.harness import Verdict, fresh_database, percentile, say
+from tests.benchmarks.harness import Verdict, fresh_database, percentile, say, timings_ms
 from workers.platform import Platform
 
 READS = 200
 
 
 def _p50_ms(read: Callable[[], Any], reads: int) -> float:
-    timings = []
-    for _ in range(reads):
-        began = time.perf_counter()
-        read()
-        timings.append((time.perf_counter() - began) * 1000)
-    return percentile(timings, 0.5)
+    return percentile(timings_ms(read, reads), 0.5)
 
 
 def _compare(what: str, events: int, replay: Callable[[], Any], kept: Callable[[], Any], reads: int) -> None:
@@ -80,7 +75,7 @@ def run(quick: bool) -> list[Verdict]:
                      lambda: identity.settings(brand), reads)  # fmt: skip
             _compare("staff user", identity.staff(brand, staff).version, lambda: identity.staff(brand, staff),
                      lambda: identity.staff_now(brand, staff), reads)  # fmt: skip
-            _compare("notice source", notices.find(source).version, lambda: notices.find(source),
+            _compare("notice source", notices.source(brand, source).version, lambda: notices.find(source),
                      lambda: notices.source(brand, source), reads)  # fmt: skip
         finally:
             platform.close()
