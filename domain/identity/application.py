@@ -293,11 +293,12 @@ class Identity(Authentication):
         return self.brand(index.owner_id)
 
     def configuration(self, brand_id: UUID) -> BrandConfiguration:
-        """The brand's configuration."""
-        brand = self.brand(brand_id)
-        config = self.find(_scoped_id("config", brand_id))
+        """The brand's configuration, a copy of its own to change (`find_latest`: not a replay of every change it
+        ever had, one a day for a held brand)."""
+        config = self.find_latest(_scoped_id("config", brand_id))
         if isinstance(config, BrandConfiguration):
             return config
+        brand = self.brand(brand_id)  # NotFound for an unknown brand
         # A brand created before configurations existed starts from the defaults (saved with its first change).
         return with_id(
             BrandConfiguration,
@@ -310,7 +311,7 @@ class Identity(Authentication):
         """The brand's configuration as it is now, to read, not to change (a command changes the one `configuration`
         gives). Every request asks for a brand's settings, most of them several times (its business date, timezone,
         calendar, allocation rules): `find_kept` spares a replay of the brand and every change its configuration
-        ever had at each ask."""
+        ever had, nor a copy, at each ask."""
         config = self.find_kept(_scoped_id("config", brand_id))
         return config if isinstance(config, BrandConfiguration) else self.configuration(brand_id)
 

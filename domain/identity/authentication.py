@@ -119,16 +119,14 @@ class Authentication(ContextApplication):
         return self._login_throttle
 
     def staff(self, brand_id: UUID | None, staff_id: UUID) -> StaffUser:
-        """The staff user, if in the brand (None: any brand)."""
-        return self.load(StaffUser, staff_id, brand_id, StaffNotFound)
+        """The staff user, if in the brand (None: any brand): a copy of their own to change (`find_latest`: not a
+        replay of the record's whole history, which every login adds to)."""
+        return _staff_in(self.find_latest(staff_id), brand_id, staff_id)
 
     def staff_now(self, brand_id: UUID | None, staff_id: UUID) -> StaffUser:
         """`staff`, to read, not to change: the staff user behind a portal session or an API key, read at each
-        request, from `find_kept` (every login adds to the record's history)."""
-        staff = self.find_kept(staff_id)
-        if not isinstance(staff, StaffUser) or (brand_id is not None and staff.brand_id != brand_id):
-            raise StaffNotFound(f"StaffUser {staff_id} not found", id=str(staff_id))
-        return staff
+        request, from `find_kept` (not even a copy)."""
+        return _staff_in(self.find_kept(staff_id), brand_id, staff_id)
 
     def staff_by_email(self, email: str) -> StaffUser:
         """The staff user with the login email."""
@@ -229,3 +227,10 @@ class Authentication(ContextApplication):
         )
         roles = (key.role,) if keeps_role else ()
         return Principal("apikey", key.id, key.brand_id, key.label, roles, limited, tuple(owner.companies))
+
+
+def _staff_in(found: object, brand_id: UUID | None, staff_id: UUID) -> StaffUser:
+    """`found` when it is a staff user of the brand (None: any brand), else StaffNotFound."""
+    if not isinstance(found, StaffUser) or (brand_id is not None and found.brand_id != brand_id):
+        raise StaffNotFound(f"StaffUser {staff_id} not found", id=str(staff_id))
+    return found
