@@ -19,7 +19,7 @@ from domain.identity.api_key import ApiKey
 from domain.identity.permissions import CROSS_BRAND_ROLES, capped, role_grants
 from domain.identity.principal import AuthenticationFailed, Principal
 from domain.identity.staff import StaffNotFound, StaffUser, lockout_until
-from domain.shared.application import ConcurrentModification, ContextApplication
+from domain.shared.application import ConcurrentModification, ContextApplication, of_brand
 from domain.shared.clock import Clock
 from domain.shared.errors import DomainError
 from domain.shared.index import UniqueValue, index_id
@@ -121,12 +121,12 @@ class Authentication(ContextApplication):
     def staff(self, brand_id: UUID | None, staff_id: UUID) -> StaffUser:
         """The staff user, if in the brand (None: any brand): a copy of their own to change (`find_latest`: not a
         replay of the record's whole history, which every login adds to)."""
-        return _staff_in(self.find_latest(staff_id), brand_id, staff_id)
+        return of_brand(self.find_latest(staff_id), StaffUser, staff_id, brand_id, StaffNotFound)
 
     def staff_now(self, brand_id: UUID | None, staff_id: UUID) -> StaffUser:
         """`staff`, to read, not to change: the staff user behind a portal session or an API key, read at each
         request, from `find_kept` (not even a copy)."""
-        return _staff_in(self.find_kept(staff_id), brand_id, staff_id)
+        return of_brand(self.find_kept(staff_id), StaffUser, staff_id, brand_id, StaffNotFound)
 
     def staff_by_email(self, email: str) -> StaffUser:
         """The staff user with the login email."""
@@ -227,10 +227,3 @@ class Authentication(ContextApplication):
         )
         roles = (key.role,) if keeps_role else ()
         return Principal("apikey", key.id, key.brand_id, key.label, roles, limited, tuple(owner.companies))
-
-
-def _staff_in(found: object, brand_id: UUID | None, staff_id: UUID) -> StaffUser:
-    """`found` when it is a staff user of the brand (None: any brand), else StaffNotFound."""
-    if not isinstance(found, StaffUser) or (brand_id is not None and found.brand_id != brand_id):
-        raise StaffNotFound(f"StaffUser {staff_id} not found", id=str(staff_id))
-    return found

@@ -30,7 +30,14 @@ from domain.notices.source import (
 )
 from domain.notices.sync_run import PageCounts, SyncRun, SyncRunNotFound, SyncStatus
 from domain.shared.aggregate import Aggregate, with_id
-from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication, replay, retried
+from domain.shared.application import (
+    CommandResult,
+    ConcurrentModification,
+    ContextApplication,
+    of_brand,
+    replay,
+    retried,
+)
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict
 
@@ -183,12 +190,8 @@ class Notices(ContextApplication):
         """The source, if in the brand (None: any brand, for workers) and of one of `companies` (empty: any).
         Each sync records its start and end on it (at a half-hourly schedule, some 35,000 events a year), so it is
         brought up to date from the one last read (`find_latest`), not replayed whole."""
-        source = self.find_latest(source_id)
-        if (
-            not isinstance(source, NoticeSource)
-            or (brand_id is not None and source.brand_id != brand_id)
-            or (companies and source.company not in companies)
-        ):
+        source = of_brand(self.find_latest(source_id), NoticeSource, source_id, brand_id, SourceNotFound)
+        if companies and source.company not in companies:
             raise SourceNotFound(f"NoticeSource {source_id} not found", id=str(source_id))
         return source
 

@@ -122,6 +122,14 @@ def retried(work: Callable[[], R], attempts: int) -> R:
     return work()
 
 
+def of_brand(found: Any, cls: type[A], aggregate_id: UUID, brand_id: UUID | None, not_found: type[NotFound]) -> A:
+    """`found` (what `find`, `find_kept` or `find_latest` gave for `aggregate_id`) when it is a `cls` of `brand_id`
+    (None: any brand), else `not_found`: another brand's record is not found, as one that does not exist."""
+    if not isinstance(found, cls) or (brand_id is not None and found.brand_id != brand_id):
+        raise not_found(f"{cls.__name__} {aggregate_id} not found", id=str(aggregate_id))
+    return found
+
+
 #: How many aggregates an application keeps for `find_kept`: all start over when more are asked for.
 KEPT_AGGREGATES = 10_000
 
@@ -162,12 +170,8 @@ class ContextApplication(Application[UUID]):
 
     def load(self, cls: type[A], aggregate_id: UUID, brand_id: UUID | None, not_found: type[NotFound]) -> A:
         """Load an aggregate of type `cls` that belongs to `brand_id` (None: any brand), else `not_found`."""
-        aggregate: Any = self.find(aggregate_id)  # an application may load from snapshots (domain/loans)
-        if aggregate is None:
-            raise not_found(f"{cls.__name__} {aggregate_id} not found", id=str(aggregate_id))
-        if not isinstance(aggregate, cls) or (brand_id is not None and aggregate.brand_id != brand_id):
-            raise not_found(f"{cls.__name__} {aggregate_id} not found", id=str(aggregate_id))
-        return aggregate
+        # An application may load from snapshots (domain/loans).
+        return of_brand(self.find(aggregate_id), cls, aggregate_id, brand_id, not_found)
 
     def load_many(
         self, cls: type[A], aggregate_ids: Sequence[UUID], brand_id: UUID | None, not_found: type[NotFound]
@@ -179,10 +183,7 @@ class ContextApplication(Application[UUID]):
         found = self.find_many(aggregate_ids)
         aggregates: list[A] = []
         for aggregate_id in aggregate_ids:
-            aggregate = found.get(aggregate_id)
-            if not isinstance(aggregate, cls) or (brand_id is not None and aggregate.brand_id != brand_id):
-                raise not_found(f"{cls.__name__} {aggregate_id} not found", id=str(aggregate_id))
-            aggregates.append(aggregate)
+            aggregates.append(of_brand(found.get(aggregate_id), cls, aggregate_id, brand_id, not_found))
         return aggregates
 
     def find_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
