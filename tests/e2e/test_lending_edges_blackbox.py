@@ -352,7 +352,8 @@ class Walk:
             ok(httpx.post(sent["esign"]["link"], json={"action": "sign"}, timeout=30))
         for case in self.cases:
             queued = poll(lambda c=case: self.loan(c.id), lambda v: v["status"] == "awaiting_disbursal")
-            assert queued["status"] == "awaiting_disbursal", queued["status"]
+            if queued["status"] != "awaiting_disbursal":  # the whole story, not pytest's cut of a long message
+                raise AssertionError(f"a signed loan not queued after 30 s: {self.not_queued(queued)}")
         payout = self.post("/payout-files", {"loan_ids": [c.id for c in self.cases]}, 201)
         assert to_paise(payout["total"]) == sum(fees(c.ref.terms)["net"] for c in self.cases), payout
         self.post(f"/payout-files/{payout['id']}/confirm")
@@ -360,6 +361,23 @@ class Walk:
             active = poll(lambda c=case: self.loan(c.id), lambda v: v["status"] == "active")
             assert (active["status"], active["disbursed_on"]) == ("active", disbursed.isoformat()), case.number
         self.check_all()
+
+    def not_queued(self, loan: dict[str, Any]) -> dict[str, Any]:
+        """Why a signed loan is not in the disbursal queue, for the failure message: its status and e-sign state, its
+        borrower's bank accounts, and each attempt of the e-sign simulator's webhooks for its request."""
+        esign = loan.get("esign") or {}
+        base, _, request_id = str(esign.get("link", "")).rpartition("/sign/")
+        attempts = []
+        if base:
+            records = ok(httpx.get(f"{base}/_sim/outbox", params={"kind": "webhook"}, timeout=30))["records"]
+            attempts = [
+                {k: r["payload"].get(k) for k in ("type", "attempt", "status", "error")} | {"at": r["at"]}
+                for r in records
+                if ((r["payload"].get("body") or {}).get("data") or {}).get("request_id") == request_id
+            ]
+        accounts = self.get(f"/customers/{loan['customer_id']}/bank-accounts")["items"]
+        return {"status": loan["status"], "esign": esign, "webhook_attempts": attempts,
+                "accounts": [(a["status"], a.get("checked_at")) for a in accounts]}  # fmt: skip
 
     def loan(self, loan_id: str) -> dict[str, Any]:
         if self.drive.tick is not None:
