@@ -45,6 +45,13 @@ def eventually(probe: Callable[[], Any], what: str, seconds: float = 60) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+#: How long a walk waits for a signed loan to reach `awaiting_disbursal`. The e-sign webhook queues it at once when
+#: the verification read model already shows the borrower's account verified; when that model is still behind (a
+#: busy machine), the agreement worker looks again after 5 s, 10 s, ... up to a minute (docs/loans.md, "Agreement
+#: and e-sign"), so the product's bound is about a minute, not the 30 s of `poll` (a clean-clone run timed out so).
+QUEUED_SECONDS = 90.0
+
+
 def poll(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 30) -> Any:
     """`fetch()` until `done` holds of its value or `timeout` seconds pass; the last value (the caller asserts on it)."""
     deadline = time.monotonic() + timeout

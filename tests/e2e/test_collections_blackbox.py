@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from adapters.webhooks import sign
-from tests.e2e.blackbox import API, Headers, eventually, ok, phone, staff_session
+from tests.e2e.blackbox import API, QUEUED_SECONDS, Headers, eventually, ok, phone, staff_session
 from tests.support import account_number, settle
 
 PASSWORD = "bb16-Password-2026!"
@@ -58,7 +58,7 @@ def disbursed_loan(http: httpx.Client, h: Headers, product: str, amount: str = "
             drain(True)
         return bool(_loan(http, h, loan_id)["status"] == "awaiting_disbursal")
 
-    eventually(queued, "the signature")
+    eventually(queued, "the signature", QUEUED_SECONDS)
     ok(http.post(f"{API}/loans/{loan_id}/disburse", json={"mode": "IMPS"}, headers=h), 202)
     payout = eventually(lambda: (_loan(http, h, loan_id).get("disbursement") or {}).get("simulator_url"), "the payout")
     ok(httpx.post(payout, json={"action": "confirm"}, timeout=30))

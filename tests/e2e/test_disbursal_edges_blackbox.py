@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.blackbox import API, Headers, ok, poll
+from tests.e2e.blackbox import API, QUEUED_SECONDS, Headers, ok, poll
 
 PAISA = Fraction(1, 100)
 
@@ -192,7 +192,7 @@ class World:
                 sent = poll(lambda: self.loan(loan_id), lambda v: bool(v.get("esign")))
                 ok(httpx.post(sent["esign"]["link"], json={"action": "sign"}, timeout=30))
             elif step == "awaiting_disbursal":
-                queued = poll(lambda: self.loan(loan_id), lambda v: v["status"] == "awaiting_disbursal")
+                queued = poll(lambda: self.loan(loan_id), lambda v: v["status"] == "awaiting_disbursal", QUEUED_SECONDS)
                 assert queued["status"] == "awaiting_disbursal", queued["status"]
             elif step == "active":
                 block = self.post(f"{url}/disburse", {"mode": "IMPS"}, 202)["disbursement"]

@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.blackbox import API, Headers, ok, poll
+from tests.e2e.blackbox import API, QUEUED_SECONDS, Headers, ok, poll
 
 EXTRA = int(os.environ.get("LENDING_EDGES_RANDOM", "0"))
 SEED = int(os.environ.get("LENDING_EDGES_SEED", "15150229"))
@@ -351,9 +351,9 @@ class Walk:
             sent = poll(lambda c=case: self.loan(c.id), lambda v: bool(v.get("esign")))
             ok(httpx.post(sent["esign"]["link"], json={"action": "sign"}, timeout=30))
         for case in self.cases:
-            queued = poll(lambda c=case: self.loan(c.id), lambda v: v["status"] == "awaiting_disbursal")
+            queued = poll(lambda c=case: self.loan(c.id), lambda v: v["status"] == "awaiting_disbursal", QUEUED_SECONDS)
             if queued["status"] != "awaiting_disbursal":  # the whole story, not pytest's cut of a long message
-                raise AssertionError(f"a signed loan not queued after 30 s: {self.not_queued(queued)}")
+                raise AssertionError(f"a signed loan not queued in {QUEUED_SECONDS:g} s: {self.not_queued(queued)}")
         payout = self.post("/payout-files", {"loan_ids": [c.id for c in self.cases]}, 201)
         assert to_paise(payout["total"]) == sum(fees(c.ref.terms)["net"] for c in self.cases), payout
         self.post(f"/payout-files/{payout['id']}/confirm")
