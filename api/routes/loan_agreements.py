@@ -99,7 +99,7 @@ ENDPOINTS = serve(
             None,
             response=WebhookAckOut,
             public=True,
-            errors=(400, 401, 422),
+            errors=(400, 401, 409, 422),
         ),
     ],
 )

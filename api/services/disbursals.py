@@ -44,7 +44,7 @@ from domain.loans.states import LoanStatus
 from domain.providers.calls import Caller
 from domain.providers.errors import ProviderError, ProviderRejected
 from domain.providers.messaging import Beneficiary
-from domain.shared.application import CommandResult, ConcurrentModification
+from domain.shared.application import CommandResult, ConcurrentModification, retried
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
 from projections.engine import ProjectionEngine
@@ -54,6 +54,8 @@ log = structlog.get_logger(__name__)
 WEBHOOK_SECRET_ENV = "PROVIDER_WEBHOOK_SECRET"
 DEFAULT_WEBHOOK_SECRET = "whsec_demo_providers"
 MAX_FILE_LOANS = 10_000
+#: How often a payout webhook is applied in all while other changes keep being saved on its loan first.
+SETTLE_ATTEMPTS = 3
 #: How long a payout request waits for the gateway's answer before a webhook naming its loan number but a payout id
 #: we do not know is taken for nobody's (200 `ignored`) rather than ours overtaking that answer (409). A gateway call
 #: lasts seconds (ProviderHttp: 5 s timeout, 2 retries); the bound only ends the 409s of a request whose process died
@@ -317,7 +319,11 @@ class Disbursals:
             if not self._recorded(record):  # the gateway answered faster than we recorded the attempt: retry later
                 raise Conflict("the payout is not recorded on the loan yet; deliver again", payout_id=reference)
             try:
-                return self._settle(record, event)
+                # Another change saved on the loan first is not the gateway's fact refused: decided again on the
+                # loan as it now is, then (still racing) a 409 whose redelivery is processed - never `ignored`.
+                return retried(lambda: self._settle(record, event), SETTLE_ATTEMPTS)
+            except ConcurrentModification:
+                raise
             except Conflict as conflict:  # e.g. a failure reported after the confirmation: nothing to change
                 log.warning(
                     "disbursal.webhook_conflict", payout_id=reference, event_id=event.id, detail=conflict.message

@@ -42,13 +42,15 @@ from domain.loans.terms import LoanKind, LoanTerms
 from domain.providers.calls import Caller
 from domain.providers.errors import ProviderError
 from domain.providers.messaging import EsignProvider, SmsSender
-from domain.shared.application import CommandResult
+from domain.shared.application import CommandResult, ConcurrentModification, retried
 from domain.shared.clock import Clock, SystemClock
 from domain.shared.errors import Conflict, NotFound
 
 log = structlog.get_logger(__name__)
 
 S = LoanStatus
+#: How often a callback (or a queueing) is decided in all while other changes keep being saved on the loan first.
+CALLBACK_ATTEMPTS = 3
 
 
 class AgreementParties(Protocol):
@@ -339,7 +341,12 @@ class Agreements:
         """Apply a verified callback: a signature of the loan's live request and document signs it (approved) and
         queues it when the bank account is verified; anything else changes nothing and says why. A signature dated
         before the live request was sent is not a fact to ignore but bad data: InvalidValue naming `signed_at`
-        (nothing recorded)."""
+        (nothing recorded). Another change saved on the loan first (ConcurrentModification) is not a reason to
+        ignore the signature: it is decided again on the loan as it now is, and after CALLBACK_ATTEMPTS the
+        conflict is raised (a 409 the provider delivers again), never answered as an ignored callback."""
+        return retried(lambda: self._receive(callback), CALLBACK_ATTEMPTS)
+
+    def _receive(self, callback: EsignCallback) -> CallbackResult:
         try:
             loan_id = UUID(callback.reference)
             loan = self.loans.load(Loan, loan_id, None, LoanNotFound)
@@ -362,6 +369,8 @@ class Agreements:
             return CallbackResult(CallbackOutcome.IGNORED, loan.id, "signed after the link expired; resend it")
         try:
             result = self.loans.sign(loan.brand_id, loan.id, callback.request_id, signed_at)
+        except ConcurrentModification:
+            raise  # not a refusal: `receive` decides again on the loan as it now is
         except Conflict as exc:  # cancelled meanwhile, or another delivery signed it in the same instant
             again = self.loans.get(loan.brand_id, loan.id)
             if again.esign_state is EsignState.SIGNED and again.signed_reference == callback.request_id:
@@ -376,7 +385,11 @@ class Agreements:
 
     def queue_if_ready(self, brand_id: UUID, loan_id: UUID) -> CommandResult | None:
         """A signed (approved) loan whose borrower has a verified bank account enters the disbursal queue; None
-        while it is not signed or no account is verified."""
+        while it is not signed or no account is verified, or once it is queued by another worker or request. Another
+        change saved on the loan first is looked at again on the loan as it now is (CALLBACK_ATTEMPTS in all)."""
+        return retried(lambda: self._queue_if_ready(brand_id, loan_id), CALLBACK_ATTEMPTS)
+
+    def _queue_if_ready(self, brand_id: UUID, loan_id: UUID) -> CommandResult | None:
         loan = self.loans.get(brand_id, loan_id)
         if loan.status is not S.APPROVED:
             return None
@@ -385,5 +398,7 @@ class Agreements:
             return None
         try:
             return self.loans.ready_for_disbursal(brand_id, loan_id, account)
-        except Conflict:  # queued meanwhile by another worker or request
+        except ConcurrentModification:
+            raise  # looked at again: queued meanwhile (None then), or another change that leaves it to queue
+        except Conflict:  # not in a state to queue (a domain refusal): the worker looks again later
             return None

@@ -29,6 +29,7 @@ from adapters.webhooks import sign
 from domain.identity.application import Identity
 from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
+from domain.loans.esign import CALLBACK_ATTEMPTS
 from domain.loans.offer import CouponTerms, ProductVersion
 from domain.loans.terms import AmountKind, Fee, LoanKind, PenalKind, PenalTerms
 from domain.shared.clock import FixedClock
@@ -185,6 +186,39 @@ def test_a_signature_with_the_account_already_verified_queues_at_once(
     assert httpx.post(link, json={"action": "sign"}, timeout=10).status_code == 200
     queued = _until(client, tenant, platform, loan_id, "awaiting_disbursal")
     assert queued["status"] == "awaiting_disbursal" and queued["esign"]["state"] == "signed"
+
+
+def test_a_signature_losing_its_races_is_a_409_and_the_provider_s_redelivery_signs_it(
+    client: Any, tenant: Any, platform: Any, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each time the webhook loads the loan to sign it, another request saves a change on it first (a manager
+    reassigns it): after its tries the answer is a 409 with the event id freed, and the simulator's redelivery
+    signs the loan. It was a 200 `ignored` "not signed", final for the provider: the signature was lost."""
+    loan_id = _sanctioned(client, tenant, platform, mobile("98766"), pan="ABCPK8234L")
+    _issue(platform)
+    identity, loans = platform.get(Identity), platform.get(Loans)
+    cxs = [identity.create_staff(tenant.brand_id, f"cx-{uuid.uuid4().hex[:8]}@lender.in", f"Cee Ex {n}",
+                                 ["credit_executive"], granter=OPERATOR) for n in (1, 2)]  # fmt: skip
+    settle(platform, "identity", cxs[-1].position)
+    real_get, raced = loans.get, []
+
+    def get_then_reassign(brand_id: UUID, the_loan: UUID) -> Any:
+        found = real_get(brand_id, the_loan)
+        if str(the_loan) == loan_id and len(raced) < CALLBACK_ATTEMPTS:
+            raced.append(cxs[len(raced) % 2].id)
+            with monkeypatch.context() as inner:  # the reassignment's own load is not raced
+                inner.setattr(loans, "get", real_get)
+                loans.assign(brand_id, the_loan, raced[-1], "reassigned meanwhile")
+        return found
+
+    monkeypatch.setattr(loans, "get", get_then_reassign)
+    esign = wired["esign"]
+    since = esign.outbox.last_seq
+    assert httpx.post(_loan(client, tenant, loan_id)["esign"]["link"], json={"action": "sign"}, timeout=10).is_success
+    signed = _until(client, tenant, platform, loan_id, "approved", seconds=30)
+    assert (signed["status"], signed["esign"]["state"], signed["assignee_id"]) == ("approved", "signed", str(raced[-1]))
+    statuses = [r.payload["status"] for r in esign.outbox.records("webhook", since=since)]
+    assert statuses == [409, 200] and len(raced) == CALLBACK_ATTEMPTS
 
 
 def test_signed_loans_that_cannot_enter_the_queue_do_not_hide_the_ones_behind_them(

@@ -165,3 +165,22 @@ def fields(refused: pytest.ExceptionInfo[InvalidInput]) -> set[str]:
 
 def event_names(app: Loans, loan_id: UUID) -> list[str]:
     return [type(e).__name__ for e in app.events.get(loan_id)]
+
+
+def reassigned_after_loads(app: Loans, monkeypatch: pytest.MonkeyPatch, times: int) -> list[UUID]:
+    """Another request saves a change on a loan right after each of the next `times` loads of it by `app.get` (a
+    manager reassigns it to the other credit executive), so the command that loaded it loses the race: its save is a
+    ConcurrentModification. The staff it was reassigned to, in order, as it happens."""
+    real_get, made = app.get, []
+
+    def get_then_reassign(brand_id: UUID, loan_id: UUID) -> Loan:
+        loan = real_get(brand_id, loan_id)
+        if len(made) < times:
+            made.append(CX_B if loan.assignee != CX_B else CX_A)
+            with monkeypatch.context() as inner:  # the reassignment's own load is not raced
+                inner.setattr(app, "get", real_get)
+                app.assign(brand_id, loan_id, made[-1], "reassigned meanwhile")
+        return loan
+
+    monkeypatch.setattr(app, "get", get_then_reassign)
+    return made

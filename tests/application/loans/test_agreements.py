@@ -19,15 +19,16 @@ from adapters.agreement_pdf import PdfAgreementRenderer, render_agreement
 from domain.loans.agreement import AgreementBorrower, sha256_hex
 from domain.loans.application import Loans
 from domain.loans.due_dates import RepaymentCalendar
-from domain.loans.esign import Agreements, CallbackOutcome, EsignCallback, document_ref
+from domain.loans.esign import CALLBACK_ATTEMPTS, Agreements, CallbackOutcome, EsignCallback, document_ref
 from domain.loans.loan_events import EsignState
 from domain.loans.states import LoanStatus
 from domain.providers.calls import Caller
 from domain.providers.errors import ProviderRejected, ProviderUnavailable
 from domain.providers.messaging import EsignRequest, SmsReceipt
+from domain.shared.application import ConcurrentModification
 from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict, InvalidInput
-from tests.application.loans.fakes import BORROWER, BRAND, OTHER, PRODUCT, event_names
+from tests.application.loans.fakes import BORROWER, BRAND, OTHER, PRODUCT, event_names, reassigned_after_loads
 from tests.support import document_amounts_as_digits
 
 S = LoanStatus
@@ -273,6 +274,47 @@ def test_a_signature_with_a_verified_account_goes_straight_to_the_queue(
     assert desk.receive(signed_callback(loans, loan_id)).outcome is CallbackOutcome.RECORDED
     assert event_names(loans, loan_id)[-2:] == ["Signed", "DisbursalQueued"]
     assert loans.get(BRAND, loan_id).status is S.AWAITING_DISBURSAL
+
+
+def test_a_signature_racing_another_change_on_the_loan_is_recorded_on_the_loan_as_it_now_is(
+    desk: Agreements, loans: Loans, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loan_id = sanctioned(loans)
+    desk.issue(BRAND, loan_id)
+    callback = signed_callback(loans, loan_id)
+    reassigned = reassigned_after_loads(loans, monkeypatch, times=1)
+    result = desk.receive(callback)  # was IGNORED "not signed: the record was changed by another request": lost
+    assert result.outcome is CallbackOutcome.RECORDED, result.detail
+    loan = loans.get(BRAND, loan_id)
+    assert (loan.status, loan.signed_reference, loan.assignee) == (S.APPROVED, "es-1", reassigned[0])
+    assert event_names(loans, loan_id)[-2:] == ["Assigned", "Signed"]
+
+
+def test_a_signature_losing_every_race_is_a_conflict_to_deliver_again_not_an_ignored_callback(
+    desk: Agreements, loans: Loans, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loan_id = sanctioned(loans)
+    desk.issue(BRAND, loan_id)
+    callback = signed_callback(loans, loan_id)
+    reassigned = reassigned_after_loads(loans, monkeypatch, times=CALLBACK_ATTEMPTS)
+    with pytest.raises(ConcurrentModification):  # the webhook's 409: the provider delivers it again
+        desk.receive(callback)
+    assert len(reassigned) == CALLBACK_ATTEMPTS and "Signed" not in event_names(loans, loan_id)
+    assert desk.receive(callback).outcome is CallbackOutcome.RECORDED  # the redelivery (no race left) signs it
+    assert loans.get(BRAND, loan_id).status is S.APPROVED
+
+
+def test_queueing_a_signed_loan_racing_another_change_queues_it_on_the_loan_as_it_now_is(
+    desk: Agreements, loans: Loans, facts: AgreementFacts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loan_id = sanctioned(loans)
+    desk.issue(BRAND, loan_id)
+    assert desk.receive(signed_callback(loans, loan_id)).outcome is CallbackOutcome.RECORDED  # no account yet
+    facts.account = "acct-1"
+    reassigned_after_loads(loans, monkeypatch, times=2)  # its look at the loan, and the load the queueing saves on
+    assert desk.queue_if_ready(BRAND, loan_id) is not None  # was None: left for the worker's next look
+    assert loans.get(BRAND, loan_id).status is S.AWAITING_DISBURSAL
+    assert event_names(loans, loan_id)[-3:] == ["Assigned", "Assigned", "DisbursalQueued"]
 
 
 @pytest.mark.parametrize(

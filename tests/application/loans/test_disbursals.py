@@ -20,16 +20,25 @@ import pytest
 
 from adapters.payout_store import AttemptRecord, InitiationRecord, PayoutFileRecord
 from adapters.webhooks import WebhookRejected, sign
-from api.services.disbursals import WEBHOOK_SECRET_ENV, Disbursals
+from api.services.disbursals import SETTLE_ATTEMPTS, WEBHOOK_SECRET_ENV, Disbursals
 from domain.loans.application import Loans
 from domain.loans.loan_events import AttemptState
 from domain.loans.payout_lines import PayoutLine
 from domain.loans.states import LoanStatus
 from domain.providers.errors import ProviderRejected, ProviderUnavailable
 from domain.providers.messaging import Beneficiary, Payout
+from domain.shared.application import ConcurrentModification
 from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict, InvalidInput, NotFound
-from tests.application.loans.fakes import BRAND, OTHER, PRODUCT, Catalogue, event_names, product_version
+from tests.application.loans.fakes import (
+    BRAND,
+    OTHER,
+    PRODUCT,
+    Catalogue,
+    event_names,
+    product_version,
+    reassigned_after_loads,
+)
 from tests.application.loans.test_loan_credit_decision import queued
 
 SECRET = "whsec_app_tests"
@@ -261,6 +270,34 @@ def test_a_failure_carries_the_reason_and_a_retry_is_a_new_attempt(loans: Loans,
     world.service.disburse(BRAND, loan_id, "UPI", CALLBACK)
     assert [a["idempotency_key"] for a in world.gateway.asked] == [f"{loan_id}:1", f"{loan_id}:2"]
     world.hook("payout.processed", "pout_2", "evt_2")
+    assert loans.get(BRAND, loan_id).status is LoanStatus.ACTIVE
+
+
+@pytest.mark.parametrize(("kind", "status"), [("payout.processed", "active"), ("payout.failed", "awaiting_disbursal")])
+def test_a_payout_webhook_racing_another_change_on_the_loan_is_applied_to_the_loan_as_it_now_is(
+    loans: Loans, world: World, monkeypatch: pytest.MonkeyPatch, kind: str, status: str
+) -> None:
+    loan_id = queued(loans)
+    world.service.disburse(BRAND, loan_id, "IMPS", CALLBACK)
+    reassigned_after_loads(loans, monkeypatch, times=2)  # the webhook's look at the loan, and the load it saves on
+    outcome = world.hook(kind, "pout_1", "evt_1", reason="Beneficiary bank offline")
+    assert outcome.status == "processed", outcome.detail  # was "ignored": the gateway's fact lost, its event kept
+    loan = loans.get(BRAND, loan_id)
+    assert loan.status == status and loan.attempts[0].state is not AttemptState.INITIATED
+    assert event_names(loans, loan_id).count("Assigned") == 2
+
+
+def test_a_payout_webhook_losing_every_race_is_a_conflict_delivered_again_not_ignored(
+    loans: Loans, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loan_id = queued(loans)
+    world.service.disburse(BRAND, loan_id, "IMPS", CALLBACK)
+    reassigned = reassigned_after_loads(loans, monkeypatch, times=1 + SETTLE_ATTEMPTS)
+    with pytest.raises(ConcurrentModification):  # a 409: the gateway delivers it again
+        world.hook("payout.processed", "pout_1", "evt_1")
+    assert "evt_1" not in world.store.deliveries and loans.get(BRAND, loan_id).status is LoanStatus.AWAITING_DISBURSAL
+    assert len(reassigned) == 1 + SETTLE_ATTEMPTS  # every race run: the redelivery below finds none
+    assert world.hook("payout.processed", "pout_1", "evt_1").status == "processed"
     assert loans.get(BRAND, loan_id).status is LoanStatus.ACTIVE
 
 
