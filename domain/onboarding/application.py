@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -810,15 +811,21 @@ class Onboarding(ContextApplication):
         alternate phones is kept (the rest are in the funnel's details, for staff to see)."""
         if not references or funnel.customer_id is None:
             return
-        record = self.customers.get(funnel.brand_id, funnel.customer_id)
+        brand_id, customer_id = funnel.brand_id, funnel.customer_id
+        record = self.customers.get(brand_id, customer_id)
         for reference in references:
-            if reference["phone"] == record.phone or reference["phone"] in record.alternate_phones:
+            phone = reference["phone"]
+            if phone == record.phone or phone in record.alternate_phones:
                 continue
             label = f"{reference['relation']}: {reference['name']}"
-            try:
-                self.customers.add_alternate_phone(funnel.brand_id, funnel.customer_id, reference["phone"], label)
-            except Conflict:  # at the record's most alternate phones
-                return
+            try:  # a change saved on the record meanwhile (staff editing it) is not a refusal: added to it as it is now
+                retried(partial(self.customers.add_alternate_phone, brand_id, customer_id, phone, label), SAVE_ATTEMPTS)
+            except ConcurrentModification:
+                raise  # still racing after the retries: a 409, and the step taken again adds what is missing
+            except Conflict as refused:
+                if refused.details.get("phone") == phone:
+                    continue  # added meanwhile (the same step sent twice at once)
+                return  # at the record's most alternate phones
 
     def _proven(self, funnel: Funnel) -> bool:
         """The borrower signed in with the linked record's own phone (the OTP proved it). A record found by PAN

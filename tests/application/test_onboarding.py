@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -301,6 +302,70 @@ def test_references_at_the_personal_step_become_the_records_labelled_alternate_p
     app.record_step(BRAND, borrower, Step.PERSONAL, with_references)  # redone: nothing twice
     assert customers.get(BRAND, made).alternate_phones == expected
     assert app.details(BRAND, borrower, Step.PERSONAL)["references"][0] == {**mother, "phone": "+919845012345"}
+
+
+def test_references_racing_a_staff_edit_of_the_record_are_all_added_to_the_record_as_it_now_is(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, customers: Customers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staff save a change on the borrower's record just as the personal step adds its first reference: that add
+    loses the race, is made again on the record as it now is, and the second reference follows. The lost race was
+    taken for "at the most alternate phones" and every reference was dropped without a word."""
+    borrower = signed_in(app, outbox, clock)
+    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
+    made = app.state(BRAND, borrower).customer_id
+    assert made is not None
+    real_get, real_add, adding, raced = customers.get, customers.add_alternate_phone, [], []
+
+    def get_then_edited(brand_id: uuid.UUID, customer_id: uuid.UUID) -> Any:
+        record = real_get(brand_id, customer_id)
+        if adding and not raced:  # the add has loaded the record: staff save their edit before it saves
+            raced.append(True)
+            customers.update_details(brand_id, customer_id, email="asha.verma@example.in")
+        return record
+
+    def add(*args: Any, **kwargs: Any) -> Any:
+        adding.append(True)
+        try:
+            return real_add(*args, **kwargs)
+        finally:
+            adding.pop()
+
+    monkeypatch.setattr(customers, "get", get_then_edited)
+    monkeypatch.setattr(customers, "add_alternate_phone", add)
+    mother = {"name": "Sunita Verma", "relation": "parent", "phone": "98450 12345"}
+    friend = {"name": "Kiran Rao", "relation": "friend", "phone": "+91 9845012346"}
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL.model_copy(
+        update={"references": [ReferenceIn.model_validate(r) for r in (mother, friend)]}))  # fmt: skip
+    record = real_get(BRAND, made)
+    assert raced and record.email == "asha.verma@example.in"
+    assert record.alternate_phones == {"+919845012345": "parent: Sunita Verma", "+919845012346": "friend: Kiran Rao"}
+
+
+def test_a_reference_added_meanwhile_by_the_same_step_sent_twice_does_not_stop_the_next_one(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, customers: Customers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    borrower = signed_in(app, outbox, clock)
+    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
+    made = app.state(BRAND, borrower).customer_id
+    assert made is not None
+    real_add, other_tap = customers.add_alternate_phone, []
+
+    def added_first_by_the_other_tap(brand_id: uuid.UUID, customer_id: uuid.UUID, phone: str, label: Any) -> Any:
+        if not other_tap:
+            other_tap.append(phone)
+            real_add(brand_id, customer_id, phone, label)
+        return real_add(brand_id, customer_id, phone, label)  # "already an alternate phone" (409)
+
+    monkeypatch.setattr(customers, "add_alternate_phone", added_first_by_the_other_tap)
+    mother = {"name": "Sunita Verma", "relation": "parent", "phone": "98450 12345"}
+    friend = {"name": "Kiran Rao", "relation": "friend", "phone": "+91 9845012346"}
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL.model_copy(
+        update={"references": [ReferenceIn.model_validate(r) for r in (mother, friend)]}))  # fmt: skip
+    assert other_tap == ["+919845012345"]  # was the end of the references: the friend's phone was dropped
+    assert customers.get(BRAND, made).alternate_phones == {
+        "+919845012345": "parent: Sunita Verma", "+919845012346": "friend: Kiran Rao"}  # fmt: skip
 
 
 def test_a_pan_of_another_customer_is_a_conflict_and_records_nothing(
