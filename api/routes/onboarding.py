@@ -151,7 +151,7 @@ def onboarding_funnel(ctx: Context[OnboardingPort]) -> Reply:
 def send_back_step(ctx: Context[OnboardingPort]) -> Reply:
     body: SendBackIn = ctx.body
     borrower = ctx.path["borrower_id"]
-    ctx.port.onboarding.send_back(ctx.brand_id, borrower, body.step, body.reason)
+    ctx.port.onboarding.send_back(ctx.brand_id, borrower, body.step, body.reason, ctx.expected_version())
     return json_response(staff_funnel_out(ctx.port.onboarding.state(ctx.brand_id, borrower)))
 
 
@@ -196,10 +196,12 @@ ENDPOINTS = serve(
             "POST",
             "/api/v1/onboarding/{borrower_id}/send-back",
             send_back_step,
-            "Send a done step back to the borrower, with the reason: they resume there",
+            "Send a done step back to the borrower, with the reason: they resume there (If-Match: 409 when the "
+            "funnel changed since)",
             SEND_BACK,
             body=SendBackIn,
             response=StaffFunnelOut,
+            if_match=True,
         ),
         Endpoint(
             "POST",

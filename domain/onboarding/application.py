@@ -638,14 +638,23 @@ class Onboarding(ContextApplication):
         self, brand_id: UUID, borrower_id: UUID, step: Step, reason: str, expected_version: int | None = None
     ) -> CommandResult:
         """Staff re-open a done step: the borrower resumes there (409 when the funnel is no longer at
-        `expected_version`, If-Match)."""
-        funnel = self.funnel(brand_id, borrower_id)
-        self.check_version(funnel, expected_version)
-        why = clean_text(
-            reason, "reason", multiline=True, min_visible=MIN_REASON, missing="give a reason (at least 3 characters)"
-        )
-        funnel.reopen(step, " ".join(why.split())[:500], self.brands.rules(brand_id), self.clock.now())
-        return self.commit(funnel)
+        `expected_version`, If-Match). Without a version, a change saved on the funnel meanwhile (the borrower
+        redoing a step) is not a refusal: the step is re-opened on the funnel as it now is (SAVE_ATTEMPTS in all)."""
+
+        def reopen() -> CommandResult:
+            funnel = self.funnel(brand_id, borrower_id)
+            self.check_version(funnel, expected_version)
+            why = clean_text(
+                reason,
+                "reason",
+                multiline=True,
+                min_visible=MIN_REASON,
+                missing="give a reason (at least 3 characters)",
+            )
+            funnel.reopen(step, " ".join(why.split())[:500], self.brands.rules(brand_id), self.clock.now())
+            return self.commit(funnel)
+
+        return reopen() if expected_version is not None else retried(reopen, SAVE_ATTEMPTS)
 
     def close_funnel(
         self, brand_id: UUID, borrower_id: UUID, reason: str, expected_version: int | None = None

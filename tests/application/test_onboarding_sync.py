@@ -105,6 +105,44 @@ def test_a_submit_racing_a_send_back_still_ends_with_the_funnel_submitted(
     assert app.state(BRAND, borrower).status is FunnelStatus.COMPLETED
 
 
+def _step_redone_after_the_next_load(app: Onboarding, borrower: UUID, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """The borrower's other tab redoes the bank statement step right after the next command loads the funnel."""
+    real_funnel, raced = app.funnel, []
+
+    def funnel_then_step_redone(brand_id: UUID, borrower_id: UUID) -> Any:
+        found = real_funnel(brand_id, borrower_id)
+        if not raced:
+            raced.append(True)
+            app.record_step(BRAND, borrower, Step.BANK_STATEMENT, STATEMENT_AGAIN)
+        return found
+
+    monkeypatch.setattr(app, "funnel", funnel_then_step_redone)
+    return raced
+
+
+def test_a_send_back_racing_a_step_redone_reopens_the_step_on_the_funnel_s_latest_version(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loan sent back to onboarding reopens its named step from the loans context, with no version: losing a race
+    to the borrower's own change was a 409 there, and the step fell back to `submitted` or was not reopened."""
+    borrower = _at_loan_request(app, outbox, clock, brands)
+    raced = _step_redone_after_the_next_load(app, borrower, monkeypatch)
+    app.send_back(BRAND, borrower, Step.BANK_ACCOUNT, "the account number is unreadable")
+    assert raced and app.state(BRAND, borrower).next_step is Step.BANK_ACCOUNT
+    assert (app.details(BRAND, borrower, Step.BANK_STATEMENT) or {})["consent_id"] == "A2"  # the other change stands
+
+
+def test_a_send_back_naming_the_version_it_read_is_still_a_409_when_the_funnel_moved(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    borrower = _at_loan_request(app, outbox, clock, brands)
+    read = app.funnel(BRAND, borrower).version
+    _step_redone_after_the_next_load(app, borrower, monkeypatch)
+    with pytest.raises(ConcurrentModification):  # staff's If-Match: they decide again on what they now see
+        app.send_back(BRAND, borrower, Step.BANK_ACCOUNT, "the account number is unreadable", expected_version=read)
+    assert app.state(BRAND, borrower).next_step is not Step.BANK_ACCOUNT
+
+
 # 2. The borrower's loan request: the application is started, then the funnel's save loses a race -----------------
 
 

@@ -110,8 +110,9 @@ def _version(answer: Any) -> int:
 
 
 def _edits(client: Any, platform: Any, tenant: Tenant) -> list[Edit]:
-    """A record for every operation that takes If-Match (but the funnel close and a statement's months, which need
-    a borrower's onboarding and an upload: tests/e2e/test_onboarding_close.py, test_statement_period.py)."""
+    """A record for every operation that takes If-Match (but the funnel close and send-back and a statement's months,
+    which need a borrower's onboarding and an upload: tests/e2e/test_onboarding_close.py, test_onboarding_api.py,
+    test_statement_period.py)."""
 
     def made(path: str, body: dict[str, Any]) -> dict[str, Any]:
         answer = client.post(path, json=body, headers=tenant.auth)
@@ -199,7 +200,8 @@ def test_two_clients_changing_one_record_the_second_is_refused_on_every_operatio
     edits = _edits(client, platform, tenant)
     taking = {(m.upper(), p) for m, p, op in _operations(openapi) if _takes_if_match(op)}
     probed = {(e.method, e.url) for e in edits}
-    elsewhere = {("POST", "/api/v1/onboarding/{borrower_id}/close"), ("POST", "/api/v1/documents/{document_id}/period")}
+    elsewhere = {("POST", "/api/v1/onboarding/{borrower_id}/close"), ("POST", "/api/v1/documents/{document_id}/period"),
+                 ("POST", "/api/v1/onboarding/{borrower_id}/send-back")}  # fmt: skip
     # Removing an extension twice is no edit made two ways: tests/e2e/test_stale_records.py.
     elsewhere.add(("DELETE", "/api/v1/dialer/extensions/{staff_id}"))
     # A loan's decisions move it through its states, not edits made twice: tests/e2e/test_loan_decision_if_match.py.

@@ -148,11 +148,14 @@ def test_send_back_reopens_a_step_and_the_completed_list_needs_its_permission(
     auth = bearer(session)
     client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth)
     client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth)
-    sent = client.post(
-        f"/api/v1/onboarding/{session['borrower_id']}/send-back",
-        json={"step": "pan", "reason": "PAN copy unreadable"},
-        headers=tenant.auth,
-    )
+    url = f"/api/v1/onboarding/{session['borrower_id']}"
+    version = client.get(url, headers=tenant.auth).json()["version"]
+    stale = client.post(f"{url}/send-back", json={"step": "pan", "reason": "PAN copy unreadable"},
+                        headers={**tenant.auth, "If-Match": f'"{version - 1}"'})  # fmt: skip
+    assert stale.status_code == 409 and stale.headers["content-type"].startswith("application/problem+json")
+    assert client.get(url, headers=tenant.auth).json()["version"] == version  # nothing recorded
+    sent = client.post(f"{url}/send-back", json={"step": "pan", "reason": "PAN copy unreadable"},
+                       headers={**tenant.auth, "If-Match": f'"{version}"'})  # fmt: skip
     assert sent.status_code == 200 and sent.json()["next_step"] == "pan"
     me = client.get("/api/v1/borrower/me", headers=auth).json()
     assert me["missing"][0] == "pan" and me["steps"][1]["sent_back"] == "PAN copy unreadable"
