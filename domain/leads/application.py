@@ -29,13 +29,14 @@ from domain.leads.rating import (
     matrix_id,
 )
 from domain.shared.aggregate import with_id
-from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication, retried
 from domain.shared.clock import Clock
 from domain.shared.errors import InvalidValue, NotFound
 from domain.shared.values import clean_text
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/leads")
 IMPORT_ATTEMPTS = 3  # an import committed at the same moment with the same people: dedupe again and retry
+LINK_ATTEMPTS = 3  # a sign-up's link racing staff changing its lead: linked to the lead as it now is
 
 
 def lead_id(brand_id: UUID, row: LeadRow) -> UUID:
@@ -261,11 +262,18 @@ class Leads(ContextApplication):
 
     def link_signup(self, brand_id: UUID, phone: str, borrower_id: UUID) -> CommandResult | None:
         """A borrower signed up with `phone`: the brand's lead with that phone (its id is uuid5 of it), if any and
-        not linked yet, is linked to them and moves to applied. None when there is nothing to link."""
-        found = self.find(uuid5(_NAMESPACE, f"{brand_id}:{phone.casefold()}"))
-        if not isinstance(found, Lead) or found.brand_id != brand_id or found.borrower_id is not None:
-            return None
-        return self._link(brand_id, found.id, borrower_id)
+        not linked yet, is linked to them and moves to applied. None when there is nothing to link. A change saved
+        on the lead meanwhile (staff moving it) is not a refusal: the sign-up is linked to the lead as it now is
+        (LINK_ATTEMPTS in all; the sign-up worker marks a sign-up done whatever this answers)."""
+        the_lead = uuid5(_NAMESPACE, f"{brand_id}:{phone.casefold()}")
+
+        def link() -> CommandResult | None:
+            found = self.find(the_lead)
+            if not isinstance(found, Lead) or found.brand_id != brand_id or found.borrower_id is not None:
+                return None
+            return self._link(brand_id, found.id, borrower_id)
+
+        return retried(link, LINK_ATTEMPTS)
 
     def link(self, brand_id: UUID, lead: UUID, borrower_id: UUID) -> CommandResult:
         """The lead signed up as `borrower_id` (a borrower record of the brand: 422 naming `borrower_id` for any

@@ -246,6 +246,32 @@ def test_funnel_moves_forward_or_to_rejected_and_refuses_going_back(leads: Leads
         leads.move(BRAND, the_lead, LeadStatus.CONVERTED, None)  # type: ignore[arg-type]
 
 
+def test_a_sign_up_racing_a_staff_change_of_its_lead_is_linked_to_the_lead_as_it_now_is(
+    leads: Leads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sign-up worker links a new borrower to their lead and marks the sign-up done whatever the link answers:
+    losing a race with staff moving the lead was a ConcurrentModification taken for "linked concurrently", and the
+    lead was never linked."""
+    the_lead = _import(leads, fb(row(1, "Asha Rao", "9876500001"))).lines[0].lead_id
+    assert the_lead is not None
+    phone = leads.lead(BRAND, the_lead).details.phone
+    real_lead, raced = leads.lead, []
+
+    def lead_then_moved(brand_id: uuid.UUID, lead: uuid.UUID) -> Lead:
+        found = real_lead(brand_id, lead)
+        if not raced:  # the link has loaded the lead: staff save their change before it saves
+            raced.append(True)
+            leads.move(brand_id, lead, LeadStatus.CONTACTED, "called")
+        return found
+
+    monkeypatch.setattr(leads, "lead", lead_then_moved)
+    borrower = uuid.uuid4()
+    assert leads.link_signup(BRAND, phone, borrower) is not None
+    found = real_lead(BRAND, the_lead)
+    assert raced and (found.status, found.borrower_id) == (LeadStatus.APPLIED, borrower)
+    assert leads.link_signup(BRAND, phone, uuid.uuid4()) is None  # linked: nothing more to link
+
+
 def test_name_match_kinds() -> None:
     assert name_match("Karthik R", "R. Karthik") == ("name_partial", 100)  # word order aside
     assert name_match("Ramesh Menon", "Suresh Menon") is None
