@@ -348,3 +348,28 @@ def test_a_brand_held_on_a_past_business_date_judges_a_statements_months_on_that
         held.state_period(BRAND, stated.id, "2024-02", "2024-05")
     assert corrected.value.errors[0].message == "2024-05 is in the future (this month is 2024-03)"
     assert held.state_period(BRAND, stated.id, "2024-01", "2024-03").changed
+
+
+def test_an_aadhaar_photo_fetched_twice_at_once_is_one_document_for_both_fetches(
+    documents: Documents, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two DigiLocker fetches of a borrower's Aadhaar at the same moment store the same photo: the second's save
+    loses the race, and the verification context's vault answers it with the first's document. It read the
+    conflict's `existing_id`, which a lost race does not carry: a KeyError, the fetch a 500."""
+    from workers.contexts.verification import BrandDocuments
+
+    photo = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+    real_put, other = store.put, []
+
+    def put_as_the_other_fetch_records_it(sha256: str, data: bytes, content_type: str) -> bool:
+        if not other:  # this fetch has looked (no such document yet): the other one records it first
+            other.append(None)
+            other[0] = documents.upload(BRAND, ASHA, DocumentKind.AADHAAR_PHOTO, "aadhaar-photo.jpg", data,
+                                        Uploader.PROVIDER).id  # fmt: skip
+        return real_put(sha256, data, content_type)
+
+    monkeypatch.setattr(store, "put", put_as_the_other_fetch_records_it)
+    vault = BrandDocuments(documents)
+    assert vault.store_photo(BRAND, ASHA, photo) == other[0] is not None
+    assert vault.store_photo(BRAND, ASHA, photo) == other[0]  # fetched again later: the same document
+    assert _recorded(documents) == 1

@@ -19,7 +19,7 @@ from domain.customers.application import Customers
 from domain.documents.application import Documents
 from domain.documents.content import DocumentKind, Uploader
 from domain.identity.application import Identity
-from domain.shared.errors import Conflict, InvalidInput, InvalidValue, NotFound
+from domain.shared.errors import InvalidInput, InvalidValue, NotFound
 from domain.verification.account import BankAccount
 from domain.verification.application import PENNY_DROP_WAIT_SECONDS, Verifications, being_checked
 from domain.verification.profile import KycProfile
@@ -62,12 +62,11 @@ class BrandDocuments:
         return stored.document.content_type.value, stored.data
 
     def store_photo(self, brand_id: UUID, customer_id: UUID, photo: bytes) -> UUID | None:
-        try:
+        try:  # the same photo fetched again (or by another fetch at the same moment): the document stored already
             result = self.documents.upload(
-                brand_id, customer_id, DocumentKind.AADHAAR_PHOTO, "aadhaar-photo.jpg", photo, Uploader.PROVIDER
-            )
-        except Conflict as exc:  # the same photo fetched again: it is stored already
-            return UUID(str(exc.details["existing_id"]))
+                brand_id, customer_id, DocumentKind.AADHAAR_PHOTO, "aadhaar-photo.jpg", photo, Uploader.PROVIDER,
+                existing_ok=True,
+            )  # fmt: skip
         except InvalidInput as exc:
             log.warning("verification.photo_refused", reason=str(exc))
             return None
