@@ -144,12 +144,7 @@ class Documents(ContextApplication):
         doc_id = document_id(brand_id, customer_id, kind, sha256)
         existing = self.find(doc_id)
         if isinstance(existing, Document):
-            if existing_ok:
-                return CommandResult(id=doc_id, position=0, changed=False)
-            raise Conflict(
-                f"this file was already uploaded as {kind.value} ({existing.status.value})",
-                existing_id=str(doc_id),
-            )
+            return _already_uploaded(existing, existing_ok)
         # Bytes first: a document event never points at bytes that are not stored. Bytes stored by a command that
         # then fails are harmless - the next upload of the same bytes finds them there.
         self.store.put(sha256, data, content_type.value)
@@ -182,9 +177,11 @@ class Documents(ContextApplication):
         try:
             return self.commit(document, requests if requests is not None and requests.pending_events else None)
         except ConcurrentModification:
-            # The same file recorded by another request since we looked: with `existing_ok`, that is the document.
-            if existing_ok and isinstance(self.find(doc_id), Document):
-                return CommandResult(id=doc_id, position=0, changed=False)
+            # The same file recorded by another request since we looked (a double tap): answered as an upload of it
+            # made a moment later is - that document with `existing_ok`, else the conflict naming it.
+            recorded = self.find(doc_id)
+            if isinstance(recorded, Document):
+                return _already_uploaded(recorded, existing_ok)
             raise
 
     def request_documents(
@@ -346,3 +343,14 @@ def _verified(stored: StoredContent) -> StoredContent:
     if content_address(stored.data) != stored.document.sha256:
         raise Conflict("the stored document does not match its recorded SHA-256", sha256=stored.document.sha256)
     return stored
+
+
+def _already_uploaded(document: Document, existing_ok: bool) -> CommandResult:
+    """The answer to an upload of a file already recorded as that kind: the document, unchanged (`existing_ok`), or
+    a Conflict naming it (`existing_id`)."""
+    if existing_ok:
+        return CommandResult(id=document.id, position=0, changed=False)
+    raise Conflict(
+        f"this file was already uploaded as {document.kind.value} ({document.status.value})",
+        existing_id=str(document.id),
+    )

@@ -373,3 +373,24 @@ def test_an_aadhaar_photo_fetched_twice_at_once_is_one_document_for_both_fetches
     assert vault.store_photo(BRAND, ASHA, photo) == other[0] is not None
     assert vault.store_photo(BRAND, ASHA, photo) == other[0]  # fetched again later: the same document
     assert _recorded(documents) == 1
+
+
+def test_the_same_file_uploaded_twice_at_once_is_one_document_and_the_second_is_told_so(
+    documents: Documents, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A double tap: the second upload looked before the first was recorded and loses the race. It is answered as a
+    moment later it would be - the conflict naming the document (the borrower's pages show "you already uploaded
+    this file") - not the bare "changed by another request" of a lost race."""
+    real_put, first = store.put, []
+
+    def put_as_the_first_tap_records_it(sha256: str, data: bytes, content_type: str) -> bool:
+        if not first:
+            first.append(None)
+            first[0] = documents.upload(BRAND, ASHA, DocumentKind.SALARY_SLIP, "payslip.pdf", data).id
+        return real_put(sha256, data, content_type)
+
+    monkeypatch.setattr(store, "put", put_as_the_first_tap_records_it)
+    with pytest.raises(Conflict) as refused:
+        documents.upload(BRAND, ASHA, DocumentKind.SALARY_SLIP, "payslip.pdf", PDF)
+    assert refused.value.details.get("existing_id") == str(first[0]) and "already uploaded" in refused.value.message
+    assert _recorded(documents) == 1
