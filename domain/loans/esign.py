@@ -378,7 +378,10 @@ class Agreements:
             return CallbackResult(CallbackOutcome.IGNORED, loan.id, f"not signed: {exc}")
         if not result.changed:
             return CallbackResult(CallbackOutcome.DUPLICATE, loan.id, "already signed", result.position)
-        queued = self.queue_if_ready(loan.brand_id, loan.id)
+        try:
+            queued = self.queue_if_ready(loan.brand_id, loan.id)
+        except ConcurrentModification:  # still racing after its tries: the signature stands; the worker queues it
+            queued = None
         position = queued.position if queued is not None else result.position
         detail = "signed; in the disbursal queue" if queued else "signed; waiting for a verified bank account"
         return CallbackResult(CallbackOutcome.RECORDED, loan.id, detail, position)

@@ -167,15 +167,17 @@ def event_names(app: Loans, loan_id: UUID) -> list[str]:
     return [type(e).__name__ for e in app.events.get(loan_id)]
 
 
-def reassigned_after_loads(app: Loans, monkeypatch: pytest.MonkeyPatch, times: int) -> list[UUID]:
+def reassigned_after_loads(app: Loans, monkeypatch: pytest.MonkeyPatch, times: int, after: int = 0) -> list[UUID]:
     """Another request saves a change on a loan right after each of the next `times` loads of it by `app.get` (a
     manager reassigns it to the other credit executive), so the command that loaded it loses the race: its save is a
-    ConcurrentModification. The staff it was reassigned to, in order, as it happens."""
-    real_get, made = app.get, []
+    ConcurrentModification. The first `after` loads are left alone. The staff it was reassigned to, in order."""
+    real_get, made, left_alone = app.get, [], [after]
 
     def get_then_reassign(brand_id: UUID, loan_id: UUID) -> Loan:
         loan = real_get(brand_id, loan_id)
-        if len(made) < times:
+        if left_alone[0] > 0:
+            left_alone[0] -= 1
+        elif len(made) < times:
             made.append(CX_B if loan.assignee != CX_B else CX_A)
             with monkeypatch.context() as inner:  # the reassignment's own load is not raced
                 inner.setattr(app, "get", real_get)

@@ -317,6 +317,22 @@ def test_queueing_a_signed_loan_racing_another_change_queues_it_on_the_loan_as_i
     assert event_names(loans, loan_id)[-3:] == ["Assigned", "Assigned", "DisbursalQueued"]
 
 
+def test_a_signature_whose_queueing_keeps_losing_races_is_recorded_and_left_for_the_worker_to_queue(
+    desk: Agreements, loans: Loans, facts: AgreementFacts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    facts.account = "acct-1"
+    loan_id = sanctioned(loans)
+    desk.issue(BRAND, loan_id)
+    callback = signed_callback(loans, loan_id)
+    # The sign's load is left alone; each of the queueing's tries (a look, then the load it saves on) is raced.
+    reassigned = reassigned_after_loads(loans, monkeypatch, times=2 * CALLBACK_ATTEMPTS, after=1)
+    result = desk.receive(callback)  # was `duplicate` "already signed": the whole callback taken again after signing
+    assert (result.outcome, result.detail) == (CallbackOutcome.RECORDED, "signed; waiting for a verified bank account")
+    assert len(reassigned) == 2 * CALLBACK_ATTEMPTS and loans.get(BRAND, loan_id).status is S.APPROVED
+    assert desk.queue_if_ready(BRAND, loan_id) is not None  # the worker's next look queues it
+    assert loans.get(BRAND, loan_id).status is S.AWAITING_DISBURSAL
+
+
 @pytest.mark.parametrize(
     "changes",
     [
