@@ -276,12 +276,17 @@ def test_a_signature_with_a_verified_account_goes_straight_to_the_queue(
     assert loans.get(BRAND, loan_id).status is S.AWAITING_DISBURSAL
 
 
+def issued_with_callback(desk: Agreements, loans: Loans) -> tuple[UUID, EsignCallback]:
+    """A sanctioned loan with its agreement issued, and the provider's callback of its signature."""
+    loan_id = sanctioned(loans)
+    desk.issue(BRAND, loan_id)
+    return loan_id, signed_callback(loans, loan_id)
+
+
 def test_a_signature_racing_another_change_on_the_loan_is_recorded_on_the_loan_as_it_now_is(
     desk: Agreements, loans: Loans, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    loan_id = sanctioned(loans)
-    desk.issue(BRAND, loan_id)
-    callback = signed_callback(loans, loan_id)
+    loan_id, callback = issued_with_callback(desk, loans)
     reassigned = reassigned_after_loads(loans, monkeypatch, times=1)
     result = desk.receive(callback)  # was IGNORED "not signed: the record was changed by another request": lost
     assert result.outcome is CallbackOutcome.RECORDED, result.detail
@@ -293,9 +298,7 @@ def test_a_signature_racing_another_change_on_the_loan_is_recorded_on_the_loan_a
 def test_a_signature_losing_every_race_is_a_conflict_to_deliver_again_not_an_ignored_callback(
     desk: Agreements, loans: Loans, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    loan_id = sanctioned(loans)
-    desk.issue(BRAND, loan_id)
-    callback = signed_callback(loans, loan_id)
+    loan_id, callback = issued_with_callback(desk, loans)
     reassigned = reassigned_after_loads(loans, monkeypatch, times=CALLBACK_ATTEMPTS)
     with pytest.raises(ConcurrentModification):  # the webhook's 409: the provider delivers it again
         desk.receive(callback)
