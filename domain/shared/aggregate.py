@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import inspect
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -153,6 +153,20 @@ class Aggregate(BaseAggregate[UUID]):
         agg = created_event.mutate(None)
         agg._pending_events.append(created_event)
         return agg
+
+    def record_again(self, facts: Sequence[Any]) -> None:
+        """Apply `facts` - the events another copy of this record made and then lost the race to save - again on
+        this copy, as its next versions, stamped now: for facts that stand whatever was saved meanwhile (a
+        provider's answer, already paid for), never for decisions made on what the other copy showed. A creation
+        among them is left out: the record exists (another request made it at the same moment)."""
+        for fact in facts:
+            if isinstance(fact, Aggregate.Created):
+                continue
+            again = fact.model_copy(
+                update={"originator_version": self.version + 1, "timestamp": type(fact).create_timestamp()}
+            )
+            again.mutate(self)
+            self._pending_events.append(again)
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
         """The library's `trigger_event` (the next version's event, applied and kept pending), without its copy of

@@ -20,7 +20,7 @@ from domain.providers.calls import Caller, name_match_score
 from domain.providers.errors import ProviderRejected, ProviderUnavailable
 from domain.providers.kyc import StatementAnalysis
 from domain.shared.aggregate import with_id
-from domain.shared.application import CommandResult, ContextApplication
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue
 from domain.shared.values import MIN_REASON, clean_text, normalise_name
@@ -50,6 +50,8 @@ class ProviderChoice(Protocol):
 #: How long a request adding (or retrying) a bank account waits for another of the same account to finish its penny
 #: drop and record it: the provider's timeout with its retries (3 attempts of 5 s, PROVIDER_TIMEOUT_SECONDS).
 PENNY_DROP_WAIT_SECONDS = 20.0
+#: How often a check's answer is saved in all while other checks keep being saved on the borrower's profile first.
+PROFILE_ATTEMPTS = 3
 
 
 class PennyDropHolds(Protocol):
@@ -262,6 +264,23 @@ class Verifications(ContextApplication):
         profile = with_id(KycProfile, profile_id(brand_id, customer_id), brand_id=brand_id, customer_id=customer_id)
         return profile, applicant
 
+    def _commit_profile(self, profile: KycProfile) -> CommandResult:
+        """Save what the profile's check recorded. Another check saved on the borrower's profile first (two checks
+        at the same moment, a borrower's step and staff) is no refusal: the provider's answer - asked, and paid for -
+        is recorded again on the profile as it now is (PROFILE_ATTEMPTS in all; the last conflict is the 409). It
+        was lost: a 409 to staff, and a check the onboarding flow started logged as not run."""
+        facts = list(profile.pending_events)
+        for _ in range(PROFILE_ATTEMPTS - 1):
+            try:
+                return self.commit(profile)
+            except ConcurrentModification:
+                now = self.find(profile.id)
+                if not isinstance(now, KycProfile):
+                    raise
+                now.record_again(facts)
+                profile = now
+        return self.commit(profile)
+
     def _call(
         self, profile: KycProfile, check: CheckKind, source: str, call: Callable[[], T], reference: str | None = None
     ) -> T | None:
@@ -309,7 +328,7 @@ class Verifications(ContextApplication):
                 fraud_flag=answer.fraud_flag,
                 reason=_reason(reasons),
             )
-        return self.commit(profile)
+        return self._commit_profile(profile)
 
     def pull_bureau(self, brand_id: UUID, customer_id: UUID) -> CommandResult:
         """Pull the borrower's credit report: score (None: no credit history), active tradelines, worst DPD."""
@@ -338,7 +357,7 @@ class Verifications(ContextApplication):
                 existing_emis=sum((t.emi for t in lines), Decimal("0.00")),
                 max_dpd=max((t.max_dpd for t in lines), default=0),
             )
-        return self.commit(profile)
+        return self._commit_profile(profile)
 
     # Statements ------------------------------------------------------------------------------------------------
 
@@ -356,7 +375,7 @@ class Verifications(ContextApplication):
         )
         if answer is not None:
             self._statement(profile, "bsa", answer, document_id)
-        return self.commit(profile)
+        return self._commit_profile(profile)
 
     def start_account_aggregator(
         self, brand_id: UUID, customer_id: UUID, return_to: str | None = None
@@ -380,14 +399,14 @@ class Verifications(ContextApplication):
             profile.consent_started(
                 check=CheckKind.STATEMENT, source="aa", consent_id=consent.handle, redirect_url=consent.redirect_url
             )
-        return self.commit(profile)
+        return self._commit_profile(profile)
 
     def complete_account_aggregator(self, brand_id: UUID, customer_id: UUID) -> CommandResult:
         """Fetch the statement data the borrower consented to."""
         profile, _ = self._open(brand_id, customer_id)
         _, consent_id = profile.consent(CheckKind.STATEMENT)
         self._fetch_aa(profile, consent_id)
-        return self.commit(profile)
+        return self._commit_profile(profile)
 
     def _fetch_aa(self, profile: KycProfile, consent_id: str) -> None:
         caller = Caller(profile.brand_id, profile.customer_id)
@@ -435,14 +454,14 @@ class Verifications(ContextApplication):
                 check=CheckKind.AADHAAR, source="digilocker", consent_id=consent.consent_id,
                 redirect_url=consent.redirect_url,
             )  # fmt: skip
-        return self.commit(profile)
+        return self._commit_profile(profile)
 
     def complete_aadhaar(self, brand_id: UUID, customer_id: UUID) -> CommandResult:
         """Fetch the Aadhaar details the borrower shared through DigiLocker (the photo stored as a document)."""
         profile, applicant = self._open(brand_id, customer_id)
         _, consent_id = profile.consent(CheckKind.AADHAAR)
         self._fetch_aadhaar(profile, applicant, consent_id)
-        return self.commit(profile)
+        return self._commit_profile(profile)
 
     def _fetch_aadhaar(self, profile: KycProfile, applicant: Applicant, consent_id: str) -> None:
         brand_id, customer_id = profile.brand_id, profile.customer_id
@@ -491,10 +510,10 @@ class Verifications(ContextApplication):
             return self.analyse_statement(brand_id, customer_id, UUID(reference))
         if check is CheckKind.STATEMENT and reference:
             self._fetch_aa(profile, reference)
-            return self.commit(profile)
+            return self._commit_profile(profile)
         if check is CheckKind.STATEMENT:
             return self.start_account_aggregator(brand_id, customer_id)
         if reference:
             self._fetch_aadhaar(profile, applicant, reference)
-            return self.commit(profile)
+            return self._commit_profile(profile)
         return self.start_aadhaar(brand_id, customer_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -62,6 +63,7 @@ class FakeProviders:
 
     down: set[str] = field(default_factory=set)
     calls: list[str] = field(default_factory=list)
+    meanwhile: dict[str, Callable[[], object]] = field(default_factory=dict)  # kind -> what happens as it answers
     holder: str = "ASHA KULKARNI"
     pan_answer: PanVerification = field(
         default_factory=lambda: PanVerification(
@@ -73,6 +75,8 @@ class FakeProviders:
         self.calls.append(kind)
         if kind in self.down:
             raise _down(kind)
+        if (act := self.meanwhile.pop(kind, None)) is not None:
+            act()
 
 
 @dataclass
@@ -276,6 +280,32 @@ def test_pan_verification_records_linkage_and_fraud_and_decides(app: Verificatio
     checked = _events(app, result.id)[-1]
     assert checked.status is CheckStatus.NOT_VERIFIED
     assert "date of birth" in checked.reason and "fraud" in checked.reason
+
+
+def test_a_pan_answer_racing_another_check_is_recorded_on_the_profile_as_it_now_is_without_asking_again(
+    app: Verifications, fake: FakeProviders
+) -> None:
+    """Staff pull the bureau report while the borrower's PAN is being verified: the PAN check's save loses the race.
+    Its answer, asked and paid for, was lost - a 409 to staff, and a check the onboarding flow started logged as not
+    run. Now it is recorded on the profile as it now is, and the provider is not asked again."""
+    app.verify_pan(BRAND, ASHA)  # the profile exists: both checks below change it
+    fake.calls.clear()
+    fake.meanwhile["pan"] = lambda: app.pull_bureau(BRAND, ASHA)
+    result = app.verify_pan(BRAND, ASHA)
+    assert fake.calls == ["pan", "bureau"]  # each provider asked once
+    events = _events(app, result.id)
+    assert [type(e).__name__ for e in events][-2:] == ["BureauPulled", "PanChecked"]
+    assert [e.originator_version for e in events] == list(range(1, len(events) + 1))
+    assert app.profile(BRAND, ASHA).checks[CheckKind.PAN].status is CheckStatus.VERIFIED
+
+
+def test_a_check_on_a_profile_made_at_the_same_moment_by_another_check_is_recorded_on_that_profile(
+    app: Verifications, fake: FakeProviders
+) -> None:
+    fake.meanwhile["pan"] = lambda: app.pull_bureau(BRAND, ASHA)  # both open a profile that does not exist yet
+    result = app.verify_pan(BRAND, ASHA)
+    names = [type(e).__name__ for e in _events(app, result.id)]
+    assert names.count("Created") + names.count("Opened") <= 1 and names[-2:] == ["BureauPulled", "PanChecked"], names
 
 
 def test_a_borrower_without_pan_is_a_422_naming_pan(app: Verifications, world: FakeWorld) -> None:
