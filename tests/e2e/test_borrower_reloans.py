@@ -179,7 +179,10 @@ def test_taps_at_the_same_moment_start_one_application(
     with ThreadPoolExecutor(4) as pool:
         outcomes = sorted(pool.map(lambda _: tap(), range(4)))
     assert outcomes == ["200", "409", "409", "409"], outcomes
+    # Accepted here, not through a request (which would wait for both): the application is read from read.loans
+    # and the offer's `application_id` from the offers' read model, each behind its own runner.
     settle(platform, "loans")
+    settle(platform, ReloanOffers.name)
     with platform.db.pool.connection() as conn:
         started = conn.execute(
             "SELECT id FROM read.loans WHERE brand_id = %s AND customer_id = %s", (tenant.brand_id, customer)
@@ -266,6 +269,7 @@ def _run_offer_job(client: Any, platform: Any, tenant: Tenant) -> dict[str, Any]
     run_id = accepted.json()["run_id"]
     scheduler_for(platform).execute(run_id)
     settle(platform, ReloanOffers.name)
+    settle(platform, "jobs")  # the run history: the scheduler itself waits for it no more than 2 s
     run = client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json()
     assert run["status"] == "succeeded", run
     return dict(run)

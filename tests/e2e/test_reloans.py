@@ -29,6 +29,7 @@ def _job(client: Any, platform: Any, tenant: Tenant) -> dict[str, Any]:
     run_id = accepted.json()["run_id"]
     scheduler_for(platform).execute(run_id)
     settle(platform, ReloanOffers.name)
+    settle(platform, "jobs")  # the run history: the scheduler itself waits for it no more than 2 s
     return dict(client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json())
 
 
