@@ -285,7 +285,8 @@ class Paylinks:
             if p.reference == reference:
                 return WebhookOutcome("duplicate", "this payment is recorded already"), p.payment_id
         try:
-            record = self._record_retrying(brand_id, loan_id, amount, mode, reference)
+            # decided again on the loan as it now is when another save lands first (SERVICING_ATTEMPTS)
+            record = self.loans.record_repayment(brand_id, loan_id, amount, mode, reference)[1]
         except ConcurrentModification:
             raise  # still racing after the retries: the delivery is forgotten and the gateway's retry processed
         except Conflict as conflict:
@@ -302,14 +303,3 @@ class Paylinks:
         if after.status is LoanStatus.COMPLETED and after.no_due is None:  # closed: its no-due certificate, once
             NoDueCertificates(self.loans, self.customers, self.identity).ensure(brand_id, loan_id)
         return WebhookOutcome("processed"), record.payment_id
-
-    def _record_retrying(self, brand_id: UUID, loan_id: UUID, amount: Decimal, mode: str,
-                         reference: str) -> PaymentRecord:  # fmt: skip
-        """Record the repayment, again from the loan's new version when a concurrent command saved first."""
-        for attempt in range(3):
-            try:
-                return self.loans.record_repayment(brand_id, loan_id, amount, mode, reference)[1]
-            except ConcurrentModification:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")

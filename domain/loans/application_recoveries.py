@@ -2,7 +2,8 @@
 collections and manual receipts awaiting approval, penal-charge waivers, settlements, write-off.
 
 Each checks its input (422 naming every field, nothing recorded), loads the loan of the caller's brand, runs the
-Loan's command on the brand's business date and commits. Who may call which is the endpoints' permissions
+Loan's command on the brand's business date and commits; when another save on the loan lands first (the close of
+business, a payment), it is decided again on the loan as it now is (`SERVICING_ATTEMPTS`). Who may call which is the endpoints' permissions
 (docs/recoveries.md); the aggregate decides what the loan allows."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID, uuid4
 
-from domain.loans.application_servicing import _mode
+from domain.loans.application_servicing import SERVICING_ATTEMPTS, _mode
 from domain.loans.loan import Loan
 from domain.loans.loan_recoveries import Owing
 from domain.loans.money import parse_money
@@ -26,7 +27,7 @@ from domain.loans.recovery_events import (
     WaiverRecord,
     WriteOffRecord,
 )
-from domain.shared.application import CommandResult
+from domain.shared.application import CommandResult, retried
 from domain.shared.errors import FieldChecks, InvalidValue
 from domain.shared.values import MIN_REASON, clean_text, within_limit
 
@@ -136,10 +137,14 @@ class RecoveryUseCases:
         document_id: UUID | None = None,
     ) -> tuple[CommandResult, CollectionRequest]:
         """Record money collected (pending approval): 201 `pending_approval`."""
-        loan, request = self.collection_request(
-            brand_id, loan_id, amount, mode, reference, collected_on, kind=kind, document_id=document_id
-        )
-        return self.commit(loan), request
+
+        def request() -> tuple[CommandResult, CollectionRequest]:
+            loan, made = self.collection_request(
+                brand_id, loan_id, amount, mode, reference, collected_on, kind=kind, document_id=document_id
+            )
+            return self.commit(loan), made
+
+        return retried(request, SERVICING_ATTEMPTS)
 
     def approve_collection(
         self, brand_id: UUID, loan_id: UUID, request_id: str, kind: CollectionKind = CollectionKind.COLLECTION
@@ -215,9 +220,13 @@ class RecoveryUseCases:
         why = checks.check(lambda: _reason(text, field))
         checks.raise_if_any()
         assert value is not None and why is not None
-        loan = self.serviced(brand_id, loan_id)
-        record = make(loan, value, why, self.parties.business_date(brand_id))
-        return self.commit(loan), record
+
+        def ask() -> tuple[CommandResult, _Asked]:
+            loan = self.serviced(brand_id, loan_id)
+            record = make(loan, value, why, self.parties.business_date(brand_id))
+            return self.commit(loan), record
+
+        return retried(ask, SERVICING_ATTEMPTS)
 
     def decide(
         self,
@@ -236,24 +245,32 @@ class RecoveryUseCases:
         an admin)."""
         approving, rejecting = _DECISIONS[kind]
         text = None if approve else _reason(reason)
-        loan = self.serviced(brand_id, loan_id)
-        today = self.parties.business_date(brand_id)
-        if text is None:
-            approving(loan, request_id, today, one_person_may_decide)
-        else:
-            rejecting(loan, request_id, text, today)
-        return self.commit(loan)
+
+        def decision() -> CommandResult:
+            loan = self.serviced(brand_id, loan_id)
+            today = self.parties.business_date(brand_id)
+            if text is None:
+                approving(loan, request_id, today, one_person_may_decide)
+            else:
+                rejecting(loan, request_id, text, today)
+            return self.commit(loan)
+
+        return retried(decision, SERVICING_ATTEMPTS)
 
     def propose_write_off(self, brand_id: UUID, loan_id: UUID, reason: str) -> tuple[CommandResult, WriteOffRecord]:
         """Propose writing the loan off with a reason (pending until a holder of LOAN_WRITE_OFF approves it)."""
         text = _reason(reason)
-        loan = self.serviced(brand_id, loan_id)
-        today = self.parties.business_date(brand_id)
-        record = WriteOffRecord(
-            write_off_id=str(uuid4()), amount=Decimal("0.00"), justification=text, proposed_on=today
-        )
-        loan.propose_write_off(record)
-        return self.commit(loan), loan.write_off_requests[record.write_off_id]  # with the payoff the loan computed
+
+        def propose() -> tuple[CommandResult, WriteOffRecord]:
+            loan = self.serviced(brand_id, loan_id)
+            today = self.parties.business_date(brand_id)
+            record = WriteOffRecord(
+                write_off_id=str(uuid4()), amount=Decimal("0.00"), justification=text, proposed_on=today
+            )
+            loan.propose_write_off(record)
+            return self.commit(loan), loan.write_off_requests[record.write_off_id]  # with the payoff it computed
+
+        return retried(propose, SERVICING_ATTEMPTS)
 
     def approve_write_off(self, brand_id: UUID, loan_id: UUID, write_off_id: str) -> CommandResult:
         """Approve a proposed write-off: the loan is written off."""
@@ -266,6 +283,10 @@ class RecoveryUseCases:
     def write_off(self, brand_id: UUID, loan_id: UUID, reason: str) -> tuple[CommandResult, Ending]:
         """Write the loan off with a reason."""
         text = _reason(reason)
-        loan = self.serviced(brand_id, loan_id)
-        ending = loan.write_off(text, self.parties.business_date(brand_id))
-        return self.commit(loan), ending
+
+        def write() -> tuple[CommandResult, Ending]:
+            loan = self.serviced(brand_id, loan_id)
+            ending = loan.write_off(text, self.parties.business_date(brand_id))
+            return self.commit(loan), ending
+
+        return retried(write, SERVICING_ATTEMPTS)

@@ -1,7 +1,9 @@
 """Use cases of loan servicing (issue #15), mixed into `domain.loans.application.Loans`: servicing opened with the
 disbursal, staff-recorded repayments, reversals, the payoff quote and the close of business of one loan.
 
-Every refusal raises before any event (nothing recorded). The business date is the brand's (`LoanParties`)."""
+Every refusal raises before any event (nothing recorded). The business date is the brand's (`LoanParties`). A
+command whose save loses the race to another save on the loan is decided again on the loan as it now is
+(`SERVICING_ATTEMPTS`)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from domain.loans.payments import PayoffQuote
 from domain.loans.schedule import build_schedule
 from domain.loans.servicing_events import DayClosed, PaymentMode, PaymentRecord, StatusMoved
 from domain.loans.terms import LoanTerms
-from domain.shared.application import CommandResult, replay
+from domain.shared.application import CommandResult, replay, retried
 from domain.shared.errors import FieldChecks, FieldError, InvalidValue
 from domain.shared.snapshot import snapshot_of
 from domain.shared.values import MIN_REASON, clean_text, within_limit
@@ -34,6 +36,11 @@ log = structlog.get_logger(__name__)
 #: How far past a loan's last due date (or the business date, when later) a payoff can be quoted: a year of
 #: overdue days at most beyond the schedule, where a quote is still a figure someone could pay.
 PAYOFF_HORIZON = timedelta(days=366)
+#: How many times a servicing command (none names a version it read) is decided on the loan as it is when another
+#: save on the loan lands between its load and its own - the close of business closing the loan's day, a gateway's
+#: payment, another member of staff's decision: a cashier's repayment is a fact that stands whatever closed
+#: meanwhile, and was a 409 to send again (docs/architecture.md, "A lost race is not a refusal").
+SERVICING_ATTEMPTS = 3
 
 
 def _mode(raw: str) -> PaymentMode:
@@ -252,19 +259,28 @@ class ServicingUseCases:
         assert value is not None and how is not None and ref is not None  # raise_if_any raised otherwise
         if len(ref) > 100:
             raise InvalidValue("reference", "at most 100 characters")
-        loan = self.serviced(brand_id, loan_id)
-        today = self.parties.business_date(brand_id)
-        record = loan.record_repayment(str(uuid4()), value, how, ref, paid_on or today, today)
-        return self.commit_serviced(loan), record
+
+        def record() -> tuple[CommandResult, PaymentRecord]:
+            loan = self.serviced(brand_id, loan_id)
+            today = self.parties.business_date(brand_id)
+            made = loan.record_repayment(str(uuid4()), value, how, ref, paid_on or today, today)
+            return self.commit_serviced(loan), made
+
+        return retried(record, SERVICING_ATTEMPTS)
 
     def reverse_repayment(self, brand_id: UUID, loan_id: UUID, payment_id: str, reason: str) -> CommandResult:
         """Reverse a repayment with a reason (at least 3 characters)."""
         text = " ".join(
             clean_text(reason, "reason", multiline=True, min_visible=MIN_REASON, missing="give a reason").split()
         )
-        loan = self.serviced(brand_id, loan_id)
-        loan.reverse_repayment(payment_id, within_limit(text, "reason"), self.parties.business_date(brand_id))
-        return self.commit_serviced(loan)
+        why = within_limit(text, "reason")
+
+        def reverse() -> CommandResult:
+            loan = self.serviced(brand_id, loan_id)
+            loan.reverse_repayment(payment_id, why, self.parties.business_date(brand_id))
+            return self.commit_serviced(loan)
+
+        return retried(reverse, SERVICING_ATTEMPTS)
 
     def payoff(self, brand_id: UUID, loan_id: UUID, as_of: date | None = None) -> PayoffQuote:
         """The payoff quote on `as_of` (the business date unless given); InvalidValue for a date past

@@ -243,7 +243,7 @@ def test_a_repayment_racing_the_close_of_business_ends_as_one_of_the_two_orders(
         run, paid = at_once(lambda t=tenant: run_cob(server, platform, t, MAR1), paying)
         assert run["status"] == "succeeded", run
         assert platform.get(Identity).business_date(tenant.brand_id) == MAR2
-        if paid.status_code == 409:  # it loaded the loan before the close saved: the client sends it again
+        if paid.status_code == 409:  # lost to the close on each of its tries (SERVICING_ATTEMPTS): sent again
             seen.append("409")
             paid = answered(pay(client, tenant, loan_id, EMI, f"EMI-{loan_id}"), 201)
         events = history(platform, tenant, loan_id)

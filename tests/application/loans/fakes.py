@@ -186,3 +186,23 @@ def reassigned_after_loads(app: Loans, monkeypatch: pytest.MonkeyPatch, times: i
 
     monkeypatch.setattr(app, "get", get_then_reassign)
     return made
+
+
+def closed_after_loads(app: Loans, monkeypatch: pytest.MonkeyPatch, days: Sequence[date]) -> list[date]:
+    """The close of business closes the next of `days` on a loan right after each of the next `len(days)` loads of it
+    by `app.get` (the COB job working through the book while staff act on the loan), so the command that loaded it
+    loses the race: its save is a ConcurrentModification. The days it closed, in order (each recorded something:
+    the loan is overdue, its penal charges accrue)."""
+    real_get, closed = app.get, []
+
+    def get_then_close(brand_id: UUID, loan_id: UUID) -> Loan:
+        loan = real_get(brand_id, loan_id)
+        if len(closed) < len(days):
+            closed.append(days[len(closed)])
+            with monkeypatch.context() as inner:  # the close's own load is not raced
+                inner.setattr(app, "get", real_get)
+                assert app.close_business_day(brand_id, loan_id, closed[-1]).changed
+        return loan
+
+    monkeypatch.setattr(app, "get", get_then_close)
+    return closed

@@ -4,12 +4,15 @@ nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from domain.loans.application import Loans
+from domain.loans.application_servicing import SERVICING_ATTEMPTS
 from domain.loans.loan_recoveries import RecoveryRequestNotFound
 from domain.loans.recovery_events import CollectionKind, RequestStatus
 from domain.loans.servicing_views import ledger, servicing_view
@@ -17,7 +20,7 @@ from domain.loans.states import LoanStatus
 from domain.loans.terms import PenalTerms
 from domain.shared.application import ConcurrentModification
 from domain.shared.errors import Conflict, InvalidInput
-from tests.application.loans.fakes import BRAND, PRODUCT, Catalogue, event_names, product_version
+from tests.application.loans.fakes import BRAND, PRODUCT, Catalogue, closed_after_loads, event_names, product_version
 from tests.application.loans.servicing_fixtures import MovableParties, disbursed
 
 S = LoanStatus
@@ -296,3 +299,74 @@ def test_two_approvers_at_once_record_the_money_once(loans: Loans, parties: Mova
     with pytest.raises(ConcurrentModification):  # a 409: the second approver's version is stale
         loans.commit(second)
     assert list(loans.get(BRAND, loan_id).payments) == ["pay-1"]
+
+
+# A command racing the close of business ------------------------------------------------------------------------------
+
+#: Each servicing command of staff, as a step on an overdue loan (with what it needs made first), and the event its
+#: save records.
+RACED: dict[str, tuple[Callable[[Loans, Any], object], str]] = {
+    "repayment": (lambda loans, i: loans.record_repayment(BRAND, i, "500.00", "upi", "UTR-RACE"), "RepaymentRecorded"),
+    "reversal": (
+        lambda loans, i: loans.reverse_repayment(BRAND, i, next(iter(loans.get(BRAND, i).payments)), "bounced"),
+        "RepaymentReversed",
+    ),
+    "collection": (
+        lambda loans, i: loans.request_collection(BRAND, i, "300.00", "cash", "RCPT-RACE"),
+        "CollectionRequested",
+    ),
+    "approval": (
+        lambda loans, i: loans.approve_collection(BRAND, i, next(iter(loans.get(BRAND, i).collection_requests))),
+        "CollectionApproved",
+    ),
+    "waiver": (lambda loans, i: loans.request_waiver(BRAND, i, "10.00", "hardship, agreed"), "WaiverRequested"),
+    "settlement": (
+        lambda loans, i: loans.propose_settlement(BRAND, i, "60000.00", "one-time settlement"),
+        "SettlementProposed",
+    ),
+    "write-off proposal": (lambda loans, i: loans.propose_write_off(BRAND, i, "unreachable"), "WriteOffProposed"),
+    "write-off": (lambda loans, i: loans.write_off(BRAND, i, "unreachable"), "WrittenOff"),
+}
+
+
+def _raced_loan(loans: Loans, parties: MovableParties, command: str) -> Any:
+    loan_id = _overdue(loans, parties)  # closed through 19 Mar, the business date 20 Mar
+    if command == "reversal":
+        loans.record_repayment(BRAND, loan_id, "500.00", "upi", "UTR-FIRST")
+    if command == "approval":
+        loans.request_collection(BRAND, loan_id, "300.00", "cash", "RCPT-FIRST")
+    parties.today = LATE + timedelta(days=3)
+    return loan_id
+
+
+@pytest.mark.parametrize("command", sorted(RACED))
+def test_a_servicing_command_whose_loan_closed_a_day_meanwhile_is_decided_on_the_loan_as_it_now_is(
+    loans: Loans, parties: MovableParties, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """Staff act on a loan while the close of business closes its day: the command's save lost to the close's. It
+    was a 409 to send again; it is now decided again on the loan as the close left it, and both are kept."""
+    act, recorded = RACED[command]
+    loan_id = _raced_loan(loans, parties, command)
+    before = event_names(loans, loan_id)
+    closed = closed_after_loads(loans, monkeypatch, [LATE, LATE + timedelta(days=1)][: SERVICING_ATTEMPTS - 1])
+    act(loans, loan_id)
+    after = event_names(loans, loan_id)
+    assert after[: len(before)] == before
+    assert after[len(before) :][: len(closed)] == ["DayClosed"] * len(closed)  # every close kept, first
+    assert recorded in after[len(before) + len(closed) :]
+    versions = [e.originator_version for e in loans.events.get(loan_id)]
+    assert versions == list(range(1, len(versions) + 1))
+    assert loans.get(BRAND, loan_id).cob_through == closed[-1]
+
+
+def test_a_servicing_command_losing_every_race_is_a_409_with_nothing_of_it_recorded(
+    loans: Loans, parties: MovableParties, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loan_id = _raced_loan(loans, parties, "repayment")
+    days = [LATE + timedelta(days=n) for n in range(SERVICING_ATTEMPTS)]
+    closed_after_loads(loans, monkeypatch, days)
+    with pytest.raises(ConcurrentModification):  # the 409: the caller sends it again
+        loans.record_repayment(BRAND, loan_id, "500.00", "upi", "UTR-LOST")
+    loan = loans.get(BRAND, loan_id)
+    assert loan.payments == {} and loan.cob_through == days[-1]
+    assert event_names(loans, loan_id).count("DayClosed") >= SERVICING_ATTEMPTS
