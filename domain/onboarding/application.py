@@ -325,9 +325,10 @@ class Onboarding(ContextApplication):
 
     def reapply(self, brand_id: UUID, borrower_id: UUID) -> CommandResult:
         """Start again after the last application ended without a loan (rejected, cancelled) or the onboarding was
-        closed as rejected, from the day the brand's rejection cooldown is over: the loan request and submitted steps
-        are to do again (the KYC steps stay done). 409 while the onboarding is in progress, while an application is
-        open, or before that day (`may_apply_from`)."""
+        closed as rejected, from the day the brand's rejection cooldown is over, or after the loan was repaid (a
+        re-loan): the loan request and submitted steps are to do again (the KYC steps stay done). 409 while the
+        onboarding is in progress, while an application is open, before that day (`may_apply_from`), or after a loan
+        closed as settled or written off (domain/onboarding/reapply.py)."""
         funnel = self.funnel(brand_id, borrower_id)
         if funnel.status is FunnelStatus.IN_PROGRESS:
             raise Conflict("your onboarding is in progress: continue it", status=funnel.status.value)

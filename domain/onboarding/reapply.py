@@ -3,9 +3,13 @@ Cooldown | 15 days | How many days before a rejected customer can re-apply").
 
 - Their application ended without a loan - `rejected` (by the BRE at submission, or by credit/sanction staff) or
   `cancelled` - or their funnel was **closed as rejected** (by staff, or by the inactivity job).
-- No other application of theirs is open (onboarding, pending, approved, sanctioned, disbursed and being repaid):
-  one must be decided or closed first. A repaid loan is followed by a re-loan (spec "Step 7 Re-Loan"), not a new
-  onboarding.
+- Or their loan was **repaid** (`completed`): spec "Step 7 Re-Loan", "after successfully repaying a loan, an
+  eligible customer can apply for another loan" - from the day it closed, on any brand. The brand's `automated_reloan`
+  only adds a pre-approved offer on closure; a brand without it (the default) made none, and the borrower was left
+  with no way to apply again. The new application's BRE decides whether they are eligible. A loan closed as
+  `settled` (less than it owed) or `written_off` was not repaid: no new application online (409 saying so).
+- No other application of theirs is open (onboarding, pending, approved, sanctioned, disbursed and being repaid -
+  an accepted re-loan offer's too): one must be decided or closed first.
 - A closed funnel's application is cancelled by the close (`Onboarding._close`), so the restart puts the loan request
   to do again and the borrower makes a new one. Only a funnel closed before closes cancelled its application still
   has it in onboarding: that one does not count as open, and is kept (`keep_loan_request`) for the borrower to
@@ -27,8 +31,13 @@ from domain.shared.errors import Conflict
 
 #: How the borrower's own application may have ended for them to apply again.
 ENDED_WITHOUT_LOAN = frozenset({LoanStatus.REJECTED.value, LoanStatus.CANCELLED.value})
-#: Closed after being disbursed: the borrower's next loan is a re-loan.
-REPAID = frozenset({LoanStatus.COMPLETED.value, LoanStatus.SETTLED.value, LoanStatus.WRITTEN_OFF.value})
+#: Repaid: the borrower may apply for their next loan (a re-loan) at once.
+REPAID = frozenset({LoanStatus.COMPLETED.value})
+#: Closed after being disbursed without being repaid, and what the borrower is told (no new application online).
+NOT_REPAID = {
+    LoanStatus.SETTLED.value: "your last loan was closed as settled, for less than it owed",
+    LoanStatus.WRITTEN_OFF.value: "your last loan was written off",
+}
 
 _SAYS = {
     "onboarding": "not submitted yet",
@@ -103,9 +112,10 @@ def standing(
     application is `application_id` in `application_status` (None: it has none, or the loans context has none)."""
     own_in_onboarding = application_status == LoanStatus.ONBOARDING.value and closed_on is not None
     others = [a for a in history.open if not (own_in_onboarding and a.id == application_id)]
-    if closed_on is None and application_status not in ENDED_WITHOUT_LOAN:  # submitted, and not refused
-        if application_status in REPAID:
-            return Reapply(today, None, "your loan is closed: your next loan is a re-loan offer")
+    if closed_on is None and application_status not in ENDED_WITHOUT_LOAN | REPAID:  # submitted, not ended
+        if application_status in NOT_REPAID:
+            says = NOT_REPAID[application_status]
+            return Reapply(today, None, f"{says}: we cannot take a new application online; please contact us")
         own = next((a for a in history.open if a.id == application_id), None)
         return Reapply(today, None, _waiting_for(own) if own else "your application is still open")
     if others:
@@ -117,4 +127,4 @@ def standing(
     return Reapply(today, max(ends, default=today), keep_loan_request=own_in_onboarding)
 
 
-__all__ = ["ENDED_WITHOUT_LOAN", "LoanHistory", "OpenApplication", "Reapply", "standing"]
+__all__ = ["ENDED_WITHOUT_LOAN", "NOT_REPAID", "REPAID", "LoanHistory", "OpenApplication", "Reapply", "standing"]

@@ -1,6 +1,8 @@
 """Starting again after a rejection (docs/onboarding.md, "Starting again"): a rejected borrower - or one whose
 onboarding was closed as rejected - may start a new application from the day the brand's rejection cooldown is over
 (on that day, not before; the brand's business date), the KYC steps staying done; never while an application is open.
+A borrower who repaid their loan may apply for the next one at once (a re-loan); one whose loan was settled or
+written off may not online.
 And redoing the loan request before submission changes the same application instead of starting another."""
 
 from __future__ import annotations
@@ -154,9 +156,11 @@ def test_no_new_application_while_one_is_open(
             app.apply(BRAND, borrower, AGAIN)
         assert refused.value.message.startswith(f"your application {applied.loan_number} is {says}")
         assert "may_apply_from" not in refused.value.details
-    desk.set_status(applied.id, "completed")  # repaid: the next loan is a re-loan offer
-    with pytest.raises(Conflict, match="re-loan"):
-        app.reapply(BRAND, borrower)
+    for status, says in (("settled", "closed as settled"), ("written_off", "written off")):  # closed, not repaid
+        desk.set_status(applied.id, status)
+        assert (app.state(BRAND, borrower).may_apply_from, app.state(BRAND, borrower).can_apply_again) == (None, False)
+        with pytest.raises(Conflict, match=f"your last loan was {says}.*please contact us"):
+            app.reapply(BRAND, borrower)
 
     desk.reject(applied.id, TODAY)  # rejected - but another application of theirs is open (staff started it)
     customer = app.state(BRAND, borrower).customer_id
@@ -385,4 +389,28 @@ def test_a_rejection_the_loans_read_model_does_not_show_yet_counts_as_today_s(
     del desk.rejected_on[first]  # the application is rejected; read.loans has not caught up with its date
     assert app.state(BRAND, borrower).may_apply_from == TODAY + timedelta(days=15)
     with pytest.raises(Conflict):
+        app.reapply(BRAND, borrower)
+
+
+def test_a_borrower_who_repaid_their_loan_applies_for_the_next_at_once_with_their_kyc_on_file(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    """Spec "Step 7 Re-Loan": after repaying, an eligible borrower can apply for another loan - on a brand without
+    automated re-loan offers (the default) too, where the old rule (wait for an offer) left them no way to apply."""
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    first = app.apply(BRAND, borrower, REQUEST)
+    app.submit_application(BRAND, borrower, first.id)
+    desk.set_status(first.id, "completed")
+    state = app.state(BRAND, borrower)
+    assert (state.may_apply_from, state.can_apply_again) == (TODAY, True)
+    app.reapply(BRAND, borrower)
+    restarted = app.state(BRAND, borrower)
+    assert restarted.status is FunnelStatus.IN_PROGRESS and restarted.next_step is Step.LOAN_REQUEST
+    assert all(step in app.funnel(BRAND, borrower).done for step in KYC_STEPS)  # nothing of the KYC to do again
+    second = app.apply(BRAND, borrower, AGAIN)
+    assert second.id != first.id and desk.loans[first.id][1] == "completed"
+    app.submit_application(BRAND, borrower, second.id)
+    assert app.state(BRAND, borrower).status is FunnelStatus.COMPLETED
+    with pytest.raises(Conflict, match=f"your application {second.loan_number} is"):  # one open at a time
         app.reapply(BRAND, borrower)

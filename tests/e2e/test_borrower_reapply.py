@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from adapters.simulators.sms import SmsSimulator
+from domain.loans.application import Loans
 from tests.conftest import Tenant
 from tests.e2e.onboarding_support import bearer, sign_in, sms
 from tests.e2e.test_borrower_decision import _onboarded
@@ -275,3 +277,75 @@ def test_submitting_again_from_the_web_flow_after_it_went_through_shows_the_stat
     # the API keeps its 409 for a client that submits twice
     twice = client.post(f"/api/v1/borrower/applications/{application.json()['id']}/submit", headers=auth)
     assert twice.status_code == 409 and twice.headers["content-type"].startswith("application/problem+json")
+
+
+def _disbursed(client: Any, platform: Any, tenant: Tenant, loan_id: UUID) -> None:
+    """The borrower's submitted application taken to disbursal by staff (each step's own tests cover it)."""
+    loans = platform.get(Loans)
+    now = datetime.now(UTC)
+    loans.cx_approve(tenant.brand_id, loan_id, "45000", "salary supports it")
+    loans.sanction(tenant.brand_id, loan_id, "45000", "within FOIR")
+    loans.issue_agreement(tenant.brand_id, loan_id, "ab" * 32, "a.pdf", "es-r", "https://esign/r", now + timedelta(2))
+    loans.sign(tenant.brand_id, loan_id, "prov-r", now)
+    loans.ready_for_disbursal(tenant.brand_id, loan_id, "acct-r")
+    loans.initiate_disbursal(tenant.brand_id, loan_id, "IMPS", f"gw-{loan_id}")
+    settle(
+        platform, Loans.name, loans.confirm_disbursal(tenant.brand_id, loan_id, f"gw-{loan_id}", date.today()).position
+    )
+
+
+def test_a_borrower_who_repaid_applies_for_the_next_loan_on_a_brand_without_re_loan_offers(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    """Spec "Step 7 Re-Loan": after repaying, a borrower can apply for another loan. The brand leaves
+    `automated_reloan` off (the default), so no offer ever comes: the borrower was refused a new application (409
+    "your next loan is a re-loan offer") and left with no way to apply. Now the status page says the loan is repaid
+    and offers a new application at once, KYC on file; a written-off borrower is still refused, saying why."""
+    _business_date(client, tenant, date.today())
+    session, auth, product = _onboarded(client, tenant, sms)
+    request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
+    first = client.post("/api/v1/borrower/applications", json=request, headers=auth).json()
+    loan_id = UUID(first["id"])
+    assert client.post(f"/api/v1/borrower/applications/{loan_id}/submit", headers=auth).json()["status"] == "pending"
+    _disbursed(client, platform, tenant, loan_id)
+    assert client.post("/api/v1/borrower/reapply", headers=auth).status_code == 409  # being repaid
+    payoff = client.get(f"/api/v1/loans/{loan_id}/payoff", headers=tenant.auth).json()["total"]
+    paid = client.post(
+        f"/api/v1/loans/{loan_id}/repayments",
+        json={"amount": payoff, "mode": "neft", "reference": f"UTR-{loan_id.hex[:8]}"},
+        headers=tenant.auth,
+    )
+    assert paid.status_code == 201 and paid.json()["closes_loan"], paid.text
+    assert client.get("/api/v1/brand/config", headers=tenant.auth).json()["settings"]["automated_reloan"] is False
+
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert (me["application"]["status"], me["can_apply_again"]) == ("completed", True), me
+    page = _status_page(client, tenant, session["token"])
+    assert "Your loan is repaid: you may apply for a new one." in page and 'id="reapply-form"' in page
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert csrf is not None
+    started = _post_page(client, tenant, session["token"], "/reapply", {"csrf_token": csrf.group(1)})
+    assert started.status_code == 303 and started.headers["location"].endswith("/next"), started.text[:300]
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert (me["status"], me["next_step"]) == ("in_progress", "loan_request")
+    assert {"mobile", "pan", "personal", "aadhaar", "bank_account", "bank_statement"} <= {
+        s["step"] for s in me["steps"] if s["done"]
+    }  # the KYC is on file
+    second = client.post("/api/v1/borrower/applications", json=request, headers=auth)
+    assert second.status_code == 201 and second.json()["id"] != first["id"], second.text
+    submitted = client.post(f"/api/v1/borrower/applications/{second.json()['id']}/submit", headers=auth)
+    assert submitted.status_code == 200 and submitted.json()["status"] == "pending", submitted.text
+    assert client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()["status"] == "completed"
+
+    # A borrower whose loan was written off is told so, and nothing changes.
+    other_session, other_auth, _ = _onboarded(client, tenant, sms)
+    other = client.post("/api/v1/borrower/applications", json=request, headers=other_auth).json()
+    other_id = UUID(other["id"])
+    client.post(f"/api/v1/borrower/applications/{other_id}/submit", headers=other_auth)
+    _disbursed(client, platform, tenant, other_id)
+    written = client.post(f"/api/v1/loans/{other_id}/write-off", json={"reason": "unreachable"}, headers=tenant.auth)
+    assert written.status_code in (200, 201), written.text
+    refused = client.post("/api/v1/borrower/reapply", headers=other_auth)
+    assert refused.status_code == 409 and "your last loan was written off" in refused.json()["detail"], refused.text
+    assert client.get("/api/v1/borrower/me", headers=other_auth).json()["status"] == "completed"
+    assert 'id="reapply-form"' not in _status_page(client, tenant, other_session["token"])
