@@ -44,6 +44,7 @@ class _Settings:
     business_date_held: bool
     version: int
     actors: dict[str, str]
+    min_loan_amount_enforced: bool
 
 
 async def _settings(
@@ -58,7 +59,10 @@ async def _settings(
         assert isinstance(history, ConfigHistoryPage)
         # Who changed a setting by name (staff, API key, job), not the actor's id as recorded.
         actors = actor_names(port.identity, principal.brand_id, {h.actor for h in history.items})
-        return _Settings(state.settings, history, state.business_date, state.business_date_held, state.version, actors)
+        return _Settings(
+            state.settings, history, state.business_date, state.business_date_held, state.version, actors,
+            state.min_loan_amount_enforced,
+        )  # fmt: skip
 
     data = await run_in_threadpool(load)
     extra: dict[str, Any] = {"kept": lambda action: TypedForm()} if status == 409 else {}
@@ -79,6 +83,7 @@ async def _settings(
         business_date_held=data.business_date_held,
         version=data.version,
         actors=data.actors,
+        min_loan_amount_enforced=data.min_loan_amount_enforced,
     )
 
 

@@ -75,6 +75,11 @@ class ConfigOut(BaseModel):
     version: int
     business_date: date
     business_date_held: bool
+    min_loan_amount_enforced: bool = Field(
+        False,
+        description="whether `settings.min_loan_amount` binds new applications: the brand has set it (saved a value, "
+        "its starting 15000.00 included); until then no minimum is enforced (docs/loans.md)",
+    )
 
 
 class ConfigChangedOut(ConfigOut):
@@ -155,6 +160,7 @@ def update_config(ctx: Context[BrandsPort]) -> Reply:
             version=state.version,
             business_date=state.business_date,
             business_date_held=state.business_date_held,
+            min_loan_amount_enforced=state.min_loan_amount_enforced,
             changes=changes,
         )
 

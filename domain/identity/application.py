@@ -79,6 +79,8 @@ class ConfigurationState:
     version: int
     business_date: date
     business_date_held: bool = False
+    #: Whether `settings.min_loan_amount` binds: the brand has set it (its starting value was never enforced).
+    min_loan_amount_enforced: bool = False
 
 
 def check_role(role: str, field: str = "role") -> str:
@@ -397,7 +399,9 @@ class Identity(Authentication):
         config = self._configuration_now(brand_id)
         settings = config.settings
         today = brand_business_date(self.clock.now(), settings.timezone, settings.business_date)
-        return ConfigurationState(brand_id, settings, config.version, today, config.business_date_held)
+        return ConfigurationState(
+            brand_id, settings, config.version, today, config.business_date_held, config.loan_minimum is not None
+        )
 
     def business_date(self, brand_id: UUID) -> date:
         """The brand's business date: the configured one, else today in its timezone."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_loan_product_change import EMI, PAYDAY, _events
+from tests.e2e.test_refused_forms_keep_input import _portal
 from tests.support import mobile
 
 SMALL = {**PAYDAY, "code": "small", "name": "Small payday", "min_amount": "5000", "max_amount": "14000"}
@@ -76,3 +77,21 @@ def test_a_brand_that_set_a_minimum_loan_amount_refuses_applications_and_product
     }
     emi = _product(client, unset, EMI)
     assert emi.status_code == 201, emi.text
+
+
+def test_the_settings_say_whether_the_minimum_binds_until_the_brand_sets_it(
+    app: Any, client: Any, staff: tuple[Tenant, str]
+) -> None:
+    """The settings page showed 15000.00 as the "smallest loan amount allowed" on a brand that never set it, where no
+    minimum binds: an admin read it as enforced. The page and the API now say whether it binds."""
+    tenant, email = staff
+    assert client.get("/api/v1/brand/config", headers=tenant.auth).json()["min_loan_amount_enforced"] is False
+    browser, _ = _portal(app, email)
+    try:
+        assert 'id="min-loan-amount-unset"' in browser.get("/settings").text
+        same = client.patch("/api/v1/brand/config", json={"min_loan_amount": "15000"}, headers=tenant.auth)
+        assert same.status_code == 200 and same.json()["min_loan_amount_enforced"] is True, same.text
+        assert client.get("/api/v1/brand/config", headers=tenant.auth).json()["min_loan_amount_enforced"] is True
+        assert 'id="min-loan-amount-unset"' not in browser.get("/settings").text
+    finally:
+        browser.__exit__(None, None, None)
