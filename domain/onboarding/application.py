@@ -321,7 +321,9 @@ class Onboarding(ContextApplication):
         refusal = again.refusal()
         if refusal is not None:
             raise refusal
-        funnel.restart(rules, now, self._last_application(funnel), keep_loan_request=again.keep_loan_request)
+        funnel.restart(
+            rules, now, self._last_application(funnel), keep_loan_request=again.keep_loan_request, again=again.again
+        )
 
     def reapply(self, brand_id: UUID, borrower_id: UUID) -> CommandResult:
         """Start again after the last application ended without a loan (rejected, cancelled) or the onboarding was

@@ -4,6 +4,7 @@ once the last one ended without a loan (domain/onboarding/reapply.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -261,16 +262,22 @@ class Funnel(Aggregate):
         self.closed_by = actor
 
     def restart(
-        self, rules: FunnelRules, at: datetime, application_id: UUID | None, keep_loan_request: bool = False
+        self,
+        rules: FunnelRules,
+        at: datetime,
+        application_id: UUID | None,
+        keep_loan_request: bool = False,
+        again: Sequence[Step] = (),
     ) -> None:
         """Open a finished funnel (submitted, or closed as rejected) for a new application: the loan request and the
-        submitted steps are to do again, every other step done stays done. `keep_loan_request` when the funnel's
-        application is still in onboarding (a funnel closed before a close cancelled its application): the borrower
-        submits that one.
+        submitted steps are to do again, and `again` (a re-loan's income and bank statement), every other step done
+        stays done. `keep_loan_request` when the funnel's application is still in onboarding (a funnel closed before
+        a close cancelled its application): the borrower submits that one.
         Whether the borrower may (their last application ended, the cooldown is over) is `reapply.standing`'s."""
         if self.status is FunnelStatus.IN_PROGRESS:
             raise Conflict("your onboarding is in progress: continue it", status=self.status.value)
         steps = [Step.SUBMITTED] if keep_loan_request else [Step.LOAN_REQUEST, Step.SUBMITTED]
+        steps = [*(s for s in again if s not in steps), *steps]
         done = {s: t for s, t in self.done.items() if s not in steps}
         upcoming = next((s for s in rules.required() if s not in done), None)
         self._restarted(

@@ -4,7 +4,8 @@ Cooldown | 15 days | How many days before a rejected customer can re-apply").
 - Their application ended without a loan - `rejected` (by the BRE at submission, or by credit/sanction staff) or
   `cancelled` - or their funnel was **closed as rejected** (by staff, or by the inactivity job).
 - Or their loan was **repaid** (`completed`): spec "Step 7 Re-Loan", "after successfully repaying a loan, an
-  eligible customer can apply for another loan" - from the day it closed, on any brand. The brand's `automated_reloan`
+  eligible customer can apply for another loan" - from the day it closed, on any brand, giving their income and
+  bank statement again (`REFRESHED`: "only updated income and bank data may be needed"; the KYC stays on file). The brand's `automated_reloan`
   only adds a pre-approved offer on closure; a brand without it (the default) made none, and the borrower was left
   with no way to apply again. The new application's BRE decides whether they are eligible. A loan closed as
   `settled` (less than it owed) or `written_off` was not repaid: no new application online (409 saying so).
@@ -27,12 +28,16 @@ from uuid import UUID
 
 from domain.loans.bre_checks import may_apply_again_on
 from domain.loans.states import LoanStatus
+from domain.onboarding.steps import Step
 from domain.shared.errors import Conflict
 
 #: How the borrower's own application may have ended for them to apply again.
 ENDED_WITHOUT_LOAN = frozenset({LoanStatus.REJECTED.value, LoanStatus.CANCELLED.value})
 #: Repaid: the borrower may apply for their next loan (a re-loan) at once.
 REPAID = frozenset({LoanStatus.COMPLETED.value})
+#: What a re-loan asks again (spec "Faster Processing: KYC data is already on file; only updated income and bank data
+#: may be needed"): the income and the bank statement the last loan was decided on are that loan's age.
+REFRESHED = (Step.EMPLOYMENT, Step.BANK_STATEMENT)
 #: Closed after being disbursed without being repaid, and what the borrower is told (no new application online).
 NOT_REPAID = {
     LoanStatus.SETTLED.value: "your last loan was closed as settled, for less than it owed",
@@ -78,6 +83,8 @@ class Reapply:
     waiting_for: str | None = None  # what must happen first (an open application decided or closed)
     # the closed funnel's own application is still in onboarding (closed before closes cancelled it): submit that one
     keep_loan_request: bool = False
+    # the steps to give again besides the loan request: after a repaid loan, `REFRESHED` (a re-loan)
+    again: tuple[Step, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -124,7 +131,17 @@ def standing(
     if rejected_on is None and application_status == LoanStatus.REJECTED.value:
         rejected_on = today  # the read model has not caught up with a rejection just made: it was made today
     ends = [may_apply_again_on(d, cooldown_days) for d in (rejected_on, closed_on) if d is not None]
-    return Reapply(today, max(ends, default=today), keep_loan_request=own_in_onboarding)
+    again = REFRESHED if application_status in REPAID else ()
+    return Reapply(today, max(ends, default=today), keep_loan_request=own_in_onboarding, again=again)
 
 
-__all__ = ["ENDED_WITHOUT_LOAN", "NOT_REPAID", "REPAID", "LoanHistory", "OpenApplication", "Reapply", "standing"]
+__all__ = [
+    "ENDED_WITHOUT_LOAN",
+    "NOT_REPAID",
+    "REFRESHED",
+    "REPAID",
+    "LoanHistory",
+    "OpenApplication",
+    "Reapply",
+    "standing",
+]
