@@ -33,6 +33,7 @@ from api.auth import SESSION_COOKIE, session_principal
 from api.form_once import submit_once
 from api.ports import Gate, Services
 from domain.covenants.schedule import FREQUENCY_WORDS
+from domain.covenants.status import UNSENT_WORDS
 from domain.documents.content import DOCUMENT_WORDS
 from domain.identity.authentication import AccountLocked
 from domain.identity.permissions import Level, Permission
@@ -128,6 +129,7 @@ WORD_FAMILIES: Mapping[str, Mapping[str, str]] = {
     "step": {str(code): words for code, words in STEP_WORDS.items()},
     "frequency": {str(code): words for code, words in FREQUENCY_WORDS.items()},
     "document": {str(code): words for code, words in DOCUMENT_WORDS.items()},
+    "unsent": {str(code): words for code, words in UNSENT_WORDS.items()},
 }
 #: Words a code spells that staff write in capitals (`pan_check` -> `PAN check`).
 _CAPITAL_WORDS = {"pan": "PAN", "cx": "CX", "sm": "SM", "upi": "UPI", "emi": "EMI", "kyc": "KYC", "aadhaar": "Aadhaar"}

@@ -4,7 +4,7 @@ feeds the covenant jobs read."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -118,6 +118,20 @@ class ProofRow:
 
 
 @dataclass(frozen=True)
+class RecordNotice:
+    """A notice covering an evaluation record, as its covenant's page lists it: queued, sent, or not sent (`reason`:
+    why, `UnsentReason`)."""
+
+    id: UUID
+    kind: NoticeKind
+    status: str  # queued, sent or not_sent
+    reason: str | None
+    recipient: str
+    queued_at: datetime
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
 class EvaluationRow:
     """One cycle's evaluation record."""
 
@@ -143,6 +157,17 @@ class EvaluationRow:
     opened_at: datetime
     updated_at: datetime
     proofs: tuple[ProofRow, ...] = ()  # oldest first
+    #: The notice of each kind recorded not sent (the borrower had no email address); the record still owes it.
+    reminder_not_sent_id: UUID | None = None
+    overdue_not_sent_id: UUID | None = None
+    #: The notices covering the record (those above), oldest first: read with a covenant's history and a record.
+    notices: tuple[RecordNotice, ...] = ()
+
+    @property
+    def notice_ids(self) -> tuple[UUID, ...]:
+        """The notices covering the record, sent or owed or not sent."""
+        found = (self.reminder_not_sent_id, self.reminder_notice_id, self.overdue_not_sent_id, self.overdue_notice_id)
+        return tuple(i for i in found if i is not None)
 
     @property
     def proof_received(self) -> bool:
@@ -152,12 +177,19 @@ class EvaluationRow:
         return any(not proof.rejected for proof in self.proofs)
 
     @classmethod
-    def of(cls, row: dict[str, Any], proofs: Iterable[ProofRow] = ()) -> EvaluationRow:
-        """An evaluation record as the database returns it, with its proof documents."""
-        return cls(
+    def of(
+        cls, row: dict[str, Any], proofs: Iterable[ProofRow] = (), notices: dict[UUID, RecordNotice] | None = None
+    ) -> EvaluationRow:
+        """An evaluation record as the database returns it, with its proof documents and, from `notices` (by id:
+        `_record_notices`), the notices covering it."""
+        record = cls(
             **{**row, "type": CovenantType(row["type"]), "status": EvaluationStatus(row["status"])},
             proofs=tuple(proofs),
         )
+        if not notices:
+            return record
+        covering = sorted((notices[i] for i in record.notice_ids if i in notices), key=lambda n: (n.queued_at, n.id))
+        return replace(record, notices=tuple(covering))
 
 
 @dataclass(frozen=True)
@@ -204,12 +236,14 @@ class CovenantNoticeRow:
     subject: str
     evaluation_ids: tuple[UUID, ...]
     as_of: date
-    status: str  # queued or sent
+    status: str  # queued, sent or not_sent
     failures: int
     error: str | None
     queued_at: datetime
     sent_at: datetime | None
     customer_id: UUID  # the borrower it went to (the "Notices sent" page filters by it)
+    #: Why a `not_sent` notice was not sent (`UnsentReason`: no_email); None otherwise.
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -237,7 +271,7 @@ _COVENANT_COLUMNS = (
 _EVALUATION_COLUMNS = (
     "id, covenant_id, customer_id, application_ref, title, type, cycle, due_date, overdue_after, notification_date, "
     "status, value, passed, evidence, reason, reviewed_by, reviewed_at, reminder_notice_id, overdue_notice_id, "
-    "opened_at, updated_at"
+    "opened_at, updated_at, reminder_not_sent_id, overdue_not_sent_id"
 )
 _COVENANT_BY_ID = (
     f"SELECT {_COVENANT_COLUMNS} FROM read.covenants c LEFT JOIN read.customers cu ON cu.id = c.customer_id "
@@ -299,6 +333,20 @@ def _proofs(conn: Any, column: str, brand_id: UUID, value: UUID) -> dict[UUID, l
             ProofRow(**{k: v for k, v in r.items() if k != "evaluation_id"})
         )
     return by_record
+
+
+def _record_notices(conn: Any, brand_id: UUID, rows: Iterable[dict[str, Any]]) -> dict[UUID, RecordNotice]:
+    """The notices covering the records `rows` (their notice columns), by id: one probe of the notices' key each."""
+    columns = ("reminder_not_sent_id", "reminder_notice_id", "overdue_not_sent_id", "overdue_notice_id")
+    ids = list({r[c] for r in rows for c in columns if r[c] is not None})
+    if not ids:
+        return {}
+    found = conn.execute(
+        "SELECT id, kind, status, reason, recipient, queued_at, sent_at FROM read.covenant_notices "
+        "WHERE brand_id = %s AND id = ANY(%s)",
+        (brand_id, ids),
+    ).fetchall()
+    return {r["id"]: RecordNotice(**{**r, "kind": NoticeKind(r["kind"])}) for r in found}
 
 
 def _job_filters(filters: dict[str, str], prefix: str = "c.") -> tuple[list[str], dict[str, Any]]:
@@ -409,7 +457,8 @@ class CovenantQueries:
                 return None
             records = conn.execute(_HISTORY, (brand_id, covenant_id)).fetchall()
             proofs = _proofs(conn, "covenant_id", brand_id, covenant_id)
-        evaluations = tuple(EvaluationRow.of(r, proofs.get(r["id"], ())) for r in records)
+            notices = _record_notices(conn, brand_id, records)
+        evaluations = tuple(EvaluationRow.of(r, proofs.get(r["id"], ()), notices) for r in records)
         return CovenantHistory(**_covenant_fields(row), evaluations=evaluations)
 
     def evaluations(self, brand_id: UUID, covenant_id: UUID) -> list[EvaluationRow]:
@@ -417,7 +466,8 @@ class CovenantQueries:
         with self.pool.connection() as conn:
             rows = conn.execute(_HISTORY, (brand_id, covenant_id)).fetchall()
             proofs = _proofs(conn, "covenant_id", brand_id, covenant_id)
-        return [EvaluationRow.of(r, proofs.get(r["id"], ())) for r in rows]
+            notices = _record_notices(conn, brand_id, rows)
+        return [EvaluationRow.of(r, proofs.get(r["id"], ()), notices) for r in rows]
 
     def evaluation(self, brand_id: UUID, evaluation_id: UUID, companies: Sequence[str] = ()) -> EvaluationRow | None:
         """One evaluation record of the brand, with its proof documents (None for a record of another company's
@@ -435,7 +485,8 @@ class CovenantQueries:
                 {"brand": brand_id, "id": evaluation_id, "companies": companies_param(companies)},
             ).fetchone()
             proofs = _proofs(conn, "evaluation_id", brand_id, evaluation_id) if row else {}
-        return EvaluationRow.of(row, proofs.get(evaluation_id, ())) if row else None
+            notices = _record_notices(conn, brand_id, [row]) if row else {}
+        return EvaluationRow.of(row, proofs.get(evaluation_id, ()), notices) if row else None
 
     def of_borrower(self, brand_id: UUID, customer_id: UUID) -> list[BorrowerCovenant]:
         """A borrower's covenants of the brand (by title, then id), each with its Open and Overdue records (earliest
@@ -519,7 +570,7 @@ class CovenantQueries:
         with self.pool.connection() as conn:
             rows = conn.execute(
                 "SELECT id, kind, recipient, subject, evaluation_ids, as_of, status, failures, error, queued_at, sent_at, "
-                "customer_id "
+                "customer_id, reason "
                 f"FROM read.covenant_notices n WHERE {' AND '.join(where)} "
                 "ORDER BY queued_at DESC, id DESC LIMIT %(limit)s",
                 params,

@@ -54,7 +54,7 @@ class CovenantViews(Projection):
     topics = topics_of(
         C.Created, C.CycleOpened, C.Reassigned, C.Expired, C.Closed,
         E.Opened, E.ValueSubmitted, E.Complied, E.Waived, E.MarkedOverdue, E.NoticeQueued, E.ProofAttached,
-        E.ProofsApproved, N.Queued, N.Sent, N.SendFailed,
+        E.ProofsApproved, E.NoticeNotSent, N.Queued, N.Sent, N.SendFailed, N.NotSent,
     )  # fmt: skip
     tables = ("read.covenants", "read.covenant_evaluations", "read.covenant_notices", "read.covenant_proofs")
     ddl = (
@@ -179,6 +179,14 @@ class CovenantViews(Projection):
         # When staff closed the covenant (`Covenant.Closed`; the borrower's covenants page says so): added after the
         # table's first version, so added when missing; null for covenants closed before it, until a rebuild.
         add_column_once("covenants", "closed_at", "timestamptz"),
+        # The notice of each kind recorded not sent for the record (`NoticeNotSent`: the borrower had no email
+        # address), apart from `reminder_notice_id` / `overdue_notice_id` (queued to be sent), so the record still
+        # owes the notice (the job's feeds look for those null) while its page says it was not sent. Added after the
+        # table's first version, so added when missing; nothing to fill: no notice was recorded not sent before.
+        add_column_once("covenant_evaluations", "reminder_not_sent_id", "uuid"),
+        add_column_once("covenant_evaluations", "overdue_not_sent_id", "uuid"),
+        # Why a notice with status `not_sent` was not sent (`UnsentReason`: no_email); added as the columns above.
+        add_column_once("covenant_notices", "reason", "text"),
     )
 
     def __init__(self) -> None:
@@ -280,6 +288,19 @@ def _notice_failed(event: CovenantNotice.SendFailed, oid: UUID, at: datetime) ->
     )
 
 
+def _record_notice_not_sent(event: CovenantEvaluation.NoticeNotSent, oid: UUID, at: datetime) -> Iterator[Write]:
+    # One statement each rather than a bulk kind: a notice is recorded not sent once per record and kind, rarely.
+    column = "reminder_not_sent_id" if event.kind is NoticeKind.REMINDER else "overdue_not_sent_id"
+    yield Write(f"UPDATE read.covenant_evaluations SET {column} = %s WHERE id = %s", (event.notice_id, oid))
+
+
+def _notice_not_sent(event: CovenantNotice.NotSent, oid: UUID, at: datetime) -> Iterator[Write]:
+    # After its row's insert (gathered rows go out ahead of this write), so it is never left queued.
+    yield Write(
+        "UPDATE read.covenant_notices SET status = 'not_sent', reason = %s WHERE id = %s", (str(event.reason), oid)
+    )
+
+
 _DECIDED: dict[type[Any], str] = {E.Complied: "complied", E.Waived: "waived", E.MarkedOverdue: "overdue"}
 
 #: The writes of each event type the projection reads, but the bulk kinds (_BULK_ROWS).
@@ -294,6 +315,8 @@ _WRITES: dict[type[Any], Callable[[Any, UUID, datetime], Iterable[Write]]] = {
     E.ProofAttached: _proof_attached,
     E.ProofsApproved: _proofs_approved,
     N.SendFailed: _notice_failed,
+    E.NoticeNotSent: _record_notice_not_sent,
+    N.NotSent: _notice_not_sent,
 }
 
 

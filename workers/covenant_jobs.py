@@ -218,21 +218,26 @@ def _queue_notices(
     while groups := port.covenant_queries.notice_groups(
         run.brand_id, kind, run.as_of, run.settings.filters, after, run.settings.batch_size, overdue_by_then=run.dry_run
     ):
-        addressed = []
-        for group in groups:
-            if group.recipient:
-                addressed.append(group)
-            else:
-                log.warning("covenant.notice_skipped", reason="borrower has no email", customer=str(group.customer_id))
+        # A group whose borrower has no email address is skipped, but not silently: its notice is recorded not sent
+        # (once per record and kind; a rerun records nothing more), so the covenant's pages say the borrower was not
+        # told. Its records still owe the notice, so a run after an address was added sends it.
         notices, records = port.covenants.queue_notices_with_records(
             run.brand_id,
             kind,
-            [(group.evaluation_ids, group.recipient or "") for group in addressed],
+            [(group.evaluation_ids, group.recipient or None) for group in groups],
             subject_for=_subject(kind),
             as_of=run.as_of,
             dry_run=run.dry_run,
         )
-        queued = [notice for notice in notices if notice is not None]
+        for group, notice in zip(groups, notices, strict=True):
+            if not group.recipient:
+                log.warning(
+                    "covenant.notice_skipped",
+                    reason="borrower has no email",
+                    customer=str(group.customer_id),
+                    recorded_not_sent=str(notice.id) if notice is not None else None,
+                )
+        queued = [notice for notice in notices if notice is not None and notice.not_sent is None]
         last = groups[-1]
         after = (last.customer_id, last.application_ref, last.due_date)
         # This page's emails go out while the last page's outcome is recorded and the next page is queued.
@@ -314,8 +319,9 @@ class _Mailing:
                 [notice_id for _, notice_id, _, _ in page], [i for _, _, ids, _ in page for i in ids]
             )
             received = {i: at for *_, found in page for i, at in found.items()}
-            # Sent by an earlier attempt that died before the read model caught up: skip.
-            notices = [n for n in loaded if not n.sent]
+            # Sent by an earlier attempt that died before the read model caught up: skip; so is one recorded not sent
+            # (read as queued when the read model had its `Queued` but not yet its `NotSent`): it is never sent.
+            notices = [n for n in loaded if not n.sent and n.not_sent is None]
             presumed = [n for n in notices if n.handing_over]
             notices = [n for n in notices if not n.handing_over]
             for notice in presumed:

@@ -167,6 +167,23 @@ class ProofOut(BaseModel):
     document_reason: str | None = Field(None, description="The rejection's reason, when rejected")
 
 
+class RecordNoticeOut(BaseModel):
+    """A notice covering the record: an email queued or sent, or one that could not be sent."""
+
+    id: UUID
+    kind: NoticeKind
+    status: str = Field(
+        description="queued (owed: the notification job sends it), sent, or not_sent (never sent; `reason` says why, "
+        "and the record still owes the notice: a later run sends it once it can)"
+    )
+    reason: str | None = Field(
+        None, description="why a not_sent notice was not sent: no_email (the borrower has no email address)"
+    )
+    recipient: str = Field(description="the address it went to (empty when not sent for want of one)")
+    queued_at: InstantOut
+    sent_at: InstantOut | None
+
+
 class EvaluationOut(BaseModel):
     """One cycle's evaluation record."""
 
@@ -196,6 +213,11 @@ class EvaluationOut(BaseModel):
         "lender's review"
     )
     proofs: list[ProofOut] = Field(description="Proof documents attached, oldest first")
+    notices: list[RecordNoticeOut] = Field(
+        default_factory=list,
+        description="The reminder and overdue notices covering the record, oldest first, including one not sent "
+        "because the borrower had no email address",
+    )
 
 
 class EvaluationListOut(BaseModel):
@@ -273,12 +295,19 @@ class CovenantNoticeOut(BaseModel):
     subject: str
     evaluation_ids: list[UUID]
     as_of: date
-    status: str = Field(description="queued or sent")
+    status: str = Field(
+        description="queued (owed: the notification job sends it), sent, or not_sent (never sent: see `reason`)"
+    )
     failures: int
     error: str | None
     queued_at: InstantOut
     sent_at: InstantOut | None
     customer_id: UUID = Field(description="the borrower it was sent to (filter with `customer_id`)")
+    reason: str | None = Field(
+        None,
+        description="why a not_sent notice was not sent: no_email (the borrower has no email address; `recipient` "
+        "is empty). Its records still owe the notice: a run after an address is added sends it as a new notice",
+    )
 
 
 class CovenantNoticeListOut(BaseModel):

@@ -13,7 +13,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.covenants.covenant import Covenant, CovenantEvaluation, CovenantNotFound, CovenantNotice, EvaluationNotFound
 from domain.covenants.schedule import DEFAULT_LEAD_DAYS, Calendar, Frequency
-from domain.covenants.status import CovenantStatus, NoticeKind
+from domain.covenants.status import CovenantStatus, NoticeKind, UnsentReason
 from domain.covenants.terms import Terms
 from domain.documents.content import ContentType, Uploader
 from domain.shared.aggregate import Aggregate
@@ -393,7 +393,7 @@ class Covenants(ContextApplication):
         self,
         brand_id: UUID,
         kind: NoticeKind,
-        groups: Sequence[tuple[Sequence[UUID], str]],
+        groups: Sequence[tuple[Sequence[UUID], str | None]],
         *,
         subject_for: Callable[[list[CovenantEvaluation]], str],
         as_of: date,
@@ -413,7 +413,7 @@ class Covenants(ContextApplication):
         self,
         brand_id: UUID,
         kind: NoticeKind,
-        groups: Sequence[tuple[Sequence[UUID], str]],
+        groups: Sequence[tuple[Sequence[UUID], str | None]],
         *,
         subject_for: Callable[[list[CovenantEvaluation]], str],
         as_of: date,
@@ -422,7 +422,12 @@ class Covenants(ContextApplication):
         """`queue_notices`, and the evaluation records it loaded (as saved), by id: what sending the queued
         notices needs, so a job can send them without loading them again (workers only). When staff changed one of
         the records meanwhile (complied, waived, took proof), the page is queued again on the records as they now are
-        (up to `RECORD_ATTEMPTS` times): a record closed meanwhile needs no notice."""
+        (up to `RECORD_ATTEMPTS` times): a record closed meanwhile needs no notice.
+
+        A group with no recipient (the borrower has no email address) gets a notice recorded not sent
+        (`CovenantNotice.not_sent`, `UnsentReason.NO_EMAIL`) covering its records that owe one and have none recorded
+        not sent yet, so staff see the borrower was not told; a rerun finds them recorded and records nothing
+        (None). Those records still owe the notice: a run after the borrower was given an address queues it."""
 
         def queue() -> tuple[list[CovenantNotice | None], dict[UUID, CovenantEvaluation]]:
             ids = list(dict.fromkeys(i for evaluation_ids, _ in groups for i in evaluation_ids))
@@ -433,7 +438,9 @@ class Covenants(ContextApplication):
             notices: list[CovenantNotice | None] = []
             changed: list[Aggregate] = []
             for evaluation_ids, recipient in groups:
-                records = [loaded[i] for i in dict.fromkeys(evaluation_ids) if loaded[i].needs_notice(kind)]
+                # Without an address, only the records whose notice was not recorded as not sent already.
+                owes = CovenantEvaluation.needs_notice if recipient else CovenantEvaluation.unsent_to_record
+                records = [loaded[i] for i in dict.fromkeys(evaluation_ids) if owes(loaded[i], kind)]
                 if not records:
                     notices.append(None)
                     continue
@@ -449,15 +456,20 @@ class Covenants(ContextApplication):
                     kind=kind,
                     customer_id=first.customer_id,
                     application_ref=first.application_ref,
-                    recipient=recipient,
+                    recipient=recipient or "",
                     subject=subject_for(records),
                     evaluation_ids=[r.id for r in records],
                     as_of=as_of,
                     # The records' company when they share one, so the notice's trail rows are of it (activity).
                     company=first.company if all(r.company == first.company for r in records) else None,
                 )
-                for record in records:
-                    record.queue_notice(kind, notice.id)
+                if recipient:
+                    for record in records:
+                        record.queue_notice(kind, notice.id)
+                else:
+                    notice.mark_not_sent(UnsentReason.NO_EMAIL)
+                    for record in records:
+                        record.notice_not_sent(kind, notice.id, UnsentReason.NO_EMAIL)
                 notices.append(notice)
                 changed += [notice, *records]
             if changed and not dry_run:

@@ -14,7 +14,7 @@ from eventsourcing.domain import event
 
 from domain.covenants.proofs import MAX_PROOFS, Proof, cited_proofs
 from domain.covenants.schedule import Calendar, notification_date
-from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
+from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind, UnsentReason
 from domain.covenants.terms import CovenantType, Terms, parse_measured_value
 from domain.documents.content import ContentType, Uploader
 from domain.shared.aggregate import Aggregate
@@ -236,6 +236,15 @@ class CovenantEvaluation(Aggregate):
         kind: NoticeKind
         notice_id: UUID
 
+    class NoticeNotSent(Aggregate.Event):
+        """A notice of `kind` covering this record could not be sent (`reason`), recorded as the notice `notice_id`
+        (status not sent). Recorded once per record and kind, however often the job meets it again; the record still
+        owes the notice, so a later run sends it once it can (the borrower was given an email address)."""
+
+        kind: NoticeKind
+        notice_id: UUID
+        reason: UnsentReason
+
     @classmethod
     def open_for(cls, covenant: Covenant, cycle: int, due: date, record_id: UUID | None = None) -> CovenantEvaluation:
         """The record of `cycle` of `covenant` (its id derives from the two; `record_id` when already derived)."""
@@ -292,6 +301,9 @@ class CovenantEvaluation(Aggregate):
         self.value: Decimal | None = None
         self.passed: bool | None = None
         self.notices: dict[NoticeKind, UUID] = {}
+        #: The notice of each kind recorded as not sent (`NoticeNotSent`): kept apart from `notices`, which says
+        #: what was queued to be sent, so a notice that could not go out stays owed.
+        self.unsent: dict[NoticeKind, UUID] = {}
         self.proofs: dict[UUID, Proof] = {}
 
     @property
@@ -441,9 +453,31 @@ class CovenantEvaluation(Aggregate):
     def _notice_queued(self, kind: NoticeKind, notice_id: UUID) -> None:
         self.notices[kind] = notice_id
 
+    def unsent_to_record(self, kind: NoticeKind) -> bool:
+        """Whether a notice of `kind` is owed but no notice of it was recorded as not sent yet: the job records
+        the failure once, not on every run that meets the record again."""
+        return self.needs_notice(kind) and kind not in self.unsent
+
+    def notice_not_sent(self, kind: NoticeKind, notice_id: UUID, reason: UnsentReason) -> None:
+        """Link the notice of `kind` that could not be sent (`reason`); a second one of the same kind is refused.
+        The record still owes the notice (`needs_notice`)."""
+        if kind in self.unsent:
+            raise Conflict(
+                f"a {kind.value} notice was already recorded as not sent for this record",
+                notice_id=str(self.unsent[kind]),
+            )
+        self._notice_not_sent(kind=kind, notice_id=notice_id, reason=reason)
+
+    @event(NoticeNotSent)
+    def _notice_not_sent(self, kind: NoticeKind, notice_id: UUID, reason: UnsentReason) -> None:
+        self.unsent[kind] = notice_id
+
 
 class CovenantNotice(Aggregate):
-    """One email to a borrower covering one or more evaluation records; queued, then sent or failed."""
+    """One email to a borrower covering one or more evaluation records; queued, then sent or failed. A notice that
+    cannot be sent at all (the borrower has no email address) is recorded not sent (`NotSent`, in the save that
+    queues it): it is never handed to the mail server, and says on the covenant's pages why the borrower was not
+    told."""
 
     class Queued(Aggregate.Created):
         """The email was composed and is owed."""
@@ -476,6 +510,12 @@ class CovenantNotice(Aggregate):
 
         error: str
 
+    class NotSent(Aggregate.Event):
+        """The email could not be sent at all (`reason`), so it never will be; its records still owe the notice,
+        which a later notice (of a later run) sends once it can."""
+
+        reason: UnsentReason
+
     @event(Queued)
     def __init__(
         self,
@@ -501,16 +541,31 @@ class CovenantNotice(Aggregate):
         self.sent = False
         self.handing_over = False
         self.failures = 0
+        self.not_sent: UnsentReason | None = None
 
     @property
     def message_id(self) -> str:
         """A stable Message-ID, so a resend after a crash is recognisable as the same email."""
         return f"<notice-{self.id}@covenant-desk>"
 
-    def mark_handing_over(self) -> None:
-        """About to commit the email at the mail server (recorded before the end-of-data mark is sent)."""
+    def _require_sendable(self) -> None:
         if self.sent:
             raise Conflict("notice was already sent")
+        if self.not_sent is not None:
+            raise Conflict(f"notice was recorded as not sent ({self.not_sent.value})")
+
+    def mark_not_sent(self, reason: UnsentReason) -> None:
+        """The email cannot be sent (`reason`): recorded in the save that queues it, never handed over."""
+        self._require_sendable()
+        self._not_sent(reason=reason)
+
+    @event(NotSent)
+    def _not_sent(self, reason: UnsentReason) -> None:
+        self.not_sent = reason
+
+    def mark_handing_over(self) -> None:
+        """About to commit the email at the mail server (recorded before the end-of-data mark is sent)."""
+        self._require_sendable()
         self._handing_over(message_id=self.message_id)
 
     @event(HandingOver)
@@ -519,8 +574,7 @@ class CovenantNotice(Aggregate):
 
     def mark_sent(self, *, presumed: bool = False) -> None:
         """The mail server accepted it; `presumed` when it was handed over and the answer never came back."""
-        if self.sent:
-            raise Conflict("notice was already sent")
+        self._require_sendable()
         if presumed and not self.handing_over:
             raise Conflict("only a notice handed over to the mail server can be presumed sent")
         self._sent(message_id=self.message_id, presumed=presumed)
@@ -532,8 +586,7 @@ class CovenantNotice(Aggregate):
 
     def mark_failed(self, error: str) -> None:
         """Sending failed; the notice stays owed."""
-        if self.sent:
-            raise Conflict("notice was already sent")
+        self._require_sendable()
         self._send_failed(error=error)
 
     @event(SendFailed)

@@ -10,7 +10,7 @@ import pytest
 from domain.covenants.covenant import Covenant, CovenantNotice, evaluation_id
 from domain.covenants.proofs import Proof, cited_proofs
 from domain.covenants.schedule import Calendar, Frequency, add_months, due_date
-from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
+from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind, UnsentReason
 from domain.covenants.terms import CovenantType, Operator, Terms
 from domain.documents.content import ContentType, Uploader
 from domain.shared.errors import Conflict, InvalidInput
@@ -204,6 +204,31 @@ def test_a_notice_is_presumed_sent_only_once_handed_over_and_never_fails_after_s
     refused.mark_handing_over()
     refused.mark_failed("550 mailbox unavailable")
     assert not refused.handing_over and refused.failures == 1 and not refused.sent
+
+
+def test_a_notice_not_sent_is_recorded_once_per_kind_and_leaves_the_notice_owed() -> None:
+    (record,) = _covenant(grace=5).open_due_cycles(date(2024, 1, 24))
+    assert record.unsent_to_record(NoticeKind.REMINDER)
+    record.notice_not_sent(NoticeKind.REMINDER, uuid.uuid4(), UnsentReason.NO_EMAIL)
+    # Recorded once (a rerun finds nothing to record), yet still owed: a run with an address queues it.
+    assert not record.unsent_to_record(NoticeKind.REMINDER) and record.needs_notice(NoticeKind.REMINDER)
+    with pytest.raises(Conflict, match="already recorded as not sent"):
+        record.notice_not_sent(NoticeKind.REMINDER, uuid.uuid4(), UnsentReason.NO_EMAIL)
+    record.queue_notice(NoticeKind.REMINDER, uuid.uuid4())
+    assert not record.needs_notice(NoticeKind.REMINDER)
+    # Each kind on its own: the overdue notice is owed and recordable once the record turns overdue.
+    assert record.mark_overdue(date(2024, 2, 6))
+    assert record.unsent_to_record(NoticeKind.OVERDUE)
+
+
+def test_a_notice_recorded_not_sent_is_never_handed_over_nor_sent() -> None:
+    notice = _notice()
+    notice.mark_not_sent(UnsentReason.NO_EMAIL)
+    assert notice.not_sent is UnsentReason.NO_EMAIL
+    for action in (notice.mark_handing_over, notice.mark_sent, lambda: notice.mark_failed("x")):
+        with pytest.raises(Conflict, match="recorded as not sent"):
+            action()
+    assert not notice.sent
 
 
 def test_evaluation_ids_are_the_uuid5_of_covenant_and_cycle() -> None:
