@@ -51,7 +51,8 @@ NOTIFICATION = JobDefinition(
     name="covenant-notification",
     title="Covenant notifications",
     description="Marks open records past due date and grace as overdue, then emails reminders (on the notification "
-    "date) and overdue notices, one email per borrower, application and due date.",
+    "date) and overdue notices, one email per borrower, application and due date; a notice to a borrower with no "
+    "email address is skipped and recorded not sent, shown on the covenant's page.",
     defaults=JobSettings(cron="0 9 * * *", batch_size=200, retry_count=3, retry_interval_seconds=600),
     filter_keys=FILTERS,
     dry_run=True,
