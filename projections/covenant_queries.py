@@ -84,6 +84,23 @@ class CovenantHistory(CovenantRow):
     """A covenant with its evaluation records, newest cycle first."""
 
     evaluations: tuple[EvaluationRow, ...]
+    #: Whether the borrower has an email address now (the customers read model): without one no reminder or overdue
+    #: notice can be sent, so the covenant page and the set-up answer say so.
+    borrower_has_email: bool = True
+
+    @property
+    def warnings(self) -> list[dict[str, str]]:
+        """What staff should know about the covenant that refuses nothing: the borrower cannot be emailed."""
+        if self.borrower_has_email:
+            return []
+        return [{"code": "no_email", "message": NO_EMAIL_WARNING}]
+
+
+#: Why a covenant's borrower will not hear of it by email (the set-up answer's `warnings`, the covenant page).
+NO_EMAIL_WARNING = (
+    "the borrower has no email address: no reminder or overdue notice can be sent until one is added on Customer 360 "
+    "(each notice owed meanwhile is recorded as not sent)"
+)
 
 
 @dataclass(frozen=True)
@@ -277,6 +294,11 @@ _COVENANT_BY_ID = (
     f"SELECT {_COVENANT_COLUMNS} FROM read.covenants c LEFT JOIN read.customers cu ON cu.id = c.customer_id "
     "WHERE c.id = %s AND c.brand_id = %s"
 )
+#: `_COVENANT_BY_ID` with whether the borrower has an email address (`CovenantHistory.borrower_has_email`).
+_HISTORY_COVENANT = (
+    f"SELECT {_COVENANT_COLUMNS}, coalesce(cu.email, '') <> '' AS borrower_has_email FROM read.covenants c "
+    "LEFT JOIN read.customers cu ON cu.id = c.customer_id WHERE c.id = %s AND c.brand_id = %s"
+)
 _HISTORY = (
     f"SELECT {_EVALUATION_COLUMNS} FROM read.covenant_evaluations WHERE brand_id = %s AND covenant_id = %s "
     "ORDER BY cycle DESC"
@@ -452,14 +474,14 @@ class CovenantQueries:
         """A covenant of the brand with its evaluation records, newest cycle first (None for another company's, as
         `covenant`)."""
         with self.pool.connection() as conn:
-            row = conn.execute(_COVENANT_BY_ID, (covenant_id, brand_id)).fetchone()
+            row = conn.execute(_HISTORY_COVENANT, (covenant_id, brand_id)).fetchone()
             if row is None or not sees_company(companies, row["company"]):
                 return None
             records = conn.execute(_HISTORY, (brand_id, covenant_id)).fetchall()
             proofs = _proofs(conn, "covenant_id", brand_id, covenant_id)
             notices = _record_notices(conn, brand_id, records)
         evaluations = tuple(EvaluationRow.of(r, proofs.get(r["id"], ()), notices) for r in records)
-        return CovenantHistory(**_covenant_fields(row), evaluations=evaluations)
+        return CovenantHistory(**_covenant_fields(row), evaluations=evaluations)  # with borrower_has_email
 
     def evaluations(self, brand_id: UUID, covenant_id: UUID) -> list[EvaluationRow]:
         """Evaluation history of a covenant, newest cycle first."""

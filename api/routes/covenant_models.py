@@ -269,6 +269,23 @@ class CovenantOut(CovenantItemOut):
     evaluations: list[EvaluationOut]
 
 
+class CovenantWarningOut(BaseModel):
+    """Something staff should know about a covenant just set up that refused nothing."""
+
+    code: str = Field(description="no_email: the borrower has no email address, so no notice can be sent")
+    message: str
+
+
+class CovenantCreatedOut(CovenantOut):
+    """The covenant just set up, with what staff should know about it."""
+
+    warnings: list[CovenantWarningOut] = Field(
+        default_factory=list,
+        description="non-blocking: no_email when the borrower has no email address (the covenant is set up; each "
+        "reminder or overdue notice owed is recorded not sent until an address is added on Customer 360)",
+    )
+
+
 class CovenantPageOut(BaseModel):
     """A page of the worklist."""
 

@@ -8,6 +8,7 @@ from uuid import UUID
 from api.endpoint import Context, Endpoint, Reply, json_response, serve
 from api.routes.covenant_models import (
     CloseIn,
+    CovenantCreatedOut,
     CovenantDashboardOut,
     CovenantIn,
     CovenantNoticeListOut,
@@ -192,10 +193,10 @@ ENDPOINTS = serve(
             "POST",
             "/api/v1/covenants",
             create_covenant,
-            "Set up a covenant on a borrower",
+            "Set up a covenant on a borrower (`warnings`: no_email when the borrower has no email address)",
             WRITE,
             body=CovenantIn,
-            response=CovenantOut,
+            response=CovenantCreatedOut,
             status=201,
             accepts=True,
             etag=True,

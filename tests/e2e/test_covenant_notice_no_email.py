@@ -47,6 +47,11 @@ def test_a_notice_to_a_borrower_without_email_is_recorded_not_sent_once_shown_an
     stock = _covenant(client, tenant, late, first_due_date="2024-03-31", grace_days=3, title="Stock statement",
                       type="document", document="Monthly stock statement", metric=None, operator=None, threshold=None)  # fmt: skip
     dscr = _covenant(client, tenant, prompt, first_due_date="2024-03-31", grace_days=3)
+    # Set up all the same (nothing refused), with a warning saying why no email will reach the borrower.
+    for created in (stock, dscr):
+        assert [w["code"] for w in created["warnings"]] == ["no_email"], created
+        assert "no email address" in created["warnings"][0]["message"]
+    assert "warnings" not in client.get(f"/api/v1/covenants/{stock['id']}", headers=tenant.auth).json()
     _run(client, platform, tenant, "covenant-evaluation", "2024-03-24")
 
     # The reminder date: neither borrower can be emailed. The run still says skipped; each record now says why.
@@ -74,6 +79,7 @@ def test_a_notice_to_a_borrower_without_email_is_recorded_not_sent_once_shown_an
         assert page.status_code == 200
         assert NOT_SENT_WORDS in page.text and f'href="/customers/{late}">Customer 360</a>' in page.text
         assert len(re.findall(r'data-status="not_sent"', page.text)) == 1
+        assert 'id="borrower-no-email"' in page.text
         listed = browser.get(f"/covenant-notices?customer_id={late}")
         assert listed.status_code == 200 and NOT_SENT_WORDS in listed.text and "not sent" in listed.text
     finally:
@@ -92,6 +98,8 @@ def test_a_notice_to_a_borrower_without_email_is_recorded_not_sent_once_shown_an
     assert sorted(n["status"] for n in _notices(client, tenant, prompt)) == ["not_sent", "sent"]
     _run(client, platform, tenant, "covenant-notification", "2024-03-24")
     assert len(_mail_to(mail_sink, prompt_email)) == 1  # sent once
+    later = _covenant(client, tenant, prompt, first_due_date="2024-12-31", title="Insurance renewal")
+    assert later["warnings"] == []
 
     # Overdue: the borrower still without an address gets an overdue notice recorded not sent, once over two runs.
     _run(client, platform, tenant, "covenant-notification", "2024-04-04")
@@ -115,3 +123,10 @@ def test_a_notice_to_a_borrower_without_email_is_recorded_not_sent_once_shown_an
     ]  # fmt: skip
     _run(client, platform, tenant, "covenant-notification", "2024-04-07")
     assert len(_mail_to(mail_sink, late_email)) == 1
+    browser, _ = _signed_in(app, platform, tenant.brand_id, "credit_executive")
+    try:
+        page = browser.get(f"/covenants/{stock['id']}")
+        assert 'id="borrower-no-email"' not in page.text and NOT_SENT_WORDS in page.text  # the history stays
+        assert f"Overdue sent to {late_email}" in page.text
+    finally:
+        browser.__exit__(None, None, None)
