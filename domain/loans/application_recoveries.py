@@ -1,5 +1,6 @@
 """Use cases of collection money (issue #16 items 5-7), mixed into `domain.loans.application.Loans`: partial
-collections and manual receipts awaiting approval, penal-charge waivers, settlements, write-off.
+collections and manual receipts awaiting approval, a full repayment collected in the field (applied at once),
+penal-charge waivers, settlements, write-off.
 
 Each checks its input (422 naming every field, nothing recorded), loads the loan of the caller's brand, runs the
 Loan's command on the brand's business date and commits; when another save on the loan lands first (the close of
@@ -14,7 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID, uuid4
 
-from domain.loans.application_servicing import SERVICING_ATTEMPTS, _mode
+from domain.loans.application_servicing import SERVICING_ATTEMPTS, payment_input
 from domain.loans.loan import Loan
 from domain.loans.loan_recoveries import Owing
 from domain.loans.money import parse_money
@@ -27,8 +28,9 @@ from domain.loans.recovery_events import (
     WaiverRecord,
     WriteOffRecord,
 )
+from domain.loans.servicing_events import PaymentRecord
 from domain.shared.application import CommandResult, retried
-from domain.shared.errors import FieldChecks, InvalidValue
+from domain.shared.errors import FieldChecks
 from domain.shared.values import MIN_REASON, clean_text, within_limit
 
 
@@ -97,14 +99,7 @@ class RecoveryUseCases:
     ) -> tuple[Loan, CollectionRequest]:
         """The loan and the request checked against it (nothing recorded): `record_collection` commits it. The
         receipt upload checks first, so a refused receipt stores no document."""
-        checks = FieldChecks()
-        value = checks.check(lambda: parse_money(amount, "amount", positive=True))
-        how = checks.check(lambda: _mode(mode))
-        ref = checks.check(lambda: clean_text(reference, "reference", min_visible=1, missing="give the reference"))
-        checks.raise_if_any()
-        assert value is not None and how is not None and ref is not None
-        if len(ref) > 100:
-            raise InvalidValue("reference", "at most 100 characters")
+        value, how, ref = payment_input(amount, mode, reference)
         loan = self.serviced(brand_id, loan_id)
         today = self.parties.business_date(brand_id)
         request = CollectionRequest(
@@ -145,6 +140,28 @@ class RecoveryUseCases:
             return self.commit(loan), made
 
         return retried(request, SERVICING_ATTEMPTS)
+
+    def record_full_repayment(
+        self,
+        brand_id: UUID,
+        loan_id: UUID,
+        amount: Decimal | str,
+        mode: str,
+        reference: str,
+        collected_on: date | None = None,
+    ) -> tuple[CommandResult, PaymentRecord]:
+        """Record a full repayment collected in the field (on the business date unless given), applied at once: the
+        amount must be what the loan owes that day (`Loan.record_full_repayment`), so the payment closes the loan;
+        anything less is a collection request. The input is checked as a repayment's (`payment_input`)."""
+        value, how, ref = payment_input(amount, mode, reference)
+
+        def record() -> tuple[CommandResult, PaymentRecord]:
+            loan = self.serviced(brand_id, loan_id)
+            today = self.parties.business_date(brand_id)
+            made = loan.record_full_repayment(str(uuid4()), value, how, ref, collected_on or today, today)
+            return self.commit(loan), made
+
+        return retried(record, SERVICING_ATTEMPTS)
 
     def approve_collection(
         self, brand_id: UUID, loan_id: UUID, request_id: str, kind: CollectionKind = CollectionKind.COLLECTION

@@ -50,6 +50,21 @@ def _mode(raw: str) -> PaymentMode:
         raise InvalidValue("mode", f"'{raw}' is not one of {', '.join(m.value for m in PaymentMode)}") from None
 
 
+def payment_input(amount: Decimal | str, mode: str, reference: str) -> tuple[Decimal, PaymentMode, str]:
+    """Money received as staff type it - an amount above zero, a mode, a reference of at most 100 characters - each
+    checked (422 naming every field wrong, before any loan is read): a repayment, a full repayment collected in the
+    field and a collection request are given the same way."""
+    checks = FieldChecks()
+    value = checks.check(lambda: parse_money(amount, "amount", positive=True))
+    how = checks.check(lambda: _mode(mode))
+    ref = checks.check(lambda: clean_text(reference, "reference", min_visible=1, missing="give the reference"))
+    checks.raise_if_any()
+    assert value is not None and how is not None and ref is not None  # raise_if_any raised otherwise
+    if len(ref) > 100:
+        raise InvalidValue("reference", "at most 100 characters")
+    return value, how, ref
+
+
 class ServicingUseCases:
     """Servicing of disbursed loans (mixed into `Loans`)."""
 
@@ -251,14 +266,7 @@ class ServicingUseCases:
         paid_on: date | None = None,
     ) -> tuple[CommandResult, PaymentRecord]:
         """Record a staff-received repayment (paid on the business date unless given) and its allocation."""
-        checks = FieldChecks()
-        value = checks.check(lambda: parse_money(amount, "amount", positive=True))
-        how = checks.check(lambda: _mode(mode))
-        ref = checks.check(lambda: clean_text(reference, "reference", min_visible=1, missing="give the reference"))
-        checks.raise_if_any()
-        assert value is not None and how is not None and ref is not None  # raise_if_any raised otherwise
-        if len(ref) > 100:
-            raise InvalidValue("reference", "at most 100 characters")
+        value, how, ref = payment_input(amount, mode, reference)
 
         def record() -> tuple[CommandResult, PaymentRecord]:
             loan = self.serviced(brand_id, loan_id)
@@ -340,4 +348,4 @@ class RecordedClose:
     penal_charged: Decimal
 
 
-__all__ = ["FieldError", "RecordedClose", "ServicingUseCases"]
+__all__ = ["FieldError", "RecordedClose", "ServicingUseCases", "payment_input"]

@@ -211,6 +211,58 @@ class LoanRecoveries(LoanServicing):
             raise Conflict(f"this is a {request.kind}: it is decided at its own address", kind=str(request.kind))
         self._emit(CollectionRejected, request_id=request_id, decided_on=today, reason=reason)
 
+    # A full repayment collected in the field ----------------------------------------------------------------------
+
+    def record_full_repayment(
+        self, payment_id: str, amount: Decimal, mode: PaymentMode, reference: str, collected_on: date, today: date
+    ) -> PaymentRecord:
+        """A full repayment a collection executive collected (spec, Collection Executive: "Record full repayment"),
+        recorded at once, with no approval: the amount must be exactly what the loan owes on `collected_on`
+        (`owing`: the payoff that day, or what is left of an approved settlement), so the payment ends the loan -
+        `completed`, or `settled` when it completes a settlement - and nothing less is taken this way: a
+        part-payment is a collection request, which a second person approves. 409 for a loan not serviced (a
+        written-off loan's money is a recovery, asked for as a collection request) or a reference already used,
+        422 for a date outside disbursal..business date or before a payment or waiver already recorded (the figure
+        owed that day would not count it), or an amount other than what is owed."""
+        schedule = self._require_servicing("record a full repayment")
+        if self.status is S.WRITTEN_OFF:
+            raise Conflict(
+                "the loan is written off: money recovered on it is a collection request, which needs approval",
+                status=str(self.status),
+            )
+        if self.status not in SERVICING:
+            raise Conflict(f"cannot record a repayment on a loan that is {self.status.words}", status=str(self.status))
+        self._require_new_reference(reference)
+        if collected_on > today:
+            raise InvalidValue("collected_on", f"is after the business date {today.isoformat()}")
+        if collected_on < schedule.disbursed_on:
+            raise InvalidValue("collected_on", f"is before the disbursal on {schedule.disbursed_on.isoformat()}")
+        last = self._last_money_day()
+        if last is not None and collected_on < last:
+            raise InvalidValue(
+                "collected_on",
+                f"is before the loan's last payment or waiver on {last.isoformat()}: a full repayment is dated on or "
+                "after it",
+            )
+        owed = self.owing(collected_on)
+        if amount != owed.amount:
+            raise InvalidValue(
+                "amount",
+                f"{amount} is not what the loan owes on {collected_on.isoformat()}: its {owed.what} that day is "
+                f"{owed.amount}. A part-payment is a collection request, which needs approval",
+            )
+        return self.record_repayment(payment_id, amount, mode, reference, collected_on, today)
+
+    def _last_money_day(self) -> date | None:
+        """The day of the latest payment (not reversed) or waiver of the loan, or None."""
+        reversed_ids = {p.payment_id for p in self.payments.values() if p.reversed_on is not None}
+        days = [
+            f.on if isinstance(f, PenalWaived) else f.paid_on
+            for f in self.servicing_facts
+            if (isinstance(f, PaymentMade) and f.payment_id not in reversed_ids) or isinstance(f, PenalWaived)
+        ]
+        return max(days, default=None)
+
     # Waivers ---------------------------------------------------------------------------------------------------
 
     def request_waiver(self, waiver: WaiverRecord) -> None:
