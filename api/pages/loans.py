@@ -151,6 +151,14 @@ async def _loan_page(
                 "repayments": list(reversed(latest.items)),
                 "repayments_more": latest.next_cursor is not None,
             }
+            # What the loan owes today, for the collection card's "Record full repayment" (recovery_forms.html),
+            # worked out only for who may record one.
+            if (
+                principal.holds(Permission.COLLECTIONS, Level.WRITE)
+                and events.servicing_open
+                and events.status.servicing
+            ):
+                serviced["owing"] = events.owing(parties.business_date(brand))
         notes = getattr(port, "notes", None)  # (as `agreements`: the notes are read where the port has them)
         loan_notes = None
         if notes is not None and principal.holds(Permission.CUSTOMER):  # notes are the borrower record's

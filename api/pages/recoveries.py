@@ -1,13 +1,15 @@
 """Portal pages of collection money (issue #16 items 5-7): a loan's collection-money page (what it owes, its
-requests and their decisions, the forms to report a collection, upload a receipt, ask for a waiver, propose a
-settlement, propose a write-off and write it off - each shown to those holding its permission), and the approvers' queues with their
-approve / reject forms. The loan page shows the same forms (`templates/loan_recoveries.html`). Who may open a loan's
-money page and post its forms is decided as for the collections pages (`api.routes.collections.guard`): managers any
-loan of the brand, an executive the loans allocated to them (a closed case they worked: read only), 404 otherwise."""
+requests and their decisions, the forms to report a collection, record a full repayment, upload a receipt, ask for
+a waiver, propose a settlement, propose a write-off and write it off - each shown to those holding its permission),
+and the approvers' queues with their approve / reject forms. The loan page shows the same forms
+(`templates/loan_recoveries.html`). Who may open a loan's money page and post its forms is decided as for the
+collections pages (`api.routes.collections.guard`): managers any loan of the brand, an executive the loans allocated
+to them (a closed case they worked: read only), 404 otherwise."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -70,6 +72,8 @@ def _money_page(port: RecoveriesPort, brand: UUID, loan_id: UUID) -> dict[str, A
     penal = loan.penal_outstanding(today) if loan.servicing_open and loan.status.servicing else None
     settlement = loan.live_settlement
     requests = port.queries.of_loan(brand, loan_id)
+    # What the loan owes today: the figure a full repayment must be (the form "Record full repayment").
+    owing = loan.owing(today) if loan.servicing_open and loan.status.servicing else None
     return {
         "loan": loan,
         "view": view,
@@ -77,6 +81,7 @@ def _money_page(port: RecoveriesPort, brand: UUID, loan_id: UUID) -> dict[str, A
         "today": today,
         "settlement": settlement,
         "settlement_left": loan.settlement_remaining(settlement) if settlement else None,
+        "owing": owing,
         "requests": requests,
         "actors": _names(port, brand, requests),
         "recoveries": list(loan.recoveries.values()),
@@ -133,6 +138,21 @@ def _collection(port: RecoveriesPort, principal: Principal, loan_id: UUID, reque
         form_text(request, "reference"),
         on,
     )[0]
+
+
+def _full_repayment(port: RecoveriesPort, principal: Principal, loan_id: UUID, request: Request) -> CommandResult:
+    """A full repayment collected, applied at once; the page waits for the no-due certificate it issues too."""
+    on = _date(form_text(request, "collected_on"), "collected_on")
+    result, _ = port.loans.record_full_repayment(
+        principal.brand_id,
+        loan_id,
+        form_text(request, "amount"),
+        form_text(request, "mode"),
+        form_text(request, "reference"),
+        on,
+    )
+    issued = port.certificates.issued_on_closing(principal.brand_id, loan_id)[1]
+    return replace(result, position=max(result.position, issued))
 
 
 def _receipt(port: RecoveriesPort, principal: Principal, loan_id: UUID, request: Request) -> CommandResult:
@@ -282,6 +302,7 @@ PAGES = pages(
     [
         Page("GET", "/loans/{loan_id}/recoveries", loan_money_page, COLLECT_READ),
         Page("POST", "/loans/{loan_id}/collection-requests", _on_loan(_collection), COLLECT, form=True),
+        Page("POST", "/loans/{loan_id}/full-repayment", _on_loan(_full_repayment), COLLECT, form=True),
         Page(
             "POST", "/loans/{loan_id}/receipts", _on_loan(_receipt), COLLECT, form=True, upload_bytes=UPLOAD.max_bytes
         ),

@@ -24,7 +24,6 @@ from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.application import Loans
 from domain.loans.loan import LoanNotFound
-from domain.loans.states import LoanStatus
 from domain.shared.errors import DomainError, InvalidValue, NotFound
 from projections.identity import IdentityQueries
 from projections.loan_agreements import AgreementQueries
@@ -67,12 +66,8 @@ async def record_repayment(request: Request, port: ServicingPagesPort, principal
                 principal.brand_id, loan_id, form_text(request, "amount"), form_text(request, "mode"),
                 form_text(request, "reference"), paid_on,
             )  # fmt: skip
-            position = result.position
-            loan = port.loans.get(principal.brand_id, loan_id)
-            if loan.status is LoanStatus.COMPLETED and loan.no_due is None:
-                certificates = NoDueCertificates(port.loans, port.customers, port.identity)
-                position = max(position, certificates.ensure(principal.brand_id, loan_id)[1])
-            return position
+            certificates = NoDueCertificates(port.loans, port.customers, port.identity)
+            return max(result.position, certificates.issued_on_closing(principal.brand_id, loan_id)[1])
 
         position = await act(principal, record)
     except DomainError as exc:

@@ -1,8 +1,9 @@
 """Collection money endpoints (issue #16 items 5-7): partial collections approved by Ops or a collection manager
-or head, manual receipts confirmed by Ops, penal-charge waivers approved by a collection manager or head,
-settlements approved by the collection head, write-off by an admin (directly, or approving a write-off a collection
-executive proposed). Requests are recorded on the Loan; a request's
-id finds its loan through `read.loan_recovery_requests`, within the caller's brand (another brand's: 404)."""
+or head, a full repayment an executive collected (applied at once, closing the loan), manual receipts confirmed by
+Ops, penal-charge waivers approved by a collection manager or head, settlements approved by the collection head,
+write-off by an admin (directly, or approving a write-off a collection executive proposed). Requests are recorded on
+the Loan; a request's id finds its loan through `read.loan_recovery_requests`, within the caller's brand (another
+brand's: 404)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from api.routes.collections import CollectionsPort, desk_scoped, guard
 from api.routes.documents import UPLOAD
 from api.routes.recovery_models import (
     CollectionIn,
+    FullRepaymentIn,
     ReasonIn,
     RecoveryRequestListOut,
     RecoveryRequestOut,
@@ -25,6 +27,10 @@ from api.routes.recovery_models import (
     WaiverIn,
     WriteOffOut,
 )
+from api.routes.servicing import repayment_answer
+from api.routes.servicing_models import RepaymentOut
+from api.services.no_due import NoDueCertificates
+from domain.customers.application import Customers
 from domain.documents.application import Documents
 from domain.documents.content import DocumentKind, Uploader
 from domain.identity.application import Identity
@@ -49,6 +55,12 @@ class RecoveriesPort:
     documents: Documents
     collections: CollectionsPort  # the portal's money pages show an executive only the loans they work
     identity: Identity  # the portal's pages name who asked and who decided
+    customers: Customers  # the no-due certificate a full repayment issues names the borrower
+
+    @property
+    def certificates(self) -> NoDueCertificates:
+        """The no-due certificates (issued when a full repayment closes the loan)."""
+        return NoDueCertificates(self.loans, self.customers, self.identity)
 
 
 def _row(ctx: Context[RecoveriesPort], request_id: UUID, kind: str) -> RecoveryRequestRow | None:
@@ -92,6 +104,22 @@ def create_collection_request(ctx: Context[RecoveriesPort]) -> Reply:
         ctx.brand_id, ctx.path["loan_id"], body.amount, body.mode, body.reference, body.collected_on
     )
     return _answer(ctx, result, request.request_id, "collection", "collection-requests", 201)
+
+
+def record_full_repayment(ctx: Context[RecoveriesPort]) -> Reply:
+    """A full repayment the executive collected, applied at once (no approval: the amount is what the loan owes, so
+    nothing is left to judge); the payment closes the loan and, completed, it gets its no-due certificate as an Ops
+    repayment closing it does (`POST /loans/{id}/repayments`)."""
+    body: FullRepaymentIn = ctx.body
+    _works_it(ctx)
+    loan_id: UUID = ctx.path["loan_id"]
+    result, record = ctx.port.loans.record_full_repayment(
+        ctx.brand_id, loan_id, body.amount, body.mode, body.reference, body.collected_on
+    )
+    loan, issued = ctx.port.certificates.issued_on_closing(ctx.brand_id, loan_id)
+    ctx.settled(Loans.name, max(result.position, issued))
+    location = f"/api/v1/loans/{loan_id}/repayments/{record.payment_id}"
+    return Reply(repayment_answer(loan, record.payment_id), 201, {"Location": location})
 
 
 def upload_receipt(ctx: Context[RecoveriesPort]) -> Reply:
@@ -250,6 +278,21 @@ ENDPOINTS = serve(
             status=201,
             errors=(409,),
             accepts=True,
+        ),
+        Endpoint(
+            "POST",
+            f"{_LOAN}/full-repayment",
+            record_full_repayment,
+            "Record a full repayment an executive collected, applied at once (no approval): the amount must be what "
+            "the loan owes on `collected_on` (its payoff, or what is left of an approved settlement), else a 422 (a "
+            "part-payment is a collection request); the loan closes - completed with its no-due certificate, or "
+            "settled - and the answer is the repayment. A written-off loan, a loan not serviced or a reference "
+            "already used is a 409",
+            COLLECT,
+            body=FullRepaymentIn,
+            response=RepaymentOut,
+            status=201,
+            errors=(409,),
         ),
         Endpoint(
             "POST",

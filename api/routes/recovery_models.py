@@ -28,6 +28,24 @@ class CollectionIn(BaseModel):
     collected_on: BusinessDate | None = Field(None, description="the business date unless given; never after it")
 
 
+class FullRepaymentIn(BaseModel):
+    """A full repayment an executive collected: applied at once, so it must be what the loan owes that day."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: PositiveMoney = Field(
+        description="what was collected: exactly what the loan owes on `collected_on` (the payoff, or what is left "
+        "of an approved settlement); a part-payment is a collection request"
+    )
+    mode: StaffPaymentMode
+    reference: str = Field(
+        max_length=100, description="the receipt or UTR: unique per loan", json_schema_extra=VISIBLE_REFERENCE
+    )
+    collected_on: BusinessDate | None = Field(
+        None, description="the business date unless given; never after it nor before the disbursal"
+    )
+
+
 class WaiverIn(BaseModel):
     """A penal-charge waiver asked for."""
 

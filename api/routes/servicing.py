@@ -38,7 +38,6 @@ from domain.loans.application import Loans
 from domain.loans.loan import Loan
 from domain.loans.money_received import Received, money_received
 from domain.loans.servicing_views import ledger
-from domain.loans.states import LoanStatus
 
 READ = (Permission.LOANS, Level.READ)
 WRITE = (Permission.LOAN_OPS, Level.WRITE)
@@ -62,6 +61,11 @@ class ServicingPort:
     def documents(self) -> LoanDocuments:
         """Repayment receipts and settlement letters."""
         return LoanDocuments(self.loans, self.customers, self.identity)
+
+
+def repayment_answer(loan: Loan, payment_id: str) -> dict[str, Any]:
+    """The answer about one of the loan's repayments (a RepaymentOut): what `GET /loans/{id}/repayments` lists."""
+    return _repayment(loan, _received(loan, payment_id))
 
 
 def _repayment(loan: Loan, received: Received) -> dict[str, Any]:
@@ -95,13 +99,10 @@ def record_repayment(ctx: Context[ServicingPort]) -> Reply:
     result, record = ctx.port.loans.record_repayment(
         ctx.brand_id, loan_id, body.amount, body.mode, body.reference, body.paid_on
     )
-    loan = ctx.port.loans.get(ctx.brand_id, loan_id)
-    position = result.position
-    if loan.status is LoanStatus.COMPLETED and loan.no_due is None:  # closed: its no-due certificate, once
-        position = max(position, ctx.port.certificates.ensure(ctx.brand_id, loan_id)[1])
-    ctx.settled(Loans.name, position)
+    loan, issued = ctx.port.certificates.issued_on_closing(ctx.brand_id, loan_id)  # closed: its no-due certificate
+    ctx.settled(Loans.name, max(result.position, issued))
     location = f"/api/v1/loans/{loan_id}/repayments/{record.payment_id}"
-    return Reply(_repayment(loan, _received(loan, record.payment_id)), 201, {"Location": location})
+    return Reply(repayment_answer(loan, record.payment_id), 201, {"Location": location})
 
 
 def list_repayments(ctx: Context[ServicingPort]) -> Reply:

@@ -12,6 +12,7 @@ from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.loans.application import Loans
 from domain.loans.loan import Loan
+from domain.loans.states import LoanStatus
 from domain.shared.errors import Conflict
 
 
@@ -30,6 +31,16 @@ class NoDueCertificates:
         pricing = loan.sanction_pricing
         net = pricing.net_disbursed if pricing is not None else figures.disbursed
         return NoDueContent(lender, borrower, loan.loan_number, figures.disbursed, net, figures, pricing)
+
+    def issued_on_closing(self, brand_id: UUID, loan_id: UUID) -> tuple[Loan, int]:
+        """After a payment: the loan as it left it and, when that payment completed it, the log position of its
+        no-due certificate, issued now (once: 0 when none was issued). Whoever records the closing payment - Ops'
+        repayment, a collection executive's full repayment, in the API or the portal - issues the certificate so."""
+        loan = self.loans.get(brand_id, loan_id)
+        if loan.status is not LoanStatus.COMPLETED or loan.no_due is not None:
+            return loan, 0
+        position = self.ensure(brand_id, loan_id)[1]
+        return self.loans.get(brand_id, loan_id), position
 
     def ensure(self, brand_id: UUID, loan_id: UUID) -> tuple[bytes, int]:
         """The certificate of a completed loan (409 otherwise), issued the first time; and the log position. One

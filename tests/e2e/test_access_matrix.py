@@ -274,12 +274,16 @@ def test_collection_worklists_need_their_stage_permission(client: Any, keys: dic
 
 
 def test_who_decides_collection_money(client: Any) -> None:
-    """Issue #16: executives create; Ops or collection managers/heads approve collections; Ops confirms receipts;
-    managers/heads approve waivers; the head approves settlements; only admins write off (every route's grants)."""
+    """Issue #16: executives create (and record a full repayment); Ops or collection managers/heads approve
+    collections; Ops confirms receipts; managers/heads approve waivers; the head approves settlements; only admins
+    write off (every route's grants)."""
     doc = client.get("/openapi.json").json()["paths"]
     expected = {
         ("/api/v1/loans/{loan_id}/collection-requests", "post"): {"collection_executive", "collection_manager",
                                                                  "collection_head"},
+        # a full repayment is applied at once, without approval: who collects it records it (not Ops' route)
+        ("/api/v1/loans/{loan_id}/full-repayment", "post"): {"collection_executive", "collection_manager",
+                                                            "collection_head"},
         ("/api/v1/collection-requests/{request_id}/approve", "post"): {"loan_ops", "collection_manager",
                                                                       "collection_head"},
         ("/api/v1/receipts/{request_id}/confirm", "post"): {"loan_ops"},
