@@ -3,9 +3,9 @@ collections and manual receipts awaiting approval, a full repayment collected in
 penal-charge waivers, settlements, write-off.
 
 Each checks its input (422 naming every field, nothing recorded), loads the loan of the caller's brand, runs the
-Loan's command on the brand's business date and commits; when another save on the loan lands first (the close of
-business, a payment), it is decided again on the loan as it now is (`SERVICING_ATTEMPTS`). Who may call which is the endpoints' permissions
-(docs/recoveries.md); the aggregate decides what the loan allows."""
+Loan's command on the brand's business date and commits (`on_serviced`: when another save on the loan lands first -
+the close of business, a payment - it is decided again on the loan as it now is). Who may call which is the
+endpoints' permissions (docs/recoveries.md); the aggregate decides what the loan allows."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID, uuid4
 
-from domain.loans.application_servicing import SERVICING_ATTEMPTS, payment_input
+from domain.loans.application_servicing import payment_input
 from domain.loans.loan import Loan
 from domain.loans.loan_recoveries import Owing
 from domain.loans.money import parse_money
@@ -28,8 +28,8 @@ from domain.loans.recovery_events import (
     WaiverRecord,
     WriteOffRecord,
 )
-from domain.loans.servicing_events import PaymentRecord
-from domain.shared.application import CommandResult, retried
+from domain.loans.servicing_events import PaymentMode, PaymentRecord
+from domain.shared.application import CommandResult
 from domain.shared.errors import FieldChecks
 from domain.shared.values import MIN_REASON, clean_text, within_limit
 
@@ -40,6 +40,7 @@ def _reason(raw: str, field: str = "reason") -> str:
 
 
 _Asked = TypeVar("_Asked", WaiverRecord, SettlementRecord)
+_Made = TypeVar("_Made")
 
 _C, _R = CollectionKind.COLLECTION, CollectionKind.RECEIPT
 
@@ -66,6 +67,31 @@ _DECISIONS: dict[str, tuple[_Approve, _Reject]] = {
 }  # fmt: skip
 
 
+def _collection(
+    loan: Loan,
+    today: date,
+    amount: Decimal,
+    mode: PaymentMode,
+    reference: str,
+    collected_on: date | None,
+    kind: CollectionKind,
+    document_id: UUID | None,
+) -> CollectionRequest:
+    """A collection request (or manual receipt) of checked input made on `loan` on the business date `today`."""
+    request = CollectionRequest(
+        request_id=str(uuid4()),
+        kind=kind,
+        amount=amount,
+        mode=str(mode),
+        reference=reference,
+        collected_on=collected_on or today,
+        requested_on=today,
+        document_id=document_id,
+    )
+    loan.request_collection(request)
+    return request
+
+
 class RecoveryUseCases:
     """Collections' money on disbursed loans (mixed into `Loans`)."""
 
@@ -75,6 +101,9 @@ class RecoveryUseCases:
         def parties(self) -> LoanParties: ...
 
         def serviced(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
+        def on_serviced(
+            self, brand_id: UUID, loan_id: UUID, change: Callable[[Loan, date], _Made]
+        ) -> tuple[CommandResult, _Made]: ...
         def commit(self, primary: Any, *others: Any, beside: Sequence[Callable[[Any], None]] = ()) -> CommandResult: ...
         def check_quotable(self, loan: Loan, as_of: date, today: date, field: str) -> None: ...
 
@@ -101,18 +130,9 @@ class RecoveryUseCases:
         receipt upload checks first, so a refused receipt stores no document."""
         value, how, ref = payment_input(amount, mode, reference)
         loan = self.serviced(brand_id, loan_id)
-        today = self.parties.business_date(brand_id)
-        request = CollectionRequest(
-            request_id=str(uuid4()),
-            kind=kind,
-            amount=value,
-            mode=str(how),
-            reference=ref,
-            collected_on=collected_on or today,
-            requested_on=today,
-            document_id=document_id,
+        request = _collection(
+            loan, self.parties.business_date(brand_id), value, how, ref, collected_on, kind, document_id
         )
-        loan.request_collection(request)
         return loan, request
 
     def record_collection(self, loan: Loan) -> CommandResult:
@@ -132,14 +152,12 @@ class RecoveryUseCases:
         document_id: UUID | None = None,
     ) -> tuple[CommandResult, CollectionRequest]:
         """Record money collected (pending approval): 201 `pending_approval`."""
-
-        def request() -> tuple[CommandResult, CollectionRequest]:
-            loan, made = self.collection_request(
-                brand_id, loan_id, amount, mode, reference, collected_on, kind=kind, document_id=document_id
-            )
-            return self.commit(loan), made
-
-        return retried(request, SERVICING_ATTEMPTS)
+        value, how, ref = payment_input(amount, mode, reference)
+        return self.on_serviced(
+            brand_id,
+            loan_id,
+            lambda loan, today: _collection(loan, today, value, how, ref, collected_on, kind, document_id),
+        )
 
     def record_full_repayment(
         self,
@@ -154,14 +172,11 @@ class RecoveryUseCases:
         amount must be what the loan owes that day (`Loan.record_full_repayment`), so the payment closes the loan;
         anything less is a collection request. The input is checked as a repayment's (`payment_input`)."""
         value, how, ref = payment_input(amount, mode, reference)
-
-        def record() -> tuple[CommandResult, PaymentRecord]:
-            loan = self.serviced(brand_id, loan_id)
-            today = self.parties.business_date(brand_id)
-            made = loan.record_full_repayment(str(uuid4()), value, how, ref, collected_on or today, today)
-            return self.commit(loan), made
-
-        return retried(record, SERVICING_ATTEMPTS)
+        return self.on_serviced(
+            brand_id,
+            loan_id,
+            lambda loan, today: loan.record_full_repayment(str(uuid4()), value, how, ref, collected_on or today, today),
+        )
 
     def approve_collection(
         self, brand_id: UUID, loan_id: UUID, request_id: str, kind: CollectionKind = CollectionKind.COLLECTION
@@ -237,13 +252,7 @@ class RecoveryUseCases:
         why = checks.check(lambda: _reason(text, field))
         checks.raise_if_any()
         assert value is not None and why is not None
-
-        def ask() -> tuple[CommandResult, _Asked]:
-            loan = self.serviced(brand_id, loan_id)
-            record = make(loan, value, why, self.parties.business_date(brand_id))
-            return self.commit(loan), record
-
-        return retried(ask, SERVICING_ATTEMPTS)
+        return self.on_serviced(brand_id, loan_id, lambda loan, today: make(loan, value, why, today))
 
     def decide(
         self,
@@ -263,31 +272,26 @@ class RecoveryUseCases:
         approving, rejecting = _DECISIONS[kind]
         text = None if approve else _reason(reason)
 
-        def decision() -> CommandResult:
-            loan = self.serviced(brand_id, loan_id)
-            today = self.parties.business_date(brand_id)
+        def decision(loan: Loan, today: date) -> None:
             if text is None:
                 approving(loan, request_id, today, one_person_may_decide)
             else:
                 rejecting(loan, request_id, text, today)
-            return self.commit(loan)
 
-        return retried(decision, SERVICING_ATTEMPTS)
+        return self.on_serviced(brand_id, loan_id, decision)[0]
 
     def propose_write_off(self, brand_id: UUID, loan_id: UUID, reason: str) -> tuple[CommandResult, WriteOffRecord]:
         """Propose writing the loan off with a reason (pending until a holder of LOAN_WRITE_OFF approves it)."""
         text = _reason(reason)
 
-        def propose() -> tuple[CommandResult, WriteOffRecord]:
-            loan = self.serviced(brand_id, loan_id)
-            today = self.parties.business_date(brand_id)
+        def propose(loan: Loan, today: date) -> WriteOffRecord:
             record = WriteOffRecord(
                 write_off_id=str(uuid4()), amount=Decimal("0.00"), justification=text, proposed_on=today
             )
             loan.propose_write_off(record)
-            return self.commit(loan), loan.write_off_requests[record.write_off_id]  # with the payoff it computed
+            return loan.write_off_requests[record.write_off_id]  # with the payoff the loan computed
 
-        return retried(propose, SERVICING_ATTEMPTS)
+        return self.on_serviced(brand_id, loan_id, propose)
 
     def approve_write_off(self, brand_id: UUID, loan_id: UUID, write_off_id: str) -> CommandResult:
         """Approve a proposed write-off: the loan is written off."""
@@ -300,10 +304,4 @@ class RecoveryUseCases:
     def write_off(self, brand_id: UUID, loan_id: UUID, reason: str) -> tuple[CommandResult, Ending]:
         """Write the loan off with a reason."""
         text = _reason(reason)
-
-        def write() -> tuple[CommandResult, Ending]:
-            loan = self.serviced(brand_id, loan_id)
-            ending = loan.write_off(text, self.parties.business_date(brand_id))
-            return self.commit(loan), ending
-
-        return retried(write, SERVICING_ATTEMPTS)
+        return self.on_serviced(brand_id, loan_id, lambda loan, today: loan.write_off(text, today))

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID, uuid4
 
 import structlog
@@ -32,6 +32,8 @@ from domain.shared.snapshot import snapshot_of
 from domain.shared.values import MIN_REASON, clean_text, within_limit
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 #: How far past a loan's last due date (or the business date, when later) a payoff can be quoted: a year of
 #: overdue days at most beyond the schedule, where a quote is still a figure someone could pay.
@@ -245,6 +247,19 @@ class ServicingUseCases:
         penal = self.catalogue.version(loan.brand_id, loan.product_id, loan.product_version).penal
         loan.open_servicing(schedule, penal)
 
+    def on_serviced(self, brand_id: UUID, loan_id: UUID, change: Callable[[Loan, date], T]) -> tuple[CommandResult, T]:
+        """`change` made on the serviced loan (`serviced`) on the brand's business date, and saved, with what it
+        returned. A save that lost the race to another save on the loan - the close of business closing its day, a
+        gateway's payment, another member of staff - is made again on the loan as it now is (`SERVICING_ATTEMPTS` in
+        all; the last lost race is the 409): staff's servicing commands name no version they read."""
+
+        def attempt() -> tuple[CommandResult, T]:
+            loan = self.serviced(brand_id, loan_id)
+            made = change(loan, self.parties.business_date(brand_id))
+            return self.commit(loan), made
+
+        return retried(attempt, SERVICING_ATTEMPTS)
+
     def serviced(self, brand_id: UUID, loan_id: UUID) -> Loan:
         """The loan, its servicing opened when it was disbursed before servicing existed (not saved by a read)."""
         return self.servicing_opened(self.get(brand_id, loan_id))
@@ -267,14 +282,11 @@ class ServicingUseCases:
     ) -> tuple[CommandResult, PaymentRecord]:
         """Record a staff-received repayment (paid on the business date unless given) and its allocation."""
         value, how, ref = payment_input(amount, mode, reference)
-
-        def record() -> tuple[CommandResult, PaymentRecord]:
-            loan = self.serviced(brand_id, loan_id)
-            today = self.parties.business_date(brand_id)
-            made = loan.record_repayment(str(uuid4()), value, how, ref, paid_on or today, today)
-            return self.commit_serviced(loan), made
-
-        return retried(record, SERVICING_ATTEMPTS)
+        return self.on_serviced(
+            brand_id,
+            loan_id,
+            lambda loan, today: loan.record_repayment(str(uuid4()), value, how, ref, paid_on or today, today),
+        )
 
     def reverse_repayment(self, brand_id: UUID, loan_id: UUID, payment_id: str, reason: str) -> CommandResult:
         """Reverse a repayment with a reason (at least 3 characters)."""
@@ -282,13 +294,10 @@ class ServicingUseCases:
             clean_text(reason, "reason", multiline=True, min_visible=MIN_REASON, missing="give a reason").split()
         )
         why = within_limit(text, "reason")
-
-        def reverse() -> CommandResult:
-            loan = self.serviced(brand_id, loan_id)
-            loan.reverse_repayment(payment_id, why, self.parties.business_date(brand_id))
-            return self.commit_serviced(loan)
-
-        return retried(reverse, SERVICING_ATTEMPTS)
+        result, _ = self.on_serviced(
+            brand_id, loan_id, lambda loan, today: loan.reverse_repayment(payment_id, why, today)
+        )
+        return result
 
     def payoff(self, brand_id: UUID, loan_id: UUID, as_of: date | None = None) -> PayoffQuote:
         """The payoff quote on `as_of` (the business date unless given); InvalidValue for a date past

@@ -14,32 +14,15 @@ import pytest
 from domain.loans.application import Loans
 from domain.loans.application_servicing import SERVICING_ATTEMPTS
 from domain.loans.states import LoanStatus
-from domain.loans.terms import PenalTerms
 from domain.shared.errors import Conflict, InvalidInput
-from tests.application.loans.fakes import BRAND, PRODUCT, Catalogue, closed_after_loads, event_names, product_version
-from tests.application.loans.servicing_fixtures import MovableParties, disbursed
+from tests.application.loans.fakes import BRAND, closed_after_loads, event_names
+from tests.application.loans.servicing_fixtures import MovableParties
+from tests.application.loans.test_recoveries_app import D0, LATE, _overdue, catalogue, parties
 
 S = LoanStatus
-D0 = date(2026, 1, 31)  # dues 28 Feb, 31 Mar, ...
-LATE = date(2026, 3, 20)  # instalment 1 twenty days overdue
 CENT = Decimal("0.01")
-
-
-@pytest.fixture
-def parties() -> MovableParties:
-    return MovableParties(today=D0)
-
-
-@pytest.fixture
-def catalogue() -> Catalogue:
-    return Catalogue(products={(BRAND, PRODUCT): product_version(penal=PenalTerms(daily_percent=Decimal("0.1")))})
-
-
-def _overdue(loans: Loans, parties: MovableParties, day: date = LATE) -> UUID:
-    loan_id = disbursed(loans, D0)
-    parties.today = day
-    loans.close_business_day(BRAND, loan_id, day - timedelta(days=1))
-    return loan_id
+# The overdue loan of the collection-money tests, on their movable business date and penal terms (fixtures by name).
+__all__ = ["catalogue", "parties"]
 
 
 def _refused_amount(loans: Loans, loan_id: UUID, amount: Decimal, on: date | None = None) -> str:
