@@ -114,6 +114,7 @@ def test_another_brands_key_finds_none_of_a_loans_sub_resources(client: Any, pla
         "collection-payment-links": {"channel": "sms"},
         "mandates": {"vpa": "ravi@okhdfc", "max_amount": "100.00", "frequency": "monthly"},
         "collection-requests": {"amount": "10.00", "mode": "cash", "reference": "B-2", "collected_on": "2026-03-19"},
+        "full-repayment": {"amount": "10.00", "mode": "cash", "reference": "B-4"},
         "waivers": {"amount": "1.00", "justification": "goodwill gesture"},
         "settlements": {"amount": "100.00", "remarks": "one time"},
         "write-off": {"reason": "uncollectable"},
