@@ -72,3 +72,40 @@ def test_the_loan_page_records_repayments_until_completed(server: str, browser: 
     page.screenshot(path=str(ARTIFACTS / "loan_servicing.png"), full_page=True)
     pdf = page.request.get(f"{server}/loans/{loan_id}/no-due-certificate.pdf")
     assert pdf.ok and pdf.body().startswith(b"%PDF")
+
+
+def test_the_full_repayment_form_closes_the_loan_at_the_figure_it_shows(
+    server: str, browser: Any, platform: Any
+) -> None:
+    """A full repayment collected in the field (the collection-money page's "Record full repayment"), in Chromium:
+    another amount is refused at the form, saying the figure owed; the figure it shows closes the loan at once, its
+    no-due certificate issued, with no approval."""
+    tenant = make_tenant(platform)
+    email = f"field-{uuid.uuid4().hex[:8]}@lender.in"
+    made = platform.get(Identity).create_staff(tenant.brand_id, email, "Asha Field", ["admin"], PASSWORD,
+                                               granter=OPERATOR)  # fmt: skip
+    settle(platform, "identity", made.position)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+
+    page = browser.new_page()
+    login(page, server, email)
+    page.goto(f"{server}/loans/{loan_id}/recoveries")
+    page.click("#full-repayment summary")  # the form opens (a closed <details> hides its figure)
+    owed = page.locator("#owed-today").inner_text()
+    assert owed == "₹85,000.00", owed
+    page.fill("#full-repayment-form input[name=amount]", "1000.00")
+    page.fill("#full-repayment-form input[name=reference]", "CASH-FIELD-1")
+    page.click("#full-repayment-form button")
+    page.wait_for_load_state()
+    assert "85000.00" in page.content() and "collection request" in page.content()  # refused, saying why
+    assert platform.get(Loans).get(tenant.brand_id, loan_id).payments == {}
+
+    page.fill("#full-repayment-form input[name=amount]", owed.replace("₹", "").replace(",", ""))
+    page.fill("#full-repayment-form input[name=reference]", "CASH-FIELD-2")
+    page.click("#full-repayment-form button")
+    page.wait_for_load_state()
+    page.goto(f"{server}/loans/{loan_id}")
+    assert "completed" in page.locator("#loan-status").inner_text()
+    assert page.locator("#ndc-download").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "loan_full_repayment.png"), full_page=True)
