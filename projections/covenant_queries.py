@@ -671,7 +671,10 @@ class CovenantQueries:
         else:
             overdue = "(e.status = 'overdue' OR (e.status = 'open' AND e.overdue_after < %(as_of)s))"
             where = [overdue if overdue_by_then else "e.status = 'overdue'", "e.overdue_notice_id IS NULL", CHASED]
-        where += ["e.brand_id = %(brand)s", *extra]
+        # A record whose notice was recorded not sent (its borrower had no email address) is left out while the
+        # borrower still has none: the job found nothing more to record for it, and loaded it again on every run.
+        unsent = "e.reminder_not_sent_id" if kind is NoticeKind.REMINDER else "e.overdue_not_sent_id"
+        where += ["e.brand_id = %(brand)s", f"({unsent} IS NULL OR coalesce(cu.email, '') <> '')", *extra]
         received, proofs = "pr.received_at", _LATEST_PROOF
         if after is not None:
             where.append("(e.customer_id, e.application_ref, e.due_date) > (%(a_cust)s, %(a_app)s, %(a_due)s)")
