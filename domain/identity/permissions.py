@@ -126,6 +126,9 @@ def _plus(base: Grants, extra: Grants) -> Grants:
     return merged
 
 
+#: A sales manager moves borrowers between agents and reads the aggregated sales overview (MASTER_REPORTS).
+_SALES_MANAGER = _plus(_SALES, {P.RELOCATE_USER: W, P.MASTER_REPORTS: R})
+
 # fmt: off
 #: role id -> (display name, default grants). Role ids are stable: API keys and staff store them.
 ROLES: dict[str, tuple[str, Grants]] = {
@@ -193,7 +196,11 @@ ROLES: dict[str, tuple[str, Grants]] = {
     "admin": ("Admin", _ADMIN),
     "super_admin": ("Super Admin", _ADMIN),
     "sales": ("Sales", _SALES),
-    "sales_manager": ("Sales Manager", _plus(_SALES, {P.RELOCATE_USER: W, P.MASTER_REPORTS: R})),
+    "sales_manager": ("Sales Manager", _SALES_MANAGER),
+    # The spec's "Sales Manager / Head roles have broader visibility across the team and access to aggregated sales
+    # reports and team performance": the manager's grants (no sales list is scoped to a team, so a manager already
+    # sees the brand's leads and funnel, and the aggregated sales overview), under the spec's other name.
+    "sales_head": ("Sales Head", dict(_SALES_MANAGER)),
 }
 
 # fmt: on

@@ -36,7 +36,7 @@ def test_every_spec_permission_and_role_exists() -> None:
     assert set(SPEC_PERMISSIONS) <= {p.value for p in Permission}
     assert set(ROLES) == {
         "credit_executive", "sanction_manager", "sanction_head", "collection_executive", "collection_manager",
-        "collection_head", "loan_ops", "admin", "super_admin", "sales", "sales_manager",
+        "collection_head", "loan_ops", "admin", "super_admin", "sales", "sales_manager", "sales_head",
     }  # fmt: skip
     assert all(level is Level.ALL for level in role_grants(["admin"]).values())
 
@@ -50,6 +50,7 @@ def test_overrides_raise_lower_and_deny_role_defaults() -> None:
     assert Permission.CUSTOMER not in grants
     assert grants[Permission.JOBS] is Level.READ
     assert role_grants(["sales", "sales_manager"])[Permission.RELOCATE_USER] is Level.WRITE
+    assert role_grants(["sales_head"]) == role_grants(["sales_manager"])  # the spec's "Sales Manager / Head"
 
 
 def test_override_parsing_names_each_bad_entry() -> None:
