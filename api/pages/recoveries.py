@@ -128,29 +128,20 @@ def _on_loan(work: Callable[[RecoveriesPort, Principal, UUID, Request], CommandR
     return handler
 
 
-def _collection(port: RecoveriesPort, principal: Principal, loan_id: UUID, request: Request) -> CommandResult:
+def _money_received(request: Request) -> tuple[str, str, str, date | None]:
+    """Money collected as a form gives it: amount, mode, reference and the day collected (a collection, a receipt,
+    a full repayment)."""
     on = _date(form_text(request, "collected_on"), "collected_on")
-    return port.loans.request_collection(
-        principal.brand_id,
-        loan_id,
-        form_text(request, "amount"),
-        form_text(request, "mode"),
-        form_text(request, "reference"),
-        on,
-    )[0]
+    return form_text(request, "amount"), form_text(request, "mode"), form_text(request, "reference"), on
+
+
+def _collection(port: RecoveriesPort, principal: Principal, loan_id: UUID, request: Request) -> CommandResult:
+    return port.loans.request_collection(principal.brand_id, loan_id, *_money_received(request))[0]
 
 
 def _full_repayment(port: RecoveriesPort, principal: Principal, loan_id: UUID, request: Request) -> CommandResult:
     """A full repayment collected, applied at once; the page waits for the no-due certificate it issues too."""
-    on = _date(form_text(request, "collected_on"), "collected_on")
-    result, _ = port.loans.record_full_repayment(
-        principal.brand_id,
-        loan_id,
-        form_text(request, "amount"),
-        form_text(request, "mode"),
-        form_text(request, "reference"),
-        on,
-    )
+    result, _ = port.loans.record_full_repayment(principal.brand_id, loan_id, *_money_received(request))
     issued = port.certificates.issued_on_closing(principal.brand_id, loan_id)[1]
     return replace(result, position=max(result.position, issued))
 
@@ -159,9 +150,8 @@ def _receipt(port: RecoveriesPort, principal: Principal, loan_id: UUID, request:
     file = request.state.form.get("file")
     if not isinstance(file, UploadFile) or not file.filename:
         raise InvalidValue("file", "choose the receipt (PDF, JPEG or PNG)")
-    on = _date(form_text(request, "collected_on"), "collected_on")
     brand, receipt = principal.brand_id, CollectionKind.RECEIPT
-    args = (form_text(request, "amount"), form_text(request, "mode"), form_text(request, "reference"), on)
+    args = _money_received(request)
     loan, _ = port.loans.collection_request(brand, loan_id, *args, kind=receipt)
     data = file.file.read()
     stored = port.documents.upload(brand, loan.customer_id, DocumentKind.OTHER, file.filename, data, Uploader.STAFF)

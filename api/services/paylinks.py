@@ -299,7 +299,5 @@ class Paylinks:
         except InvalidValue as refused:  # e.g. above the payoff: the money is refunded outside the product
             log.warning("paylinks.payment_refused", loan_id=str(loan_id), reference=reference, detail=str(refused))
             return WebhookOutcome("ignored", str(refused)), None
-        after = self.loans.get(brand_id, loan_id)
-        if after.status is LoanStatus.COMPLETED and after.no_due is None:  # closed: its no-due certificate, once
-            NoDueCertificates(self.loans, self.customers, self.identity).ensure(brand_id, loan_id)
+        NoDueCertificates(self.loans, self.customers, self.identity).issued_on_closing(brand_id, loan_id)
         return WebhookOutcome("processed"), record.payment_id

@@ -21,18 +21,22 @@ from tests.support import settle
 __all__ = ["catalogue"]
 
 
-def test_the_loan_page_records_repayments_until_completed(server: str, browser: Any, platform: Any) -> None:
+def _signed_in_on_a_disbursed_loan(server: str, browser: Any, platform: Any, name: str) -> tuple[Any, Any, Any]:
+    """A brand with a loan disbursed on D0, and a browser page signed in as its admin `name`: the tenant, the loan,
+    the page."""
     tenant = make_tenant(platform)
     email = f"ops-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(
-        tenant.brand_id, email, "Ravi Ops", ["admin"], PASSWORD, granter=OPERATOR
-    )
+    made = platform.get(Identity).create_staff(tenant.brand_id, email, name, ["admin"], PASSWORD, granter=OPERATOR)
     settle(platform, "identity", made.position)
     set_business_date(platform, tenant, D0)
     loan_id = disbursed_loan(platform, tenant)
-
     page = browser.new_page()
     login(page, server, email)
+    return tenant, loan_id, page
+
+
+def test_the_loan_page_records_repayments_until_completed(server: str, browser: Any, platform: Any) -> None:
+    tenant, loan_id, page = _signed_in_on_a_disbursed_loan(server, browser, platform, "Ravi Ops")
     page.goto(f"{server}/loans/{loan_id}")
     assert page.locator("#outstanding-total").inner_text() == "₹85,000.00"
     assert page.locator("#dpd").inner_text() == "0" and page.locator("#asset-class").inner_text() == "standard"
@@ -80,16 +84,7 @@ def test_the_full_repayment_form_closes_the_loan_at_the_figure_it_shows(
     """A full repayment collected in the field (the collection-money page's "Record full repayment"), in Chromium:
     another amount is refused at the form, saying the figure owed; the figure it shows closes the loan at once, its
     no-due certificate issued, with no approval."""
-    tenant = make_tenant(platform)
-    email = f"field-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(tenant.brand_id, email, "Asha Field", ["admin"], PASSWORD,
-                                               granter=OPERATOR)  # fmt: skip
-    settle(platform, "identity", made.position)
-    set_business_date(platform, tenant, D0)
-    loan_id = disbursed_loan(platform, tenant)
-
-    page = browser.new_page()
-    login(page, server, email)
+    tenant, loan_id, page = _signed_in_on_a_disbursed_loan(server, browser, platform, "Asha Field")
     page.goto(f"{server}/loans/{loan_id}/recoveries")
     page.click("#full-repayment summary")  # the form opens (a closed <details> hides its figure)
     owed = page.locator("#owed-today").inner_text()
