@@ -79,7 +79,7 @@ def test_records_named_by_a_unique_value_are_made_once(platform: Any, server: st
             Call("POST", "/api/v1/blocklist", {"kind": "mobile", "value": mobile(), "reason": "fraud ring"}),
             Call("POST", "/api/v1/brands", {"slug": f"b{code.lower()}", "name": "Brand"}, root.auth),
             Call("POST", f"/api/v1/customers/{customer}/bank-accounts",
-                 {"account_number": f"5010{n}{uuid.uuid4().int % 10**9:09d}", "ifsc": "HDFC0001234",
+                 {"account_number": account_number(f"5010{n}"), "ifsc": "HDFC0001234",
                   "holder_name": "Meera Iyer"}),
         ]  # fmt: skip
         for call in unique:

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.blackbox import API, QUEUED_SECONDS, Headers, ok, poll
+from tests.e2e.blackbox import API, QUEUED_SECONDS, Headers, bank_account_number, ok, poll
 
 PAISA = Fraction(1, 100)
 
@@ -157,7 +157,7 @@ class World:
         body = {"name": "Anita Desai", "phone": f"9{uuid.uuid4().int % 10**8:08d}4", "date_of_birth": "1989-06-30",
                 "addresses": [{"line1": "12 Hill Road", "city": "Pune", "pincode": "411001"}]}  # fmt: skip
         customer = self.post("/customers", body, 201)["id"]
-        account = {"account_number": f"6020{uuid.uuid4().int % 10**10:010d}", "ifsc": "ICIC0000104",
+        account = {"account_number": bank_account_number(), "ifsc": "ICIC0000104",
                    "holder_name": "Anita Desai"}  # fmt: skip
         self.post(f"/customers/{customer}/bank-accounts", account, 201)
         return str(customer)

@@ -41,7 +41,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
-from tests.e2e.blackbox import API, Headers, eventually, ok
+from tests.e2e.blackbox import API, Headers, eventually, ok, phone
 from tests.own_database import own_app, own_dsn, own_platform  # noqa: F401 (fixtures: a database of its own)
 from tests.support import ROOT, account_number
 
@@ -168,7 +168,7 @@ def _pan() -> str:
 
 
 def borrower(w: World, b: Brand, name: str) -> str:
-    person = {"name": name, "phone": f"9{uuid.uuid4().int % 10**8:08d}3", "pan": _pan(), "account": account_number()}
+    person = {"name": name, "phone": phone("3"), "pan": _pan(), "account": account_number()}
     body = {"name": name, "phone": person["phone"], "pan": person["pan"], "date_of_birth": "1990-04-11",
             "addresses": [{"line1": "7 Canal Street", "city": "Kochi", "pincode": "682001"}]}  # fmt: skip
     customer = str(w.call(b, "POST", "/customers", body, 201)["id"])

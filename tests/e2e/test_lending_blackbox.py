@@ -41,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.blackbox import API, Headers, ok, poll
+from tests.e2e.blackbox import API, Headers, bank_account_number, ok, poll
 
 #: The walk's seed; `LENDING_PROBE_SEED` runs another sample (a failure names the loan and the date).
 SEED = int(os.environ.get("LENDING_PROBE_SEED", "20261205"))
@@ -553,7 +553,7 @@ class Probe:
         body = {"name": "Lakshmi Rao", "phone": f"9{uuid.uuid4().int % 10**7:07d}72", "date_of_birth": "1988-03-29",
                 "addresses": [{"line1": "7 Temple Street", "city": "Madurai", "pincode": "625001"}]}  # fmt: skip
         customer = self.post("/customers", body, 201)["id"]
-        account = {"account_number": f"5010{uuid.uuid4().int % 10**10:010d}", "ifsc": "HDFC0001234",
+        account = {"account_number": bank_account_number("5010"), "ifsc": "HDFC0001234",
                    "holder_name": "Lakshmi Rao"}  # fmt: skip
         self.post(f"/customers/{customer}/bank-accounts", account, 201)
         application = {"customer_id": customer, "product_id": product_id, "amount": rupees(requested), "tenure": tenure}

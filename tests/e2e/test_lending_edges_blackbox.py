@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.blackbox import API, QUEUED_SECONDS, Headers, ok, poll
+from tests.e2e.blackbox import API, QUEUED_SECONDS, Headers, bank_account_number, ok, poll
 
 EXTRA = int(os.environ.get("LENDING_EDGES_RANDOM", "0"))
 SEED = int(os.environ.get("LENDING_EDGES_SEED", "15150229"))
@@ -330,7 +330,7 @@ class Walk:
             person = {"name": "Meena Iyer", "phone": f"9{uuid.uuid4().int % 10**7:07d}15", "date_of_birth": "1990-02-28",
                       "addresses": [{"line1": "3 Lake Road", "city": "Kochi", "pincode": "682001"}]}  # fmt: skip
             customer = self.post("/customers", person, 201)["id"]
-            self.post(f"/customers/{customer}/bank-accounts", {"account_number": f"6020{uuid.uuid4().int % 10**10:010d}",
+            self.post(f"/customers/{customer}/bank-accounts", {"account_number": bank_account_number(),
                       "ifsc": "SBIN0001234", "holder_name": "Meena Iyer"}, 201)  # fmt: skip
             made = self.post("/loans", {"customer_id": customer, "product_id": product, "amount": money(t.principal),
                                         "tenure": t.tenure}, 201)  # fmt: skip

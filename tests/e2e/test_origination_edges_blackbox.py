@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from tests.conftest import make_tenant
-from tests.e2e.blackbox import poll
+from tests.e2e.blackbox import bank_account_number, poll
 from tests.e2e.test_origination_blackbox import (
     _apply,
     _customer,
@@ -130,7 +130,7 @@ _EMPLOYMENT = {
 
 
 def _account() -> str:
-    return f"5010{uuid.uuid4().int % 10**9:09d}7"
+    return bank_account_number("5010")
 
 
 def _funnel(

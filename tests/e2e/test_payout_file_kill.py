@@ -30,7 +30,7 @@ from domain.loans.application import Loans
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.kill_support import serve
 from tests.e2e.test_disbursal import sanctioned_loan, wiring
-from tests.support import settle
+from tests.support import account_number, settle
 
 __all__ = ["wiring"]  # the fixture (the tests' catalogue, provider simulators for the penny drop)
 
@@ -54,7 +54,7 @@ def _queued(client: Any, platform: Any, tenant: Tenant) -> UUID:
     loan_id, _, _ = sanctioned_loan(platform, tenant)
     customer_id = loans.get(tenant.brand_id, loan_id).customer_id
     account = client.post(f"/api/v1/customers/{customer_id}/bank-accounts", headers=tenant.auth,
-                          json={"account_number": f"50100{uuid.uuid4().int % 10**8:08d}", "ifsc": "HDFC0001234",
+                          json={"account_number": account_number("50100"), "ifsc": "HDFC0001234",
                                 "holder_name": "Meera Iyer"})  # fmt: skip
     assert account.status_code == 201 and account.json()["status"] == "verified", account.text
     loans.sign(tenant.brand_id, loan_id, "prov-1", datetime.now(UTC))
