@@ -781,6 +781,8 @@ async def apply_reloan_offer(request: Request, port: BorrowerFlowPort) -> Respon
         return _page(request, "apply_message.html", 422, title="We could not start this loan",
                      message=error_text(exc))  # fmt: skip
     target = f"{_base(request)}/status#reloan-offers"  # it shows the application's status: its submission too
+    if result.next_step in FORM_STEPS:  # the brand asks for their income and bank statement again first
+        target = f"{_base(request)}/steps/{result.next_step.value}"
     return await after_write(
         request, ReloanOffers.name, result.result.position, target, also=((Loans.name, result.loans_position),)
     )

@@ -96,7 +96,7 @@ JSON_FIELDS = frozenset(name for name, field in BrandSettings.model_fields.items
 
 
 #: The settings an empty field unsets (no fixed business date; re-loan offers that never expire).
-EMPTY_IS_NONE = frozenset({"business_date", "reloan_offer_days"})
+EMPTY_IS_NONE = frozenset({"business_date", "reloan_offer_days", "reloan_refresh_days"})
 
 
 def _updates(form: FormData) -> tuple[dict[str, Any], list[str]]:

@@ -15,6 +15,7 @@ from api.services.reloans import ReloanDesk
 from domain.loans.loan import Channel
 from domain.loans.terms import LoanKind
 from domain.onboarding.application import Onboarding
+from domain.onboarding.steps import Step
 from domain.products.application import Products
 from domain.products.quote import Quote
 from domain.products.terms import tenure_unit
@@ -54,6 +55,9 @@ class AcceptedOffer:
 
     result: CommandResult
     loans_position: int = 0
+    #: The step the borrower gives next before the application is submitted (their income or bank statement: the
+    #: brand's `reloan_refresh_days`), or None when it went on to the BRE at once.
+    next_step: Step | None = None
 
 
 @dataclass(frozen=True)
@@ -84,11 +88,20 @@ class BorrowerReloans:
         tenure on the same product, the offer approved with it; 409 unless pending, and of two at once the second),
         the application on the borrower channel - and then submitted through the BRE, as the funnel's submitted
         step would (pending in the CX's queue, or rejected by the BRE). When the submission fails (the bureau
-        down), the offer stays accepted and the application waits in onboarding for staff's submit."""
+        down), the offer stays accepted and the application waits in onboarding for staff's submit. Where the
+        brand's `reloan_refresh_days` asks for it, the borrower first gives their income and bank statement again
+        (`Onboarding.ask_again_for_reloan`) and the funnel's submitted step submits the application."""
         self._require_own(brand_id, borrower_id, offer_id)
         accepted = self.desk.accept(brand_id, offer_id, Channel.BORROWER)
         started = self.desk.offers.get(brand_id, offer_id).application_id
         if started is not None:
+            loan = self.desk.loans.get(brand_id, started)
+            request = {"product_id": str(loan.product_id), "amount": f"{loan.amount:.2f}", "tenure": loan.tenure,
+                       "coupon_code": loan.coupon_code, "loan_number": loan.loan_number,
+                       "reloan_offer_id": str(offer_id)}  # fmt: skip
+            asked = self.onboarding.ask_again_for_reloan(brand_id, borrower_id, started, request)
+            if asked is not None:  # their income and bank statement first: the funnel's submitted step submits it
+                return AcceptedOffer(accepted, accepted.loans_position, next_step=asked)
             try:  # the borrower's KYC is on file: the application goes to credit review at once
                 submitted = self.onboarding.submit_reloan(brand_id, borrower_id, started)
             except DomainError as exc:  # a bureau outage or a rule of the loans context: staff submit it later

@@ -117,6 +117,14 @@ class BrandSettings(BaseModel):
         le=365,
         description="Days a re-loan offer stays open before it is cancelled as expired; empty: never",
     )
+    reloan_refresh_days: int | None = Field(
+        None,
+        ge=0,
+        le=3650,
+        description="A borrower accepting a re-loan offer gives their income and bank statement again when the "
+        "statement on file is more than this many days old (0: always); empty: never, the offer's application is "
+        "submitted at once on the data on file",
+    )
     monthly_targets: dict[str, MonthlyTarget] = Field(
         default_factory=dict, description="Monthly targets: month -> disbursal amount, count, collections"
     )

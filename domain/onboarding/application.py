@@ -50,7 +50,7 @@ from domain.onboarding.parties import (
     SignedIn,
     StepState,
 )
-from domain.onboarding.reapply import LoanHistory, Reapply, standing
+from domain.onboarding.reapply import REFRESHED, LoanHistory, Reapply, offer_asks_again, standing
 from domain.onboarding.steps import STEPS, FunnelRules, LoanRequestIn, Step, checked_details
 from domain.providers.calls import Caller
 from domain.providers.messaging import SmsSender
@@ -416,6 +416,12 @@ class Onboarding(ContextApplication):
             return AppliedLoan(current, earlier["loan_number"], 0)
         if funnel.customer_id is None:  # the personal step makes the record; a brand may have made it optional
             raise Conflict("finish the personal step first", next_step=Step.PERSONAL.value)
+        if current is not None and earlier is not None and earlier.get("reloan_offer_id"):
+            raise Conflict(  # the offer's terms are what was offered: the borrower gives their data, then submits
+                f"application {earlier.get('loan_number')} is the re-loan offer you accepted: its amount and tenure "
+                "are the offer's; give your latest income and bank statement, then submit it",
+                application_id=str(current),
+            )
         if current is not None:  # redone before submission: the same application, changed
             applied = self.loans.amend(
                 brand_id, current, given.product_id, given.amount, given.tenure, details["coupon_code"]
@@ -560,6 +566,36 @@ class Onboarding(ContextApplication):
         if self.kyc is not None and funnel.customer_id is not None:
             self.kyc.pull_bureau(brand_id, funnel.customer_id)  # the credit facts the BRE reads
         return self.loans.submit(brand_id, loan_id)
+
+    def ask_again_for_reloan(
+        self, brand_id: UUID, borrower_id: UUID, loan_id: UUID, loan_request: dict[str, Any]
+    ) -> Step | None:
+        """When the brand's `reloan_refresh_days` asks for it (`reapply.offer_asks_again`: the bank statement on file
+        is older than that), open the borrower's finished funnel for the application their acceptance of a re-loan
+        offer started (`loan_request`: its product, amount, tenure and number): their income and bank statement
+        (`REFRESHED`) are to give again, then the submitted step submits that application. The step they are asked
+        for next; None when the brand does not ask (the caller submits the application at once), or the funnel is
+        in progress (a new application of their own: it asks for its own steps)."""
+        for attempt in range(SAVE_ATTEMPTS):
+            funnel = self.funnel(brand_id, borrower_id)
+            self.require_own_application(funnel, loan_id)
+            if funnel.status is FunnelStatus.IN_PROGRESS:
+                return None
+            rules, now = self.brands.rules(brand_id), self.clock.now()
+            given = funnel.done.get(Step.BANK_STATEMENT)
+            given_on = business_date(given, rules.timezone) if given is not None else None
+            if not offer_asks_again(given_on, rules.today(now), rules.reloan_refresh_days):
+                return None
+            request = {**loan_request, "application_id": str(loan_id)}
+            funnel.take_offer(rules, now, request, REFRESHED, self._last_application(funnel))
+            try:
+                self.commit(funnel)
+            except ConcurrentModification:  # the borrower or staff changed the funnel meanwhile: look again
+                if attempt == SAVE_ATTEMPTS - 1:
+                    raise
+            else:
+                return next((s for s in rules.required() if s not in funnel.done), Step.SUBMITTED)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def application_of(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID) -> UUID:
         """`loan_id` when it is an application of the borrower (ApplicationNotFound otherwise)."""

@@ -98,6 +98,9 @@ class Funnel(Aggregate):
         at: datetime
         next_step: Step | None
         application_id: UUID | None = None
+        #: A re-loan offer the borrower accepted (`Funnel.take_offer`): its application is the funnel's loan request
+        #: (these details, as the loan request step records them), to submit once the steps in `steps` are done.
+        loan_request: dict[str, Any] | None = None
 
     class AttributionRecorded(Aggregate.Event):
         """The UTM parameters of the link the borrower signed up by (first touch; docs/leads.md)."""
@@ -284,6 +287,32 @@ class Funnel(Aggregate):
             previous_status=self.status, steps=steps, at=at, next_step=upcoming, application_id=application_id
         )
 
+    def take_offer(
+        self,
+        rules: FunnelRules,
+        at: datetime,
+        loan_request: dict[str, Any],
+        again: Sequence[Step],
+        previous: UUID | None,
+    ) -> None:
+        """Open a finished funnel for the application a re-loan offer the borrower accepted started (`loan_request`:
+        its details, as the loan request step records them): the steps in `again` (their income and bank statement)
+        are to do, then the submitted step submits that application; every other step stays done. `previous` is the
+        funnel's last application (the repaid loan). Whether the offer asks again is `reapply.offer_asks_again`'s."""
+        if self.status is FunnelStatus.IN_PROGRESS:
+            raise Conflict("your onboarding is in progress: continue it", status=self.status.value)
+        steps = [*(s for s in again if s is not Step.SUBMITTED), Step.SUBMITTED]
+        done = {s: t for s, t in self.done.items() if s not in steps} | {Step.LOAN_REQUEST: at}
+        upcoming = next((s for s in rules.required() if s not in done), None)
+        self._restarted(
+            previous_status=self.status,
+            steps=steps,
+            at=at,
+            next_step=upcoming,
+            application_id=previous,
+            loan_request=loan_request,
+        )
+
     @event(Restarted)
     def _restarted(
         self,
@@ -292,10 +321,15 @@ class Funnel(Aggregate):
         at: datetime,
         next_step: Step | None,
         application_id: UUID | None = None,
+        loan_request: dict[str, Any] | None = None,
     ) -> None:
         for step in steps:
             self.done.pop(step, None)
             self.sent_back.pop(step, None)
+        if loan_request is not None:
+            self.done[Step.LOAN_REQUEST] = at
+            self.reached.add(Step.LOAN_REQUEST)
+            self.details[Step.LOAN_REQUEST] = loan_request
         self.status = FunnelStatus.IN_PROGRESS
         self.reason = None
         self.closed_on = None

@@ -135,6 +135,16 @@ def standing(
     return Reapply(today, max(ends, default=today), keep_loan_request=own_in_onboarding, again=again)
 
 
+def offer_asks_again(given_on: date | None, today: date, refresh_days: int | None) -> bool:
+    """Whether accepting a re-loan offer asks the borrower again for their income and bank statement (`REFRESHED`)
+    before its application goes to the BRE: the brand's `reloan_refresh_days` is set and the bank statement they last
+    gave (`given_on`, their business date; None: none on file) is more than that many days old (0: always asked).
+    Unset (the default), the offer is pre-approved on the data on file and its application is submitted at once."""
+    if refresh_days is None:
+        return False
+    return given_on is None or (today - given_on).days > refresh_days
+
+
 __all__ = [
     "ENDED_WITHOUT_LOAN",
     "NOT_REPAID",
@@ -143,5 +153,6 @@ __all__ = [
     "LoanHistory",
     "OpenApplication",
     "Reapply",
+    "offer_asks_again",
     "standing",
 ]

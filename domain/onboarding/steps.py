@@ -104,6 +104,7 @@ class FunnelRules(BaseModel):
     timezone: str = DEFAULT_TIMEZONE  # the brand's business day: whose "today" the statement months count back from
     rejection_cooldown_days: int = 15  # a rejected borrower may apply again this many days after (brand setting)
     business_date: date | None = None  # the brand's configured business date, when it runs as of one (as the BRE)
+    reloan_refresh_days: int | None = None  # a re-loan offer asks again for income and bank data older than this
 
     def today(self, now: datetime) -> date:
         """The brand's business date at `now`, as the BRE and the statement months read it: the configured one,

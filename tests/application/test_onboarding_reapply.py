@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import pytest
 
-from domain.onboarding.account import BorrowerNotFound
+from domain.onboarding.account import ApplicationNotFound, BorrowerNotFound
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import Funnel, FunnelStatus
 from domain.onboarding.steps import BankStatementIn, LoanRequestIn, PanIn, Step
@@ -422,3 +422,53 @@ def test_a_borrower_who_repaid_their_loan_applies_for_the_next_at_once_with_thei
     assert app.state(BRAND, borrower).status is FunnelStatus.COMPLETED
     with pytest.raises(Conflict, match=f"your application {second.loan_number} is"):  # one open at a time
         app.reapply(BRAND, borrower)
+
+
+def test_an_accepted_offer_asks_again_only_for_income_and_bank_data_older_than_the_brand_s_days(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    """Issue #15 ("asks only for updated income and bank data"), with the brand's `reloan_refresh_days`: unset, or a
+    statement within the days, the offer's application is not held (the caller submits it at once); older, the funnel
+    asks for the income and bank statement, its loan request is the offer's application, and the funnel's submit
+    sends that one. A funnel in progress (a new application of the borrower's own) is left as it is."""
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    first = app.apply(BRAND, borrower, REQUEST)
+    app.submit_application(BRAND, borrower, first.id)
+    desk.set_status(first.id, "completed")
+    customer = app.funnel(BRAND, borrower).customer_id
+    assert customer is not None
+    offered = uuid.uuid4()
+    desk.loans[offered], desk.numbers[offered] = (customer, "onboarding"), "DEMO-L-000009"
+    request = {"product_id": str(AGAIN.product_id), "amount": "33000.00", "tenure": 6, "coupon_code": None,
+               "loan_number": "DEMO-L-000009", "reloan_offer_id": str(uuid.uuid4())}  # fmt: skip
+    stranger = uuid.uuid4()
+    desk.loans[stranger], desk.numbers[stranger] = (uuid.uuid4(), "onboarding"), "DEMO-L-000010"
+    with pytest.raises(ApplicationNotFound):  # another borrower's application: 404, nothing recorded
+        app.ask_again_for_reloan(BRAND, borrower, stranger, request)
+
+    assert app.ask_again_for_reloan(BRAND, borrower, offered, request) is None  # the brand does not ask (unset)
+    brands.rules_of[BRAND] = brands.rules(BRAND).model_copy(update={"reloan_refresh_days": 30})
+    clock.instant += timedelta(days=30)
+    assert app.ask_again_for_reloan(BRAND, borrower, offered, request) is None  # 30 days old: within the days
+    assert app.funnel(BRAND, borrower).status is FunnelStatus.COMPLETED
+    clock.instant += timedelta(days=1)
+    assert app.ask_again_for_reloan(BRAND, borrower, offered, request) is Step.BANK_STATEMENT  # 31: asked
+    funnel = app.funnel(BRAND, borrower)
+    assert funnel.status is FunnelStatus.IN_PROGRESS
+    assert {Step.MOBILE, Step.PAN, Step.PERSONAL, Step.AADHAAR, Step.BANK_ACCOUNT, Step.LOAN_REQUEST} <= set(
+        funnel.done
+    )
+    assert not {Step.BANK_STATEMENT, Step.SUBMITTED} & set(funnel.done)
+    assert app.application_id(BRAND, borrower) == offered
+    assert funnel.details[Step.LOAN_REQUEST]["amount"] == "33000.00"
+    assert app.ask_again_for_reloan(BRAND, borrower, offered, request) is None  # in progress: left as it is
+    with pytest.raises(Conflict):  # the statement first
+        app.submit_application(BRAND, borrower, offered)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A2"))
+    with pytest.raises(Conflict, match="is the re-loan offer you accepted"):  # its terms are the offer's
+        app.apply(BRAND, borrower, AGAIN)
+    assert desk.requests.get(offered) is None and app.application_id(BRAND, borrower) == offered
+    assert app.state(BRAND, borrower).next_step is Step.SUBMITTED
+    app.submit_application(BRAND, borrower, offered)
+    assert desk.loans[offered][1] == "pending" and app.state(BRAND, borrower).status is FunnelStatus.COMPLETED

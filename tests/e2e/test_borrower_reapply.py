@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from adapters.simulators.sms import SmsSimulator
 from domain.loans.application import Loans
+from domain.reloans.application import ReloanOffers
 from tests.conftest import Tenant
+from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.onboarding_support import bearer, sign_in, sms
 from tests.e2e.test_borrower_decision import _onboarded
 from tests.e2e.test_onboarding_api import PRODUCT, _pan
@@ -352,3 +355,97 @@ def test_a_borrower_who_repaid_applies_for_the_next_loan_on_a_brand_without_re_l
     assert refused.status_code == 409 and "your last loan was written off" in refused.json()["detail"], refused.text
     assert client.get("/api/v1/borrower/me", headers=other_auth).json()["status"] == "completed"
     assert 'id="reapply-form"' not in _status_page(client, tenant, other_session["token"])
+
+
+def _repaid_with_an_offer(client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator) -> tuple[Any, Any, UUID]:
+    """A borrower who repaid their loan, on a brand asking again for income and bank data older than 30 days
+    (`reloan_refresh_days`), 31 days on with the offer made on the closed loan: the session, its header, the offer."""
+    set_days = client.patch("/api/v1/brand/config", json={"reloan_refresh_days": 30}, headers=tenant.auth)
+    assert set_days.status_code == 200, set_days.text
+    today = date.today()
+    _business_date(client, tenant, today)
+    session, auth, product = _onboarded(client, tenant, sms)
+    request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
+    first = client.post("/api/v1/borrower/applications", json=request, headers=auth).json()
+    loan_id = UUID(first["id"])
+    assert client.post(f"/api/v1/borrower/applications/{loan_id}/submit", headers=auth).json()["status"] == "pending"
+    _disbursed(client, platform, tenant, loan_id)
+    payoff = client.get(f"/api/v1/loans/{loan_id}/payoff", headers=tenant.auth).json()["total"]
+    paid = client.post(f"/api/v1/loans/{loan_id}/repayments", json={"amount": payoff, "mode": "neft",
+                       "reference": f"UTR-{loan_id.hex[:8]}"}, headers=tenant.auth)  # fmt: skip
+    assert paid.status_code == 201 and paid.json()["closes_loan"], paid.text
+    # 31 days on, the statement given at onboarding is older than the brand's 30: the offer made on closure asks
+    _business_date(client, tenant, today + timedelta(days=31))
+    closed = platform.get(Loans).get(tenant.brand_id, loan_id)
+    made = platform.get(ReloanOffers).offer(
+        tenant.brand_id, loan_id, closed.loan_number, closed.customer_id, UUID(product["id"]), 12,
+        Decimal("45000"), "percent", Decimal("10"), Decimal(product["max_amount"]),
+    )  # fmt: skip
+    assert made is not None
+    settle(platform, ReloanOffers.name, made.position)
+    return session, auth, UUID(str(made.id))
+
+
+def test_a_re_loan_offer_asks_for_income_and_bank_data_older_than_the_brand_s_days_before_its_submission(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    """Issue #15: "accepting starts an application that reuses KYC and asks only for updated income and bank data".
+    A brand that sets `reloan_refresh_days` (here 30) has a borrower whose bank statement on file is older than that
+    give it again before the offer's application goes to the BRE: accepting (the borrower API) opens the bank
+    statement step, the application waits in onboarding, and the funnel's submit sends it to the CX's queue. The
+    KYC stays on file. Unset (the default) the application is submitted at once, as before (test_borrower_reloans)."""
+    assert client.get("/api/v1/brand/config", headers=tenant.auth).json()["settings"]["reloan_refresh_days"] is None
+    for bad in (-1, 4000, "soon"):
+        refused = client.patch("/api/v1/brand/config", json={"reloan_refresh_days": bad}, headers=tenant.auth)
+        assert refused.status_code == 422 and "reloan_refresh_days" in refused.text, refused.text
+    session, auth, offer_id = _repaid_with_an_offer(client, platform, tenant, sms)
+    accepted = client.post(f"/api/v1/borrower/reloan-offers/{offer_id}/accept", headers=auth)
+    assert accepted.status_code == 200, accepted.text
+    offer = accepted.json()
+    application = offer["application_id"]
+    assert (offer["status"], offer["application_status"]) == ("approved", "onboarding") and application, offer
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert (me["status"], me["next_step"]) == ("in_progress", "bank_statement"), me
+    assert me["application"]["id"] == application and me["application"]["status"] == "onboarding", me["application"]
+    done = {s["step"] for s in me["steps"] if s["done"]}
+    assert {"mobile", "pan", "personal", "aadhaar", "bank_account", "loan_request"} <= done  # KYC and the offer's
+    assert not {"bank_statement", "submitted"} & done
+    staff_view = client.get(f"/api/v1/loans/{application}", headers=tenant.auth).json()
+    assert (staff_view["status"], staff_view["amount"]) == ("onboarding", "49500.00"), staff_view  # not yet reviewed
+    page = _status_page(client, tenant, session["token"])
+    assert "give us your latest income and bank statement, then submit it." in page, page
+    # not submitted before the statement: the funnel refuses, naming the step
+    early = client.post(f"/api/v1/borrower/applications/{application}/submit", headers=auth)
+    assert early.status_code == 409 and "bank_statement" in early.text, early.text
+
+    statement = {"method": "account_aggregator", "consent_id": "AA-OFFER"}
+    assert client.put("/api/v1/borrower/steps/bank_statement", json=statement, headers=auth).status_code == 200
+    assert client.get("/api/v1/borrower/me", headers=auth).json()["next_step"] == "submitted"
+    submitted = client.post(f"/api/v1/borrower/applications/{application}/submit", headers=auth)
+    assert submitted.status_code == 200 and submitted.json()["status"] == "pending", submitted.text
+    assert client.get(f"/api/v1/loans/{application}", headers=tenant.auth).json()["status"] == "pending"
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert me["status"] == "completed" and me["application"]["id"] == application, me
+
+
+def test_accepting_a_re_loan_offer_in_the_browser_lands_on_the_bank_statement_step(
+    server: str, browser: Any, client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    """The web flow in Chromium: the status page's Accept on an offer whose brand asks again for bank data older than
+    its days lands on the bank statement step; back on the status page, the accepted offer's application says what
+    is left to do, and the Continue button leads to that step."""
+    session, _, offer_id = _repaid_with_an_offer(client, platform, tenant, sms)
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.add_cookies([{"name": "cd_borrower", "value": session["token"], "url": f"{server}/apply/{tenant.slug}"}])
+    page = context.new_page()
+    page.goto(f"{server}/apply/{tenant.slug}/status")
+    page.locator(f'form[action$="/reloan-offers/{offer_id}/accept"] button').click()
+    page.wait_for_url(f"{server}/apply/{tenant.slug}/steps/bank_statement")
+    page.screenshot(path=str(ARTIFACTS / "reloan_offer_bank_statement.png"), full_page=True)
+    assert page.locator("#step-form").count() == 1
+    page.goto(f"{server}/apply/{tenant.slug}/status")
+    said = page.locator(f"#reloan-application-{offer_id}").inner_text()
+    assert "give us your latest income and bank statement, then submit it." in said, said
+    page.click("#continue")
+    page.wait_for_url(f"{server}/apply/{tenant.slug}/steps/bank_statement")
+    context.close()

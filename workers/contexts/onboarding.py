@@ -73,6 +73,7 @@ class IdentityBrands:
             timezone=settings.timezone,
             rejection_cooldown_days=settings.rejection_cooldown_days,
             business_date=settings.business_date,
+            reloan_refresh_days=settings.reloan_refresh_days,
         )
 
 
