@@ -60,6 +60,11 @@ class BorrowerOfferOut(BaseModel):
         description="pending but past the brand's `reloan_offer_days`: accepting it is a 409, and the reloan-offers "
         "job cancels it (reason `expired`) on its next run",
     )
+    asks_for_updates: bool = Field(
+        False,
+        description="pending, and accepting it now asks for your income and bank statement before the application is "
+        "submitted (the brand's `reloan_refresh_days`: the statement on file is older); false: submitted at once",
+    )
     application_id: UUID | None = Field(None, description="once accepted: the application it started")
     application_number: str | None = Field(None, description="its loan number (once the loans read model has it)")
     application_status: str | None = Field(None, description="its status, as `GET .../applications/{id}` says")
@@ -74,6 +79,7 @@ class BorrowerOfferOut(BaseModel):
             id=o.id, loan_number=o.loan_number, product_id=o.product_id, product_name=o.product_name,
             amount=o.amount, tenure=o.tenure, tenure_unit=found.tenure_unit, previous_amount=o.previous_amount, status=OfferStatus(o.status),
             quote=QuoteOut.of(found.quote) if found.quote is not None else None, expired=found.expired,
+            asks_for_updates=found.asks_for_updates,
             application_id=o.application_id,
             application_number=o.application_number, application_status=o.application_status, reason=o.reason,
             created_at=o.created_at, changed_at=o.changed_at,

@@ -40,6 +40,9 @@ class BorrowerOffer:
     #: Pending, but made before the brand's `reloan_offer_days` cutoff: accepting it is refused (409) and the
     #: `reloan-offers` job cancels it on its next run, so the borrower is not offered the Accept button.
     expired: bool = False
+    #: Pending, and accepting it now asks for the borrower's income and bank statement before the application is
+    #: submitted (the brand's `reloan_refresh_days`: the statement on file is older).
+    asks_for_updates: bool = False
 
     @property
     def tenure_unit(self) -> str | None:
@@ -75,13 +78,20 @@ class BorrowerReloans:
         if customer is None:  # no Customer 360 record yet: no loan, so no offer
             return []
         cutoff = self.desk.expiry_cutoff(brand_id)
-        return [self._with_quote(brand_id, row, cutoff) for row in self.queries.of_customer(brand_id, customer)]
+        rows = self.queries.of_customer(brand_id, customer)
+        asks = any(r.status == OfferStatus.PENDING.value for r in rows) and self.onboarding.reloan_asks_again(
+            brand_id, borrower_id
+        )
+        return [self._with_quote(brand_id, row, cutoff, asks) for row in rows]
 
     def offer(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID) -> BorrowerOffer | None:
         """One offer of the borrower's as the read model shows it (None when it is not theirs, or not there yet)."""
         customer = self._customer(brand_id, borrower_id)
         row = self.queries.of_customer_one(brand_id, customer, offer_id) if customer is not None else None
-        return self._with_quote(brand_id, row, self.desk.expiry_cutoff(brand_id)) if row is not None else None
+        if row is None:
+            return None
+        asks = row.status == OfferStatus.PENDING.value and self.onboarding.reloan_asks_again(brand_id, borrower_id)
+        return self._with_quote(brand_id, row, self.desk.expiry_cutoff(brand_id), asks)
 
     def accept(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID) -> AcceptedOffer:
         """Accept the borrower's own offer: what staff's accept does (an application for the offered amount and
@@ -99,7 +109,11 @@ class BorrowerReloans:
             request = {"product_id": str(loan.product_id), "amount": f"{loan.amount:.2f}", "tenure": loan.tenure,
                        "coupon_code": loan.coupon_code, "loan_number": loan.loan_number,
                        "reloan_offer_id": str(offer_id)}  # fmt: skip
-            asked = self.onboarding.ask_again_for_reloan(brand_id, borrower_id, started, request)
+            try:
+                asked = self.onboarding.ask_again_for_reloan(brand_id, borrower_id, started, request)
+            except DomainError as exc:  # the funnel kept changing under it: the application waits for staff
+                log.warning("re-loan application %s accepted but its funnel not opened: %s", started, exc)
+                return AcceptedOffer(accepted, accepted.loans_position)
             if asked is not None:  # their income and bank statement first: the funnel's submitted step submits it
                 return AcceptedOffer(accepted, accepted.loans_position, next_step=asked)
             try:  # the borrower's KYC is on file: the application goes to credit review at once
@@ -127,7 +141,9 @@ class BorrowerReloans:
         if customer is None or offer.customer_id != customer:
             raise ReloanOfferNotFound(f"ReloanOffer {offer_id} not found", id=str(offer_id))
 
-    def _with_quote(self, brand_id: UUID, row: BorrowerOfferRow, cutoff: datetime | None) -> BorrowerOffer:
+    def _with_quote(
+        self, brand_id: UUID, row: BorrowerOfferRow, cutoff: datetime | None, asks: bool = False
+    ) -> BorrowerOffer:
         if row.status != OfferStatus.PENDING.value:
             return BorrowerOffer(row, None)
         if cutoff is not None and row.created_at < cutoff:  # expired, not yet cancelled: nothing to price
@@ -136,4 +152,4 @@ class BorrowerReloans:
             quote = self.products.quote(brand_id, row.product_id, row.amount, row.tenure)
         except DomainError:  # the product no longer prices this loan; accepting says why (422)
             quote = None
-        return BorrowerOffer(row, quote)
+        return BorrowerOffer(row, quote, asks_for_updates=asks)

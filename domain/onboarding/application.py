@@ -579,12 +579,8 @@ class Onboarding(ContextApplication):
         for attempt in range(SAVE_ATTEMPTS):
             funnel = self.funnel(brand_id, borrower_id)
             self.require_own_application(funnel, loan_id)
-            if funnel.status is FunnelStatus.IN_PROGRESS:
-                return None
             rules, now = self.brands.rules(brand_id), self.clock.now()
-            given = funnel.done.get(Step.BANK_STATEMENT)
-            given_on = business_date(given, rules.timezone) if given is not None else None
-            if not offer_asks_again(given_on, rules.today(now), rules.reloan_refresh_days):
+            if not self._offer_asks_again(funnel, rules, now):
                 return None
             request = {**loan_request, "application_id": str(loan_id)}
             funnel.take_offer(rules, now, request, REFRESHED, self._last_application(funnel))
@@ -596,6 +592,19 @@ class Onboarding(ContextApplication):
             else:
                 return next((s for s in rules.required() if s not in funnel.done), Step.SUBMITTED)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def reloan_asks_again(self, brand_id: UUID, borrower_id: UUID) -> bool:
+        """Whether accepting a re-loan offer now would ask the borrower for their income and bank statement first
+        (`ask_again_for_reloan`), for the offer as the borrower sees it."""
+        return self._offer_asks_again(self.funnel(brand_id, borrower_id), self.brands.rules(brand_id), self.clock.now())
+
+    @staticmethod
+    def _offer_asks_again(funnel: Funnel, rules: FunnelRules, now: datetime) -> bool:
+        if funnel.status is FunnelStatus.IN_PROGRESS:  # a new application of their own asks for its own steps
+            return False
+        given = funnel.done.get(Step.BANK_STATEMENT)
+        given_on = business_date(given, rules.timezone) if given is not None else None
+        return offer_asks_again(given_on, rules.today(now), rules.reloan_refresh_days)
 
     def application_of(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID) -> UUID:
         """`loan_id` when it is an application of the borrower (ApplicationNotFound otherwise)."""

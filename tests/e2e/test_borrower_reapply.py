@@ -399,6 +399,8 @@ def test_a_re_loan_offer_asks_for_income_and_bank_data_older_than_the_brand_s_da
         refused = client.patch("/api/v1/brand/config", json={"reloan_refresh_days": bad}, headers=tenant.auth)
         assert refused.status_code == 422 and "reloan_refresh_days" in refused.text, refused.text
     session, auth, offer_id = _repaid_with_an_offer(client, platform, tenant, sms)
+    listed = client.get("/api/v1/borrower/reloan-offers", headers=auth).json()["items"]
+    assert [(o["id"], o["status"], o["asks_for_updates"]) for o in listed] == [(str(offer_id), "pending", True)]
     accepted = client.post(f"/api/v1/borrower/reloan-offers/{offer_id}/accept", headers=auth)
     assert accepted.status_code == 200, accepted.text
     offer = accepted.json()
@@ -439,6 +441,8 @@ def test_accepting_a_re_loan_offer_in_the_browser_lands_on_the_bank_statement_st
     context.add_cookies([{"name": "cd_borrower", "value": session["token"], "url": f"{server}/apply/{tenant.slug}"}])
     page = context.new_page()
     page.goto(f"{server}/apply/{tenant.slug}/status")
+    offered = page.locator("#reloan-offers").inner_text()
+    assert "when you accept, give us your latest income and bank statement" in offered, offered
     page.locator(f'form[action$="/reloan-offers/{offer_id}/accept"] button').click()
     page.wait_for_url(f"{server}/apply/{tenant.slug}/steps/bank_statement")
     page.screenshot(path=str(ARTIFACTS / "reloan_offer_bank_statement.png"), full_page=True)

@@ -93,6 +93,7 @@ def test_the_borrower_lists_only_their_own_offers_and_accepting_starts_the_appli
         "pending", "55000.00", 12, "50000.00"
     )  # fmt: skip
     assert offer["product_name"] == "Personal loan" and offer["product_id"] == product["id"]
+    assert offer["asks_for_updates"] is False  # the brand leaves reloan_refresh_days unset: submitted at once
     # what it costs: the product's quote, as staff see it for the same amount and tenure
     staff_quote = client.get(f"/api/v1/loan-products/{product['id']}/quote", params={"amount": "55000", "tenure": 12},
                              headers=tenant.auth).json()  # fmt: skip
