@@ -297,6 +297,30 @@ def _disbursed(client: Any, platform: Any, tenant: Tenant, loan_id: UUID) -> Non
     )
 
 
+def _being_repaid(
+    client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> tuple[dict[str, Any], dict[str, str], dict[str, Any], UUID]:
+    """A borrower onboarded through the API whose first application (50,000 for 12 months) was submitted and taken to
+    disbursal: the session, its header, the product and the loan."""
+    session, auth, product = _onboarded(client, tenant, sms)
+    request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
+    loan_id = UUID(client.post("/api/v1/borrower/applications", json=request, headers=auth).json()["id"])
+    assert client.post(f"/api/v1/borrower/applications/{loan_id}/submit", headers=auth).json()["status"] == "pending"
+    _disbursed(client, platform, tenant, loan_id)
+    return session, auth, product, loan_id
+
+
+def _repaid_in_full(client: Any, tenant: Tenant, loan_id: UUID) -> None:
+    """Staff record a payment of the loan's payoff, which closes it."""
+    payoff = client.get(f"/api/v1/loans/{loan_id}/payoff", headers=tenant.auth).json()["total"]
+    paid = client.post(
+        f"/api/v1/loans/{loan_id}/repayments",
+        json={"amount": payoff, "mode": "neft", "reference": f"UTR-{loan_id.hex[:8]}"},
+        headers=tenant.auth,
+    )
+    assert paid.status_code == 201 and paid.json()["closes_loan"], paid.text
+
+
 def test_a_borrower_who_repaid_applies_for_the_next_loan_on_a_brand_without_re_loan_offers(
     client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
 ) -> None:
@@ -306,20 +330,10 @@ def test_a_borrower_who_repaid_applies_for_the_next_loan_on_a_brand_without_re_l
     and offers a new application at once, KYC on file, asking only for their bank data again (spec "Faster
     Processing"); a written-off borrower is still refused, saying why."""
     _business_date(client, tenant, date.today())
-    session, auth, product = _onboarded(client, tenant, sms)
+    session, auth, product, loan_id = _being_repaid(client, platform, tenant, sms)
     request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
-    first = client.post("/api/v1/borrower/applications", json=request, headers=auth).json()
-    loan_id = UUID(first["id"])
-    assert client.post(f"/api/v1/borrower/applications/{loan_id}/submit", headers=auth).json()["status"] == "pending"
-    _disbursed(client, platform, tenant, loan_id)
     assert client.post("/api/v1/borrower/reapply", headers=auth).status_code == 409  # being repaid
-    payoff = client.get(f"/api/v1/loans/{loan_id}/payoff", headers=tenant.auth).json()["total"]
-    paid = client.post(
-        f"/api/v1/loans/{loan_id}/repayments",
-        json={"amount": payoff, "mode": "neft", "reference": f"UTR-{loan_id.hex[:8]}"},
-        headers=tenant.auth,
-    )
-    assert paid.status_code == 201 and paid.json()["closes_loan"], paid.text
+    _repaid_in_full(client, tenant, loan_id)
     assert client.get("/api/v1/brand/config", headers=tenant.auth).json()["settings"]["automated_reloan"] is False
 
     me = client.get("/api/v1/borrower/me", headers=auth).json()
@@ -338,7 +352,7 @@ def test_a_borrower_who_repaid_applies_for_the_next_loan_on_a_brand_without_re_l
     statement = {"method": "account_aggregator", "consent_id": "AA-RELOAN"}
     assert client.put("/api/v1/borrower/steps/bank_statement", json=statement, headers=auth).status_code == 200
     second = client.post("/api/v1/borrower/applications", json=request, headers=auth)
-    assert second.status_code == 201 and second.json()["id"] != first["id"], second.text
+    assert second.status_code == 201 and second.json()["id"] != str(loan_id), second.text
     submitted = client.post(f"/api/v1/borrower/applications/{second.json()['id']}/submit", headers=auth)
     assert submitted.status_code == 200 and submitted.json()["status"] == "pending", submitted.text
     assert client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()["status"] == "completed"
@@ -364,16 +378,8 @@ def _repaid_with_an_offer(client: Any, platform: Any, tenant: Tenant, sms: SmsSi
     assert set_days.status_code == 200, set_days.text
     today = date.today()
     _business_date(client, tenant, today)
-    session, auth, product = _onboarded(client, tenant, sms)
-    request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
-    first = client.post("/api/v1/borrower/applications", json=request, headers=auth).json()
-    loan_id = UUID(first["id"])
-    assert client.post(f"/api/v1/borrower/applications/{loan_id}/submit", headers=auth).json()["status"] == "pending"
-    _disbursed(client, platform, tenant, loan_id)
-    payoff = client.get(f"/api/v1/loans/{loan_id}/payoff", headers=tenant.auth).json()["total"]
-    paid = client.post(f"/api/v1/loans/{loan_id}/repayments", json={"amount": payoff, "mode": "neft",
-                       "reference": f"UTR-{loan_id.hex[:8]}"}, headers=tenant.auth)  # fmt: skip
-    assert paid.status_code == 201 and paid.json()["closes_loan"], paid.text
+    session, auth, product, loan_id = _being_repaid(client, platform, tenant, sms)
+    _repaid_in_full(client, tenant, loan_id)
     # 31 days on, the statement given at onboarding is older than the brand's 30: the offer made on closure asks
     _business_date(client, tenant, today + timedelta(days=31))
     closed = platform.get(Loans).get(tenant.brand_id, loan_id)
