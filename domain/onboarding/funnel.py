@@ -90,8 +90,10 @@ class Funnel(Aggregate):
     class Restarted(Aggregate.Event):
         """The borrower started a new application: their last one ended without a loan (`application_id`, rejected
         or cancelled) or their onboarding was closed (`previous_status` rejected), and the brand's rejection cooldown
-        is over. The steps in `steps` are to do again (the loan request and the submitted step; the KYC steps stay
-        done: the record is on file); the funnel is in progress again at `next_step`."""
+        is over; or their loan was repaid (their income and bank statement to give again too); or they accepted a
+        re-loan offer whose brand asks for updated income and bank data (`loan_request`, the offer's application).
+        The steps in `steps` are to do again (the loan request and the submitted step; the KYC steps stay done: the
+        record is on file); the funnel is in progress again at `next_step`."""
 
         previous_status: FunnelStatus
         steps: list[Step]
