@@ -74,23 +74,22 @@ class BorrowerReloans:
 
     def offers(self, brand_id: UUID, borrower_id: UUID) -> list[BorrowerOffer]:
         """The borrower's offers in the brand, pending first (each with its quote), then the decided ones."""
-        customer = self._customer(brand_id, borrower_id)
-        if customer is None:  # no Customer 360 record yet: no loan, so no offer
+        funnel = self.onboarding.funnel(brand_id, borrower_id)
+        if funnel.customer_id is None:  # no Customer 360 record yet: no loan, so no offer
             return []
         cutoff = self.desk.expiry_cutoff(brand_id)
-        rows = self.queries.of_customer(brand_id, customer)
-        asks = any(r.status == OfferStatus.PENDING.value for r in rows) and self.onboarding.reloan_asks_again(
-            brand_id, borrower_id
-        )
+        rows = self.queries.of_customer(brand_id, funnel.customer_id)
+        asks = any(r.status == OfferStatus.PENDING.value for r in rows) and self.onboarding.reloan_asks_again(funnel)
         return [self._with_quote(brand_id, row, cutoff, asks) for row in rows]
 
     def offer(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID) -> BorrowerOffer | None:
         """One offer of the borrower's as the read model shows it (None when it is not theirs, or not there yet)."""
-        customer = self._customer(brand_id, borrower_id)
+        funnel = self.onboarding.funnel(brand_id, borrower_id)
+        customer = funnel.customer_id
         row = self.queries.of_customer_one(brand_id, customer, offer_id) if customer is not None else None
         if row is None:
             return None
-        asks = row.status == OfferStatus.PENDING.value and self.onboarding.reloan_asks_again(brand_id, borrower_id)
+        asks = row.status == OfferStatus.PENDING.value and self.onboarding.reloan_asks_again(funnel)
         return self._with_quote(brand_id, row, self.desk.expiry_cutoff(brand_id), asks)
 
     def accept(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID) -> AcceptedOffer:
@@ -105,12 +104,8 @@ class BorrowerReloans:
         accepted = self.desk.accept(brand_id, offer_id, Channel.BORROWER)
         started = self.desk.offers.get(brand_id, offer_id).application_id
         if started is not None:
-            loan = self.desk.loans.get(brand_id, started)
-            request = {"product_id": str(loan.product_id), "amount": f"{loan.amount:.2f}", "tenure": loan.tenure,
-                       "coupon_code": loan.coupon_code, "loan_number": loan.loan_number,
-                       "reloan_offer_id": str(offer_id)}  # fmt: skip
             try:
-                asked = self.onboarding.ask_again_for_reloan(brand_id, borrower_id, started, request)
+                asked = self.onboarding.ask_again_for_reloan(brand_id, borrower_id, started, offer_id)
             except DomainError as exc:  # the funnel kept changing under it: the application waits for staff
                 log.warning("re-loan application %s accepted but its funnel not opened: %s", started, exc)
                 return AcceptedOffer(accepted, accepted.loans_position)
@@ -130,13 +125,10 @@ class BorrowerReloans:
         given = reason if reason is not None and reason.strip() else DECLINED
         return self.desk.reject(brand_id, offer_id, given)
 
-    def _customer(self, brand_id: UUID, borrower_id: UUID) -> UUID | None:
-        return self.onboarding.funnel(brand_id, borrower_id).customer_id
-
     def _require_own(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID) -> None:
         """ReloanOfferNotFound (404) unless the offer is the brand's and made to this borrower (its borrower never
         changes, so the check holds through the decision)."""
-        customer = self._customer(brand_id, borrower_id)
+        customer = self.onboarding.funnel(brand_id, borrower_id).customer_id
         offer = self.desk.offers.get(brand_id, offer_id)  # another brand's: ReloanOfferNotFound
         if customer is None or offer.customer_id != customer:
             raise ReloanOfferNotFound(f"ReloanOffer {offer_id} not found", id=str(offer_id))

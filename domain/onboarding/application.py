@@ -567,22 +567,24 @@ class Onboarding(ContextApplication):
             self.kyc.pull_bureau(brand_id, funnel.customer_id)  # the credit facts the BRE reads
         return self.loans.submit(brand_id, loan_id)
 
-    def ask_again_for_reloan(
-        self, brand_id: UUID, borrower_id: UUID, loan_id: UUID, loan_request: dict[str, Any]
-    ) -> Step | None:
+    def ask_again_for_reloan(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID, offer_id: UUID) -> Step | None:
         """When the brand's `reloan_refresh_days` asks for it (`reapply.offer_asks_again`: the bank statement on file
-        is older than that), open the borrower's finished funnel for the application their acceptance of a re-loan
-        offer started (`loan_request`: its product, amount, tenure and number): their income and bank statement
-        (`REFRESHED`) are to give again, then the submitted step submits that application. The step they are asked
-        for next; None when the brand does not ask (the caller submits the application at once), or the funnel is
-        in progress (a new application of their own: it asks for its own steps)."""
+        is older than that), open the borrower's finished funnel for the application their acceptance of the re-loan
+        offer `offer_id` started (the funnel's loan request is that application's: its product, amount, tenure and
+        number): their income and bank statement (`REFRESHED`) are to give again, then the submitted step submits
+        that application. The step they are asked for next; None when the brand does not ask (the caller submits
+        the application at once), or the funnel is in progress (a new application of their own: it asks for its own
+        steps)."""
         for attempt in range(SAVE_ATTEMPTS):
             funnel = self.funnel(brand_id, borrower_id)
             self.require_own_application(funnel, loan_id)
             rules, now = self.brands.rules(brand_id), self.clock.now()
             if not self._offer_asks_again(funnel, rules, now):
                 return None
-            request = {**loan_request, "application_id": str(loan_id)}
+            asked = self.loans.request(brand_id, loan_id)
+            if asked is None:  # gone between the two reads (it never is: applications are not deleted)
+                raise ApplicationNotFound(f"application {loan_id} not found", id=str(loan_id))
+            request = {**asked.details(), "reloan_offer_id": str(offer_id), "application_id": str(loan_id)}
             funnel.take_offer(rules, now, request, REFRESHED, self._last_application(funnel))
             try:
                 self.commit(funnel)
@@ -593,10 +595,10 @@ class Onboarding(ContextApplication):
                 return next((s for s in rules.required() if s not in funnel.done), Step.SUBMITTED)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def reloan_asks_again(self, brand_id: UUID, borrower_id: UUID) -> bool:
-        """Whether accepting a re-loan offer now would ask the borrower for their income and bank statement first
-        (`ask_again_for_reloan`), for the offer as the borrower sees it."""
-        return self._offer_asks_again(self.funnel(brand_id, borrower_id), self.brands.rules(brand_id), self.clock.now())
+    def reloan_asks_again(self, funnel: Funnel) -> bool:
+        """Whether accepting a re-loan offer now would ask the funnel's borrower for their income and bank statement
+        first (`ask_again_for_reloan`), for the offer as the borrower sees it (the caller has loaded their funnel)."""
+        return self._offer_asks_again(funnel, self.brands.rules(funnel.brand_id), self.clock.now())
 
     @staticmethod
     def _offer_asks_again(funnel: Funnel, rules: FunnelRules, now: datetime) -> bool:

@@ -164,6 +164,23 @@ class AppliedLoan:
     position: int
 
 
+@dataclass(frozen=True)
+class ApplicationRequest:
+    """What an application asks for (its product, amount, tenure and coupon) and its number: for the funnel's loan
+    request step when the application was started elsewhere (the borrower's acceptance of a re-loan offer)."""
+
+    product_id: UUID
+    amount: Decimal
+    tenure: int
+    coupon_code: str | None
+    loan_number: str
+
+    def details(self) -> dict[str, Any]:
+        """The loan request step's details, as the funnel records a request the borrower made."""
+        return {"product_id": str(self.product_id), "amount": f"{self.amount:.2f}", "tenure": self.tenure,
+                "coupon_code": self.coupon_code, "loan_number": self.loan_number}  # fmt: skip
+
+
 class LoanDesk(Protocol):
     """Loan applications (the loans context answers it)."""
 
@@ -201,6 +218,10 @@ class LoanDesk(Protocol):
     ) -> AppliedLoan:
         """Change the borrower's application still in onboarding to the request they redid (the same application,
         its number kept; 422 naming each field as `apply`, 409 once it is submitted)."""
+        ...
+
+    def request(self, brand_id: UUID, loan_id: UUID) -> ApplicationRequest | None:
+        """What the brand's application asks for, None when the brand has no such application."""
         ...
 
     def status(self, brand_id: UUID, loan_id: UUID) -> str | None:

@@ -15,7 +15,7 @@ import pytest
 from domain.customers.application import Customers
 from domain.documents.statement_months import StatementPeriod, stated_period
 from domain.onboarding.application import Onboarding
-from domain.onboarding.parties import AppliedLoan
+from domain.onboarding.parties import ApplicationRequest, AppliedLoan
 from domain.onboarding.reapply import LoanHistory, OpenApplication
 from domain.onboarding.steps import (
     AadhaarIn,
@@ -113,6 +113,11 @@ class Desk:
             raise Conflict("only an application in onboarding takes a new loan request")
         self.requests[loan_id] = (product_id, amount, tenure, coupon)
         return AppliedLoan(loan_id, self.numbers[loan_id], 3)
+
+    def request(self, brand_id: UUID, loan_id: UUID) -> ApplicationRequest | None:
+        if loan_id not in self.requests:
+            return None
+        return ApplicationRequest(*self.requests[loan_id], self.numbers[loan_id])
 
     def status(self, brand_id: UUID, loan_id: UUID) -> str | None:
         return self.loans[loan_id][1] if loan_id in self.loans else None

@@ -440,20 +440,21 @@ def test_an_accepted_offer_asks_again_only_for_income_and_bank_data_older_than_t
     assert customer is not None
     offered = uuid.uuid4()
     desk.loans[offered], desk.numbers[offered] = (customer, "onboarding"), "DEMO-L-000009"
-    request = {"product_id": str(AGAIN.product_id), "amount": "33000.00", "tenure": 6, "coupon_code": None,
-               "loan_number": "DEMO-L-000009", "reloan_offer_id": str(uuid.uuid4())}  # fmt: skip
+    terms = desk.requests[offered] = (AGAIN.product_id, Decimal("33000"), 6, None)
+    offer = uuid.uuid4()
     stranger = uuid.uuid4()
     desk.loans[stranger], desk.numbers[stranger] = (uuid.uuid4(), "onboarding"), "DEMO-L-000010"
+    desk.requests[stranger] = terms
     with pytest.raises(ApplicationNotFound):  # another borrower's application: 404, nothing recorded
-        app.ask_again_for_reloan(BRAND, borrower, stranger, request)
+        app.ask_again_for_reloan(BRAND, borrower, stranger, offer)
 
-    assert app.ask_again_for_reloan(BRAND, borrower, offered, request) is None  # the brand does not ask (unset)
+    assert app.ask_again_for_reloan(BRAND, borrower, offered, offer) is None  # the brand does not ask (unset)
     brands.rules_of[BRAND] = brands.rules(BRAND).model_copy(update={"reloan_refresh_days": 30})
     clock.instant += timedelta(days=30)
-    assert app.ask_again_for_reloan(BRAND, borrower, offered, request) is None  # 30 days old: within the days
+    assert app.ask_again_for_reloan(BRAND, borrower, offered, offer) is None  # 30 days old: within the days
     assert app.funnel(BRAND, borrower).status is FunnelStatus.COMPLETED
     clock.instant += timedelta(days=1)
-    assert app.ask_again_for_reloan(BRAND, borrower, offered, request) is Step.BANK_STATEMENT  # 31: asked
+    assert app.ask_again_for_reloan(BRAND, borrower, offered, offer) is Step.BANK_STATEMENT  # 31: asked
     funnel = app.funnel(BRAND, borrower)
     assert funnel.status is FunnelStatus.IN_PROGRESS
     assert {Step.MOBILE, Step.PAN, Step.PERSONAL, Step.AADHAAR, Step.BANK_ACCOUNT, Step.LOAN_REQUEST} <= set(
@@ -461,14 +462,17 @@ def test_an_accepted_offer_asks_again_only_for_income_and_bank_data_older_than_t
     )
     assert not {Step.BANK_STATEMENT, Step.SUBMITTED} & set(funnel.done)
     assert app.application_id(BRAND, borrower) == offered
-    assert funnel.details[Step.LOAN_REQUEST]["amount"] == "33000.00"
-    assert app.ask_again_for_reloan(BRAND, borrower, offered, request) is None  # in progress: left as it is
+    assert funnel.details[Step.LOAN_REQUEST] == {
+        "product_id": str(AGAIN.product_id), "amount": "33000.00", "tenure": 6, "coupon_code": None,
+        "loan_number": "DEMO-L-000009", "reloan_offer_id": str(offer), "application_id": str(offered),
+    }  # fmt: skip
+    assert app.ask_again_for_reloan(BRAND, borrower, offered, offer) is None  # in progress: left as it is
     with pytest.raises(Conflict):  # the statement first
         app.submit_application(BRAND, borrower, offered)
     app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A2"))
     with pytest.raises(Conflict, match="is the re-loan offer you accepted"):  # its terms are the offer's
         app.apply(BRAND, borrower, AGAIN)
-    assert desk.requests.get(offered) is None and app.application_id(BRAND, borrower) == offered
+    assert desk.requests[offered] == terms and app.application_id(BRAND, borrower) == offered
     assert app.state(BRAND, borrower).next_step is Step.SUBMITTED
     app.submit_application(BRAND, borrower, offered)
     assert desk.loans[offered][1] == "pending" and app.state(BRAND, borrower).status is FunnelStatus.COMPLETED

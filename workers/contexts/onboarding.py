@@ -34,7 +34,7 @@ from domain.loans.loan import Channel, LoanNotFound
 from domain.loans.states import LoanStatus
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import Funnel
-from domain.onboarding.parties import CODE_SEND_WAIT_SECONDS, AppliedLoan, CodeBeingSent
+from domain.onboarding.parties import CODE_SEND_WAIT_SECONDS, ApplicationRequest, AppliedLoan, CodeBeingSent
 from domain.onboarding.reapply import LoanHistory, OpenApplication
 from domain.onboarding.steps import FunnelRules
 from domain.shared.application import CommandResult
@@ -122,6 +122,13 @@ class BorrowerLoans:
     ) -> AppliedLoan:
         result = self.loans.amend_request(brand_id, loan_id, product_id, amount, tenure, coupon_code)
         return AppliedLoan(loan_id, self.loans.get(brand_id, loan_id).loan_number, result.position)
+
+    def request(self, brand_id: UUID, loan_id: UUID) -> ApplicationRequest | None:
+        try:
+            loan = self.loans.get(brand_id, loan_id)
+        except LoanNotFound:
+            return None
+        return ApplicationRequest(loan.product_id, loan.amount, loan.tenure, loan.coupon_code, loan.loan_number)
 
     def status(self, brand_id: UUID, loan_id: UUID) -> str | None:
         try:
