@@ -306,10 +306,16 @@ class Engagement:
 
     def preview(self, brand_id: UUID, template_id: UUID, variables: Mapping[str, str] | None,
                 subject: str | None = None, body: str | None = None) -> tuple[Template, Rendered]:  # fmt: skip
-        """The template (or an unsaved draft of it) rendered with sample data, `variables` overriding it."""
+        """The template (or an unsaved draft of it) rendered with sample data, `variables` overriding it. A draft
+        gives its subject, its body or both; what it leaves out is the saved version's (a subject for a channel
+        without one is a 422 naming it, as saving it would be: never dropped unsaid)."""
         template = self.template(brand_id, template_id)
-        if body is not None:
-            subject, body = check_template(Channel(template.channel), subject, body)
+        if body is not None or subject is not None:
+            subject, body = check_template(
+                Channel(template.channel),
+                subject if subject is not None else template.subject,
+                body if body is not None else template.body,
+            )
             template = replace(template, subject=subject, body=body)
         unknown = sorted(set(variables or {}) - set(PLACEHOLDERS))
         if unknown:

@@ -98,6 +98,13 @@ def test_templates_versions_preview_escaping_approval_and_isolation(server: str,
     assert "<script>" not in body and "&lt;script&gt;" in body and "{{payment_link}}" in body
     assert "https://pay" not in body and "\n" not in body and preview.json()["version"] == 2
     assert "\n" not in preview.json()["subject"]
+    draft = httpx.post(f"{url}/{template['id']}/preview", json={"subject": "Draft for {{borrower_name}}"},
+                       headers=tenant.auth)  # fmt: skip
+    assert draft.status_code == 200, draft.text  # a draft of the subject alone: the saved body, the draft's subject
+    assert draft.json()["subject"].startswith("Draft for ") and "Hello " in draft.json()["body"]
+    sms = next(t for t in listed if t["channel"] == "sms")
+    no_subject = httpx.post(f"{url}/{sms['id']}/preview", json={"subject": "An SMS has none"}, headers=tenant.auth)
+    assert no_subject.status_code == 422 and no_subject.json()["errors"][0]["field"] == "subject"
 
     wa = httpx.post(url, json={"name": "WA custom", "channel": "whatsapp", "body": "Hi {{borrower_name}}"},
                     headers=tenant.auth).json()  # fmt: skip
