@@ -28,12 +28,12 @@ class ActivityPort:
     queries: ActivityQueries
 
 
-class ActivityQuery(BaseModel):
-    """Activity filters: actor, aggregate type and id, time range; paging."""
+class RecordActivityQuery(BaseModel):
+    """Activity filters of one person's activity (`/staff/{id}/activity`: the actor is theirs): aggregate type and
+    id, time range; paging."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    actor: str | None = Field(None, max_length=100)
     aggregate_type: str | None = Field(None, max_length=60)
     aggregate_id: UUID | None = None
     from_: Instant | None = Field(None, alias="from")
@@ -42,9 +42,15 @@ class ActivityQuery(BaseModel):
     limit: int = Field(50, ge=1, le=200)
 
     @model_validator(mode="after")
-    def _ranges(self) -> ActivityQuery:
+    def _ranges(self) -> RecordActivityQuery:
         check_ranges(self, ("from_", "to"))
         return self
+
+
+class ActivityQuery(RecordActivityQuery):
+    """Activity filters: actor, aggregate type and id, time range; paging."""
+
+    actor: str | None = Field(None, max_length=100)
 
 
 class ActivityEntryOut(BaseModel):

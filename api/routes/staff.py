@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.request_input import null_refused, refuse_null
-from api.routes.activity import ActivityPageOut, ActivityQuery
+from api.routes.activity import ActivityPageOut, RecordActivityQuery
 from api.services.staff import StaffRecords
 from domain.identity.application import MIN_PASSWORD_LENGTH, UNCHANGED, Identity, IssuedInvite
 from domain.identity.permissions import Level, Permission
@@ -318,9 +318,17 @@ def staff_sessions(ctx: Context[StaffPort]) -> Reply:
 
 
 def staff_activity(ctx: Context[StaffPort]) -> Reply:
-    q: ActivityQuery = ctx.query
+    q: RecordActivityQuery = ctx.query
     page = ctx.port.records.activity(
-        ctx.brand_id, ctx.path["staff_id"], q.from_, q.to, q.cursor, q.limit, companies=ctx.principal.companies
+        ctx.brand_id,
+        ctx.path["staff_id"],
+        q.from_,
+        q.to,
+        q.cursor,
+        q.limit,
+        companies=ctx.principal.companies,
+        aggregate_type=q.aggregate_type,
+        aggregate_id=q.aggregate_id,
     )
     return json_response(page)
 
@@ -442,9 +450,9 @@ ENDPOINTS = serve(
             "GET",
             "/api/v1/staff/{staff_id}/activity",
             staff_activity,
-            "What this person did",
+            "What this person did (on one kind of record, or one record: `aggregate_type`, `aggregate_id`)",
             READ,
-            query=ActivityQuery,
+            query=RecordActivityQuery,
             response=ActivityPageOut,
         ),
         Endpoint(

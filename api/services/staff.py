@@ -64,13 +64,18 @@ class StaffRecords:
         cursor: str | None = None,
         limit: int = 50,
         companies: tuple[str, ...] = (),
+        aggregate_type: str | None = None,
+        aggregate_id: UUID | None = None,
     ) -> ActivityPage:
         """What the staff member did, newest first, on the records of `companies` (those the viewer may see; empty:
-        every company); StaffNotFound (404) for no staff member of the brand."""
+        every company), of the kind `aggregate_type` and the record `aggregate_id` when given; StaffNotFound (404)
+        for no staff member of the brand."""
         self.identity.staff(brand_id, staff_id)
         return self.activity_trail.entries(
             brand_id,
             actor=f"staff:{staff_id}",
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
             since=since,
             until=until,
             cursor=cursor,

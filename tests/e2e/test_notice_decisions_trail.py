@@ -224,7 +224,13 @@ def test_a_staff_member_limited_to_a_company_sees_only_its_notices_rows_an_unlim
     (decision,) = _trail(client, tenant, aggregate_id=sml)
     admin = decision["actor"]
     assert admin.startswith("staff:")
-    assert {i["aggregate_id"] for i in _trail(client, tenant, f"/api/v1/staff/{admin[6:]}/activity")} >= {sml, kfl}
+    own = f"/api/v1/staff/{admin[6:]}/activity"
+    assert {i["aggregate_id"] for i in _trail(client, tenant, own)} >= {sml, kfl}
+    # What they did on one record, or one kind of record (the filters were taken and not applied before).
+    assert [i["aggregate_id"] for i in _trail(client, tenant, own, aggregate_id=sml)] == [sml]
+    assert {i["aggregate_id"] for i in _trail(client, tenant, own, aggregate_type="Notice")} == {sml, kfl}
+    someone = client.get(own, params={"actor": "staff:someone-else"}, headers=tenant.auth)
+    assert someone.status_code == 422 and someone.json()["errors"][0]["field"] == "actor"  # theirs: not to be named
     # Limited to SML: SML's notice decision, source and sync run; nothing of KFL's, however asked.
     for url in ("/api/v1/audit/trail", "/api/v1/activity"):
         (row,) = _trail(limited, None, url, aggregate_id=sml)
