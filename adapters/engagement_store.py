@@ -172,6 +172,16 @@ def _template(row: Any) -> Template:
     return Template(**row)
 
 
+@dataclass(frozen=True)
+class SavedTemplate:
+    """What `EngagementStore.save_template` did: the template and the version it wrote, or None when the brand's
+    template of that name, channel and language is of another `kind` (nothing written)."""
+
+    id: UUID
+    version: int | None
+    kind: str
+
+
 class EngagementStore:
     """SQL of the templates and the preferences (see the module doc)."""
 
@@ -191,24 +201,33 @@ class EngagementStore:
 
     def save_template(self, brand_id: UUID, new_id: UUID, name: str, kind: str, channel: str, language: str,
                       subject: str | None, body: str, approval: str | None, by: str,
-                      now: datetime) -> tuple[UUID, int]:  # fmt: skip
-        """Add a template, or the next version of the brand's template of that name, channel and language: its id
-        and the version written (one transaction; the row lock orders concurrent edits)."""
+                      now: datetime) -> SavedTemplate:  # fmt: skip
+        """Add a template, or the next version of the brand's template of that name, channel and language when it
+        is of `kind` (one transaction; the row lock orders concurrent edits). Of another kind, nothing is written:
+        the answer names it, its `version` None (a version never changes its template's kind)."""
         with self.pool.connection() as conn, conn.transaction():
             row = conn.execute(
                 "INSERT INTO ops.message_templates (id, brand_id, name, kind, channel, language, version, created_at, "
                 "updated_at) VALUES (%s, %s, %s, %s, %s, %s, 1, %s, %s) "
                 "ON CONFLICT (brand_id, name, channel, language) DO UPDATE SET version = "
                 "ops.message_templates.version + 1, updated_at = EXCLUDED.updated_at "
+                "WHERE ops.message_templates.kind = EXCLUDED.kind "
                 "RETURNING id, version",
                 (new_id, brand_id, name, kind, channel, language, now, now),
             ).fetchone()
+            if row is None:  # the brand's template of that name, channel and language is of another kind
+                other = conn.execute(
+                    "SELECT id, kind FROM ops.message_templates WHERE brand_id = %s AND name = %s AND channel = %s "
+                    "AND language = %s",
+                    (brand_id, name, channel, language),
+                ).fetchone()
+                return SavedTemplate(other["id"], None, other["kind"])
             conn.execute(
                 "INSERT INTO ops.message_template_versions (template_id, version, subject, body, approval, "
                 "created_by, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 (row["id"], row["version"], subject, body, approval, by, now),
             )
-        return row["id"], int(row["version"])
+        return SavedTemplate(row["id"], int(row["version"]), kind)
 
     def seed_template(self, brand_id: UUID, new_id: UUID, name: str, kind: str, channel: str, language: str,
                       subject: str | None, body: str, approval: str | None, now: datetime) -> bool:  # fmt: skip

@@ -53,7 +53,8 @@ async def _templates_page(
 
 async def template_create(request: Request, port: EngagementPort, principal: Principal) -> Response:
     """The "New template" form: the API's POST /api/v1/message-templates (MESSAGE_TEMPLATES WRITE); a name the brand
-    has on that channel and language makes its next version. A WhatsApp template awaits the provider's approval."""
+    has on that channel and language makes its next version (409 when that one serves another kind). A WhatsApp
+    template awaits the provider's approval."""
     name, body = form_text(request, "name").strip(), form_text(request, "body")
     subject = form_text(request, "subject").strip() or None
     raw = {field: form_text(request, field).strip() for field in ("kind", "channel", "language")}

@@ -140,17 +140,25 @@ class Engagement:
 
     def create_template(self, brand_id: UUID, name: str, kind: Kind, channel: Channel, language: Language,
                         subject: str | None, body: str, by: str) -> Template:  # fmt: skip
-        """A new template, or the next version of the brand's template of that name, channel and language. A new
-        WhatsApp version awaits the provider's approval (`pending`) before it goes out."""
+        """A new template, or the next version of the brand's template of that name, channel and language (409 when
+        that one serves another kind). A new WhatsApp version awaits the provider's approval (`pending`) before it
+        goes out."""
         clean_name = clean_text(name, "name", min_visible=3)[:100]
         self.seed_defaults(brand_id)
         subject, body = check_template(channel, subject, body)
         approval = Approval.PENDING.value if channel is Channel.WHATSAPP else None
-        template_id, version = self.store.save_template(
+        saved = self.store.save_template(
             brand_id, uuid.uuid4(), clean_name, kind.value, channel.value, language.value, subject, body, approval,
             by, self.clock.now(),
         )  # fmt: skip
-        return self.template(brand_id, template_id, version)
+        if saved.version is None:  # a new version would have dropped the kind asked for: refused, nothing saved
+            raise Conflict(
+                f"the {channel.value} template '{clean_name}' ({language.value}) is a {saved.kind} template, not "
+                f"{kind.value}: edit that one (PUT), or give this one another name",
+                id=str(saved.id),
+                kind=saved.kind,
+            )
+        return self.template(brand_id, saved.id, saved.version)
 
     def update_template(
         self, brand_id: UUID, template_id: UUID, subject: str | None, body: str, by: str,

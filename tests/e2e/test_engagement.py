@@ -88,6 +88,9 @@ def test_templates_versions_preview_escaping_approval_and_isolation(server: str,
     assert made.status_code == 201, made.text
     template = made.json()
     assert template["version"] == 1
+    again = httpx.post(url, json={**email, "kind": "paid"}, headers=tenant.auth)  # the same name: another kind
+    assert again.status_code == 409 and again.json()["kind"] == "custom" and again.json()["id"] == template["id"]
+    assert httpx.get(f"{url}/{template['id']}", headers=tenant.auth).json()["version"] == 1  # nothing saved
     changed = httpx.put(f"{url}/{template['id']}", json={"subject": "To {{borrower_name}}",
                         "body": "<p>Hello {{borrower_name}}: {{amount}} by {{due_date}}</p>"}, headers=tenant.auth)  # fmt: skip
     assert changed.status_code == 200 and changed.json()["version"] == 2

@@ -238,8 +238,8 @@ def _touch_every_projection(
     from domain.staff_notices.notice import Priority
 
     p.get(StaffNotices).publish(brand_id, f"Notice {suffix}", "Read me", Priority.LOW, ["admin"], [])
-    nudge, _ = p.get(EngagementStore).save_template(brand_id, uuid.uuid4(), f"Nudge {suffix}", "custom", "sms", "en",
-                                                    None, "Hi {{borrower_name}}", None, "test", datetime.now(UTC))  # fmt: skip
+    nudge = p.get(EngagementStore).save_template(brand_id, uuid.uuid4(), f"Nudge {suffix}", "custom", "sms", "en",
+                                                 None, "Hi {{borrower_name}}", None, "test", datetime.now(UTC)).id  # fmt: skip
     p.get(Reminders).schedule(brand_id, customer.id, ReminderChannel.SMS, nudge, datetime.now(UTC) + timedelta(days=1))
     p.get(Notices).connect_source(
         brand_id, company="SML", base_url="http://127.0.0.1:9/api", token="token-" + suffix,
