@@ -84,6 +84,11 @@ def test_a_new_template_is_created_from_the_templates_list(client: Any, portals:
     assert (template["name"], template["channel"], template["approval"]) == ("Festival greeting", "whatsapp", "pending")
     shown = admin.get(made.headers["location"]).text
     assert 'id="template-saved"' in shown and "Saved as version 1." in shown
+    # The same name, channel and language as another kind: 409 at the form, what was typed kept, nothing saved.
+    other_kind = admin.post("/engagement/templates", data={**form, "kind": "paid", "form_nonce": uuid.uuid4().hex})
+    assert other_kind.status_code == 409 and 'id="new-template-error"' in other_kind.text
+    assert "is a custom template" in other_kind.text and 'value="paid" selected' in other_kind.text
+    assert _templates(client, tenant)[match.group(1)]["version"] == 1
 
     # Another brand's admin creates in their own brand: brand A's templates do not change, B cannot open A's.
     other = portals["other_admin"]
