@@ -457,11 +457,25 @@ class Engagement:
              template_id: UUID | None = None, kind: Kind | None = None, variables: Mapping[str, object] | None = None,
              loan_id: UUID | None = None, source: str = "manual") -> Message:  # fmt: skip
         """Send one message to a borrower on `channel` with a template (by id, or the brand's template of `kind`
-        in the borrower's language), once per `idempotency_key`: a repeated key returns the first message.
-        Opt-outs and quiet hours apply. The interface scheduled reminders send through."""
+        in the borrower's language), once per `idempotency_key`: a repeated key returns the first message, and a key
+        used for another message (another borrower, channel, template, kind or loan) is a 422 naming it, nothing
+        sent. Opt-outs and quiet hours apply. The interface scheduled reminders send through."""
         key = f"{source}:{clean_text(idempotency_key, 'idempotency_key')[:200]}"
         existing = self.messages.by_key(brand_id, key)
         if existing is not None:
+            asked = (
+                customer_id,
+                channel.value,
+                loan_id,
+                template_id or existing.template_id,
+                (kind or Kind(existing.kind)).value,
+            )
+            if asked != (existing.customer_id, existing.channel, existing.loan_id, existing.template_id, existing.kind):
+                raise InvalidValue(
+                    "idempotency_key",
+                    f"already used for message {existing.id} (to another borrower, on another channel, or with "
+                    "another template, kind or loan): a repeat must be the same message; use a new key for a new one",
+                )
             return existing
         recipient = self._recipient(brand_id, customer_id)
         template = self._pick(brand_id, channel, template_id, kind, recipient.language)

@@ -269,6 +269,9 @@ def test_one_message_by_email_once_per_key_escaped_and_opt_out_recorded(
     assert first.status_code == 201, first.text
     again = httpx.post(f"{server}/api/v1/messages", json=body, headers=tenant.auth)
     assert again.json()["id"] == first.json()["id"]
+    for other in ({"channel": "sms"}, {"kind": "paid"}):  # the key of another message: refused, nothing sent
+        reused = httpx.post(f"{server}/api/v1/messages", json={**body, **other}, headers=tenant.auth)
+        assert reused.status_code == 422 and reused.json()["errors"][0]["field"] == "idempotency_key", reused.text
     mails = poll(lambda: [m for m in mail_sink.messages if m["To"] == address], lambda found: len(found) >= 1)
     time.sleep(0.5)
     mails = [m for m in mail_sink.messages if m["To"] == address]
