@@ -90,13 +90,15 @@ async def reports_page(request: Request, port: ReportPort, principal: Principal)
         page, totals, totals_at = await run_in_threadpool(load)
     except InvalidInput as exc:
         return error_page(request, 422, "Cannot run this report", error_text(exc))
-    return _render(request, report, raw, page, totals, totals_at)
+    today = await run_in_threadpool(port.identity.business_date, principal.brand_id)
+    return _render(request, report, raw, today, page, totals, totals_at)
 
 
 def _render(
     request: Request,
     report: Report,
     raw: dict[str, str],
+    today: date,
     page: ReportPage | None = None,
     totals: dict[str, Any] | None = None,
     totals_at: datetime | None = None,
@@ -114,7 +116,7 @@ def _render(
         totals=totals,
         totals_at=totals_at,
         query=urlencode(raw),
-        today=date.today().isoformat(),
+        today=today.isoformat(),  # the email form's dates: the brand's business date, not the server's day
         email_error=email_error,
     )
 
@@ -166,7 +168,8 @@ async def email_report(request: Request, port: ReportPort, principal: Principal)
         busy.headers["Retry-After"] = str(exc.retry_after)
         return busy
     except DomainError as exc:  # said at the form, what was typed kept (the report shown is the one asked for)
-        return _render(request, CATALOGUE.get(slug, CATALOGUE[EMAILED]), {}, email_error=error_text(exc))
+        today = await run_in_threadpool(port.identity.business_date, principal.brand_id)
+        return _render(request, CATALOGUE.get(slug, CATALOGUE[EMAILED]), {}, today, email_error=error_text(exc))
     return await after_write(request, Jobs.name, requested.position, f"/reports?report={slug}&emailed=1")
 
 

@@ -414,3 +414,26 @@ def test_the_portal_refuses_a_report_it_lacks_and_bad_dates_in_words_keeping_the
         assert 'name="report" value="dpd-buckets-report"' in form
     finally:
         browser.__exit__(None, None, None)
+
+
+def test_the_email_forms_dates_default_to_the_brands_business_date(
+    app: Any, platform: Any, staff: tuple[Tenant, str]
+) -> None:
+    """The "Email the report" form's dates are the brand's business date, the day its reports are as of (before: the
+    server's calendar day in UTC, another day for a brand held at a past date and, from 18:30 UTC, for Asia/Kolkata)."""
+    from tests.e2e.test_refused_forms_keep_input import _form, _portal
+
+    tenant, email = staff
+    set_business_date(platform, tenant, D0)
+    browser, csrf = _portal(app, email)
+    try:
+        for address in ("/reports", "/reports?report=dpd-buckets-report&generate=1"):
+            form = _form(browser.get(address).text, "email-form")
+            for field in ("email-from", "email-to-date"):
+                assert re.search(rf'id="{field}" value="{D0.isoformat()}"', form), (address, field, form)
+        fields = {"csrf_token": csrf, "report": "dpd-buckets-report", "to": "not-an-address", "from": "", "to_date": ""}
+        refused = browser.post("/reports/email", data=fields)  # refused: the form again, its dates empty as typed
+        assert refused.status_code == 422
+        assert 'id="email-from" value=""' in _form(refused.text, "email-form")
+    finally:
+        browser.__exit__(None, None, None)
