@@ -23,6 +23,7 @@ from uuid import UUID
 from adapters import ops_activity
 from adapters.ops_activity import OpsEntry
 from domain.engagement.templates import UNSENDABLE_STATUSES
+from domain.shared.ddl import unless_present
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS ops.message_templates (
@@ -194,7 +195,7 @@ class EngagementStore:
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
             for statement in DDL:
-                conn.execute(statement)
+                conn.execute(unless_present(statement))
             ops_activity.setup(conn)
 
     # Templates ---------------------------------------------------------------------------------------------------

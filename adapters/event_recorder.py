@@ -20,6 +20,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from adapters.postgres import Availability, bound_pool, note_returned, pool_timeout, wait_for_connection
+from domain.shared.ddl import unless_present
 
 
 class _BoundedPool(ConnectionPool[Any]):
@@ -105,6 +106,15 @@ class EventRecorder(PostgresApplicationRecorder):
         self._handovers: list[_Handover] = []  # insert_events_before_commit callers waiting for a transaction
         self._handovers_lock = threading.Lock()  # guards _handovers and _handing_over
         self._handing_over = False  # a group's transaction is under way (or its leader is being woken)
+
+    def _create_table(self, curs: Any) -> None:
+        """The library's statements (its `_create_table`), each index made only when missing (`unless_present`): a
+        process starting beside running appends took the events table's SHARE lock for an index there already, waiting
+        for the appends in flight and holding up the ones after them."""
+        for statement in self.sql_create_statements:
+            text = statement.as_string(curs)
+            if "CREATE TYPE" not in text:  # (the library makes its types in transactions of their own)
+                curs.execute(unless_present(text), prepare=False)
 
     def select_events(
         self,

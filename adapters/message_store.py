@@ -26,6 +26,7 @@ from uuid import UUID
 
 from adapters.webhook_inbox import DDL as INBOX_DDL
 from adapters.webhook_inbox import WebhookInbox
+from domain.shared.ddl import unless_present
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS ops.messages (
@@ -170,7 +171,7 @@ class MessageStore:
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
             for statement in (*DDL, *INBOX_DDL):
-                conn.execute(statement)
+                conn.execute(unless_present(statement))
         self.inbox._ready = True
 
     def claim(self, messages: Sequence[Message]) -> list[Message]:

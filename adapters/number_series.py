@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+from domain.shared.ddl import unless_present
 from domain.shared.numbering import SeriesKind, format_number
 
 DDL = (
@@ -34,7 +35,7 @@ class PostgresNumberSeries:
         """Create the table if missing."""
         with self.pool.connection() as conn:
             for statement in DDL:
-                conn.execute(statement)
+                conn.execute(unless_present(statement))
 
     def allocate(self, brand_id: UUID, kind: SeriesKind) -> int:
         """The next number of the series (1 for a new one)."""

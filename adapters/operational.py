@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 
 from adapters import ops_activity
 from domain.identity.authentication import LoginAttempt
+from domain.shared.ddl import unless_present
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS ops.source_tokens (
@@ -183,7 +184,7 @@ class OperationalStore:
     def setup(self) -> None:
         with self.pool.connection() as conn:
             for statement in DDL:
-                conn.execute(statement)
+                conn.execute(unless_present(statement))
             ops_activity.setup(conn)  # the trail reads it from the start, whichever contexts run
 
     # Sessions ---------------------------------------------------------------------

@@ -19,6 +19,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from domain.shared.aggregate import current_actor
+from domain.shared.ddl import unless_present
 
 #: The `source` the activity trail gives these entries (its keyset orders by occurred_at, source, position).
 SOURCE = "ops"
@@ -59,7 +60,7 @@ class OpsEntry:
 def setup(conn: Any) -> None:
     """Create the table (idempotent; callers hold their own setup lock)."""
     for statement in DDL:
-        conn.execute(statement)
+        conn.execute(unless_present(statement))
 
 
 def record(conn: Any, entry: OpsEntry) -> None:

@@ -24,6 +24,7 @@ from uuid import UUID
 from adapters import ops_activity
 from adapters.named_locks import NamedLocks
 from adapters.ops_activity import OpsEntry
+from domain.shared.ddl import unless_present
 
 #: How long a mandate registration waits for another of the same loan (which holds it through its gateway call).
 MANDATE_HOLD_SECONDS = 15.0
@@ -191,7 +192,7 @@ class PaylinkStore:
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
             for statement in DDL:
-                conn.execute(statement)
+                conn.execute(unless_present(statement))
             ops_activity.setup(conn)
 
     # Payment links ---------------------------------------------------------------------------------------------

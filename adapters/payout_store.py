@@ -31,6 +31,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.loans.payout_lines import PayoutLine
+from domain.shared.ddl import unless_present
 from domain.shared.errors import Conflict, FieldError, InvalidInput
 
 DDL: Sequence[str] = (
@@ -180,7 +181,7 @@ class PayoutStore:
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
             for statement in DDL:
-                conn.execute(statement)
+                conn.execute(unless_present(statement))
 
     # Payout initiations and attempts ----------------------------------------------------------------------------
 

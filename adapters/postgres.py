@@ -17,6 +17,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from domain.shared.ddl import unless_present
+
 log = structlog.get_logger(__name__)
 
 EVENTS_SCHEMA = "events"
@@ -140,7 +142,7 @@ def create_tables(pool: Any, name: str, ddl: Iterable[str]) -> None:
     with pool.connection() as conn:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
         for statement in ddl:
-            conn.execute(statement)
+            conn.execute(unless_present(statement))
 
 
 class DatabaseUnavailable(psycopg.Error):

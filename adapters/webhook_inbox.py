@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.shared.ddl import unless_present
+
 DDL = (
     """CREATE TABLE IF NOT EXISTS ops.webhook_events (
         source text NOT NULL,
@@ -51,7 +53,7 @@ class WebhookInbox:
         """Create the table (idempotent)."""
         with self.pool.connection() as conn:
             for statement in DDL:
-                conn.execute(statement)
+                conn.execute(unless_present(statement))
         self._ready = True
 
     def claim(self, source: str, event_id: str, event_type: str, now: datetime) -> Claim:

@@ -70,8 +70,12 @@ class CallbackCaseHandovers(Projection):
         f"CREATE TABLE IF NOT EXISTS read.callback_case_handovers {_HANDOVER_COLUMNS}",
         # Closings (a database made before them gets the column at the next start; only cases closed from then on
         # are queued unless the projection is rebuilt, which moves nothing twice: docs/callbacks.md).
-        "ALTER TABLE read.callback_case_handovers ADD COLUMN IF NOT EXISTS closed text, "
-        "ALTER COLUMN staff_id DROP NOT NULL",
+        "ALTER TABLE read.callback_case_handovers ADD COLUMN IF NOT EXISTS closed text",
+        # (only when it is still NOT NULL: an ALTER TABLE locks the table against every reader even when it does
+        # nothing, domain/shared/ddl.py)
+        "DO $$ BEGIN IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'read.callback_case_handovers'::regclass "
+        "AND attname = 'staff_id' AND attnotnull) THEN "
+        "ALTER TABLE read.callback_case_handovers ALTER COLUMN staff_id DROP NOT NULL; END IF; END $$",
     )
 
     @handles(CaseMoves.Recorded)

@@ -31,6 +31,7 @@ import structlog
 from eventsourcing.application import Application
 from psycopg import Connection, pq
 
+from domain.shared.ddl import unless_present
 from domain.shared.gc_pause import collector_paused
 from projections.batch_writes import _PipelinedWrites
 from projections.failures import (
@@ -182,7 +183,7 @@ class ProjectionEngine:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext('ops.projection_tracking'))")
                 for statement in TRACKING_DDL:
-                    conn.execute(statement)
+                    conn.execute(unless_present(statement))
                 present = {
                     r["column_name"]
                     for r in conn.execute(

@@ -12,6 +12,8 @@ import structlog
 from eventsourcing.utils import get_topic
 from psycopg import Connection
 
+from domain.shared.ddl import unless_present
+
 log = structlog.get_logger(__name__)
 
 
@@ -172,12 +174,12 @@ class Projection(ABC):
         """Create the read tables and indexes if missing (without the non-unique indexes when told so)."""
         for statement in self.ddl:
             if secondary_indexes or not _secondary_index(statement):
-                conn.execute(statement)
+                conn.execute(unless_present(statement))
 
     def create_secondary_indexes(self, conn: Connection[Any]) -> None:
         """Create the non-unique indexes (a rebuild builds them once, after the replay)."""
         for statement in self.secondary_index_statements():
-            conn.execute(statement)
+            conn.execute(unless_present(statement))
 
     def secondary_index_statements(self) -> list[str]:
         """The DDL's non-unique indexes, each built on its own (a rebuild builds several at once)."""

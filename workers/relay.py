@@ -36,6 +36,7 @@ import structlog
 from psycopg.sql import SQL, Identifier, Literal
 
 from adapters.kafka import KafkaSettings, Message, Publisher, PublishFailed, Sent
+from domain.shared.ddl import unless_present
 from domain.shared.gc_pause import collector_paused
 from projections.listening import NotifyWaiter
 from workers.relay_envelopes import (
@@ -123,7 +124,7 @@ class Relay(threading.Thread):
         # would otherwise race it on CREATE TABLE IF NOT EXISTS, which PostgreSQL can fail on its catalogue keys.
         with platform.db.setup_lock(), platform.db.pool.connection() as conn:
             for statement in DDL:
-                conn.execute(statement)
+                conn.execute(unless_present(statement))
 
     @property
     def sources(self) -> list[str]:

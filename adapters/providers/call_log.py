@@ -29,6 +29,8 @@ from uuid import UUID
 
 import structlog
 
+from domain.shared.ddl import unless_present
+
 log = structlog.get_logger(__name__)
 
 OK = "ok"
@@ -144,7 +146,7 @@ class ProviderCallLog:
         """Create the table and its indexes (idempotent)."""
         with self.pool.connection() as conn:
             for statement in DDL:
-                conn.execute(statement)
+                conn.execute(unless_present(statement))
 
     def record(self, call: CallRecord) -> None:
         """Hand the row to the writer thread (it commits together every row waiting) and wait for its commit -

@@ -59,10 +59,11 @@ def test_a_directory_rebuild_killed_part_way_leaves_every_borrower_findable_by_n
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
         assert rebuild.stdout is not None
-        line = rebuild.stdout.readline().strip()
-        while not line.isdigit():  # the platform's log lines first
-            assert line != "done" and rebuild.poll() is None, line
-            line = rebuild.stdout.readline().strip()
+        said = [rebuild.stdout.readline().strip()]
+        while not said[-1].isdigit():  # the platform's log lines first
+            assert said[-1] != "done" and rebuild.poll() is None, "\n".join([*said, rebuild.stdout.read()])
+            said.append(rebuild.stdout.readline().strip())
+        line = said[-1]
         assert 0 < int(line) < BORROWERS, line  # some of the borrowers replayed, not all
         os.kill(rebuild.pid, signal.SIGKILL)
         assert rebuild.wait(timeout=30) == -signal.SIGKILL
