@@ -66,7 +66,11 @@ class JobBoard:
         """Every registered job, by name; its latest run of those the caller may see (`companies`: theirs, empty:
         every company -- another company's runs, a notice sync of its source, are left out)."""
         last = self.queries.last_runs(brand_id, companies)
-        return [self._summary(brand_id, name, last.get(name)) for name in sorted(self.jobs.catalogue)]
+        every = self.jobs.every_settings_and_version(brand_id)
+        return [
+            JobSummary(self.jobs.definition(name), every[name][0], last.get(name), every[name][1])
+            for name in sorted(self.jobs.catalogue)
+        ]
 
     def one(self, brand_id: UUID, name: str, companies: Sequence[str] = ()) -> JobSummary:
         """One registered job (JobNotFound when none has the name); its latest run as `all` gives it."""

@@ -172,6 +172,17 @@ class Jobs(ContextApplication):
             return config.settings, config.version
         return definition.defaults, 0
 
+    def every_settings_and_version(self, brand_id: UUID) -> dict[str, tuple[JobSettings, int]]:
+        """`settings_and_version` of every registered job, by name, in one read of their configurations (the jobs
+        list: one read a job before)."""
+        ids = {self._config_id(brand_id, name): name for name in self.catalogue}
+        found = self.find_many(list(ids))
+        every = {name: (definition.defaults, 0) for name, definition in self.catalogue.items()}
+        for config_id, config in found.items():
+            if isinstance(config, JobConfiguration):
+                every[ids[config_id]] = (config.settings, config.version)
+        return every
+
     def configure(
         self, brand_id: UUID, job_name: str, changes: dict[str, Any], expected_version: int | None = None
     ) -> CommandResult:

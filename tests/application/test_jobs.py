@@ -97,6 +97,17 @@ def test_a_second_change_is_recorded_as_a_reconfiguration_and_keeps_the_rest(job
     assert (settings.batch_size, settings.enabled, settings.filters) == (50, False, {"company": "SML"})
 
 
+def test_every_jobs_settings_and_version_at_once_are_each_jobs_own(jobs: Jobs) -> None:
+    jobs.configure(BRAND, "nightly", {"batch_size": 50})
+    jobs.configure(BRAND, "nightly", {"enabled": False})
+    jobs.configure(OTHER, "pull", {"retry_count": 3})
+    every = jobs.every_settings_and_version(BRAND)
+    assert set(every) == set(jobs.catalogue)
+    for name in jobs.catalogue:
+        assert every[name] == jobs.settings_and_version(BRAND, name), name
+    assert every["nightly"][1] == 2 and every["pull"] == (PULL.defaults, 0)  # the other brand's change is its own
+
+
 def test_configuring_what_is_already_set_records_nothing(jobs: Jobs) -> None:
     jobs.configure(BRAND, "nightly", {"batch_size": 50})
     before = _recorded(jobs)
