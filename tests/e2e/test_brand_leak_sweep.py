@@ -30,6 +30,7 @@ from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from projections.report_catalogue import CATALOGUE
 from tests.e2e.brand_book import PASSWORD, Book, build_book
+from tests.e2e.statements import StatementCount, counting_statements
 from tests.e2e.test_servicing_api import PenalCatalogue
 from tests.support import settle
 
@@ -374,3 +375,36 @@ def test_brand_a_sees_its_own_book_where_the_sweep_looks(app: Any, books: tuple[
                  f"/api/v1/customers/{a.ids['customer_id']}/notes", "/api/v1/callback-requests",
                  "/callback-requests"):  # fmt: skip
         assert sweep.seen.get(path), path
+
+
+def test_no_list_runs_more_statements_for_a_longer_page_and_the_jobs_list_reads_their_settings_at_once(
+    app: Any, books: tuple[Book, Book]
+) -> None:
+    """A profiler's question of every list, asked of brand A's book: a list that read a record per row (an N+1) runs
+    more statements for 100 rows than for one. And the jobs list read each job's settings on its own (17 statements
+    for the 14 jobs: now 4)."""
+    a, _ = books
+    values = _path_values(a)
+    counted = StatementCount(app)
+    grown, lists = [], []
+    with counting_statements(), TestClient(counted) as client:
+        for path, op in _operations(client):
+            if "limit" not in {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}:
+                continue
+            urls = _urls(path, op, a, values)
+            for url in [next((u for u in urls if "?" not in u), urls[0])] if urls else []:  # its filters' defaults
+                join = "&" if "?" in url else "?"
+                one, first = counted.fewest(client, f"{url}{join}limit=1", a.tenant.auth)
+                many, page = counted.fewest(client, f"{url}{join}limit=100", a.tenant.auth)
+                assert first.status_code == page.status_code == 200, (url, first.text, page.text)
+                rows = len(page.json().get("items", []))
+                if rows > 1:
+                    lists.append(url)
+                    if many > one:
+                        grown.append(
+                            f"{url}: {one} statements for 1 row, {many} for {rows}:\n  " + "\n  ".join(counted.last)
+                        )
+        jobs, answer = counted.fewest(client, "/api/v1/jobs", a.tenant.auth)
+    assert not grown, "\n".join(grown)
+    assert len(lists) >= 15, lists  # the book fills most lists with more than one row
+    assert jobs < len(answer.json()["items"]), counted.last
