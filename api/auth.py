@@ -65,10 +65,11 @@ def authenticate_borrower(gate: BorrowerGate, request: Request) -> BorrowerPrinc
     )
 
 
-def session_principal(gate: Gate, token: str) -> Principal | None:
-    """The principal of a live session of an enabled staff user, else None."""
+def session_principal(gate: Gate, token: str) -> tuple[Principal, Session] | None:
+    """The principal of a live session of an enabled staff user, with the session (its CSRF token), else None."""
     session = gate.ops.session(token, gate.clock.now())
-    return _owner(gate, session) if session is not None else None
+    owner = _owner(gate, session) if session is not None else None
+    return (owner, session) if owner is not None and session is not None else None
 
 
 def acting_brand(gate: Gate, request: Request, principal: Principal) -> Principal:

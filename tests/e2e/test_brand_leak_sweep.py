@@ -408,3 +408,18 @@ def test_no_list_runs_more_statements_for_a_longer_page_and_the_jobs_list_reads_
     assert not grown, "\n".join(grown)
     assert len(lists) >= 15, lists  # the book fills most lists with more than one row
     assert jobs < len(answer.json()["items"]), counted.last
+
+
+def test_a_portal_page_reads_its_session_once(app: Any, books: tuple[Book, Book]) -> None:
+    """Every portal page read its session twice (once for the principal, once for the CSRF token), in four thread-pool
+    calls before its handler ran."""
+    a, _ = books
+    counted = StatementCount(app)
+    with counting_statements(), TestClient(counted, follow_redirects=False) as browser:
+        signed = browser.post("/login", data={"email": a.staff_emails["admin"], "password": PASSWORD, "next": "/"})
+        assert signed.status_code == 303, signed.text
+        for page in ("/dashboard", "/loans", f"/customers/{a.ids['customer_id']}", "/reports"):
+            answer = browser.get(page)
+            assert answer.status_code == 200, (page, answer.status_code)
+            sessions = [s for s in counted.last if "FROM ops.sessions" in s]
+            assert len(sessions) == 1, (page, sessions)
