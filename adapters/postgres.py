@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -72,9 +73,14 @@ def _server_class() -> Any:
             super().ensure_pgdata_inited()
             conf = Path(self.pgdata) / "postgresql.auto.conf"
             text = conf.read_text() if conf.exists() else ""
-            missing = [f"{k} = {v}\n" for k, v in EMBEDDED_SETTINGS.items() if f"{k} =" not in text]
-            if missing:
-                conf.write_text(text + "".join(missing))
+            wanted = text
+            for key, value in EMBEDDED_SETTINGS.items():  # a setting there already takes the value asked for now
+                line = f"{key} = {value}\n"
+                wanted, found = re.subn(rf"(?m)^{re.escape(key)} = .*\n?", line, wanted)
+                if not found:
+                    wanted += line
+            if wanted != text:
+                conf.write_text(wanted)
                 owner = Path(self.pgdata).stat()
                 os.chown(conf, owner.st_uid, owner.st_gid)
 
