@@ -22,7 +22,7 @@ from domain.shared.values import company_code, records_named, withheld_across_co
 from projections.batch_writes import json_document
 from projections.companies import scope_companies
 from projections.keyset import KeysetCursor, Page
-from projections.projection import Change, Insert, Projection, Write, add_column_once, handles
+from projections.projection import Change, Insert, Projection, Write, handles
 
 #: Activity pages are ordered by (occurred_at, source, position), newest first.
 ACTIVITY_CURSOR = KeysetCursor(datetime, str, int, name="activity")
@@ -77,7 +77,7 @@ class ActivityLog(Projection):
             PRIMARY KEY (source, position)
         )""",
         # The company of a row of a company's record (`by_company`), added to tables made before it.
-        add_column_once("activity", "company", "text"),
+        "ALTER TABLE read.activity ADD COLUMN IF NOT EXISTS company text",
         "CREATE INDEX IF NOT EXISTS activity_brand_time_idx ON read.activity (brand_id, occurred_at DESC, source, position)",
         "CREATE INDEX IF NOT EXISTS activity_actor_idx ON read.activity (brand_id, actor, occurred_at DESC)",
         "CREATE INDEX IF NOT EXISTS activity_aggregate_idx ON read.activity (aggregate_id, position)",

@@ -13,7 +13,7 @@ from domain.collections.application import Collections
 from domain.collections.case import CollectionCase, Outcome, PtpStatus
 from domain.collections.moves import CaseMoves, MoveKind
 from projections.collection_dues import DUES, LOANS_LOCK
-from projections.projection import Change, Insert, Projection, Write, add_column_once, handles
+from projections.projection import Change, Insert, Projection, Write, handles
 
 C = CollectionCase
 
@@ -125,7 +125,7 @@ DDL = (
     )""",
     # Why the batch moved the loan (its event's reason: "close of business", "executive disabled", "reallocated by a
     # manager"); rows projected before the column have none until a rebuild.
-    add_column_once("collection_allocations", "reason", "text"),
+    "ALTER TABLE read.collection_allocations ADD COLUMN IF NOT EXISTS reason text",
 )
 
 _SWEEP = (

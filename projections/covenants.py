@@ -12,7 +12,7 @@ from domain.covenants.covenant import Covenant, CovenantEvaluation, CovenantNoti
 from domain.covenants.status import NoticeKind
 from domain.documents.application import Documents
 from domain.documents.document import Document, ReviewDecision
-from projections.projection import Change, Projection, Write, add_column_once, handles, topics_of
+from projections.projection import Change, Projection, Write, handles, topics_of
 
 C, E, N = Covenant, CovenantEvaluation, CovenantNotice
 PRESUMED_NOTE = "delivery presumed: the sender stopped after handing the email to the mail server"
@@ -178,15 +178,15 @@ class CovenantViews(Projection):
         "ALTER TABLE read.covenants ADD COLUMN IF NOT EXISTS version int",
         # When staff closed the covenant (`Covenant.Closed`; the borrower's covenants page says so): added after the
         # table's first version, so added when missing; null for covenants closed before it, until a rebuild.
-        add_column_once("covenants", "closed_at", "timestamptz"),
+        "ALTER TABLE read.covenants ADD COLUMN IF NOT EXISTS closed_at timestamptz",
         # The notice of each kind recorded not sent for the record (`NoticeNotSent`: the borrower had no email
         # address), apart from `reminder_notice_id` / `overdue_notice_id` (queued to be sent), so the record still
         # owes the notice (the job's feeds look for those null) while its page says it was not sent. Added after the
         # table's first version, so added when missing; nothing to fill: no notice was recorded not sent before.
-        add_column_once("covenant_evaluations", "reminder_not_sent_id", "uuid"),
-        add_column_once("covenant_evaluations", "overdue_not_sent_id", "uuid"),
+        "ALTER TABLE read.covenant_evaluations ADD COLUMN IF NOT EXISTS reminder_not_sent_id uuid",
+        "ALTER TABLE read.covenant_evaluations ADD COLUMN IF NOT EXISTS overdue_not_sent_id uuid",
         # Why a notice with status `not_sent` was not sent (`UnsentReason`: no_email); added as the columns above.
-        add_column_once("covenant_notices", "reason", "text"),
+        "ALTER TABLE read.covenant_notices ADD COLUMN IF NOT EXISTS reason text",
     )
 
     def __init__(self) -> None:

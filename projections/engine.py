@@ -117,10 +117,12 @@ _REBUILT = "UPDATE ops.projection_tracking SET rebuilding = false WHERE projecti
 #: Columns added to ops.projection_tracking by the failure handling. failures: rows in ops.projection_failures (a
 #: batch reads it with its position: 0 means no aggregate is parked); error: why the projection stopped (NULL while
 #: it runs); rebuilding: a rebuild began and has not yet run its `rebuilt_statements` (true after one was killed:
-#: the next batch runs them). Added only when missing: ALTER TABLE locks the table against the live runners even when
-#: it does nothing.
-TRACKING_COLUMNS = {"failures": "integer NOT NULL DEFAULT 0", "error": "text", "error_at": "timestamptz",
-                    "rebuilding": "boolean NOT NULL DEFAULT false"}  # fmt: skip
+#: the next batch runs them). Run through `unless_present`, as all start-up DDL: only when one of them is missing.
+TRACKING_COLUMNS = (
+    "ALTER TABLE ops.projection_tracking ADD COLUMN IF NOT EXISTS failures integer NOT NULL DEFAULT 0, "
+    "ADD COLUMN IF NOT EXISTS error text, ADD COLUMN IF NOT EXISTS error_at timestamptz, "
+    "ADD COLUMN IF NOT EXISTS rebuilding boolean NOT NULL DEFAULT false"
+)
 
 
 #: How far behind a runner's pass head (in notification ids) a projection may be for its batch to take that head
@@ -182,18 +184,8 @@ class ProjectionEngine:
         with self.pool.connection() as conn:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext('ops.projection_tracking'))")
-                for statement in TRACKING_DDL:
+                for statement in (*TRACKING_DDL, TRACKING_COLUMNS):
                     conn.execute(unless_present(statement))
-                present = {
-                    r["column_name"]
-                    for r in conn.execute(
-                        "SELECT column_name FROM information_schema.columns "
-                        "WHERE table_schema = 'ops' AND table_name = 'projection_tracking'"
-                    ).fetchall()
-                }
-                for column, definition in TRACKING_COLUMNS.items():
-                    if column not in present:
-                        conn.execute(f"ALTER TABLE ops.projection_tracking ADD COLUMN {column} {definition}")
             for projection in self.projections.values():
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (projection.name,))

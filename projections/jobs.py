@@ -17,7 +17,7 @@ from domain.jobs.application import Jobs
 from domain.jobs.job import JobRun, JobSettings, RunQueueFull, RunStatus
 from projections.companies import scope_companies
 from projections.keyset import KeysetCursor, Page
-from projections.projection import Projection, Write, add_column_once, handles
+from projections.projection import Projection, Write, handles
 
 #: Run history is ordered by (requested_at, id), newest first.
 RUNS_CURSOR = KeysetCursor(datetime, UUID, name="jobs.runs")
@@ -68,7 +68,7 @@ class JobRunHistory(Projection):
         "CREATE INDEX IF NOT EXISTS job_runs_running_idx ON read.job_runs (updated_at, id) WHERE status = 'running'",
         # Added with runs of a company (`JobRun.Requested.company`: a notice sync's source's; NULL: brand-wide), which
         # staff limited to other companies do not see. The lists filter it on the brand's index scan (`_of_companies`).
-        add_column_once("job_runs", "company", "text"),
+        "ALTER TABLE read.job_runs ADD COLUMN IF NOT EXISTS company text",
     )
 
     @handles(R.Requested)

@@ -22,17 +22,6 @@ def topics_of(*classes: type) -> tuple[str, ...]:
     return tuple(get_topic(c) for c in classes)
 
 
-def add_column_once(table: str, column: str, definition: str) -> str:
-    """DDL adding `column` (`definition`: its type and constraints) to `read.<table>` made before it, only when it is
-    missing: `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` takes the table's lock against the live runners even when it
-    does nothing."""
-    return (
-        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM information_schema.columns WHERE table_schema = 'read' "
-        f"AND table_name = '{table}' AND column_name = '{column}') THEN "
-        f"ALTER TABLE read.{table} ADD COLUMN {column} {definition}; END IF; END $$"
-    )
-
-
 @dataclass(frozen=True)
 class Write:
     """One SQL statement with parameters, sent in order with the batch's other writes (see _PipelinedWrites)."""
