@@ -13,9 +13,9 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing import persistence
-from eventsourcing.persistence import Notification, StoredEvent
-from eventsourcing.postgres import ConnectionPool, PostgresApplicationRecorder, PostgresFactory
-from eventsourcing.utils import retry
+from eventsourcing.persistence import BaseInfrastructureFactory, Notification, StoredEvent
+from eventsourcing.postgres import ConnectionPool, PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
+from eventsourcing.utils import Environment, retry
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
@@ -37,17 +37,56 @@ class _BoundedPool(ConnectionPool[Any]):
         super().putconn(conn)
 
 
+#: Environment key: the applications given the same value share one datastore (one pool of connections) in this
+#: process, opened by the first of them and closed by `close_shared_datastore`; without it each application opens a
+#: pool of its own. A platform's applications share one (eventsourcing_env(shared=...)): a pool each held 57
+#: connections to the server in a process of 18 applications before a request, which a server at PostgreSQL's
+#: default `max_connections` of 100 could not give a `serve` and a CLI command at once.
+SHARED_DATASTORE = "SHARED_DATASTORE"
+
+_shared: dict[str, PostgresDatastore] = {}
+_shared_lock = threading.Lock()
+
+
 class BoundedPostgresFactory(PostgresFactory):
-    """eventsourcing's PostgreSQL factory whose pool waits at most DATABASE_POOL_TIMEOUT and fails fast in an outage."""
+    """eventsourcing's PostgreSQL factory whose pool waits at most DATABASE_POOL_TIMEOUT and fails fast in an outage,
+    and which shares its datastore with the other applications of the same SHARED_DATASTORE."""
 
     def __init__(self, env: Any) -> None:
-        super().__init__(env)
+        environment = env if isinstance(env, Environment) else Environment(env=env)
+        self.shared_key = environment.get(SHARED_DATASTORE) or None
+        if self.shared_key is None:
+            self._open(environment)
+            return
+        with _shared_lock:
+            shared = _shared.get(self.shared_key)
+            if shared is None:
+                self._open(environment)
+                _shared[self.shared_key] = self.datastore
+            else:
+                BaseInfrastructureFactory.__init__(self, environment)  # the settings without a pool of their own
+                self.datastore = shared
+
+    def _open(self, environment: Environment) -> None:
+        super().__init__(environment)
         raw = self.env.get("DATABASE_POOL_TIMEOUT")
         pool = self.datastore.pool
         # eventsourcing builds its pool itself and takes no pool class: re-class it to a subclass that only adds
         # behaviour (its attributes are set by bound_pool).
         pool.__class__ = _BoundedPool
         bound_pool(pool, float(raw) if raw else pool_timeout())
+
+    def close(self) -> None:
+        if self.shared_key is None:  # a shared datastore is closed by its holder, after every application using it
+            super().close()
+
+
+def close_shared_datastore(key: str) -> None:
+    """Close the datastore the applications of SHARED_DATASTORE `key` shared (none opened: nothing)."""
+    with _shared_lock:
+        datastore = _shared.pop(key, None)
+    if datastore is not None:
+        datastore.close()
 
 
 class _Handover:

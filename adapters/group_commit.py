@@ -63,6 +63,73 @@ def _binary_array(element_oid: int, items: list[bytes]) -> bytes:
     return b"".join(parts)
 
 
+class _KeptWriters:
+    """The connections a datastore's group-committing recorders keep between groups, out of its pool: one per group
+    in flight of each recorder, up to MOST for a datastore the applications of a process share (a busy recorder
+    keeps one; the others take the pool's). Given back to the pool when the datastore closes. Also which of the
+    datastore's connections hold which recorder's prepared append."""
+
+    MOST = 4
+    _attaching = threading.Lock()
+
+    def __init__(self) -> None:
+        self.most = 0
+        self._conns: list[Any] = []
+        self._prepared: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()  # conn -> names
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, datastore: Any, groups_in_flight: int) -> _KeptWriters:
+        """The datastore's kept writers (made, and given back as it closes, on its first recorder's asking), now
+        also keeping `groups_in_flight` for one more recorder."""
+        with cls._attaching:
+            kept: _KeptWriters | None = getattr(datastore, "kept_writers", None)
+            if kept is None:
+                kept = datastore.kept_writers = cls()
+                close_datastore = datastore.close
+
+                def close() -> None:
+                    kept.give_back(datastore.pool)
+                    close_datastore()
+
+                datastore.close = close
+            kept.most = min(kept.most + groups_in_flight, max(cls.MOST, groups_in_flight))
+        return kept
+
+    def take(self) -> Any | None:
+        with self._lock:
+            return self._conns.pop() if self._conns else None
+
+    def keep(self, conn: Any) -> bool:
+        """Keep `conn`: False when as many are kept as may be."""
+        with self._lock:
+            if len(self._conns) >= self.most:
+                return False
+            self._conns.append(conn)
+            return True
+
+    def prepared(self, conn: Any, name: bytes) -> bool:
+        """Whether `conn` holds the prepared statement `name`: a connection of a shared pool may have prepared it for
+        another recorder of the same table (a second application of a context), and preparing again fails."""
+        with self._lock:
+            return name in self._prepared.get(conn, ())
+
+    def note_prepared(self, conn: Any, name: bytes, *, gone: bool = False) -> None:
+        with self._lock:
+            names = self._prepared.setdefault(conn, set())
+            if gone:
+                names.discard(name)
+            else:
+                names.add(name)
+
+    def give_back(self, pool: Any) -> None:
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            with suppress(Exception):
+                pool.putconn(conn)
+
+
 class GroupCommitRecorder(EventRecorder):
     """Application recorder that commits concurrent appends together.
 
@@ -133,19 +200,11 @@ class GroupCommitRecorder(EventRecorder):
             self.datastore.schema, (FUNCTION_PREFIX + self.events_table_name)[: self.MAX_IDENTIFIER_LEN]
         )
         self._fast_path = True
-        self._prepared: weakref.WeakSet[Any] = weakref.WeakSet()  # connections holding the prepared call
         # Connections the fast path keeps between groups (one per group in flight): taking a pooled
         # connection per group rotates through the pool's server processes, which costs more client
-        # CPU and wall time than the append itself. They go back to the pool when the datastore closes.
-        self._writers: list[Any] = []
-        self._writers_lock = threading.Lock()
-        close_datastore = self.datastore.close
-
-        def close() -> None:
-            self._return_writers()
-            close_datastore()
-
-        self.datastore.close = close  # type: ignore[method-assign]
+        # CPU and wall time than the append itself. The datastore's recorders keep them together (a shared
+        # datastore's recorders take each other's), and they go back to the pool when the datastore closes.
+        self._kept = _KeptWriters.of(self.datastore, self.groups_in_flight)
         self._id_array_oid, self._id_oid = _ARRAY_TYPES[id_type]
         self._call_name = (FUNCTION_PREFIX + self.events_table_name).encode()
         self._call_sql = SQL("SELECT {function}($1, $2, $3, $4)").format(function=function).as_string().encode()
@@ -353,7 +412,7 @@ class GroupCommitRecorder(EventRecorder):
     def _call_append(self, conn: Any, params: list[bytes]) -> list[int] | None:
         """Run the append function on `conn`; None when the group must go the checked way instead."""
         pgconn = conn.pgconn
-        if conn not in self._prepared:
+        if not self._kept.prepared(conn, self._call_name):
             types = [self._id_array_oid, _INT8_ARRAY, _TEXT_ARRAY, _BYTEA_ARRAY]
             prepared = pgconn.prepare(self._call_name, self._call_sql, types)
             if prepared.status != pq.ExecStatus.COMMAND_OK:
@@ -361,14 +420,14 @@ class GroupCommitRecorder(EventRecorder):
                     self._fast_path = False  # The table was made without our DDL: always check first.
                     return None
                 raise _error(prepared, pgconn)
-            self._prepared.add(conn)
+            self._kept.note_prepared(conn, self._call_name)
         result = pgconn.exec_prepared(self._call_name, params, [1, 1, 1, 1], 1)
         if result.status != pq.ExecStatus.TUPLES_OK:
             state = result.error_field(pq.DiagnosticField.SQLSTATE)
             if state == b"23505":  # unique_violation: nothing of the group was written.
                 return None
             if state == b"26000":  # The prepared call is gone (DEALLOCATE ALL): prepare again next time.
-                self._prepared.discard(conn)
+                self._kept.note_prepared(conn, self._call_name, gone=True)
                 return None
             if state == b"42883":  # The function was dropped: check first from now on.
                 self._fast_path = False
@@ -378,11 +437,7 @@ class GroupCommitRecorder(EventRecorder):
 
     def _take_writer(self) -> Any:
         """A kept connection in working order, else one from the pool."""
-        while True:
-            with self._writers_lock:
-                conn = self._writers.pop() if self._writers else None
-            if conn is None:
-                break
+        while (conn := self._kept.take()) is not None:
             if not conn.closed and conn.pgconn.status == pq.ConnStatus.OK:
                 return conn
             self._return_writer(conn, keep=False)
@@ -393,21 +448,10 @@ class GroupCommitRecorder(EventRecorder):
 
     def _return_writer(self, conn: Any, *, keep: bool) -> None:
         """Keep `conn` for the next group, or give it back to the pool (which replaces broken ones)."""
-        if keep and not conn.closed and not self.datastore.pool.closed:
-            with self._writers_lock:
-                if len(self._writers) < self.groups_in_flight:
-                    self._writers.append(conn)
-                    return
+        if keep and not conn.closed and not self.datastore.pool.closed and self._kept.keep(conn):
+            return
         with suppress(Exception):  # A closed pool closes what it is given back.
             self.datastore.pool.putconn(conn)
-
-    def _return_writers(self) -> None:
-        """Give the kept connections back to the pool (when the datastore closes)."""
-        with self._writers_lock:
-            writers, self._writers = self._writers, []
-        for conn in writers:
-            with suppress(Exception):
-                self.datastore.pool.putconn(conn)
 
     def _write_group_checked(self, group: list[_Pending]) -> None:
         """Look up taken keys under the table lock, fail only the conflicting appends, insert the rest."""

@@ -289,10 +289,18 @@ def bound_pool(pool: Any, timeout: float) -> None:
     kwargs.setdefault("connect_timeout", max(2, math.ceil(timeout)))
 
 
-def eventsourcing_env(dsn: str, pool_size: int = 2, timeout: float | None = None) -> dict[str, str]:
-    """Environment for eventsourcing's PostgreSQL persistence from a DSN."""
+#: The most connections a shared event store pool opens (eventsourcing_env(shared=...)): every application of a
+#: process appends and loads through it, at most one connection a thread (a request's, a job's).
+SHARED_POOL_MAX = 16
+
+
+def eventsourcing_env(
+    dsn: str, pool_size: int = 2, timeout: float | None = None, shared: str | None = None
+) -> dict[str, str]:
+    """Environment for eventsourcing's PostgreSQL persistence from a DSN: each application a pool of its own (up to
+    8 connections), or, `shared`, the one pool of the applications given that key (adapters.event_recorder)."""
     parts = conninfo_to_dict(dsn)
-    return {
+    env = {
         "PERSISTENCE_MODULE": "adapters.event_recorder:BoundedPostgresFactory",
         "DATABASE_POOL_TIMEOUT": str(timeout if timeout is not None else pool_timeout()),
         "POSTGRES_DBNAME": str(parts.get("dbname") or "postgres"),
@@ -302,12 +310,15 @@ def eventsourcing_env(dsn: str, pool_size: int = 2, timeout: float | None = None
         "POSTGRES_PASSWORD": str(parts.get("password") or ""),
         "POSTGRES_SCHEMA": EVENTS_SCHEMA,
         "POSTGRES_POOL_SIZE": str(pool_size),
-        "POSTGRES_MAX_OVERFLOW": "6",
+        "POSTGRES_MAX_OVERFLOW": str(max(SHARED_POOL_MAX - pool_size, 0) if shared else 6),
         "POSTGRES_LOCK_TIMEOUT": "10",
         "CREATE_TABLE": "true",
         "MAPPER_TOPIC": "adapters.event_mapper:PydanticMapper",
         "APPLICATION_RECORDER_TOPIC": "adapters.group_commit:GroupCommitRecorder",
     }
+    if shared:
+        env["SHARED_DATASTORE"] = shared
+    return env
 
 
 class Database:

@@ -7,11 +7,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-import psycopg
 import structlog
 
 from projections.failures import ProjectionStalled, describe_error, is_transient
-from projections.listening import NotifyWaiter
+from projections.listening import Listener, NotifyWaiter
 
 if TYPE_CHECKING:
     from projections.engine import ProjectionEngine
@@ -22,8 +21,8 @@ log = structlog.get_logger(__name__)
 class ProjectionRunner(threading.Thread):
     """Keeps projections of one source current: catch up in batches, then follow LISTEN/NOTIFY.
 
-    One runner (one thread, one listening connection) serves every projection of a source
-    application, so a process holds a handful of connections however many read models it has.
+    One runner (one thread) serves every projection of a source application, and the runners of a process share one
+    listening connection (`Listener`), so a process holds a handful of connections however many read models it has.
     """
 
     #: A stopped projection is tried again after this many seconds (an operator may have fixed its cause).
@@ -35,7 +34,16 @@ class ProjectionRunner(threading.Thread):
     #: against 8,933 and 7,037/s. A batch holds its notifications and decoded events in memory at once.
     BATCH = 10_000
 
-    def __init__(self, engine: ProjectionEngine, names: str | list[str], dsn: str, batch: int = BATCH) -> None:
+    def __init__(
+        self,
+        engine: ProjectionEngine,
+        names: str | list[str],
+        dsn: str,
+        batch: int = BATCH,
+        listener: Listener | None = None,
+    ) -> None:
+        """`listener`: the process's shared one (started and stopped by its owner); without it the runner listens on
+        a connection of its own."""
         chosen = [names] if isinstance(names, str) else list(names)
         super().__init__(name=f"projection-{'+'.join(chosen)}", daemon=True)
         self.engine = engine
@@ -46,7 +54,8 @@ class ProjectionRunner(threading.Thread):
         self.dsn = dsn
         self.batch = batch
         self.stopping = threading.Event()
-        self.waiter = NotifyWaiter()  # sleeps on the LISTEN connection; stop() wakes it
+        self.waiter = NotifyWaiter()  # woken by the listener's notifications, and by stop()
+        self.listener = listener
         self.resume_at: dict[str, float] = {}  # stopped projection -> when to try it again
         self.source = sources.pop()
         self.channel = engine.applications[self.source].recorder.channel_name  # type: ignore[attr-defined]
@@ -56,6 +65,21 @@ class ProjectionRunner(threading.Thread):
         self.waiter.wake()
 
     def run(self) -> None:
+        listener = self.listener
+        if listener is None:  # a runner alone: a listener (one connection) of its own
+            listener = Listener(self.dsn)
+            listener.start()
+        listener.subscribe(self.channel, self.waiter)
+        try:
+            self._run()
+        finally:
+            listener.unsubscribe(self.channel, self.waiter)
+            if listener is not self.listener:
+                listener.stop()
+                listener.join(timeout=3)
+        self.waiter.close()
+
+    def _run(self) -> None:
         while not self.stopping.is_set():
             try:
                 self._follow()
@@ -66,27 +90,24 @@ class ProjectionRunner(threading.Thread):
                 else:
                     log.exception("projection.runner_failed", projections=names)
                 self.stopping.wait(1.0)
-        self.waiter.close()
 
     def _follow(self) -> None:
         watch = self.engine.idle_watch
         key = id(self)
         watch.enter()
         try:
-            with psycopg.connect(self.dsn, autocommit=True) as listen_conn:
-                listen_conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.channel)))
-                while not self.stopping.is_set():
-                    covered, head = self._pass()
-                    if covered:
-                        continue
-                    # Caught up (each projection found nothing after the pass's head): sleep until the recorder's
-                    # NOTIFY, or the process's idle watch seeing what a NOTIFY does not announce (events recorded
-                    # without one, a projection moved back elsewhere), or a stopped projection's next try.
-                    retry = min(self.resume_at.values(), default=None)
-                    timeout = None if retry is None else max(retry - time.monotonic(), 0.0)
-                    watch.idle(key, self.source, self._running(), head, self.waiter.wake)
-                    self.waiter.wait(listen_conn, timeout)
-                    watch.busy(key)
+            while not self.stopping.is_set():
+                covered, head = self._pass()
+                if covered:
+                    continue
+                # Caught up (each projection found nothing after the pass's head): sleep until the listener hands on
+                # the recorder's NOTIFY, or the process's idle watch seeing what a NOTIFY does not announce (events
+                # recorded without one, a projection moved back elsewhere), or a stopped projection's next try.
+                retry = min(self.resume_at.values(), default=None)
+                timeout = None if retry is None else max(retry - time.monotonic(), 0.0)
+                watch.idle(key, self.source, self._running(), head, self.waiter.wake)
+                self.waiter.wait(None, timeout)
+                watch.busy(key)
         finally:
             watch.leave(key)
 

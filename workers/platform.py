@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import typing
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 import structlog
 
+from adapters.event_recorder import close_shared_datastore
 from adapters.mailer import MailSettings, SmtpMailer
 from adapters.named_locks import NamedLocks
 from adapters.operational import OperationalStore
@@ -35,6 +37,7 @@ from domain.shared.application import ContextApplication
 from domain.shared.clock import Clock, SystemClock
 from projections.activity import activity_projection
 from projections.engine import ProjectionEngine
+from projections.listening import Listener
 from projections.projection import Projection
 from projections.runner import ProjectionRunner
 from workers.bounded_context import Batches, BoundedContext, Job, Worker
@@ -87,6 +90,7 @@ class Platform:
         self.contexts = tuple(contexts)
         self.declared_jobs: tuple[Job[Any], ...] = (*(j for c in self.contexts for j in c.jobs), *extra_jobs)
         self.runners: list[ProjectionRunner] = []
+        self.listener: Listener | None = None  # the runners' LISTEN connection, once they start
         self.relay: RunningRelay | None = None  # the in-process Kafka relay, when KAFKA_BOOTSTRAP_SERVERS is set
         self._services: dict[type[Any], Any] = {}
         self._ports: dict[type[Any], Any] = {}
@@ -108,12 +112,18 @@ class Platform:
         with db.setup_lock():  # the applications create their tables as they start
             ops.setup()
             call_log.setup()
-            kit = _Kit(eventsourcing_env(db.dsn), clock, self)
-            for context in self.contexts:
-                app = context.construct(kit)
-                if app is not None:
-                    self.applications[context.name] = app
-                    self._provide(type(app), app)
+            # The applications share one event store pool (adapters.event_recorder.SHARED_DATASTORE), closed last.
+            self._event_store = f"platform-{uuid.uuid4()}"
+            kit = _Kit(eventsourcing_env(db.dsn, shared=self._event_store), clock, self)
+            try:
+                for context in self.contexts:
+                    app = context.construct(kit)
+                    if app is not None:
+                        self.applications[context.name] = app
+                        self._provide(type(app), app)
+            except BaseException:
+                close_shared_datastore(self._event_store)
+                raise
             self.engine = ProjectionEngine(db.pool, dict(self.applications), self._projections())
             self.engine.setup()
         self._provide(ProjectionEngine, self.engine)
@@ -243,8 +253,11 @@ class Platform:
         by_source: dict[str, list[str]] = {}
         for name, projection in self.engine.projections.items():
             by_source.setdefault(projection.source, []).append(name)
+        if self.listener is None:
+            self.listener = Listener(self.dsn)  # one LISTEN connection for every runner
+            self.listener.start()
         for names in by_source.values():
-            runner = ProjectionRunner(self.engine, names, self.dsn)
+            runner = ProjectionRunner(self.engine, names, self.dsn, listener=self.listener)
             runner.start()
             self.runners.append(runner)
 
@@ -253,10 +266,14 @@ class Platform:
             runner.stop()
         for runner in self.runners:
             runner.join(timeout=3)
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener.join(timeout=3)
         self.mailer.close()
         self.get(ProviderDirectory).close()
         for app in self.applications.values():
             app.close()
+        close_shared_datastore(self._event_store)
         self.db.close()
 
     def __enter__(self) -> Platform:
