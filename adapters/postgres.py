@@ -239,8 +239,9 @@ def wait_for_connection(pool: Any, getconn: Callable[[float], Any], timeout: flo
         try:
             return getconn(wait)
         except PoolTimeout as exc:
-            availability.lost(f"no connection within {wait:.1f} s")
-            raise DatabaseUnavailable(f"the database is unavailable: no connection within {wait:.1f} s") from exc
+            reason = f"no connection within {wait:.1f} s{_why_not(pool)}"
+            availability.lost(reason)
+            raise DatabaseUnavailable(f"the database is unavailable: {reason}") from exc
     deadline = time.monotonic() + min(wait, SUSPECT_WAIT)
     while True:
         try:
@@ -255,6 +256,24 @@ def wait_for_connection(pool: Any, getconn: Callable[[float], Any], timeout: flo
             continue
         availability.restored()
         return conn
+
+
+_CONNECT_KEYS = frozenset({"host", "hostaddr", "port", "dbname", "user", "password", "sslmode", "options"})
+
+
+def _why_not(pool: Any) -> str:
+    """Why `pool` had no connection to give, for the message (once an outage, the next waits being short): one
+    connection tried the way the pool makes them says what the server answers ("sorry, too many clients already"
+    from a server whose `max_connections` is taken, a refusal from one that is down), else every connection is in
+    use."""
+    kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
+    try:
+        psycopg.connect(
+            pool.conninfo, connect_timeout=2, **{k: v for k, v in kwargs.items() if k in _CONNECT_KEYS}
+        ).close()
+    except psycopg.Error as exc:
+        return f": {_one_line(exc)}"
+    return f": all {pool.max_size} connections of the pool are in use"
 
 
 def note_returned(pool: Any, conn: Any) -> None:

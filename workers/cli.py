@@ -615,13 +615,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         persistence.OperationalError,  # eventsourcing's, wrapping psycopg's
         persistence.InterfaceError,
     ) as exc:
-        # The database went away while the command ran: what it had committed stays, the rest was not written.
-        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        print(f"error: lost the database while working: {reason}", file=sys.stderr)
-        return UNREACHABLE
+        return _lost_the_database(exc)
+    except persistence.PersistenceError as exc:
+        # eventsourcing's datastore raises its base error for a pool that gave no connection (a server at its
+        # `max_connections`, say): a traceback and exit 1 before.
+        if not isinstance(exc.__cause__, DatabaseUnavailable):
+            raise
+        return _lost_the_database(exc.__cause__)
     except KeyboardInterrupt:
         print("error: interrupted; what the command had committed is kept, nothing after it", file=sys.stderr)
         return 130
+
+
+def _lost_the_database(exc: BaseException) -> int:
+    """The database went away (or gave no connection) while the command ran: what it had committed stays, the rest
+    was not written."""
+    reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    print(f"error: lost the database while working: {reason}", file=sys.stderr)
+    return UNREACHABLE
 
 
 if __name__ == "__main__":

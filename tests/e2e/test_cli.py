@@ -249,3 +249,37 @@ def test_a_database_lost_mid_command_is_one_line_and_exit_3(
     assert cli.main(["projections", "status"]) == 3
     err = capsys.readouterr().err
     assert err == "error: lost the database while working: terminating connection due to administrator command\n"
+
+
+def test_a_pool_that_gave_no_connection_is_one_line_and_exit_3(
+    dsn: str, platform: Any, monkeypatch: Any, capsys: Any
+) -> None:
+    """eventsourcing's datastore raises its base PersistenceError for a pool that gave no connection (a server at its
+    `max_connections` as the command started, say): that was a traceback and exit 1."""
+    from eventsourcing import persistence
+
+    from adapters.postgres import DatabaseUnavailable
+    from projections.engine import ProjectionEngine
+    from workers import cli
+
+    def starved(self: Any) -> Any:  # as eventsourcing's get_connection wraps the pool's error
+        cause = DatabaseUnavailable("the database is unavailable: no connection within 5.0 s: sorry, too many clients")
+        raise persistence.PersistenceError(str(cause)) from cause
+
+    monkeypatch.setattr(ProjectionEngine, "status", starved)
+    monkeypatch.setattr(cli, "configure_logging", lambda: None)
+    monkeypatch.setattr(cli, "handle_stop_signals", lambda: None)
+    monkeypatch.setenv("DATABASE_URL", dsn)
+    assert cli.main(["projections", "status"]) == 3
+    err = capsys.readouterr().err
+    assert err == (
+        "error: lost the database while working: the database is unavailable: no connection within 5.0 s: "
+        "sorry, too many clients\n"
+    )
+
+    def other(self: Any) -> Any:  # any other persistence error is a defect: its traceback is kept
+        raise persistence.PersistenceError("something else")
+
+    monkeypatch.setattr(ProjectionEngine, "status", other)
+    with pytest.raises(persistence.PersistenceError, match="something else"):
+        cli.main(["projections", "status"])

@@ -12,7 +12,10 @@ import uuid
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.sql import SQL, Identifier
 
+from adapters.postgres import Database, DatabaseUnavailable, availability_of
 from domain.customers.application import Customers
 from domain.identity.application import Identity
 from projections.listening import Listener, NotifyWaiter
@@ -121,3 +124,34 @@ def test_stopping_the_listener_ends_its_wait_at_once(dsn: str) -> None:
     waiter.close()
     assert not listener.is_alive() and time.monotonic() - began < 1.0
     assert not listener.connected.is_set()
+
+
+@pytest.mark.timeout(60)
+def test_a_pool_given_no_connection_says_what_the_server_answered(dsn: str) -> None:
+    """A server at its `max_connections` (here a role at its connection limit) refuses each new connection: the pool
+    used to say only "no connection within 5.0 s", which reads as a slow server."""
+    role = f"limited_{uuid.uuid4().hex[:10]}"
+    parts = conninfo_to_dict(dsn)
+    limited = make_conninfo(dsn, user=role)
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(SQL("CREATE ROLE {} LOGIN CONNECTION LIMIT 1").format(Identifier(role)))
+    db = Database(limited, min_size=1, max_size=2, timeout=1.0)
+    try:
+        with db.pool.connection(), pytest.raises(DatabaseUnavailable) as refused:
+            with db.pool.connection():
+                pass
+        assert "no connection within 1.0 s" in str(refused.value)
+        assert f'too many connections for role "{role}"' in str(refused.value)
+    finally:
+        db.close()
+        availability_of(parts.get("host"), parts.get("port")).restored()  # this test's refusal is no outage
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(SQL("DROP ROLE {}").format(Identifier(role)))
+    db = Database(dsn, min_size=1, max_size=1, timeout=0.5)  # a server with room: the pool's own are all taken
+    try:
+        with db.pool.connection(), pytest.raises(DatabaseUnavailable, match="all 1 connections of the pool are in use"):
+            with db.pool.connection():
+                pass
+    finally:
+        db.close()
+        availability_of(parts.get("host"), parts.get("port")).restored()
