@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from adapters import ops_activity
@@ -183,6 +183,19 @@ class SavedTemplate:
     kind: str
 
 
+class SeededTemplate(NamedTuple):
+    """A default template to seed (`EngagementStore.seed_templates`), in the statement's column order."""
+
+    id: UUID
+    name: str
+    kind: str
+    channel: str
+    language: str
+    subject: str | None
+    body: str
+    approval: str | None
+
+
 class EngagementStore:
     """SQL of the templates and the preferences (see the module doc)."""
 
@@ -230,26 +243,28 @@ class EngagementStore:
             )
         return SavedTemplate(row["id"], int(row["version"]), kind)
 
-    def seed_template(self, brand_id: UUID, new_id: UUID, name: str, kind: str, channel: str, language: str,
-                      subject: str | None, body: str, approval: str | None, now: datetime) -> bool:  # fmt: skip
-        """Add a default template as version 1, by `system`, unless the brand has one of that name, channel and
-        language (False then, nothing written): two seedings at once (two first requests of a brand) write each
+    def seed_templates(self, brand_id: UUID, defaults: Sequence[SeededTemplate], now: datetime) -> int:
+        """Add default templates as version 1, by `system`, each unless the brand has one of its name, channel and
+        language: how many were added. One statement, so all of them or none: written one at a time (94 statements
+        for a brand's 44 defaults), a seeding cut short left a brand with part of its first defaults for good (the
+        next one seeds only kinds added later). Two seedings at once (two first requests of a brand) write each
         default once, where `save_template` would make the second a version 2 of it."""
-        with self.pool.connection() as conn, conn.transaction():
-            row = conn.execute(
-                "INSERT INTO ops.message_templates (id, brand_id, name, kind, channel, language, version, created_at, "
-                "updated_at) VALUES (%s, %s, %s, %s, %s, %s, 1, %s, %s) "
-                "ON CONFLICT (brand_id, name, channel, language) DO NOTHING RETURNING id",
-                (new_id, brand_id, name, kind, channel, language, now, now),
-            ).fetchone()
-            if row is None:
-                return False
-            conn.execute(
-                "INSERT INTO ops.message_template_versions (template_id, version, subject, body, approval, "
-                "created_by, created_at) VALUES (%s, 1, %s, %s, %s, 'system', %s)",
-                (row["id"], subject, body, approval, now),
-            )
-        return True
+        if not defaults:
+            return 0
+        columns = list(zip(*defaults, strict=True))
+        with self.pool.connection() as conn:
+            added = conn.execute(
+                "WITH given AS (SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], "
+                "%s::text[], %s::text[], %s::text[]) AS g(id, name, kind, channel, language, subject, body, approval)), "
+                "added AS (INSERT INTO ops.message_templates (id, brand_id, name, kind, channel, language, version, "
+                "created_at, updated_at) SELECT id, %s, name, kind, channel, language, 1, %s, %s FROM given "
+                "ON CONFLICT (brand_id, name, channel, language) DO NOTHING RETURNING id) "
+                "INSERT INTO ops.message_template_versions (template_id, version, subject, body, approval, created_by, "
+                "created_at) SELECT g.id, 1, g.subject, g.body, g.approval, 'system', %s FROM given g "
+                "JOIN added a ON a.id = g.id RETURNING template_id",
+                (*(list(column) for column in columns), brand_id, now, now, now),
+            ).fetchall()
+        return len(added)
 
     def new_version(self, brand_id: UUID, template_id: UUID, subject: str | None, body: str, approval: str | None,
                     by: str, now: datetime, expected_version: int | None = None) -> int | None:  # fmt: skip

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import structlog
 
-from adapters.engagement_store import EngagementStore, PreferenceChange, Preferences, Template
+from adapters.engagement_store import EngagementStore, PreferenceChange, Preferences, SeededTemplate, Template
 from adapters.mailer import SmtpMailer
 from adapters.message_store import STUCK, DayCount, Message, MessageStore
 from adapters.providers.channels import ChannelClients
@@ -341,15 +341,21 @@ class Engagement:
             have = self.store.kinds_with_templates(brand_id, [k.value for k in LATER_KIND_CHANNELS])
             missing = {k: c for k, c in LATER_KIND_CHANNELS.items() if k.value not in have}
             seeding = default_templates(missing) if missing else []
-        now = self.clock.now()
-        added = 0
-        for kind, channel, language, subject, body in seeding:
-            name = f"{kind.value} {channel.value} {language.value}"
-            approval = Approval.APPROVED.value if channel is Channel.WHATSAPP else None
-            # One write per default, however many requests seed at once (each read "no templates" above).
-            added += self.store.seed_template(brand_id, uuid.uuid4(), name, kind.value, channel.value,
-                                              language.value, subject, body, approval, now)  # fmt: skip
-        return added
+        # All or none of them, each once however many requests seed at once (each read "no templates" above).
+        defaults = [
+            SeededTemplate(
+                id=uuid.uuid4(),
+                name=f"{kind.value} {channel.value} {language.value}",
+                kind=kind.value,
+                channel=channel.value,
+                language=language.value,
+                subject=subject,
+                body=body,
+                approval=Approval.APPROVED.value if channel is Channel.WHATSAPP else None,
+            )
+            for kind, channel, language, subject, body in seeding
+        ]
+        return self.store.seed_templates(brand_id, defaults, self.clock.now())
 
     # Preferences -------------------------------------------------------------------------------------------------
 
