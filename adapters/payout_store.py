@@ -11,8 +11,9 @@
 - `ops.payout_attempts`: each payout the gateway accepted (its reference -> brand, loan, attempt; the simulator's
   settle URL while the simulator runs), written before the attempt is recorded on the loan, so a webhook finds
   its loan without waiting for a read model;
-- `ops.provider_webhooks`: the event ids of the provider webhooks processed (a replayed delivery is answered as a
-  duplicate and changes nothing);
+- `ops.provider_webhooks`: the event ids of the provider webhooks claimed and, once handled, settled (a replayed
+  delivery is answered as a duplicate and changes nothing; a claim a dead process left is taken over after
+  STALE_CLAIM);
 - `ops.payout_files` / `ops.payout_file_loans`: the payout and beneficiary registration files (the XLSX bytes),
   and their loans — a loan is in at most one live file (a unique partial index), even when two files are made at
   once; a returned file frees its loans.
@@ -30,6 +31,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from adapters.webhook_inbox import STALE_CLAIM
 from domain.loans.payout_lines import PayoutLine
 from domain.shared.ddl import unless_present
 from domain.shared.errors import Conflict, FieldError, InvalidInput
@@ -72,6 +74,8 @@ DDL: Sequence[str] = (
         received_at timestamptz NOT NULL,
         PRIMARY KEY (provider, event_id)
     )""",
+    # When its handling ended (NULL while a delivery is being handled, or after a process died handling it).
+    "ALTER TABLE ops.provider_webhooks ADD COLUMN IF NOT EXISTS settled_at timestamptz",
     """CREATE TABLE IF NOT EXISTS ops.payout_files (
         id uuid PRIMARY KEY,
         brand_id uuid NOT NULL,
@@ -347,20 +351,34 @@ class PayoutStore:
     # Webhook deliveries ----------------------------------------------------------------------------------------
 
     def first_delivery(self, provider: str, event_id: str, at: datetime) -> bool:
-        """Note a webhook event as processed: False when it was already (a replay or a redelivery)."""
+        """Claim a webhook event for handling: False when an earlier delivery of it was handled (a replay or a
+        redelivery) or is being handled. A claim left unsettled for STALE_CLAIM (the process died handling it, or
+        the database went away before `forget_delivery`) is taken over: noted as processed before it was, such a
+        delivery was a duplicate for good, and a payment the gateway captured was never recorded."""
         with self.pool.connection() as conn:
             row = conn.execute(
                 "INSERT INTO ops.provider_webhooks (provider, event_id, received_at) VALUES (%s, %s, %s) "
-                "ON CONFLICT DO NOTHING RETURNING event_id",
-                (provider, event_id, at),
+                "ON CONFLICT (provider, event_id) DO UPDATE SET received_at = EXCLUDED.received_at "
+                "WHERE ops.provider_webhooks.settled_at IS NULL AND ops.provider_webhooks.received_at < %s "
+                "RETURNING event_id",
+                (provider, event_id, at, at - STALE_CLAIM),
             ).fetchone()
         return row is not None
+
+    def settle_delivery(self, provider: str, event_id: str, at: datetime) -> None:
+        """Note a claimed event as handled: its deliveries are duplicates from now on."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "UPDATE ops.provider_webhooks SET settled_at = %s WHERE provider = %s AND event_id = %s",
+                (at, provider, event_id),
+            )
 
     def forget_delivery(self, provider: str, event_id: str) -> None:
         """Un-note an event whose processing failed, so the provider's retry is processed."""
         with self.pool.connection() as conn:
             conn.execute(
-                "DELETE FROM ops.provider_webhooks WHERE provider = %s AND event_id = %s", (provider, event_id)
+                "DELETE FROM ops.provider_webhooks WHERE provider = %s AND event_id = %s AND settled_at IS NULL",
+                (provider, event_id),
             )
 
     # Payout files ----------------------------------------------------------------------------------------------

@@ -321,17 +321,19 @@ class Disbursals:
             try:
                 # Another change saved on the loan first is not the gateway's fact refused: decided again on the
                 # loan as it now is, then (still racing) a 409 whose redelivery is processed - never `ignored`.
-                return retried(lambda: self._settle(record, event), SETTLE_ATTEMPTS)
+                outcome = retried(lambda: self._settle(record, event), SETTLE_ATTEMPTS)
             except ConcurrentModification:
                 raise
             except Conflict as conflict:  # e.g. a failure reported after the confirmation: nothing to change
                 log.warning(
                     "disbursal.webhook_conflict", payout_id=reference, event_id=event.id, detail=conflict.message
                 )
-                return WebhookOutcome("ignored", conflict.message)
+                outcome = WebhookOutcome("ignored", conflict.message)
         except Exception:
             self.store.forget_delivery("gateway", event.id)  # the gateway's retry gets processed
             raise
+        self.store.settle_delivery("gateway", event.id, self.clock.now())
+        return outcome
 
     def _not_noted_yet(self, event: WebhookEvent, payout_id: str) -> AttemptRecord | None:
         """For a payout id we have not noted: a Conflict (409, deliver again; nothing kept) when the event's

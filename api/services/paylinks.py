@@ -240,7 +240,7 @@ class Paylinks:
         if not self.payouts.first_delivery(PROVIDER, event.id, self.clock.now()):
             return WebhookOutcome("duplicate", f"event {event.id} was processed already")
         try:
-            return self._apply(event)
+            outcome = self._apply(event)
         except NotFound as unknown:
             # Nobody's link, debit or mandate: acknowledged (a 4xx would have the gateway deliver it again for ever)
             # and logged; the event id is forgotten, so the same delivery gets the same answer (docs/api.md,
@@ -252,6 +252,8 @@ class Paylinks:
         except Exception:
             self.payouts.forget_delivery(PROVIDER, event.id)  # the gateway's retry gets processed
             raise
+        self.payouts.settle_delivery(PROVIDER, event.id, self.clock.now())
+        return outcome
 
     def _apply(self, event: WebhookEvent) -> WebhookOutcome:
         if event.type.startswith("mandate."):

@@ -8,15 +8,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
 
+from adapters.webhook_inbox import STALE_CLAIM
 from adapters.webhooks import sign
 from api.services.disbursals import WEBHOOK_SECRET_ENV
+from api.services.paylinks import PROVIDER as PAYMENTS
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.blackbox import poll
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
@@ -173,3 +175,47 @@ def test_mandate_active_debit_failure_retry_success_revoke(
     assert httpx.post(f"{url}/{mandate['id']}/revoke", headers=tenant.auth).status_code == 409
     other = make_tenant(platform)
     assert httpx.post(f"{url}/{mandate['id']}/revoke", headers=other.auth).status_code == 404
+
+
+def test_a_capture_whose_handling_died_after_its_claim_is_recorded_by_the_gateways_retry(
+    platform: Any, server: str
+) -> None:
+    """The event id used to be noted as processed before the payment was recorded: a process that died in between
+    (or a database gone before the note was taken back) left every retry of the gateway answered `duplicate`, the
+    money taken and never recorded. An unsettled claim is now taken over once STALE_CLAIM old."""
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, date(2026, 1, 31))
+    loan_id = disbursed_loan(platform, tenant)
+    set_business_date(platform, tenant, DUE)
+    made = httpx.post(f"{server}/api/v1/loans/{loan_id}/payment-links", json={}, headers=tenant.auth)
+    assert made.status_code == 201, made.text
+    link = made.json()
+    event_id = f"evt_died_{link['order_id']}"
+    data = {"order_id": link["order_id"], "reference": "pay_1", "amount": link["amount"], "utr": "1"}
+    body = json.dumps({"id": event_id, "type": "payment.captured", "created_at": datetime.now(UTC).isoformat(),
+                       "data": data}).encode()  # fmt: skip
+
+    def deliver() -> str:
+        answer = httpx.post(f"{server}/api/v1/webhooks/payments", content=body,
+                            headers=sign(PROVIDER_WEBHOOK_SECRET, body, int(time.time())))  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["status"])
+
+    def claimed(ago: timedelta) -> None:  # what the first delivery left: its claim, never settled
+        with platform.db.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO ops.provider_webhooks (provider, event_id, received_at) VALUES (%s, %s, %s) "
+                "ON CONFLICT (provider, event_id) DO UPDATE SET received_at = EXCLUDED.received_at",
+                (PAYMENTS, event_id, datetime.now(UTC) - ago),
+            )
+
+    claimed(timedelta(minutes=1))
+    assert deliver() == "duplicate"  # the first delivery may still be recording it
+    assert _repayments(server, tenant, loan_id) == []
+    claimed(STALE_CLAIM + timedelta(minutes=1))
+    assert deliver() == "processed"
+    assert deliver() == "duplicate"  # settled: a redelivery changes nothing
+    paid = _repayments(server, tenant, loan_id)
+    assert [(p["reference"], p["amount"]) for p in paid] == [(link["order_id"], link["amount"])]
+    links = _get(server, tenant, f"/api/v1/loans/{loan_id}/payment-links")["items"]
+    assert [(x["state"], x["repayment_id"]) for x in links] == [("paid", paid[0]["id"])]

@@ -134,6 +134,9 @@ class Store:
         self.deliveries.add(event_id)
         return fresh
 
+    def settle_delivery(self, provider: str, event_id: str, at: datetime) -> None:
+        pass  # a delivery noted above stays noted: nothing more to keep here
+
     def forget_delivery(self, provider: str, event_id: str) -> None:
         self.deliveries.discard(event_id)
 
