@@ -48,7 +48,13 @@ async def attach_evidence(request: Request, port: EvidencePort, principal: Princ
 
     def work() -> CommandResult:
         document = port.documents.upload(
-            principal.brand_id, customer_id, DocumentKind.OTHER, filename, data, Uploader.STAFF
+            principal.brand_id,
+            customer_id,
+            DocumentKind.OTHER,
+            filename,
+            data,
+            Uploader.STAFF,
+            existing_ok=True,  # the same file again (a retry after a refused attachment): that document, attached
         )
         return desk.collections.attach_evidence(principal.brand_id, loan_id, contact_id, document.id)
 

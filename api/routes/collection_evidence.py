@@ -34,7 +34,13 @@ def upload_evidence(ctx: Context[EvidencePort]) -> Reply:
         raise CollectionCaseNotFound(f"contact {contact_id} not found", id=str(contact_id))
     assert ctx.upload is not None  # the wrapper answers 422 without one
     document = ctx.port.documents.upload(
-        ctx.brand_id, case.customer_id, DocumentKind.OTHER, ctx.upload.filename, ctx.upload.data, Uploader.STAFF
+        ctx.brand_id,
+        case.customer_id,
+        DocumentKind.OTHER,
+        ctx.upload.filename,
+        ctx.upload.data,
+        Uploader.STAFF,
+        existing_ok=True,  # the same file again (a retry after a refused attachment): that document, attached
     )
     result = desk.collections.attach_evidence(ctx.brand_id, loan_id, contact_id, document.id)
     return ctx.written(result, Collections.name, lambda: desk.queries.contact(ctx.brand_id, contact_id))

@@ -144,8 +144,8 @@ class Engagement:
         that one serves another kind). A new WhatsApp version awaits the provider's approval (`pending`) before it
         goes out."""
         clean_name = clean_text(name, "name", min_visible=3)[:100]
+        subject, body = check_template(channel, subject, body)  # refused input seeds nothing either
         self.seed_defaults(brand_id)
-        subject, body = check_template(channel, subject, body)
         approval = Approval.PENDING.value if channel is Channel.WHATSAPP else None
         saved = self.store.save_template(
             brand_id, uuid.uuid4(), clean_name, kind.value, channel.value, language.value, subject, body, approval,

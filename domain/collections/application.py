@@ -148,12 +148,21 @@ class Collections(ContextApplication):
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def attach_evidence(self, brand_id: UUID, loan_id: UUID, contact_id: UUID, document_id: UUID) -> CommandResult:
-        """Attach an uploaded document (documents context) to a contact."""
-        found = self.find(case_id(brand_id, loan_id))
-        if not isinstance(found, CollectionCase) or found.brand_id != brand_id:
-            raise CollectionCaseNotFound(f"contact {contact_id} not found", id=str(contact_id))
-        found.attach_evidence(contact_id, document_id)
-        return self.commit(found)
+        """Attach an uploaded document (documents context) to a contact (once: the same document again changes
+        nothing). Attachments commute with the case's other changes: one that lost to another change (a call logged
+        meanwhile) is made again on the case as it now is, rather than refused after its document was stored, which
+        left that file unattachable (uploaded again, it was a conflict)."""
+        for attempt in range(1, CONTACT_ATTEMPTS + 1):
+            found = self.find(case_id(brand_id, loan_id))
+            if not isinstance(found, CollectionCase) or found.brand_id != brand_id:
+                raise CollectionCaseNotFound(f"contact {contact_id} not found", id=str(contact_id))
+            found.attach_evidence(contact_id, document_id)
+            try:
+                return self.commit(found)
+            except ConcurrentModification:
+                if attempt == CONTACT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def promise(
         self, brand_id: UUID, loan_id: UUID, due_on: date, amount: Decimal | str, staff_id: UUID | None = None

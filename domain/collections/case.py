@@ -216,9 +216,11 @@ class CollectionCase(Aggregate):
         self.contacts = {**self.contacts, contact.contact_id: contact}
 
     def attach_evidence(self, contact_id: UUID, document_id: UUID) -> None:
-        """Attach an uploaded document to a contact of this case."""
+        """Attach an uploaded document to a contact of this case (once: attached again, nothing changes)."""
         if contact_id not in self.contacts:
             raise CollectionCaseNotFound(f"contact {contact_id} not found", id=str(contact_id))
+        if document_id in self.evidence.get(contact_id, ()):
+            return
         self._evidence_attached(
             brand_id=self.brand_id, loan_id=self.loan_id, contact_id=contact_id, document_id=document_id
         )

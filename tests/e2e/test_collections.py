@@ -147,6 +147,12 @@ def test_stages_allocation_contacts_promises_and_reallocation(
     assert evidence.status_code == 201, evidence.text
     (document_id,) = evidence.json()["evidence"]
     assert client.get(f"/api/v1/documents/{document_id}", headers=tenant.auth).json()["kind"] == "other"
+    # The same file again (a retry after an attachment refused once its document was stored): that document,
+    # attached once. It was a 409 naming the stored document, which could then never be attached.
+    again = browser.post(f"/api/v1/loans/{mine}/contacts/{contact_id}/evidence", headers=csrf,
+                         files={"file": ("visit.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")})  # fmt: skip
+    assert again.status_code == 201, again.text
+    assert again.json()["evidence"] == [document_id]
     forged = browser.post(f"/api/v1/loans/{mine}/contacts/{uuid.uuid4()}/evidence", headers=csrf,
                           files={"file": ("visit.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")})  # fmt: skip
     assert forged.status_code == 404

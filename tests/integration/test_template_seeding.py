@@ -16,6 +16,8 @@ import pytest
 
 from adapters.engagement_store import SeededTemplate
 from api.services.engagement import Engagement
+from domain.engagement.templates import Channel, Kind, Language
+from domain.shared.errors import InvalidInput
 from tests.conftest import make_tenant
 
 
@@ -66,3 +68,12 @@ def test_a_seeding_that_fails_part_way_writes_none_of_its_templates(platform: An
     assert store.seed_templates(tenant.brand_id, good, now) == 5
     assert store.seed_templates(tenant.brand_id, good, now) == 0  # a default the brand has is left as it is
     assert len(_templates(platform, tenant.brand_id)) == 5
+
+
+def test_a_refused_first_template_seeds_no_defaults(platform: Any) -> None:
+    tenant = make_tenant(platform)
+    engagement = platform.port(Engagement)
+    with pytest.raises(InvalidInput, match="nickname"):
+        engagement.create_template(tenant.brand_id, "x1 promo", Kind.DUE_3, Channel.SMS, Language.EN, None,
+                                   "Hi {{nickname}}", "tester")  # fmt: skip
+    assert _templates(platform, tenant.brand_id) == []
