@@ -292,14 +292,15 @@ class MessageStore:
             ).fetchone()
         return row is not None
 
-    def requeue(self, message_id: UUID, reason: str, at: datetime, next_at: datetime) -> None:
-        """Queue a failed message again for a retry at `next_at` (the failure's reason kept): the next attempt,
-        with a new provider reference."""
+    def requeue(self, message_id: UUID, reason: str, at: datetime, next_at: datetime, attempt: int) -> None:
+        """Queue a message failed at `attempt` again for a retry at `next_at` (the failure's reason kept): the next
+        attempt, with a new provider reference. Nothing changes for a message queued again already, or failed at
+        another attempt since."""
         with self.pool.connection() as conn:
             conn.execute(
                 "UPDATE ops.messages SET status = 'queued', reason = %s, next_attempt_at = %s, updated_at = %s, "
-                "attempts = attempts + 1, provider_id = NULL WHERE id = %s AND status = 'failed'",
-                (reason, next_at, at, message_id),
+                "attempts = attempts + 1, provider_id = NULL WHERE id = %s AND status = 'failed' AND attempts = %s",
+                (reason, next_at, at, message_id, attempt),
             )
 
     def suppress_opted_out(self, ids: Sequence[UUID], at: datetime) -> set[UUID]:

@@ -676,7 +676,10 @@ class Engagement:
             reason = str(event.data.get("reason") or "")[:200] or None
             changed = self.messages.receipt(message.id, status, reason, now, attempt)
             retried = False
-            if changed and status == "failed":
+            # Failed now, or by an earlier receipt whose retry was never queued (its queueing failed, or its process
+            # died, after the failure was recorded; the provider's next delivery found the message failed already
+            # and left it so for good): the policy decides (a message queued again since is not queued twice).
+            if status == "failed" and (changed or message.status == "failed"):
                 retried = self.deliveries.after_failure(self.brand(message.brand_id), message, reason, now)
             outcome = WebhookOutcome("processed", "retry queued" if retried else None)
         except Exception:

@@ -217,7 +217,9 @@ class Deliveries:
         """Queue a failed delivery again when the policy allows (a retryable reason, attempts left): True if so."""
         if (reason or "") not in RETRYABLE or message.attempts >= brand.max_attempts:
             return False
-        self.messages.requeue(message.id, reason or "failed", now, now + timedelta(minutes=brand.retry_minutes))
+        self.messages.requeue(
+            message.id, reason or "failed", now, now + timedelta(minutes=brand.retry_minutes), message.attempts
+        )
         return True
 
 

@@ -6,6 +6,7 @@ delivery retried, opt-outs and quiet hours recorded, brand isolation and roles."
 from __future__ import annotations
 
 import html
+import json
 import re
 import time
 import uuid
@@ -459,3 +460,39 @@ def test_a_reminders_payment_link_opens_the_loans_payment_page_and_pays_at_the_g
     other = make_tenant(platform)
     assert _web_links(server, tenant, loan_id)[0]["state"] == "paid"
     assert httpx.get(f"{server}/api/v1/loans/{loan_id}/payment-links", headers=other.auth).status_code == 404
+
+
+def test_a_failure_recorded_without_its_retry_is_queued_by_the_providers_next_receipt(
+    server: str, platform: Any
+) -> None:
+    """A failed receipt records the failure, then queues the retry, as two writes: when the second did not happen
+    (it failed, or the process died in between), the provider's next delivery found the message failed already and
+    changed nothing, so a message its policy retries stayed failed for good."""
+    tenant = make_tenant(platform)
+    configure(platform, tenant, timezone=zone_at(DAY), message_retry_minutes=0)
+    set_business_date(platform, tenant, date(2026, 1, 31))
+    loan_id = disbursed_loan(platform, tenant)
+    run_job(server, platform, tenant)
+    (sent,) = [m for m in messages(server, tenant, loan_id=str(loan_id), channel="sms") if m["kind"] == "disbursed"]
+    with platform.db.pool.connection() as conn:  # what the first receipt left: the failure, no retry queued
+        conn.execute(
+            "UPDATE ops.messages SET status = 'failed', reason = 'handset_unreachable' WHERE id = %s", (sent["id"],)
+        )
+
+    def receipt(event_id: str) -> dict[str, Any]:
+        raw = json.dumps({"id": event_id, "type": "message.failed", "created_at": datetime.now(UTC).isoformat(),
+                          "data": {"reference": f"{sent['id']}.{sent['attempts']}", "status": "failed",
+                                   "reason": "handset_unreachable"}}).encode()  # fmt: skip
+        answer = httpx.post(f"{server}/api/v1/webhooks/sms", content=raw,
+                            headers=sign(PROVIDER_WEBHOOK_SECRET, raw, int(time.time())))  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    first = receipt(f"evt-again-{sent['id']}")
+    assert (first["status"], first.get("detail")) == ("processed", "retry queued"), first
+    now = httpx.get(f"{server}/api/v1/messages/{sent['id']}", headers=tenant.auth).json()
+    assert (now["status"], now["attempts"]) == ("queued", sent["attempts"] + 1), now
+    for event_id in (f"evt-again-{sent['id']}", f"evt-late-{sent['id']}"):  # redelivered, or under another id
+        assert receipt(event_id)["status"] == "ignored"  # a receipt of the earlier attempt: not queued twice
+    later = httpx.get(f"{server}/api/v1/messages/{sent['id']}", headers=tenant.auth).json()
+    assert (later["status"], later["attempts"]) == ("queued", sent["attempts"] + 1), later
