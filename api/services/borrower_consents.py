@@ -14,6 +14,7 @@ from domain.onboarding.application import Onboarding
 from domain.onboarding.steps import Step, kept_aadhaar
 from domain.shared.errors import Conflict, InvalidValue
 from domain.verification.application import Verifications
+from domain.verification.profile import CONSENT_SOURCES
 from domain.verification.values import CheckKind, CheckStatus
 
 Provider = Literal["digilocker", "account-aggregator"]
@@ -70,17 +71,20 @@ class BorrowerConsents:
         return ConsentOut(provider=provider, status="pending", consent_id=state.reference, redirect_url=redirect)
 
     def complete(self, brand_id: UUID, borrower_id: UUID, provider: Provider) -> ConsentOut:
-        """Fetch what the borrower shared; when it verifies, record the funnel step from it."""
+        """Fetch what the borrower shared; when it verifies, record the funnel step from it. A consent verified
+        by an earlier call whose step the funnel refused then (an earlier step not done yet: 409) is recorded now
+        without fetching again: it was a 409 "no consent is waiting" for good, and a new paid round trip."""
         customer_id = self._customer(brand_id, borrower_id)
         check, step = _CHECK[provider]
-        try:
-            if check is CheckKind.AADHAAR:
-                self.verifications.complete_aadhaar(brand_id, customer_id)
-            else:
-                self.verifications.complete_account_aggregator(brand_id, customer_id)
-        except InvalidValue as exc:  # the provider refused: not answered yet, denied or expired
-            status: Literal["pending", "denied"] = "pending" if "pending" in exc.message else "denied"
-            return ConsentOut(provider=provider, status=status, reason=exc.message)
+        if not self._verified_unrecorded(brand_id, borrower_id, customer_id, check, step):
+            try:
+                if check is CheckKind.AADHAAR:
+                    self.verifications.complete_aadhaar(brand_id, customer_id)
+                else:
+                    self.verifications.complete_account_aggregator(brand_id, customer_id)
+            except InvalidValue as exc:  # the provider refused: not answered yet, denied or expired
+                status: Literal["pending", "denied"] = "pending" if "pending" in exc.message else "denied"
+                return ConsentOut(provider=provider, status=status, reason=exc.message)
         profile = self.verifications.profile(brand_id, customer_id)
         state = profile.state(check)
         assert state is not None
@@ -94,6 +98,17 @@ class BorrowerConsents:
         }  # fmt: skip
         self.onboarding.record_from_provider(brand_id, borrower_id, step, details)
         return ConsentOut(provider=provider, status="verified", consent_id=state.reference, details=details)
+
+    def _verified_unrecorded(
+        self, brand_id: UUID, borrower_id: UUID, customer_id: UUID, check: CheckKind, step: Step
+    ) -> bool:
+        """Whether a consent round trip of `check` verified the borrower and the funnel has not recorded `step`
+        (not one staff sent back: that one takes a new consent)."""
+        state = self.verifications.profile(brand_id, customer_id).state(check)
+        if state is None or state.status is not CheckStatus.VERIFIED or state.source not in CONSENT_SOURCES:
+            return False
+        funnel = self.onboarding.state(brand_id, borrower_id)
+        return any(s.step is step and not s.done and s.sent_back is None for s in funnel.steps)
 
 
 def _aadhaar(fetched: dict[str, object] | None, consent_id: str | None) -> dict[str, Any]:

@@ -110,3 +110,32 @@ def test_digilocker_someone_elses_aadhaar_or_the_provider_down_records_nothing_o
     assert other.status_code == 200 and other.json()["status"] == "not_verified", other.text
     assert "does not match" in other.json()["reason"]
     assert client.get("/api/v1/borrower/me", headers=auth).json()["next_step"] == "aadhaar"
+
+
+def test_a_consent_verified_before_its_step_was_open_is_recorded_once_the_step_opens(
+    client: Any, tenant: Tenant, sms: SmsSimulator, provider_simulators: dict[str, Any]
+) -> None:
+    """The consent was verified and saved, then the funnel refused the step (employment not done yet: 409). A later
+    complete asked DigiLocker for a consent no longer waiting (409 "no aadhaar consent is waiting") for good, and the
+    borrower had to go round DigiLocker (a paid call) again."""
+    digilocker = provider_simulators["digilocker"]
+    digilocker.reset_faults()
+    auth = bearer(sign_in(client, sms, tenant.slug, mobile()))
+    assert client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth).status_code == 200
+    assert client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth).status_code == 200
+    started = client.post("/api/v1/borrower/consents/digilocker", headers=auth)
+    assert started.status_code == 201, started.text
+    digilocker.allow(started.json()["consent_id"])
+    early = client.post("/api/v1/borrower/consents/digilocker/complete", headers=auth)
+    assert early.status_code == 409 and "employment" in early.text, early.text
+    assert client.put("/api/v1/borrower/steps/employment", json=EMPLOYMENT, headers=auth).status_code == 200
+    fetched = len(digilocker.outbox.requests())
+    done = client.post("/api/v1/borrower/consents/digilocker/complete", headers=auth)
+    assert done.status_code == 200 and done.json()["status"] == "verified", done.text
+    assert done.json()["consent_id"] == started.json()["consent_id"]
+    assert done.json()["details"]["method"] == "digilocker" and done.json()["details"]["name"] == "Asha Verma"
+    assert len(digilocker.outbox.requests()) == fetched, "DigiLocker was asked again for a consent it had answered"
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert me["next_step"] == "bank_account"
+    again = client.post("/api/v1/borrower/consents/digilocker/complete", headers=auth)  # recorded: as before
+    assert again.status_code == 409, again.text
