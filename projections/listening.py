@@ -111,9 +111,11 @@ class Listener(threading.Thread):
                         log.info("projection.listener_reconnected")
                         waiting = False
                     self._listen(conn)
-            except psycopg.Error as exc:
+            except Exception as exc:  # the followers must not lose their listener: retried below
                 self.connected.clear()
-                if not waiting:
+                if not isinstance(exc, psycopg.Error):
+                    log.exception("projection.listener_failed")
+                elif not waiting:
                     log.warning("projection.listener_waiting_for_database", error=describe_error(exc))
                     waiting = True
                 self._wake_all()  # the subscribers' passes see the outage themselves (and catch up after it)
@@ -132,8 +134,7 @@ class Listener(threading.Thread):
             if channels:
                 self.connected.set()
                 self._wake(channels)  # a commit before the LISTEN notified nobody: look again
-            for notify in self._control.wait(conn, None):
-                self._wake([notify.channel])
+            self._wake(sorted({notify.channel for notify in self._control.wait(conn, None)}))
 
     def _wake(self, channels: list[str]) -> None:
         with self._lock:
