@@ -7,8 +7,8 @@ A message request may carry `reference` (the sender's id of this attempt) and `c
 - with a `callback_url`, the simulator posts signed receipts there (the `adapters.webhooks` scheme):
   `message.sent`, then `message.delivered` or `message.failed` with a `reason`, each `{"message_id", "reference",
   "status", "reason"}`. A number ending in 9999 is never delivered (`reason: "handset_unreachable"`, a retryable
-  failure); `fail_next_deliveries(n, reason)` (also `POST /faults {"switch": "fail_next_deliveries", ...}`) fails
-  the next `n` deliveries with `reason`.
+  failure); `fail_next_deliveries(n, reason, to=None)` (also `POST /faults {"switch": "fail_next_deliveries", ...}`)
+  fails the next `n` deliveries (to `to` only, when given) with `reason`.
 """
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ class DeliveryReceipts:
 
     def _receipts_init(self) -> None:
         self._references: dict[str, str] = {}
-        self._delivery_failures: list[str] = []
+        self._delivery_failures: list[tuple[str, str | None]] = []  # (reason, the number's last 10 digits)
         self._receipt_lock = threading.Lock()
 
-    def fail_next_deliveries(self, n: int = 1, reason: str = "handset_unreachable") -> None:
-        """The next `n` accepted messages are reported failed with `reason` instead of delivered."""
+    def fail_next_deliveries(self, n: int = 1, reason: str = "handset_unreachable", to: str | None = None) -> None:
+        """The next `n` accepted messages (to the number `to` only, when given: another sender's message in between
+        does not take the failure) are reported failed with `reason` instead of delivered."""
+        digits = "".join(c for c in to or "" if c.isdigit())[-10:] or None
         with self._receipt_lock:
-            self._delivery_failures.extend([reason] * n)
+            self._delivery_failures.extend([(reason, digits)] * n)
 
     def reset_receipts(self) -> None:
         """Forget the delivery failures queued (references stay: they are the provider's memory)."""
@@ -63,7 +65,12 @@ class DeliveryReceipts:
         if getattr(self, "_webhooks", None) is None:
             return
         with self._receipt_lock:
-            reason = self._delivery_failures.pop(0) if self._delivery_failures else None
+            reason = None
+            for i, (failure, number) in enumerate(self._delivery_failures):
+                if number is None or "".join(c for c in to if c.isdigit()).endswith(number):
+                    reason = failure
+                    del self._delivery_failures[i]
+                    break
         if reason is None and to.endswith(UNREACHABLE_SUFFIX):
             reason = "handset_unreachable"
         data = {"message_id": message_id, "reference": reference, "to": to}

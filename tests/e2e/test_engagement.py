@@ -152,7 +152,7 @@ def test_due_date_reminders_once_per_key_receipts_retries_opt_outs_and_quiet_hou
     assert len(delivered) >= 4 and all(m["provider_id"] for m in delivered)
 
     # A failed delivery (handset unreachable) is retried per the policy: the next run sends it again, once.
-    sms.fail_next_deliveries(1, "handset_unreachable")
+    sms.fail_next_deliveries(1, "handset_unreachable", to=phone)
     set_business_date(platform, tenant, DUE - timedelta(days=3))
     run_job(server, platform, tenant)
     failed = poll(lambda: [m for m in messages(server, tenant, loan_id=str(loan_id), channel="sms")

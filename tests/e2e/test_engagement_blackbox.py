@@ -132,7 +132,7 @@ def check_due_dates_quiet_hours_opt_outs_retries(
     assert due7 == ["email", "sms", "whatsapp"], kinds()
 
     # a failed delivery (handset unreachable) is retried by the next run, once
-    httpx.post(f"{sms}/faults", json={"switch": "fail_next_deliveries", "args": {"n": 1, "reason": "handset_unreachable"}})  # fmt: skip
+    httpx.post(f"{sms}/faults", json={"switch": "fail_next_deliveries", "args": {"n": 1, "reason": "handset_unreachable", "to": phone}})  # fmt: skip
     _settings(http, h, business_date=(due - timedelta(days=3)).isoformat())
     job()
     failed = poll(lambda: [m for m in _messages(http, h, loan_id=loan_id, channel="sms") if m["kind"] == "due_3"],

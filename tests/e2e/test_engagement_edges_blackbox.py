@@ -106,7 +106,7 @@ def test_a_late_receipt_of_an_earlier_attempt_neither_cancels_its_retry_nor_queu
     loan_id, _, phone = _loan(platform, tenant)
     run_job(server, platform, tenant)
     set_business_date(platform, tenant, DUE - timedelta(days=7))
-    sms.fail_next_deliveries(1, "handset_unreachable")
+    sms.fail_next_deliveries(1, "handset_unreachable", to=phone)
     run_job(server, platform, tenant)
     queued = poll(lambda: _of(server, tenant, loan_id, "due_7", "sms"), lambda f: f and f[0]["status"] == "queued")
     assert queued[0]["status"] == "queued" and queued[0]["attempts"] == 2, queued
@@ -143,7 +143,7 @@ def test_a_late_failed_receipt_of_an_earlier_attempt_does_not_send_a_third_time(
     loan_id, _, phone = _loan(platform, tenant)
     run_job(server, platform, tenant)
     set_business_date(platform, tenant, DUE - timedelta(days=3))
-    sms.fail_next_deliveries(1, "handset_unreachable")
+    sms.fail_next_deliveries(1, "handset_unreachable", to=phone)
     run_job(server, platform, tenant)
     queued = poll(lambda: _of(server, tenant, loan_id, "due_3", "sms"), lambda f: f and f[0]["status"] == "queued")
     message_id = queued[0]["id"]
@@ -174,7 +174,7 @@ def test_an_opt_out_recorded_while_a_message_waits_stops_it_and_the_rest_goes_on
 
     # a retry waiting (due_1 WhatsApp failed, retryable) ...
     set_business_date(platform, tenant, DUE - timedelta(days=1))
-    wa.fail_next_deliveries(1, "handset_unreachable")
+    wa.fail_next_deliveries(1, "handset_unreachable", to=phone)
     run_job(server, platform, tenant)
     poll(lambda: _of(server, tenant, loan_id, "due_1", "whatsapp"), lambda f: f and f[0]["status"] == "queued")
     # ... and due_0 held for quiet hours, on both channels, until 08:00 in the brand's zone

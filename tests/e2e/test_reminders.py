@@ -220,7 +220,7 @@ def test_a_reminder_whose_delivery_finally_fails_shows_failed_with_the_reason(
     asha, asha_phone = borrower(server, tenant, "Asha Verma")
     template = sms_template(server, tenant)
     made = schedule(server, tenant, asha, template, datetime.now(UTC)).json()
-    sms.fail_next_deliveries(1, "handset_unreachable")
+    sms.fail_next_deliveries(1, "handset_unreachable", to=asha_phone)
     assert dispatch(server, platform, tenant)["status"] == "succeeded"
     assert len(sms.messages(asha_phone)) == 1  # handed to the provider; its receipt says it failed
 
