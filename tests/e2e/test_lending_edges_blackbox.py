@@ -670,6 +670,10 @@ def month_end_group(w: Walk, rng: random.Random, gateway: Any | None) -> None:
         payday.ref.payments.append(
             Paid(link["order_id"], date.fromisoformat(paid[0]["paid_on"]), 5000_00, recorded=paid[0]["allocation"])
         )
+        # Recorded by the gateway's webhook, not by this client: the loan's read model is not awaited for us (the
+        # repayments list can show the payment a moment before the loan's status does).
+        want = payday.ref.state(w.today).status
+        poll(lambda: w.get(f"/loans/{payday.id}")["status"], lambda status: status == want, 30)
         w.after_payment(payday, paid[0] | {"status": paid[0]["status"]}, link["order_id"], 5000_00)
         w.saw("webhook_repeats")
         w.reverse(payday, paid[0])  # a chargeback; the gateway then delivers the captured payment once more
