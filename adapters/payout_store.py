@@ -11,9 +11,9 @@
 - `ops.payout_attempts`: each payout the gateway accepted (its reference -> brand, loan, attempt; the simulator's
   settle URL while the simulator runs), written before the attempt is recorded on the loan, so a webhook finds
   its loan without waiting for a read model;
-- `ops.provider_webhooks`: the event ids of the provider webhooks claimed and, once handled, settled (a replayed
-  delivery is answered as a duplicate and changes nothing; a claim a dead process left is taken over after
-  STALE_CLAIM);
+- the gateway webhooks' event ids are kept in `ops.webhook_events` (`adapters.webhook_inbox`, sources `gateway` and
+  `gateway-payments`: claimed, then settled once handled; a claim a dead process left is taken over after
+  STALE_CLAIM). They were in `ops.provider_webhooks`, which a database made before keeps unused;
 - `ops.payout_files` / `ops.payout_file_loans`: the payout and beneficiary registration files (the XLSX bytes),
   and their loans — a loan is in at most one live file (a unique partial index), even when two files are made at
   once; a returned file frees its loans.
@@ -31,7 +31,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from adapters.webhook_inbox import STALE_CLAIM
+from adapters.webhook_inbox import DDL as INBOX_DDL
+from adapters.webhook_inbox import WebhookInbox
 from domain.loans.payout_lines import PayoutLine
 from domain.shared.ddl import unless_present
 from domain.shared.errors import Conflict, FieldError, InvalidInput
@@ -68,14 +69,6 @@ DDL: Sequence[str] = (
     "WHERE completed_at IS NULL",
     # Settled requests are deleted (above); those settled before were only marked completed: gone once.
     "DELETE FROM ops.payout_initiations WHERE completed_at IS NOT NULL",
-    """CREATE TABLE IF NOT EXISTS ops.provider_webhooks (
-        provider text NOT NULL,
-        event_id text NOT NULL,
-        received_at timestamptz NOT NULL,
-        PRIMARY KEY (provider, event_id)
-    )""",
-    # When its handling ended (NULL while a delivery is being handled, or after a process died handling it).
-    "ALTER TABLE ops.provider_webhooks ADD COLUMN IF NOT EXISTS settled_at timestamptz",
     """CREATE TABLE IF NOT EXISTS ops.payout_files (
         id uuid PRIMARY KEY,
         brand_id uuid NOT NULL,
@@ -178,14 +171,16 @@ class PayoutStore:
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
+        self.inbox = WebhookInbox(pool)  # the webhooks' event ids (one table of every provider's webhooks)
         self.setup()
 
     def setup(self) -> None:
         """Create the tables (idempotent; serialised between processes)."""
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
-            for statement in DDL:
+            for statement in (*DDL, *INBOX_DDL):
                 conn.execute(unless_present(statement))
+        self.inbox._ready = True
 
     # Payout initiations and attempts ----------------------------------------------------------------------------
 
@@ -350,36 +345,20 @@ class PayoutStore:
 
     # Webhook deliveries ----------------------------------------------------------------------------------------
 
-    def first_delivery(self, provider: str, event_id: str, at: datetime) -> bool:
-        """Claim a webhook event for handling: False when an earlier delivery of it was handled (a replay or a
-        redelivery) or is being handled. A claim left unsettled for STALE_CLAIM (the process died handling it, or
-        the database went away before `forget_delivery`) is taken over: noted as processed before it was, such a
-        delivery was a duplicate for good, and a payment the gateway captured was never recorded."""
-        with self.pool.connection() as conn:
-            row = conn.execute(
-                "INSERT INTO ops.provider_webhooks (provider, event_id, received_at) VALUES (%s, %s, %s) "
-                "ON CONFLICT (provider, event_id) DO UPDATE SET received_at = EXCLUDED.received_at "
-                "WHERE ops.provider_webhooks.settled_at IS NULL AND ops.provider_webhooks.received_at < %s "
-                "RETURNING event_id",
-                (provider, event_id, at, at - STALE_CLAIM),
-            ).fetchone()
-        return row is not None
+    def first_delivery(self, provider: str, event_id: str, event_type: str, at: datetime) -> bool:
+        """Claim a webhook event for handling (`WebhookInbox.claim`): False when an earlier delivery of it was
+        handled (a replay or a redelivery) or is being handled. A claim a process that died left unsettled is taken
+        over after STALE_CLAIM: noted as processed before it was, such a delivery was a duplicate for good, and a
+        payment the gateway captured was never recorded."""
+        return self.inbox.claim(provider, event_id, event_type, at).fresh
 
-    def settle_delivery(self, provider: str, event_id: str, at: datetime) -> None:
-        """Note a claimed event as handled: its deliveries are duplicates from now on."""
-        with self.pool.connection() as conn:
-            conn.execute(
-                "UPDATE ops.provider_webhooks SET settled_at = %s WHERE provider = %s AND event_id = %s",
-                (at, provider, event_id),
-            )
+    def settle_delivery(self, provider: str, event_id: str, outcome: str, detail: str | None, at: datetime) -> None:
+        """Note a claimed event as handled, with what it came to: its deliveries are duplicates from now on."""
+        self.inbox.settle(provider, event_id, outcome, detail, at)
 
     def forget_delivery(self, provider: str, event_id: str) -> None:
         """Un-note an event whose processing failed, so the provider's retry is processed."""
-        with self.pool.connection() as conn:
-            conn.execute(
-                "DELETE FROM ops.provider_webhooks WHERE provider = %s AND event_id = %s AND settled_at IS NULL",
-                (provider, event_id),
-            )
+        self.inbox.release(provider, event_id)
 
     # Payout files ----------------------------------------------------------------------------------------------
 

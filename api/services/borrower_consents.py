@@ -11,6 +11,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from domain.onboarding.application import Onboarding
+from domain.onboarding.parties import FunnelState
 from domain.onboarding.steps import Step, kept_aadhaar
 from domain.shared.errors import Conflict, InvalidValue
 from domain.verification.application import Verifications
@@ -47,16 +48,17 @@ class BorrowerConsents:
     onboarding: Onboarding
     verifications: Verifications
 
-    def _customer(self, brand_id: UUID, borrower_id: UUID) -> UUID:
+    def _customer(self, brand_id: UUID, borrower_id: UUID) -> tuple[UUID, FunnelState]:
+        """The borrower's record and funnel (409 before the personal step)."""
         state = self.onboarding.state(brand_id, borrower_id)
         if state.customer_id is None:
             raise Conflict("finish the personal details step first: the consent is given for the borrower's record")
-        return state.customer_id
+        return state.customer_id, state
 
     def start(self, brand_id: UUID, borrower_id: UUID, provider: Provider, return_to: str) -> ConsentOut:
         """Ask the provider for a consent page that sends the borrower back to `return_to`; 409 before the
         personal step, or for the Account Aggregator when the brand's `account_aggregation` is off."""
-        customer_id = self._customer(brand_id, borrower_id)
+        customer_id, _ = self._customer(brand_id, borrower_id)
         check, _ = _CHECK[provider]
         if check is CheckKind.AADHAAR:
             self.verifications.start_aadhaar(brand_id, customer_id, return_to)
@@ -74,9 +76,9 @@ class BorrowerConsents:
         """Fetch what the borrower shared; when it verifies, record the funnel step from it. A consent verified
         by an earlier call whose step the funnel refused then (an earlier step not done yet: 409) is recorded now
         without fetching again: it was a 409 "no consent is waiting" for good, and a new paid round trip."""
-        customer_id = self._customer(brand_id, borrower_id)
+        customer_id, funnel = self._customer(brand_id, borrower_id)
         check, step = _CHECK[provider]
-        if not self._verified_unrecorded(brand_id, borrower_id, customer_id, check, step):
+        if not _verified_unrecorded(self.verifications.profile(brand_id, customer_id), funnel, check, step):
             try:
                 if check is CheckKind.AADHAAR:
                     self.verifications.complete_aadhaar(brand_id, customer_id)
@@ -99,16 +101,14 @@ class BorrowerConsents:
         self.onboarding.record_from_provider(brand_id, borrower_id, step, details)
         return ConsentOut(provider=provider, status="verified", consent_id=state.reference, details=details)
 
-    def _verified_unrecorded(
-        self, brand_id: UUID, borrower_id: UUID, customer_id: UUID, check: CheckKind, step: Step
-    ) -> bool:
-        """Whether a consent round trip of `check` verified the borrower and the funnel has not recorded `step`
-        (not one staff sent back: that one takes a new consent)."""
-        state = self.verifications.profile(brand_id, customer_id).state(check)
-        if state is None or state.status is not CheckStatus.VERIFIED or state.source not in CONSENT_SOURCES:
-            return False
-        funnel = self.onboarding.state(brand_id, borrower_id)
-        return any(s.step is step and not s.done and s.sent_back is None for s in funnel.steps)
+
+def _verified_unrecorded(profile: Any, funnel: FunnelState, check: CheckKind, step: Step) -> bool:
+    """Whether a consent round trip of `check` verified the borrower and the funnel has not recorded `step` (not one
+    staff sent back: that one takes a new consent)."""
+    state = profile.state(check)
+    if state is None or state.status is not CheckStatus.VERIFIED or state.source not in CONSENT_SOURCES:
+        return False
+    return any(s.step is step and not s.done and s.sent_back is None for s in funnel.steps)
 
 
 def _aadhaar(fetched: dict[str, object] | None, consent_id: str | None) -> dict[str, Any]:

@@ -313,7 +313,7 @@ class Disbursals:
         if record is None:  # nobody's payout: acknowledged and logged, nothing kept (docs/api.md, "Provider webhooks")
             log.warning("webhook.unknown_reference", source="gateway", event_id=event.id, reference=reference)
             return WebhookOutcome("ignored", "no payout of ours has this reference")
-        if not self.store.first_delivery("gateway", event.id, self.clock.now()):
+        if not self.store.first_delivery("gateway", event.id, event.type, self.clock.now()):
             return WebhookOutcome("duplicate", f"event {event.id} was processed already")
         try:
             if not self._recorded(record):  # the gateway answered faster than we recorded the attempt: retry later
@@ -332,7 +332,7 @@ class Disbursals:
         except Exception:
             self.store.forget_delivery("gateway", event.id)  # the gateway's retry gets processed
             raise
-        self.store.settle_delivery("gateway", event.id, self.clock.now())
+        self.store.settle_delivery("gateway", event.id, outcome.status, outcome.detail, self.clock.now())
         return outcome
 
     def _not_noted_yet(self, event: WebhookEvent, payout_id: str) -> AttemptRecord | None:

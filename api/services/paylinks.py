@@ -2,7 +2,7 @@
 above the payoff), the borrower gets the link by SMS or WhatsApp, and the gateway's signed `payment.*` webhook
 records the payment through the servicing use case (`Loans.record_repayment`, mode `payment_link`, reference = the
 gateway's order id) - once, however often the webhook repeats: the event id is deduplicated
-(`ops.provider_webhooks`, as the payout webhook does), the link moves to `paid` once, and the Loan refuses a second
+(`ops.webhook_events`, as the payout webhook does), the link moves to `paid` once, and the Loan refuses a second
 repayment with the same reference.
 
 The same webhook (`/api/v1/webhooks/payments`) carries the UPI Autopay mandates' events (`mandate.*` and the
@@ -237,7 +237,7 @@ class Paylinks:
         if not event.type.startswith(("payment.", "mandate.")):
             return WebhookOutcome("ignored", f"{event.type} is not a payment or mandate event")
         require_text(event.data, "order_id", "reference", "reason")
-        if not self.payouts.first_delivery(PROVIDER, event.id, self.clock.now()):
+        if not self.payouts.first_delivery(PROVIDER, event.id, event.type, self.clock.now()):
             return WebhookOutcome("duplicate", f"event {event.id} was processed already")
         try:
             outcome = self._apply(event)
@@ -252,7 +252,7 @@ class Paylinks:
         except Exception:
             self.payouts.forget_delivery(PROVIDER, event.id)  # the gateway's retry gets processed
             raise
-        self.payouts.settle_delivery(PROVIDER, event.id, self.clock.now())
+        self.payouts.settle_delivery(PROVIDER, event.id, outcome.status, outcome.detail, self.clock.now())
         return outcome
 
     def _apply(self, event: WebhookEvent) -> WebhookOutcome:

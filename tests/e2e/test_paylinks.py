@@ -204,8 +204,9 @@ def test_a_capture_whose_handling_died_after_its_claim_is_recorded_by_the_gatewa
     def claimed(ago: timedelta) -> None:  # what the first delivery left: its claim, never settled
         with platform.db.pool.connection() as conn:
             conn.execute(
-                "INSERT INTO ops.provider_webhooks (provider, event_id, received_at) VALUES (%s, %s, %s) "
-                "ON CONFLICT (provider, event_id) DO UPDATE SET received_at = EXCLUDED.received_at",
+                "INSERT INTO ops.webhook_events (source, event_id, event_type, received_at) "
+                "VALUES (%s, %s, 'payment.captured', %s) "
+                "ON CONFLICT (source, event_id) DO UPDATE SET received_at = EXCLUDED.received_at",
                 (PAYMENTS, event_id, datetime.now(UTC) - ago),
             )
 

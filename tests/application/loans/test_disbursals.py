@@ -129,12 +129,12 @@ class Store:
     def attempt(self, reference: str) -> AttemptRecord | None:
         return self.attempts.get(reference)
 
-    def first_delivery(self, provider: str, event_id: str, at: datetime) -> bool:
+    def first_delivery(self, provider: str, event_id: str, event_type: str, at: datetime) -> bool:
         fresh = event_id not in self.deliveries
         self.deliveries.add(event_id)
         return fresh
 
-    def settle_delivery(self, provider: str, event_id: str, at: datetime) -> None:
+    def settle_delivery(self, provider: str, event_id: str, outcome: str, detail: str | None, at: datetime) -> None:
         pass  # a delivery noted above stays noted: nothing more to keep here
 
     def forget_delivery(self, provider: str, event_id: str) -> None:

@@ -164,12 +164,12 @@ class Store:
         if d.state != "paid":
             self.debits_[reference] = MandateDebit(**{**d.__dict__, "state": state, **kw})
 
-    def first_delivery(self, provider: str, event_id: str, at: datetime) -> bool:
+    def first_delivery(self, provider: str, event_id: str, event_type: str, at: datetime) -> bool:
         fresh = event_id not in self.deliveries
         self.deliveries.add(event_id)
         return fresh
 
-    def settle_delivery(self, provider: str, event_id: str, at: datetime) -> None:
+    def settle_delivery(self, provider: str, event_id: str, outcome: str, detail: str | None, at: datetime) -> None:
         pass  # a delivery noted above stays noted: nothing more to keep here
 
     def forget_delivery(self, provider: str, event_id: str) -> None:
