@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import psycopg
 import pytest
@@ -21,9 +22,15 @@ from domain.identity.application import Identity
 from projections.listening import Listener, NotifyWaiter
 from workers.platform import Platform
 
-#: What a platform with its runners may hold once caught up (18 measured: the read pool grown by the runners'
-#: catch-up, the event store pool and its kept writer, the listener).
-MOST_HELD = 24
+#: What a platform holds once open, before its runners start: 6 measured (the read pool's and the event store pool's
+#: minimum of 2 each, the kept writer, a schema check), one more seen on a loaded CI machine (a pool still opening its
+#: minimum grows by one for a caller that waits). The old code held 57.
+MOST_OPENED = 10
+
+
+def stores_of(platform: Platform) -> list[Any]:
+    """The event store datastores of `platform`'s applications."""
+    return [app.recorder.datastore for app in platform.applications.values()]  # type: ignore[attr-defined]
 
 
 def _held(dsn: str) -> int:
@@ -40,10 +47,13 @@ def _held(dsn: str) -> int:
 def test_a_platform_with_its_runners_holds_a_handful_of_connections(private_dsn: str) -> None:
     platform = Platform.open(private_dsn)
     try:
-        stores = {id(app.recorder.datastore) for app in platform.applications.values()}  # type: ignore[attr-defined]
+        stores = {id(store) for store in stores_of(platform)}
         assert len(platform.applications) > 10
         assert len(stores) == 1, f"{len(stores)} event store pools for {len(platform.applications)} applications"
         opened = _held(private_dsn)
+        #: By construction: the read pool and the one event store pool (kept writers included) at their most, and
+        #: the listener: 29, where the old code held 79 caught up (18 measured now).
+        most_held = platform.db.pool.max_size + next(iter(stores_of(platform))).pool.max_size + 1
         platform.start_projection_runners()
         brand = platform.get(Identity).create_brand(f"held-{uuid.uuid4().hex[:8]}", "Held Brand").id
         done = [platform.get(Customers).register(brand, name=f"Held {n}", phone=f"9740031{n:03d}") for n in range(3)]
@@ -51,8 +61,8 @@ def test_a_platform_with_its_runners_holds_a_handful_of_connections(private_dsn:
         running = _held(private_dsn)
     finally:
         platform.close()
-    assert 2 <= opened <= MOST_HELD - len(platform.runners), f"an open platform holds {opened} connections"
-    assert running <= MOST_HELD, f"a platform with {len(platform.runners)} runners holds {running} connections"
+    assert 2 <= opened <= MOST_OPENED, f"an open platform holds {opened} connections"
+    assert running <= most_held < 40, f"a platform with {len(platform.runners)} runners holds {running} connections"
     deadline = time.monotonic() + 10
     while (left := _held(private_dsn)) and time.monotonic() < deadline:  # the server sees a closed socket soon after
         time.sleep(0.1)
