@@ -26,11 +26,9 @@ from api.routes.collections import guard
 from api.routes.documents import UPLOAD
 from api.routes.recoveries import RecoveriesPort
 from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
-from domain.documents.content import DocumentKind, Uploader
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.application import Loans
-from domain.loans.recovery_events import CollectionKind
 from domain.loans.servicing_views import servicing_view
 from domain.shared.application import CommandResult
 from domain.shared.errors import DomainError, InvalidValue, NotFound
@@ -150,12 +148,8 @@ def _receipt(port: RecoveriesPort, principal: Principal, loan_id: UUID, request:
     file = request.state.form.get("file")
     if not isinstance(file, UploadFile) or not file.filename:
         raise InvalidValue("file", "choose the receipt (PDF, JPEG or PNG)")
-    brand, receipt = principal.brand_id, CollectionKind.RECEIPT
-    args = _money_received(request)
-    loan, _ = port.loans.collection_request(brand, loan_id, *args, kind=receipt)
     data = file.file.read()
-    stored = port.documents.upload(brand, loan.customer_id, DocumentKind.OTHER, file.filename, data, Uploader.STAFF)
-    return port.loans.request_collection(brand, loan_id, *args, kind=receipt, document_id=stored.id)[0]
+    return port.upload_receipt(principal.brand_id, loan_id, _money_received(request), file.filename, data)[0]
 
 
 def _waiver(port: RecoveriesPort, principal: Principal, loan_id: UUID, request: Request) -> CommandResult:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -37,7 +38,7 @@ from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.loans.application import Loans
 from domain.loans.loan_recoveries import RecoveryRequestNotFound
-from domain.loans.recovery_events import CollectionKind
+from domain.loans.recovery_events import CollectionKind, CollectionRequest
 from domain.shared.application import CommandResult
 from projections.loan_recovery_views import RecoveryQueries, RecoveryRequestRow
 
@@ -61,6 +62,30 @@ class RecoveriesPort:
     def certificates(self) -> NoDueCertificates:
         """The no-due certificates (issued when a full repayment closes the loan)."""
         return NoDueCertificates(self.loans, self.customers, self.identity)
+
+    def upload_receipt(
+        self,
+        brand_id: UUID,
+        loan_id: UUID,
+        money: tuple[Any, str, str, date | None],
+        filename: str,
+        data: bytes,
+    ) -> tuple[CommandResult, CollectionRequest]:
+        """A manual receipt: the money (amount, mode, reference, day collected) checked against the loan first, so a
+        refused receipt stores no document; then the file stored among the borrower's documents and the request made
+        citing it. The same file again is that document (`existing_ok`): a receipt whose request was refused after
+        its file was stored (a payment landing in between lowered the payoff, the database went away) is sent again
+        as it was, not refused as "already uploaded" for good. A second receipt of the same money is still refused,
+        by its reference (409), before anything is stored."""
+        amount, mode, reference, collected_on = money
+        receipt = CollectionKind.RECEIPT
+        loan, _ = self.loans.collection_request(brand_id, loan_id, amount, mode, reference, collected_on, kind=receipt)
+        stored = self.documents.upload(
+            brand_id, loan.customer_id, DocumentKind.OTHER, filename, data, Uploader.STAFF, existing_ok=True
+        )
+        return self.loans.request_collection(
+            brand_id, loan_id, amount, mode, reference, collected_on, kind=receipt, document_id=stored.id
+        )
 
 
 def _row(ctx: Context[RecoveriesPort], request_id: UUID, kind: str) -> RecoveryRequestRow | None:
@@ -126,24 +151,9 @@ def upload_receipt(ctx: Context[RecoveriesPort]) -> Reply:
     form: CollectionIn = ctx.body
     assert ctx.upload is not None  # the wrapper answers 422 without one
     _works_it(ctx)
-    loan_id: UUID = ctx.path["loan_id"]
-    receipt = CollectionKind.RECEIPT
-    # Checked first (nothing recorded), so a refused receipt stores no document.
-    loan, _ = ctx.port.loans.collection_request(
-        ctx.brand_id, loan_id, form.amount, form.mode, form.reference, form.collected_on, kind=receipt
-    )
-    stored = ctx.port.documents.upload(
-        ctx.brand_id, loan.customer_id, DocumentKind.OTHER, ctx.upload.filename, ctx.upload.data, Uploader.STAFF
-    )
-    result, request = ctx.port.loans.request_collection(
-        ctx.brand_id,
-        loan_id,
-        form.amount,
-        form.mode,
-        form.reference,
-        form.collected_on,
-        kind=receipt,
-        document_id=stored.id,
+    money = (form.amount, form.mode, form.reference, form.collected_on)
+    result, request = ctx.port.upload_receipt(
+        ctx.brand_id, ctx.path["loan_id"], money, ctx.upload.filename, ctx.upload.data
     )
     return _answer(ctx, result, request.request_id, "receipt", "receipts", 201)
 

@@ -201,6 +201,50 @@ def test_write_off_recoveries_and_audit_replay(client: Any, platform: Any) -> No
     assert now.json()["state"]["status"] == "written_off" and now.json()["state"]["ending"]["kind"] == "written_off"
 
 
+def test_a_receipt_refused_after_its_file_was_stored_is_accepted_when_sent_again(
+    client: Any, platform: Any, monkeypatch: Any
+) -> None:
+    """A payment recorded between a receipt's check and its request lowers the payoff below it: 422 after the file
+    was stored. The same file sent again with the amount corrected is that document, not a 409 "already uploaded"
+    for good; a second receipt of the same money is still refused by its reference, storing nothing."""
+    from domain.loans.application import Loans
+
+    tenant = make_tenant(platform)
+    loan_id = _overdue_loan(platform, tenant)
+    manager = _key(platform, tenant, "collection_manager")
+    url = f"/api/v1/loans/{loan_id}"
+    loans = platform.get(Loans)
+    payoff = Decimal(loans.owing(tenant.brand_id, loan_id, LATE).amount)
+    asked = loans.request_collection
+    landed: list[str] = []
+
+    def a_payment_lands_first(*args: Any, **kwargs: Any) -> Any:
+        if not landed:  # the borrower's UPI payment, recorded by Ops in the window
+            landed.append(loans.record_repayment(tenant.brand_id, loan_id, "100.00", "upi", "UTR-WINDOW")[1].payment_id)
+        return asked(*args, **kwargs)
+
+    monkeypatch.setattr(loans, "request_collection", a_payment_lands_first)
+    form = {"amount": str(payoff), "mode": "cash", "reference": "MR-W"}
+    upload = {"file": ("receipt.png", PNG, "image/png")}
+    refused = client.post(f"{url}/receipts", headers=manager, files=upload, data=form)
+    assert refused.status_code == 422 and "amount" in refused.text, refused.text
+    assert landed, "the payment did not land in the window"
+    documents = client.get(f"/api/v1/customers/{_customer(client, tenant, loan_id)}/documents", headers=tenant.auth)
+    (stored,) = documents.json()["items"]  # the file was stored before the refusal
+
+    again = client.post(f"{url}/receipts", headers=manager, files=upload, data=form | {"amount": str(payoff - 100)})
+    assert again.status_code == 201, again.text
+    assert again.json()["document_id"] == stored["id"] and again.json()["status"] == "pending_approval"
+    twice = client.post(f"{url}/receipts", headers=manager, files=upload, data=form | {"amount": "10.00"})
+    assert twice.status_code == 409 and "reference" in twice.text, twice.text
+    kinds = client.get(f"{url}/recovery-requests", headers=manager).json()["items"]
+    assert [(r["kind"], r["reference"]) for r in kinds] == [("receipt", "MR-W")]
+
+
+def _customer(client: Any, tenant: Tenant, loan_id: UUID) -> str:
+    return str(client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()["customer_id"])
+
+
 def test_portal_forms_receipt_upload_and_refusals(app: Any, client: Any, platform: Any) -> None:
     """The portal's receipt form (multipart) stores the document and a pending receipt; Ops confirms it from the
     queue page; a form refusal shows on the page and records nothing."""
