@@ -56,10 +56,12 @@ class BorrowerConsents:
         return state.customer_id, state
 
     def start(self, brand_id: UUID, borrower_id: UUID, provider: Provider, return_to: str) -> ConsentOut:
-        """Ask the provider for a consent page that sends the borrower back to `return_to`; 409 before the
-        personal step, or for the Account Aggregator when the brand's `account_aggregation` is off."""
-        customer_id, _ = self._customer(brand_id, borrower_id)
-        check, _ = _CHECK[provider]
+        """Ask the provider for a consent page that sends the borrower back to `return_to`; 409 (nothing asked of
+        the provider) before the personal step, before the steps the funnel takes first or on a funnel not open
+        (`Onboarding.consent_subject`), or for the Account Aggregator when the brand's `account_aggregation` is
+        off."""
+        check, step = _CHECK[provider]
+        customer_id = self.onboarding.consent_subject(brand_id, borrower_id, step)
         if check is CheckKind.AADHAAR:
             self.verifications.start_aadhaar(brand_id, customer_id, return_to)
         else:

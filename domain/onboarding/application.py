@@ -364,6 +364,17 @@ class Onboarding(ContextApplication):
         self._start_checks(funnel, step, details)
         return result
 
+    def consent_subject(self, brand_id: UUID, borrower_id: UUID, step: Step) -> UUID:
+        """The Customer 360 record a consent round trip for `step` (DigiLocker for `aadhaar`, the Account Aggregator
+        for `bank_statement`) is given for, refusing one the funnel could not record now - before a paid call to
+        the provider is made: 409 before the personal step (no record yet), on a funnel not open, or naming the
+        earlier step to do first."""
+        funnel = self.funnel(brand_id, borrower_id)
+        if funnel.customer_id is None:
+            raise Conflict("finish the personal details step first: the consent is given for the borrower's record")
+        funnel.require_can_record(step, self.brands.rules(brand_id))
+        return funnel.customer_id
+
     def record_from_provider(
         self, brand_id: UUID, borrower_id: UUID, step: Step, details: dict[str, Any]
     ) -> CommandResult:

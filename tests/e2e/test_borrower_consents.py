@@ -112,20 +112,47 @@ def test_digilocker_someone_elses_aadhaar_or_the_provider_down_records_nothing_o
     assert client.get("/api/v1/borrower/me", headers=auth).json()["next_step"] == "aadhaar"
 
 
-def test_a_consent_verified_before_its_step_was_open_is_recorded_once_the_step_opens(
+def test_a_consent_is_not_started_before_the_steps_its_step_comes_after(
     client: Any, tenant: Tenant, sms: SmsSimulator, provider_simulators: dict[str, Any]
 ) -> None:
-    """The consent was verified and saved, then the funnel refused the step (employment not done yet: 409). A later
-    complete asked DigiLocker for a consent no longer waiting (409 "no aadhaar consent is waiting") for good, and the
-    borrower had to go round DigiLocker (a paid call) again."""
-    digilocker = provider_simulators["digilocker"]
+    """DigiLocker is a paid call: a round trip the funnel could not record yet (employment not done) is refused
+    before it is made, naming the step to do first; the Account Aggregator's likewise before the bank account."""
+    digilocker, aa = provider_simulators["digilocker"], provider_simulators["aa"]
     digilocker.reset_faults()
     auth = bearer(sign_in(client, sms, tenant.slug, mobile()))
     assert client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth).status_code == 200
     assert client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth).status_code == 200
+    asked = len(digilocker.outbox.requests()), len(aa.outbox.requests())
+    early = client.post("/api/v1/borrower/consents/digilocker", headers=auth)
+    assert early.status_code == 409 and early.json()["next_step"] == "employment", early.text
+    assert "employment" in early.json()["detail"]
+    too_early = client.post("/api/v1/borrower/consents/account-aggregator", headers=auth)
+    assert too_early.status_code == 409 and too_early.json()["next_step"] == "employment", too_early.text
+    assert (len(digilocker.outbox.requests()), len(aa.outbox.requests())) == asked, "a provider was asked"
+    assert client.put("/api/v1/borrower/steps/employment", json=EMPLOYMENT, headers=auth).status_code == 200
+    started = client.post("/api/v1/borrower/consents/digilocker", headers=auth)
+    assert started.status_code == 201 and started.json()["status"] == "pending", started.text
+
+
+def test_a_consent_verified_while_its_step_was_closed_is_recorded_once_the_step_opens(
+    client: Any, tenant: Tenant, sms: SmsSimulator, provider_simulators: dict[str, Any], platform: Any
+) -> None:
+    """The consent was verified and saved, then the funnel refused the step (staff sent employment back meanwhile:
+    409). A later complete asked DigiLocker for a consent no longer waiting (409 "no aadhaar consent is waiting")
+    for good, and the borrower had to go round DigiLocker (a paid call) again."""
+    digilocker = provider_simulators["digilocker"]
+    digilocker.reset_faults()
+    session = sign_in(client, sms, tenant.slug, mobile())
+    auth = bearer(session)
+    assert client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth).status_code == 200
+    assert client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth).status_code == 200
+    assert client.put("/api/v1/borrower/steps/employment", json=EMPLOYMENT, headers=auth).status_code == 200
     started = client.post("/api/v1/borrower/consents/digilocker", headers=auth)
     assert started.status_code == 201, started.text
     digilocker.allow(started.json()["consent_id"])
+    back = {"step": "employment", "reason": "salary slip unreadable"}
+    sent = client.post(f"/api/v1/onboarding/{session['borrower_id']}/send-back", json=back, headers=tenant.auth)
+    assert sent.status_code == 200, sent.text
     early = client.post("/api/v1/borrower/consents/digilocker/complete", headers=auth)
     assert early.status_code == 409 and "employment" in early.text, early.text
     assert client.put("/api/v1/borrower/steps/employment", json=EMPLOYMENT, headers=auth).status_code == 200
