@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from domain.documents.content import ContentType, DocumentStore, checked_content, clean_filename, content_address
@@ -104,7 +104,10 @@ class DialerTokens(Protocol):
 
     def token(self, brand_id: UUID) -> str | None: ...
 
-    def keep(self, brand_id: UUID, token: str) -> None: ...
+    def keeping(self, brand_id: UUID, token: str) -> Callable[[Any], None]:
+        """The write keeping (or replacing) the brand's token, made in the transaction of the settings' events
+        (`ContextApplication.commit(beside=...)`): on that transaction's cursor, or on its own given None."""
+        ...
 
 
 @dataclass
@@ -116,8 +119,11 @@ class TokensInMemory:
     def token(self, brand_id: UUID) -> str | None:
         return self.tokens.get(brand_id)
 
-    def keep(self, brand_id: UUID, token: str) -> None:
-        self.tokens[brand_id] = token
+    def keeping(self, brand_id: UUID, token: str) -> Callable[[Any], None]:
+        def write(cursor: Any) -> None:
+            self.tokens[brand_id] = token
+
+        return write
 
 
 @dataclass(frozen=True)
@@ -213,13 +219,14 @@ class FieldWork(ContextApplication):
                 account_id=new_account,
                 token_hint=new_hint,
             )
-        elif not setup.change(new_enabled, new_account, new_hint):
-            if token is not None:
-                self.tokens.keep(brand_id, token)  # the same last four, maybe another token
-            return CommandResult(id=setup.id, position=0, changed=False)
-        if token is not None:
-            self.tokens.keep(brand_id, token)  # before the events: settings never point at a token not kept
-        return self.commit(setup)
+        else:
+            replaced = token is not None and token != self.tokens.token(brand_id)  # maybe the same last four
+            if not setup.change(new_enabled, new_account, new_hint, token_replaced=replaced):
+                return CommandResult(id=setup.id, position=0, changed=False)
+        if token is None:
+            return self.commit(setup)
+        # In the events' transaction: a change refused (409, another admin's saved first) keeps no token.
+        return self.commit(setup, beside=(self.tokens.keeping(brand_id, token),))
 
     def set_extension(
         self, brand_id: UUID, staff_id: UUID, extension: str | None, expected_version: int | None = None

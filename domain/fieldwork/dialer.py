@@ -120,9 +120,10 @@ class DialerSetup(Aggregate):
         self.token_hint = token_hint
         self.extensions: dict[str, str] = {}
 
-    def change(self, enabled: bool, account_id: str | None, hint: str | None) -> bool:
-        """Record the new values; False when nothing changed."""
-        if (enabled, account_id, hint) == (self.enabled, self.account_id, self.token_hint):
+    def change(self, enabled: bool, account_id: str | None, hint: str | None, *, token_replaced: bool = False) -> bool:
+        """Record the new values; False when nothing changed. `token_replaced`: another API token was given with the
+        same last four, a change too (recorded with the values unchanged, so the history shows when it was)."""
+        if (enabled, account_id, hint) == (self.enabled, self.account_id, self.token_hint) and not token_replaced:
             return False
         self._changed(enabled=enabled, account_id=account_id, token_hint=hint)
         return True

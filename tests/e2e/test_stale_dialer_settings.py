@@ -96,3 +96,50 @@ def test_a_dialer_settings_page_opened_before_a_change_elsewhere_is_refused_with
         assert (now["enabled"], now["account_id"]) == (True, "acct-typed")
     finally:
         browser.__exit__(None, None, None)
+
+
+def test_two_dialer_changes_passing_the_version_check_together_keep_the_saved_ones_token(
+    client: Any, tenant: Tenant, platform: Any, monkeypatch: Any
+) -> None:
+    """Both admins read version v and both pass the check; the second to save is refused (409). Its token was kept
+    anyway, before the events, over the first's: the settings showed the first's account and last four, and
+    click-to-call used the refused request's token."""
+    from domain.fieldwork.application import FieldWork
+    from domain.shared.application import ConcurrentModification
+
+    made = client.patch(URL, json={"account_id": "acct-one", "api_token": "token-one-1111"}, headers=tenant.auth)
+    assert made.status_code == 200, made.text
+    version = made.json()["version"]
+    fieldwork = platform.get(FieldWork)
+    read = fieldwork.dialer_setup
+
+    def the_other_admin_saves_meanwhile(brand_id: Any) -> Any:
+        setup = read(brand_id)  # what this request read, at `version`
+        monkeypatch.setattr(fieldwork, "dialer_setup", read)
+        fieldwork.configure_dialer(
+            tenant.brand_id, enabled=None, account_id="acct-b", api_token="token-bbb-2222", expected_version=version
+        )
+        return setup
+
+    monkeypatch.setattr(fieldwork, "dialer_setup", the_other_admin_saves_meanwhile)
+    try:
+        fieldwork.configure_dialer(
+            tenant.brand_id, enabled=None, account_id="acct-a", api_token="token-aaa-3333", expected_version=version
+        )
+        raise AssertionError("the change saved second was not refused")
+    except ConcurrentModification:
+        pass
+    settle(platform, "fieldwork")
+    now = _settings(client, tenant)
+    assert (now["account_id"], now["version"]) == ("acct-b", version + 1)
+    assert fieldwork.tokens.token(tenant.brand_id) == "token-bbb-2222"  # the saved change's, not the refused one's
+
+
+def test_another_token_with_the_same_last_four_is_a_recorded_change(client: Any, tenant: Tenant) -> None:
+    made = client.patch(URL, json={"account_id": "acct-one", "api_token": "token-one-1234"}, headers=tenant.auth)
+    assert made.status_code == 200, made.text
+    same = client.patch(URL, json={"api_token": "token-one-1234"}, headers=tenant.auth)
+    assert same.status_code == 200 and same.json()["version"] == made.json()["version"]  # the same token: no change
+    rotated = client.patch(URL, json={"api_token": "token-two-1234"}, headers=tenant.auth)
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.json()["version"] == made.json()["version"] + 1  # recorded: the history shows when it changed
