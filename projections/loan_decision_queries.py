@@ -72,6 +72,7 @@ class WorkItem:
     escalation_reason: str | None  # why it was escalated (None: not escalated, or only by its day-long wait)
     sanction_assignee_id: UUID | None  # the SM the Sanction Head assigned it to
     sanction_assignee_name: str | None
+    version: int  # the loan's, as the list read it: a form posting it is refused (409) after a change since
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ _ITEM = (
     "l.sm_actor, l.created_at, l.status_since, "
     f"(l.status = 'cx_approved' AND {_ESCALATED}) AS escalated, "
     "CASE WHEN l.status = 'cx_approved' THEN l.escalation ->> 'reason' END AS escalation_reason, "
-    "l.sanction_assignee AS sanction_assignee_id, a.name AS sanction_assignee_name "
+    "l.sanction_assignee AS sanction_assignee_id, a.name AS sanction_assignee_name, l.version "
     "FROM read.loans l LEFT JOIN read.customers c ON c.id = l.customer_id LEFT JOIN read.staff s ON s.id = l.assignee "
     "LEFT JOIN read.staff a ON a.id = l.sanction_assignee"
 )

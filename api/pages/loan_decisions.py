@@ -36,6 +36,7 @@ from api.web import (
     not_found,
     pages,
     path_id,
+    refusal_status,
     render,
 )
 from domain.identity.application import Identity
@@ -229,7 +230,7 @@ def _form_action(use: str) -> Any:
                 brand, loan_id, form_text(request, "reason"), any_sanction=any_sm, expected_version=seen
             ),
             "sanction-assign": lambda: loans.assign_sanction(
-                brand, loan_id, form_text(request, "staff_id"), form_text(request, "reason")
+                brand, loan_id, form_text(request, "staff_id"), form_text(request, "reason"), expected_version=seen
             ),
         }  # fmt: skip
         if use == "send-back" and form_text(request, "to") == "cx" and not principal.holds(*SANCTION):
@@ -238,8 +239,8 @@ def _form_action(use: str) -> Any:
             result = await act(principal, work[use])
         except ConcurrentModification:
             return await loan_page_with_error(request, port, principal, loan_id, CHANGED_SINCE, 409)
-        except DomainError as exc:
-            return await loan_page_with_error(request, port, principal, loan_id, error_text(exc))
+        except DomainError as exc:  # 409 for a conflict (not this staff member's to decide, decided already)
+            return await loan_page_with_error(request, port, principal, loan_id, error_text(exc), refusal_status(exc))
         return await after_write(request, Loans.name, result.position, f"/loans/{loan_id}")
 
     handle.__name__ = f"loan_{use.replace('-', '_')}"

@@ -24,7 +24,20 @@ from api.services.disbursal_views import DisbursementBlocks
 from api.services.disbursals import cancel_unless_paying_out
 from api.services.repayment_pages import received_page
 from api.services.servicing_fields import servicing_fields
-from api.web import Page, act, after_write, as_id, error_text, form_text, keyset_page, not_found, pages, path_id, render
+from api.web import (
+    Page,
+    act,
+    after_write,
+    as_id,
+    error_text,
+    form_text,
+    keyset_page,
+    not_found,
+    pages,
+    path_id,
+    refusal_status,
+    render,
+)
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
@@ -331,7 +344,8 @@ def _form_action(use: str) -> Any:
             ),
             "bypass": lambda: port.loans.bypass(brand, loan_id, form_text(request, "check"), form_text(request, "reason")),
             "assign": lambda: port.loans.assign(
-                brand, loan_id, as_id(form_text(request, "staff_id")) or UUID(int=0), form_text(request, "reason") or None
+                brand, loan_id, as_id(form_text(request, "staff_id")) or UUID(int=0), form_text(request, "reason") or None,
+                expected_version=_whole(form_text(request, "expected_version")),
             ),
             "cancel": lambda: cancel_unless_paying_out(
                 port.loans, port.disbursements.store, brand, loan_id, form_text(request, "reason")
@@ -346,8 +360,10 @@ def _form_action(use: str) -> Any:
         }  # fmt: skip
         try:
             result = await act(principal, work[use])
-        except DomainError as exc:
-            return await _loan_page(request, port, principal, loan_id, error=error_text(exc))
+        except DomainError as exc:  # a change since the page was read (expected_version) is a 409
+            return await _loan_page(
+                request, port, principal, loan_id, error=error_text(exc), status=refusal_status(exc)
+            )
         return await after_write(request, Loans.name, result.position, f"/loans/{loan_id}")
 
     handle.__name__ = f"loan_{use}"

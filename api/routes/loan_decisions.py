@@ -255,7 +255,10 @@ def escalate(ctx: Context[LoanPort]) -> Reply:
 
 def sanction_assign(ctx: Context[LoanPort]) -> Reply:
     body: SanctionAssignIn = ctx.body
-    return written(ctx, ctx.port.loans.assign_sanction(ctx.brand_id, ctx.path["loan_id"], body.staff_id, body.reason))
+    result = ctx.port.loans.assign_sanction(
+        ctx.brand_id, ctx.path["loan_id"], body.staff_id, body.reason, expected_version=ctx.expected_version()
+    )
+    return written(ctx, result)
 
 
 def reactivate(ctx: Context[LoanPort]) -> Reply:
@@ -346,7 +349,6 @@ ENDPOINTS = serve(
             "Sanction Head: assign a CX-approved loan to a Sanction Manager",
             HEAD_WRITE,
             SanctionAssignIn,
-            if_match=False,
         ),
         _command(
             "/api/v1/loans/{loan_id}/reactivate",

@@ -444,7 +444,10 @@ def bypass_check(ctx: Context[LoanPort]) -> Reply:
 
 def assign_loan(ctx: Context[LoanPort]) -> Reply:
     body: AssignIn = ctx.body
-    return _written(ctx, ctx.port.loans.assign(ctx.brand_id, ctx.path["loan_id"], body.staff_id, body.reason))
+    result = ctx.port.loans.assign(
+        ctx.brand_id, ctx.path["loan_id"], body.staff_id, body.reason, expected_version=ctx.expected_version()
+    )
+    return _written(ctx, result)
 
 
 def cancel_loan(ctx: Context[LoanPort]) -> Reply:
@@ -551,12 +554,15 @@ ENDPOINTS = serve(
             BYPASS,
             BypassIn,
         ),
-        _command(
-            "/api/v1/loans/{loan_id}/assign",
-            assign_loan,
-            "Assign or reassign to a credit executive",
-            RELOCATE,
-            AssignIn,
+        replace(
+            _command(
+                "/api/v1/loans/{loan_id}/assign",
+                assign_loan,
+                "Assign or reassign to a credit executive",
+                RELOCATE,
+                AssignIn,
+            ),
+            if_match=True,
         ),
         replace(
             _command(

@@ -263,10 +263,20 @@ class Loans(
         self._auto_allocate(loan, today)
         return self.commit(loan)
 
-    def assign(self, brand_id: UUID, loan_id: UUID, staff_id: UUID, reason: str | None = None) -> CommandResult:
-        """A manager (LOAN_RELOCATE) assigns or reassigns the application to a staff member who takes loans."""
+    def assign(
+        self,
+        brand_id: UUID,
+        loan_id: UUID,
+        staff_id: UUID,
+        reason: str | None = None,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """A manager (LOAN_RELOCATE) assigns or reassigns the application to a staff member who takes loans.
+        `expected_version` (If-Match, the page's form): another manager's assignment - or any change - since is a
+        409, not put over silently."""
         why = _reason(reason) if reason else "assigned by a manager"
         loan = self.get(brand_id, loan_id)
+        self.check_version(loan, expected_version)
         self._require_takes_loans(brand_id, staff_id)
         loan.assign(staff_id, AssignedBy.MANAGER, why, today=self.parties.business_date(brand_id))
         return self.commit(loan)

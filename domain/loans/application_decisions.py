@@ -200,9 +200,12 @@ class DecisionUseCases:
         loan.escalate(why, automatic=automatic, today=self.parties.business_date(brand_id), any_sanction=any_sanction)
         return self.commit(loan)
 
-    def assign_sanction(self, brand_id: UUID, loan_id: UUID, staff_id: UUID | str, reason: str) -> CommandResult:
+    def assign_sanction(
+        self, brand_id: UUID, loan_id: UUID, staff_id: UUID | str, reason: str, expected_version: int | None = None
+    ) -> CommandResult:
         """The Sanction Head gives a CX-approved loan to another Sanction Manager of the brand (enabled, holding
-        SANCTION_MANAGER at WRITE; 422 naming `staff_id` otherwise), with the reason."""
+        SANCTION_MANAGER at WRITE; 422 naming `staff_id` otherwise), with the reason. `expected_version` (If-Match,
+        the escalations list's or the loan page's form): a change since is a 409."""
         checks = FieldChecks()
         staff = checks.check(lambda: _staff_id(staff_id))
         why = checks.check(lambda: reason_text(reason))
@@ -211,6 +214,7 @@ class DecisionUseCases:
         if not self.parties.can_sanction(brand_id, staff):
             raise InvalidValue("staff_id", "not an enabled Sanction Manager of this brand")
         loan = self.get(brand_id, loan_id)
+        self.check_version(loan, expected_version)
         loan.assign_sanction(staff, why, self.parties.business_date(brand_id))
         return self.commit(loan)
 

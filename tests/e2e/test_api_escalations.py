@@ -76,8 +76,12 @@ def test_escalate_assign_and_the_head_decides(client: Any, tenant: Any, platform
         refused = client.post(f"{url}/sanction-assign", json=bad, headers=keys["sanction_head"])
         assert refused.status_code == 422 and "staff_id" in refused.text, refused.text
     assert _events(dsn) == before
-    assigned = client.post(f"{url}/sanction-assign", json=assign, headers=keys["sanction_head"])
+    seen = client.get(url, headers=tenant.auth).json()["version"]
+    read = {**keys["sanction_head"], "If-Match": f'"{seen}"'}
+    assigned = client.post(f"{url}/sanction-assign", json=assign, headers=read)
     assert assigned.status_code == 200, assigned.text
+    stale = client.post(f"{url}/sanction-assign", json={**assign, "staff_id": str(meena.id)}, headers=read)
+    assert stale.status_code == 409 and stale.json()["current_version"] == seen + 1, stale.text
     entry = assigned.json()["history"][-1]
     assert entry["kind"] == "sanction_assigned" and entry["reason"] == "Ravi knows the employer"
     assert entry["details"] == {"staff_id": str(ravi.id)}

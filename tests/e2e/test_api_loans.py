@@ -185,9 +185,19 @@ def test_bre_rejection_bypass_override_assign_cancel_and_isolation(client: Any, 
         tenant.brand_id, f"cx-{uuid.uuid4().hex[:6]}@lender.in", "Ravi CX", ["credit_executive"], granter=OPERATOR
     )
     settle(platform, "identity", cx.position)
-    assigned = client.post(f"{url}/assign", json={"staff_id": str(cx.id)}, headers=tenant.auth)
+    seen = client.get(url, headers=tenant.auth).json()["version"]  # two managers read the loan
+    other_cx = identity.create_staff(
+        tenant.brand_id, f"cx-{uuid.uuid4().hex[:6]}@lender.in", "Uma CX", ["credit_executive"], granter=OPERATOR
+    )
+    settle(platform, "identity", other_cx.position)
+    read = {**tenant.auth, "If-Match": f'"{seen}"'}
+    assigned = client.post(f"{url}/assign", json={"staff_id": str(cx.id)}, headers=read)
     assert assigned.status_code == 200, assigned.text
     assert assigned.json()["assignee_name"] == "Ravi CX"
+    # The second, on the loan as read before the first's: 409, not put over the first's silently.
+    stale = client.post(f"{url}/assign", json={"staff_id": str(other_cx.id)}, headers=read)
+    assert stale.status_code == 409 and stale.json()["current_version"] == seen + 1, stale.text
+    assert client.get(url, headers=tenant.auth).json()["assignee_name"] == "Ravi CX"
     mine = client.get("/api/v1/loans", params={"assignee": str(cx.id)}, headers=tenant.auth).json()
     assert [i["id"] for i in mine["items"]] == [loan["id"]]
     nobody = client.post(f"{url}/assign", json={"staff_id": str(uuid.uuid4())}, headers=tenant.auth)

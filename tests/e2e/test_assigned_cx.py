@@ -7,6 +7,7 @@ still the pool's."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -60,7 +61,7 @@ def test_a_credit_executive_does_not_work_an_application_assigned_to_another(
     csrf = ravi.headers["X-CSRF-Token"]
     page = ravi.post(f"/loans/{loan_id}/cx-approve",
                      data={"csrf_token": csrf, "approved_amount": "90000", "remarks": "salary supports"})  # fmt: skip
-    assert page.status_code == 422 and "assigned to another credit executive" in page.text, page.text[:300]
+    assert page.status_code == 409 and "assigned to another credit executive" in page.text, page.text[:300]
     assert client.get(url, headers=tenant.auth).json()["status"] == "pending"
 
     assert asha.post(f"{url}/cam", json=CAM).status_code == 200
@@ -83,3 +84,32 @@ def test_a_manager_and_the_pool_work_any_application(client: Any, app: Any, tena
 
     pool = ravi.post(f"/api/v1/loans/{pool_id}/cx-approve", json={"approved_amount": "90000", "remarks": "fine"})
     assert pool.status_code == 200 and pool.json()["status"] == "cx_approved", pool.text
+
+
+def test_a_loan_page_assign_form_opened_before_another_managers_assignment_is_refused(
+    client: Any, app: Any, tenant: Any, platform: Any
+) -> None:
+    """Two managers open the loan page; the first gives the application to Asha, the second's form - opened before -
+    to Ravi: a 409 on the loan page, Asha's assignment kept (it was put over without a word)."""
+    loan_id = _pending(client, tenant, phone="9876512390")
+    (_, asha_id), (_, ravi_id) = (_signed_in(client, app, tenant, "credit_executive") for _ in range(2))
+    manager, _ = _signed_in(client, app, tenant, "sanction_head")  # holds LOAN_RELOCATE
+    settle(platform, "identity")
+    page = manager.get(f"/loans/{loan_id}")
+    assert page.status_code == 200, page.text[:300]
+    form = page.text[page.text.index('id="assign-form"') :]
+    seen = re.search(r'name="expected_version" value="(\d+)"', form[: form.index("</form>")])
+    assert seen is not None, "the assign form carries no version"
+    url = f"/api/v1/loans/{loan_id}"
+    first = client.post(f"{url}/assign", json={"staff_id": asha_id, "reason": "her queue"}, headers=tenant.auth)
+    assert first.status_code == 200, first.text
+    csrf = manager.headers["X-CSRF-Token"]
+    data = {"csrf_token": csrf, "staff_id": ravi_id, "reason": "his queue", "expected_version": seen.group(1)}
+    refused = manager.post(f"/loans/{loan_id}/assign", data=data)
+    assert refused.status_code == 409, refused.text[:300]
+    assert client.get(url, headers=tenant.auth).json()["assignee_id"] == asha_id
+    now = client.get(url, headers=tenant.auth).json()["version"]
+    saved = manager.post(f"/loans/{loan_id}/assign", data={**data, "expected_version": str(now)})
+    assert saved.status_code == 303, saved.text[:300]
+    settle(platform, "loans")
+    assert client.get(url, headers=tenant.auth).json()["assignee_id"] == ravi_id

@@ -81,7 +81,7 @@ def test_a_sanction_manager_does_not_decide_a_loan_assigned_to_another(
     # A form posted anyway is refused the same way.
     csrf = ravi.headers["X-CSRF-Token"]
     page = ravi.post(f"/loans/{loan_id}/sanction", data={"csrf_token": csrf, **SANCTION})
-    assert page.status_code == 422 and "assigned this loan to another Sanction Manager" in page.text, page.text[:300]
+    assert page.status_code == 409 and "assigned this loan to another Sanction Manager" in page.text, page.text[:300]
     after = client.get(url, headers=tenant.auth).json()
     assert (after["status"], after["version"]) == ("cx_approved", before["version"])
     assert _events(dsn) == events  # nothing recorded
@@ -151,7 +151,7 @@ def test_another_sanction_manager_does_not_change_the_product_of_a_loan_assigned
     # The form posted anyway is refused the same way.
     csrf = ravi.headers["X-CSRF-Token"]
     page = ravi.post(f"/loans/{loan_id}/product", data={"csrf_token": csrf, **_change("80000")})
-    assert page.status_code == 422 and "assigned this loan to another Sanction Manager" in page.text, page.text[:300]
+    assert page.status_code == 409 and "assigned this loan to another Sanction Manager" in page.text, page.text[:300]
     settle(platform, "loans")
     assert client.get(url, headers=tenant.auth).json() == before  # the read model unchanged
     assert _events(dsn) == events  # nothing recorded
@@ -253,3 +253,30 @@ def test_a_product_changer_by_custom_grant_is_told_whose_the_loan_is(
     )
     # A credit executive without the grant had no form the assignment hides: nothing to explain to them.
     assert "decided-by" not in _Page(plain.get(f"/loans/{loan_id}").text).text
+
+
+def test_the_heads_escalations_list_assigns_only_the_loan_it_showed(
+    client: Any, app: Any, tenant: Any, platform: Any
+) -> None:
+    """The escalations list's assign form carries the loan's version as the list read it: a loan assigned meanwhile
+    (by another head, or from the loan page) is a 409 there, the other assignment kept."""
+    loan_id = _cx_approved(client, tenant, "Nila Rao", "9876512377")
+    (_, meena_id), (_, ravi_id) = (_signed_in(client, app, tenant, "sanction_manager") for _ in range(2))
+    head, _ = _signed_in(client, app, tenant, "sanction_head")
+    settle(platform, "identity")
+    escalated = head.post(f"/api/v1/loans/{loan_id}/escalate", json={"reason": "employer unknown"})
+    assert escalated.status_code == 200, escalated.text
+    settle(platform, "loans")
+    listed = head.get("/credit/sanction-head").text
+    row = listed[listed.index(f'data-loan="{loan_id}"') :]
+    row = row[: row.index("</tr>")]
+    assert f'name="expected_version" value="{escalated.json()["version"]}"' in row, row
+    _assign(head, loan_id, meena_id)  # another head, meanwhile
+    form = {"csrf_token": head.headers["X-CSRF-Token"], "staff_id": ravi_id, "reason": "his employer",
+            "expected_version": str(escalated.json()["version"])}  # fmt: skip
+    refused = head.post(f"/loans/{loan_id}/sanction-assign", data=form)
+    assert refused.status_code == 409, refused.text[:300]
+    settle(platform, "loans")
+    history = client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()["history"]
+    assigned = [h["details"]["staff_id"] for h in history if h["kind"] == "sanction_assigned"]
+    assert assigned == [meena_id], assigned
