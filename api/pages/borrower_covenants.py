@@ -76,9 +76,11 @@ def record_state(record: EvaluationRow, chased: bool = True) -> str:
 
 
 async def _customer(port: BorrowerCovenantPort, principal: BorrowerPrincipal) -> UUID | None:
-    """The borrower's Customer 360 record (made at the personal step; None before it)."""
-    funnel = await run_in_threadpool(port.onboarding.funnel, principal.brand_id, principal.borrower_id)
-    customer_id: UUID | None = funnel.customer_id
+    """The borrower's Customer 360 record (made at the personal step; None before it, and for a record found by the
+    PAN alone: `Onboarding.own_record`)."""
+    customer_id: UUID | None = await run_in_threadpool(
+        port.onboarding.own_record, principal.brand_id, principal.borrower_id
+    )
     return customer_id
 
 

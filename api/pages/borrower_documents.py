@@ -99,16 +99,17 @@ async def _documents_page(
     field_errors: dict[str, str] | None = None,
 ) -> Response:
     def load() -> tuple[Any, ...]:
-        state = port.onboarding.state(principal.brand_id, principal.borrower_id)
-        if state.customer_id is None:
-            return None, [], []
-        detail = port.desk.checklist_detail(principal.brand_id, state.customer_id)
-        documents = port.queries.of_customer(principal.brand_id, state.customer_id, None, 50, as_borrower=True).items
-        requested = port.queries.requests(principal.brand_id, state.customer_id, open_only=True)
-        return detail, documents, requested
+        linked, own = port.onboarding.record_seen(principal.brand_id, principal.borrower_id)
+        if linked is None or not own:  # no record yet, or one found by the PAN alone: nothing of what it holds
+            return None, [], [], linked is not None
+        customer_id = linked
+        detail = port.desk.checklist_detail(principal.brand_id, customer_id)
+        documents = port.queries.of_customer(principal.brand_id, customer_id, None, 50, as_borrower=True).items
+        requested = port.queries.requests(principal.brand_id, customer_id, open_only=True)
+        return detail, documents, requested, False
 
     try:
-        detail, documents, requested = await run_in_threadpool(load)
+        detail, documents, requested, held_elsewhere = await run_in_threadpool(load)
     except BorrowerNotFound:
         return RedirectResponse(_base(request), status_code=303)
     context: dict[str, Any] = {}
@@ -129,6 +130,7 @@ async def _documents_page(
         "apply_documents.html",
         status,
         detail=detail,
+        held_elsewhere=held_elsewhere,
         errors=errors or [],
         chosen=chosen,
         period=period or {},
@@ -177,11 +179,11 @@ async def documents_upload(request: Request, port: BorrowerDocumentPort) -> Resp
     period = {name: form.get(name) if isinstance(form.get(name), str) else "" for name in PERIOD_FIELDS}
 
     def offered() -> list[DocumentKind] | None:
-        state = port.onboarding.state(principal.brand_id, principal.borrower_id)
-        if state.customer_id is None:
+        customer_id = port.onboarding.own_record(principal.brand_id, principal.borrower_id)
+        if customer_id is None:  # no record of theirs yet (none, or one found by the PAN alone)
             return None
-        requested = port.queries.requests(principal.brand_id, state.customer_id, open_only=True)
-        kinds = uploadable_kinds(port.desk.checklist_detail(principal.brand_id, state.customer_id).kinds)
+        requested = port.queries.requests(principal.brand_id, customer_id, open_only=True)
+        kinds = uploadable_kinds(port.desk.checklist_detail(principal.brand_id, customer_id).kinds)
         return [*(DocumentKind(r.kind) for r in requested), *kinds]  # a requested kind is offered whatever it is
 
     kinds = await run_in_threadpool(offered)

@@ -593,8 +593,8 @@ MAX_STATEMENTS = 12
 
 def _earlier_statements(port: BorrowerFlowPort, principal: BorrowerPrincipal) -> list[UUID]:
     """The borrower's bank statements already sent and not rejected, newest first."""
-    customer_id = port.onboarding.state(principal.brand_id, principal.borrower_id).customer_id
-    if customer_id is None:
+    customer_id = port.onboarding.own_record(principal.brand_id, principal.borrower_id)
+    if customer_id is None:  # no record of theirs yet (none, or one found by the PAN alone)
         return []
     return port.documents.queries.statement_ids(principal.brand_id, customer_id)
 
@@ -635,10 +635,11 @@ async def status_page(
             pay_link = PayLinks.configured().url("", principal.brand_id, application.id, datetime.now(UTC))
     documents_missing = None  # documents belong to the record the personal step makes
     covenants = None  # so do covenants: how many records wait for the borrower's proof, when they have any
-    if state.customer_id is not None:
-        detail = await run_in_threadpool(port.documents.checklist_detail, principal.brand_id, state.customer_id)
+    own = await run_in_threadpool(port.onboarding.own_record, principal.brand_id, principal.borrower_id)
+    if own is not None:  # not a record found by the PAN alone: that shows its borrower nothing of what it holds
+        detail = await run_in_threadpool(port.documents.checklist_detail, principal.brand_id, own)
         documents_missing = len(detail.to_upload)
-        theirs = await run_in_threadpool(port.covenants.of_borrower, principal.brand_id, state.customer_id)
+        theirs = await run_in_threadpool(port.covenants.of_borrower, principal.brand_id, own)
         covenants = sum(c.awaiting_proof for c in theirs) if theirs else None
     offers = await run_in_threadpool(port.reloans.offers, principal.brand_id, principal.borrower_id)
     callbacks = await run_in_threadpool(port.callback_queries.of_borrower, principal.brand_id, principal.borrower_id, 1)

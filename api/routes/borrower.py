@@ -190,8 +190,9 @@ def borrower_me(ctx: Context[BorrowerPort]) -> Reply:
     if application_id is not None:
         decision = application_decision(ctx.port.loans, ctx.brand_id, application_id)
         funnel = funnel.model_copy(update={"application": decision})
-    if funnel_state.customer_id is not None:
-        requested = ctx.port.documents.requests(ctx.brand_id, funnel_state.customer_id, open_only=True)
+    own = ctx.port.onboarding.own_record(ctx.brand_id, ctx.borrower.borrower_id) if funnel_state.customer_id else None
+    if own is not None:  # the requests of a record of theirs (not one found by the PAN alone)
+        requested = ctx.port.documents.requests(ctx.brand_id, own, open_only=True)
         items = [RequestedDocumentOut.model_validate(r, from_attributes=True) for r in requested]
         funnel = funnel.model_copy(update={"requested_documents": items})
     return json_response(funnel)

@@ -17,7 +17,7 @@ from domain.documents.content import DocumentKind
 from domain.documents.document import DocumentNotFound, borrower_sees
 from domain.onboarding.application import Onboarding
 from domain.onboarding.parties import BorrowerPrincipal
-from projections.documents import DocumentQueries
+from projections.documents import DocumentQueries, DocumentRow
 
 
 @dataclass(frozen=True)
@@ -94,9 +94,9 @@ def borrower_document(ctx: Context[BorrowerDocumentPort]) -> Reply:
     evidence on their record (`borrower_sees`), is a 404."""
     assert ctx.borrower is not None
     document_id = ctx.path["document_id"]
-    customer_id = ctx.port.onboarding.state(ctx.brand_id, ctx.borrower.borrower_id).customer_id
+    customer_id, own = ctx.port.onboarding.record_seen(ctx.brand_id, ctx.borrower.borrower_id)
     row = ctx.port.queries.document(ctx.brand_id, document_id) if customer_id is not None else None
-    if row is None or row.customer_id != customer_id or not borrower_sees(row.uploaded_by, row.kind):
+    if row is None or row.customer_id != customer_id or not shown_to(ctx.borrower, own, row):
         raise DocumentNotFound(f"Document {document_id} not found", id=str(document_id))
     return json_response(DocumentOut.model_validate(row, from_attributes=True))
 
@@ -106,10 +106,20 @@ def own_document_content(port: BorrowerDocumentPort, borrower: BorrowerPrincipal
     checked against the SHA-256 recorded at upload (409 when they differ). Another borrower's, staff's internal
     evidence on their record, another brand's or an unknown id is the same DocumentNotFound: a 404 that says nothing
     of what exists."""
-    customer_id = port.onboarding.state(borrower.brand_id, borrower.borrower_id).customer_id
+    customer_id, own = port.onboarding.record_seen(borrower.brand_id, borrower.borrower_id)
     if customer_id is None:  # no record yet, so no documents
         raise DocumentNotFound(f"Document {document_id} not found", id=str(document_id))
+    if not own:  # a record found by the PAN alone: only what they uploaded themselves
+        row = port.queries.document(borrower.brand_id, document_id)
+        if row is None or not shown_to(borrower, own, row):
+            raise DocumentNotFound(f"Document {document_id} not found", id=str(document_id))
     return port.documents.borrower_content(borrower.brand_id, document_id, customer_id)
+
+
+def shown_to(borrower: BorrowerPrincipal, own: bool, row: DocumentRow) -> bool:
+    """Whether the borrower sees a document of the record their funnel is linked to: what `borrower_sees` of their
+    own record; of a record found by the PAN alone (`own` false: anyone can type a PAN), only their own uploads."""
+    return borrower_sees(row.uploaded_by, row.kind) and (own or row.uploader == borrower.actor)
 
 
 def own_document_file(stored: StoredContent) -> Response:
@@ -128,12 +138,17 @@ def borrower_document_file(ctx: Context[BorrowerDocumentPort]) -> Response:
 
 def borrower_documents(ctx: Context[BorrowerDocumentPort]) -> Reply:
     assert ctx.borrower is not None
-    state = ctx.port.onboarding.state(ctx.brand_id, ctx.borrower.borrower_id)
-    if state.customer_id is None:
+    customer_id, own = ctx.port.onboarding.record_seen(ctx.brand_id, ctx.borrower.borrower_id)
+    if customer_id is None:
         return json_response(BorrowerDocumentsOut(items=[], required=[], missing=[]))
-    page = ctx.port.queries.of_customer(ctx.brand_id, state.customer_id, None, 200, as_borrower=True)
-    checklist = ctx.port.desk.checklist(ctx.brand_id, state.customer_id)
-    requested = ctx.port.queries.requests(ctx.brand_id, state.customer_id, open_only=True)
+    page = ctx.port.queries.of_customer(ctx.brand_id, customer_id, None, 200, as_borrower=True)
+    if not own:  # a record found by the PAN alone: their own uploads, nothing of what the record holds
+        items = [
+            DocumentOut.model_validate(d, from_attributes=True) for d in page.items if shown_to(ctx.borrower, own, d)
+        ]
+        return json_response(BorrowerDocumentsOut(items=items, required=[], missing=[]))
+    checklist = ctx.port.desk.checklist(ctx.brand_id, customer_id)
+    requested = ctx.port.queries.requests(ctx.brand_id, customer_id, open_only=True)
     return json_response(
         BorrowerDocumentsOut(
             items=[DocumentOut.model_validate(d, from_attributes=True) for d in page.items],

@@ -75,17 +75,18 @@ class BorrowerReloans:
     def offers(self, brand_id: UUID, borrower_id: UUID) -> list[BorrowerOffer]:
         """The borrower's offers in the brand, pending first (each with its quote), then the decided ones."""
         funnel = self.onboarding.funnel(brand_id, borrower_id)
-        if funnel.customer_id is None:  # no Customer 360 record yet: no loan, so no offer
+        customer = self.onboarding.record_shown(funnel)
+        if customer is None:  # no Customer 360 record of theirs yet (or one found by the PAN alone): no offer
             return []
         cutoff = self.desk.expiry_cutoff(brand_id)
-        rows = self.queries.of_customer(brand_id, funnel.customer_id)
+        rows = self.queries.of_customer(brand_id, customer)
         asks = any(r.status == OfferStatus.PENDING.value for r in rows) and self.onboarding.reloan_asks_again(funnel)
         return [self._with_quote(brand_id, row, cutoff, asks) for row in rows]
 
     def offer(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID) -> BorrowerOffer | None:
         """One offer of the borrower's as the read model shows it (None when it is not theirs, or not there yet)."""
         funnel = self.onboarding.funnel(brand_id, borrower_id)
-        customer = funnel.customer_id
+        customer = self.onboarding.record_shown(funnel)
         row = self.queries.of_customer_one(brand_id, customer, offer_id) if customer is not None else None
         if row is None:
             return None
@@ -128,7 +129,7 @@ class BorrowerReloans:
     def _require_own(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID) -> None:
         """ReloanOfferNotFound (404) unless the offer is the brand's and made to this borrower (its borrower never
         changes, so the check holds through the decision)."""
-        customer = self.onboarding.funnel(brand_id, borrower_id).customer_id
+        customer = self.onboarding.own_record(brand_id, borrower_id)  # not a record found by the PAN alone
         offer = self.desk.offers.get(brand_id, offer_id)  # another brand's: ReloanOfferNotFound
         if customer is None or offer.customer_id != customer:
             raise ReloanOfferNotFound(f"ReloanOffer {offer_id} not found", id=str(offer_id))

@@ -269,6 +269,26 @@ class Onboarding(ContextApplication):
             can_apply_again=again is not None and again.allowed,
         )
 
+    def own_record(self, brand_id: UUID, borrower_id: UUID) -> UUID | None:
+        """The Customer 360 record whose data the signed-in borrower sees and acts on through the portal (its
+        documents and document requests, re-loan offers, covenants, loans): `record_shown`."""
+        return self.record_shown(self.funnel(brand_id, borrower_id))
+
+    def record_seen(self, brand_id: UUID, borrower_id: UUID) -> tuple[UUID | None, bool]:
+        """The funnel's record (None before the personal step) and whether it is the borrower's own (`record_shown`):
+        of a record found by the PAN alone they see only what they uploaded themselves."""
+        funnel = self.funnel(brand_id, borrower_id)
+        return funnel.customer_id, self.record_shown(funnel) is not None
+
+    def record_shown(self, funnel: Funnel) -> UUID | None:
+        """The funnel's record when the borrower proved it theirs - signed in with its own phone (`_proven`) - else
+        None: a record found by the PAN alone (anyone can type a PAN) is linked for staff to see the application
+        beside it, but shows its borrower nothing of what it holds (a stranger typing someone's PAN read their KYC
+        documents, accepted their re-loan offers and opened their loans)."""
+        if funnel.customer_id is None or not self._proven(funnel):
+            return None
+        return funnel.customer_id
+
     def details(self, brand_id: UUID, borrower_id: UUID, step: Step) -> dict[str, Any] | None:
         """What the borrower last recorded for `step` (to fill a form again)."""
         return self.funnel(brand_id, borrower_id).details.get(step)
@@ -625,8 +645,10 @@ class Onboarding(ContextApplication):
         return loan_id
 
     def require_own_application(self, funnel: Funnel, loan_id: UUID) -> None:
-        """ApplicationNotFound (404) unless the loan is the funnel's borrower's."""
-        if funnel.customer_id is None or self.loans.owner(funnel.brand_id, loan_id) != funnel.customer_id:
+        """ApplicationNotFound (404) unless the loan is the funnel's borrower's: the application this funnel made,
+        or any loan of their record once it is theirs (`record_shown`: not a record found by the PAN alone)."""
+        mine = funnel.customer_id is not None and self.loans.owner(funnel.brand_id, loan_id) == funnel.customer_id
+        if not mine or (loan_id != self._last_application(funnel) and self.record_shown(funnel) is None):
             raise ApplicationNotFound(f"application {loan_id} not found", id=str(loan_id))
 
     def upload_document(

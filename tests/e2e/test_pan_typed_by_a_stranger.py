@@ -1,0 +1,86 @@
+"""A PAN typed by someone signed in with another phone links their onboarding to the one Customer 360 record (staff
+see the application beside it; `check_someone_elses_pan` in the origination black box), but a PAN is no proof: anyone
+can type one. Found by the brand-isolation audit: the stranger's portal then showed the record's KYC documents and
+downloaded them, listed its open document requests, and opened the record's loans by id. Now a record found by the
+PAN alone shows its borrower nothing of what it holds (`Onboarding.record_shown`): only what their own funnel made."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from adapters.simulators.sms import SmsSimulator
+from tests.conftest import Tenant
+from tests.e2e.onboarding_support import bearer, sign_in, sms
+from tests.e2e.test_api_loans import PRODUCT, catalogue
+from tests.e2e.test_onboarding_api import PERSONAL, _pan
+from tests.support import mobile, settle
+
+__all__ = ["catalogue", "sms"]  # the fixtures, used by name
+
+PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def test_a_record_found_by_the_pan_alone_shows_the_stranger_nothing_it_holds(
+    app: Any, client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    pan, owner_phone = _pan(), mobile()
+    owner_auth = bearer(sign_in(client, sms, tenant.slug, owner_phone))
+    assert client.put("/api/v1/borrower/steps/pan", json={"pan": pan}, headers=owner_auth).status_code == 200
+    assert client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=owner_auth).status_code == 200
+    sent = client.post(
+        "/api/v1/borrower/documents",
+        data={"kind": "pan_card"},
+        files={"file": ("pan.pdf", PDF + uuid.uuid4().bytes)},
+        headers=owner_auth,
+    )
+    assert sent.status_code == 201, sent.text
+    document = sent.json()["id"]
+    owner = sent.json()["customer_id"]
+    asked = client.post(
+        f"/api/v1/customers/{owner}/document-requests", json={"kinds": ["salary_slip"]}, headers=tenant.auth
+    )
+    assert asked.status_code == 201, asked.text
+    body = {"customer_id": owner, "product_id": str(PRODUCT), "amount": "50000", "tenure": 12}
+    loan = client.post("/api/v1/loans", json=body, headers=tenant.auth)
+    assert loan.status_code == 201, loan.text
+    settle(platform, "documents")
+
+    # The owner sees their record (the control: what the stranger is refused exists and is shown to its borrower).
+    assert [d["id"] for d in client.get("/api/v1/borrower/documents", headers=owner_auth).json()["items"]] == [document]
+    assert client.get(f"/api/v1/borrower/documents/{document}/file", headers=owner_auth).status_code == 200
+    assert client.get(f"/api/v1/borrower/applications/{loan.json()['id']}", headers=owner_auth).status_code == 200
+    assert client.get("/api/v1/borrower/me", headers=owner_auth).json()["requested_documents"]
+
+    stranger = bearer(sign_in(client, sms, tenant.slug, mobile()))
+    assert client.put("/api/v1/borrower/steps/pan", json={"pan": pan}, headers=stranger).status_code == 200
+    personal = {**PERSONAL, "name": "Someone Else"}
+    assert client.put("/api/v1/borrower/steps/personal", json=personal, headers=stranger).status_code == 200
+    theirs = client.post(
+        "/api/v1/borrower/documents",
+        data={"kind": "salary_slip"},
+        files={"file": ("slip.pdf", PDF + uuid.uuid4().bytes)},
+        headers=stranger,
+    )
+    assert theirs.status_code == 201 and theirs.json()["customer_id"] == owner, theirs.text  # linked, for staff
+    settle(platform, "documents")
+
+    listed = client.get("/api/v1/borrower/documents", headers=stranger)
+    assert listed.status_code == 200, listed.text
+    assert [d["id"] for d in listed.json()["items"]] == [theirs.json()["id"]], listed.text  # their own upload only
+    assert listed.json()["required"] == [] and listed.json()["missing"] == [] and not listed.json().get("requested")
+    assert client.get(f"/api/v1/borrower/documents/{theirs.json()['id']}/file", headers=stranger).status_code == 200
+    assert client.get(f"/api/v1/borrower/documents/{document}", headers=stranger).status_code == 404
+    assert client.get(f"/api/v1/borrower/documents/{document}/file", headers=stranger).status_code == 404
+    assert not client.get("/api/v1/borrower/me", headers=stranger).json().get("requested_documents")
+    assert client.get(f"/api/v1/borrower/applications/{loan.json()['id']}", headers=stranger).status_code == 404
+    assert client.get("/api/v1/borrower/reloan-offers", headers=stranger).json()["items"] == []
+
+    web = TestClient(app, follow_redirects=False)
+    with web:
+        web.cookies.set("cd_borrower", stranger["Authorization"].removeprefix("Bearer "), path=f"/apply/{tenant.slug}")
+        page = web.get(f"/apply/{tenant.slug}/documents")
+        assert page.status_code == 200 and 'id="documents-held-elsewhere"' in page.text, page.text[:500]
+        assert "pan.pdf" not in page.text and document not in page.text
