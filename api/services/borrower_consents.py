@@ -80,7 +80,10 @@ class BorrowerConsents:
         without fetching again: it was a 409 "no consent is waiting" for good, and a new paid round trip."""
         customer_id, funnel = self._customer(brand_id, borrower_id)
         check, step = _CHECK[provider]
-        if not _verified_unrecorded(self.verifications.profile(brand_id, customer_id), funnel, check, step):
+        profile = self.verifications.profile(brand_id, customer_id)
+        # Not on a record found by the PAN alone: its verified check may be its own borrower's consent, not theirs.
+        reuse = _verified_unrecorded(profile, funnel, check, step)
+        if not (reuse and self.onboarding.own_record(brand_id, borrower_id) == customer_id):
             try:
                 if check is CheckKind.AADHAAR:
                     self.verifications.complete_aadhaar(brand_id, customer_id)

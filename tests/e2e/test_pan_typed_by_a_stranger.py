@@ -15,7 +15,7 @@ from adapters.simulators.sms import SmsSimulator
 from tests.conftest import Tenant
 from tests.e2e.onboarding_support import bearer, sign_in, sms
 from tests.e2e.test_api_loans import PRODUCT, catalogue
-from tests.e2e.test_onboarding_api import PERSONAL, _pan
+from tests.e2e.test_onboarding_api import EMPLOYMENT, PERSONAL, _pan
 from tests.support import mobile, settle
 
 __all__ = ["catalogue", "sms"]  # the fixtures, used by name
@@ -84,3 +84,30 @@ def test_a_record_found_by_the_pan_alone_shows_the_stranger_nothing_it_holds(
         page = web.get(f"/apply/{tenant.slug}/documents")
         assert page.status_code == 200 and 'id="documents-held-elsewhere"' in page.text, page.text[:500]
         assert "pan.pdf" not in page.text and document not in page.text
+
+
+def test_the_records_verified_digilocker_consent_does_not_complete_the_strangers_aadhaar_step(
+    client: Any, tenant: Tenant, sms: SmsSimulator, provider_simulators: dict[str, Any]
+) -> None:
+    """A consent verified on the record and not recorded on this funnel is recorded from the check without asking
+    DigiLocker again - for the record's own borrower. The stranger's `complete` took the owner's verified Aadhaar
+    (name, date of birth, address) as theirs, without ever consenting."""
+    digilocker = provider_simulators["digilocker"]
+    digilocker.reset_faults()
+    pan = _pan()
+    owner = bearer(sign_in(client, sms, tenant.slug, mobile()))
+    for step, body in (("pan", {"pan": pan}), ("personal", PERSONAL), ("employment", EMPLOYMENT)):
+        assert client.put(f"/api/v1/borrower/steps/{step}", json=body, headers=owner).status_code == 200
+    started = client.post("/api/v1/borrower/consents/digilocker", headers=owner)
+    assert started.status_code == 201, started.text
+    digilocker.allow(started.json()["consent_id"])
+
+    stranger = bearer(sign_in(client, sms, tenant.slug, mobile()))
+    for step, body in (("pan", {"pan": pan}), ("personal", PERSONAL), ("employment", EMPLOYMENT)):
+        assert client.put(f"/api/v1/borrower/steps/{step}", json=body, headers=stranger).status_code == 200
+    # The owner's consent is verified on the record (their complete), not yet recorded on the stranger's funnel.
+    done = client.post("/api/v1/borrower/consents/digilocker/complete", headers=owner)
+    assert done.status_code == 200 and done.json()["status"] == "verified", done.text
+    taken = client.post("/api/v1/borrower/consents/digilocker/complete", headers=stranger)
+    assert taken.json().get("status") != "verified" and "Asha Verma" not in taken.text, taken.text
+    assert client.get("/api/v1/borrower/me", headers=stranger).json()["next_step"] == "aadhaar"
