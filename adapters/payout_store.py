@@ -31,11 +31,15 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import structlog
+
 from adapters.webhook_inbox import DDL as INBOX_DDL
 from adapters.webhook_inbox import WebhookInbox
 from domain.loans.payout_lines import PayoutLine
 from domain.shared.ddl import unless_present
 from domain.shared.errors import Conflict, FieldError, InvalidInput
+
+log = structlog.get_logger(__name__)
 
 DDL: Sequence[str] = (
     """CREATE TABLE IF NOT EXISTS ops.payout_attempts (
@@ -321,12 +325,22 @@ class PayoutStore:
         transaction, settle (delete) its attempt's open initiations: a webhook that finds none finds the payout.
         `settle` False keeps them (the reconciliation settles its initiation once the loan has the outcome)."""
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute(
+            noted = conn.execute(
                 "INSERT INTO ops.payout_attempts (gateway_reference, brand_id, loan_id, attempt, mode, simulator_url, "
                 "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (gateway_reference) DO NOTHING",
                 (record.gateway_reference, record.brand_id, record.loan_id, record.attempt, record.mode,
                  record.simulator_url, record.created_at),
-            )  # fmt: skip
+            ).rowcount  # fmt: skip
+            kept = None if noted else conn.execute(
+                "SELECT brand_id, loan_id FROM ops.payout_attempts WHERE gateway_reference = %s",
+                (record.gateway_reference,),
+            ).fetchone()  # fmt: skip
+            if kept is not None and (kept["brand_id"], kept["loan_id"]) != (record.brand_id, record.loan_id):
+                # Another gateway's payout with the same id (ids are unique only to their vendor): the first is kept;
+                # the webhook refuses this one's events for the other loan (their reference is this loan's number),
+                # so the loan waits for staff, said here.
+                log.error("payout.reference_taken", payout_id=record.gateway_reference,
+                          loan_id=str(record.loan_id), held_by=str(kept["loan_id"]))  # fmt: skip
             if settle:
                 conn.execute(
                     "DELETE FROM ops.payout_initiations WHERE brand_id = %s AND loan_id = %s AND attempt = %s",

@@ -313,6 +313,14 @@ class Disbursals:
         if record is None:  # nobody's payout: acknowledged and logged, nothing kept (docs/api.md, "Provider webhooks")
             log.warning("webhook.unknown_reference", source="gateway", event_id=event.id, reference=reference)
             return WebhookOutcome("ignored", "no payout of ours has this reference")
+        echoed = event.data.get("reference")  # the loan number we sent with the payout, which the gateway echoes
+        loan_number = self.loans.get(record.brand_id, record.loan_id).loan_number
+        if isinstance(echoed, str) and echoed and echoed != loan_number:
+            # Another gateway's payout with the same id (each brand has its own vendor, whose ids are unique only to
+            # it): never settled on the loan whose payout had that id first - possibly another brand's.
+            log.warning("webhook.reference_mismatch", source="gateway", event_id=event.id, payout_id=reference,
+                        reference=echoed, loan_id=str(record.loan_id))  # fmt: skip
+            return WebhookOutcome("ignored", "the payout with this id was made for another loan")
         if not self.store.first_delivery("gateway", event.id, event.type, self.clock.now()):
             return WebhookOutcome("duplicate", f"event {event.id} was processed already")
         try:

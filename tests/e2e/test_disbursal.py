@@ -287,6 +287,37 @@ def test_a_webhook_before_the_attempt_is_recorded_is_delivered_again(platform: A
     assert answer.status_code == 200 and answer.json()["status"] == "ignored", answer.text  # nobody's: acknowledged
 
 
+def test_a_payout_id_another_gateway_gave_another_loan_settles_neither(platform: Any, server: str) -> None:
+    """Each brand has its own gateway, whose payout ids are unique only to it. Brand A's payout was noted under an id
+    brand B's gateway then gave B's loan too: B's signed confirmation (its `reference` B's loan number) found A's
+    payout and disbursed A's loan on B's event. Now an event whose reference names another loan is ignored."""
+    from adapters.payout_store import AttemptRecord, PayoutStore
+
+    ours, theirs = make_tenant(platform, "loan_ops"), make_tenant(platform, "loan_ops")
+    loan_id, _ = queued_loan(platform, ours)
+    other_id, _ = queued_loan(platform, theirs)
+    loans: Loans = platform.get(Loans)
+    store = platform.get(PayoutStore)
+    store.note_attempt(AttemptRecord("pout_shared", ours.brand_id, loan_id, 1, "IMPS", None, datetime.now(UTC)))
+    loans.initiate_disbursal(ours.brand_id, loan_id, "IMPS", "pout_shared", attempt=1)
+    with structlog.testing.capture_logs() as logs:  # B's gateway gives B's loan the same id: the first is kept
+        store.note_attempt(AttemptRecord("pout_shared", theirs.brand_id, other_id, 1, "IMPS", None, datetime.now(UTC)))
+    assert [e for e in logs if e["event"] == "payout.reference_taken"], logs
+    assert store.attempt("pout_shared").loan_id == loan_id  # type: ignore[union-attr]
+    other_number = loans.get(theirs.brand_id, other_id).loan_number
+    hook = f"{server}/api/v1/webhooks/gateway"
+    body = json.dumps({"id": "evt_b_confirms", "type": "payout.processed", "created_at": datetime.now(UTC).isoformat(),
+                       "data": {"payout_id": "pout_shared", "reference": other_number, "utr": "1"}}).encode()  # fmt: skip
+    crossed = httpx.post(hook, content=body, headers=sign(PROVIDER_WEBHOOK_SECRET, body, int(time.time())))
+    assert crossed.status_code == 200 and crossed.json()["status"] == "ignored", crossed.text
+    assert loans.get(ours.brand_id, loan_id).status.value != "active"  # not disbursed on B's event
+    own = body.replace(other_number.encode(), loans.get(ours.brand_id, loan_id).loan_number.encode())
+    own = own.replace(b"evt_b_confirms", b"evt_a_confirms")
+    mine = httpx.post(hook, content=own, headers=sign(PROVIDER_WEBHOOK_SECRET, own, int(time.time())))
+    assert mine.status_code == 200 and mine.json()["status"] == "processed", mine.text
+    assert loans.get(ours.brand_id, loan_id).status.value == "active"
+
+
 def test_a_webhook_overtaking_the_gateways_answer_is_delivered_again_and_disburses_once(
     platform: Any, server: str, provider_simulators: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
