@@ -250,6 +250,37 @@ def _scoped_id(kind: str, brand_id: UUID) -> UUID:
     return uuid5(NAMESPACE_URL, f"https://covenant-desk/{kind}/{brand_id}")
 
 
+#: How many times a staff form's save is merged again onto an edit another admin saved in between.
+STAFF_SAVE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class _StaffForm:
+    """What a staff profile or permissions form asks to change (None, or UNCHANGED for the manager: not asked)."""
+
+    name: str | None
+    email: str | None
+    roles: list[str] | None
+    companies: list[str] | None
+    manager_id: UUID | object | None
+    available: bool | None
+    permissions: dict[str, str | None] | None
+
+    def only(self, mine: set[str]) -> _StaffForm:
+        """The form's changes to the fields in `mine` (the form changed them from what it showed), the rest not asked."""
+        return _StaffForm(
+            self.name if "name" in mine else None,
+            self.email if "email" in mine else None,
+            self.roles if "roles" in mine else None,
+            self.companies if "companies" in mine else None,
+            self.manager_id if "manager_id" in mine else UNCHANGED,
+            self.available if "available" in mine else None,
+            None
+            if self.permissions is None
+            else {p: level for p, level in self.permissions.items() if f"permissions.{p}" in mine},
+        )
+
+
 class Identity(Authentication):
     """Brands and their configuration, staff users, invites and API keys (credentials: `Authentication`)."""
 
@@ -559,36 +590,39 @@ class Identity(Authentication):
         the form changes from what it showed is applied, onto the user as they are now (`update_staff`). Their
         logins move the version without touching the form's fields; a field changed since elsewhere (another admin)
         keeps its new value unless the form changed it too: then nothing is saved (Conflict naming each field).
-        `permissions` is the form's whole choice (a permission at null: the role default)."""
-        staff = self.staff(brand_id, staff_id)
-        if shown_version is not None and shown_version != staff.version:
-            if not 1 <= shown_version < staff.version:
-                raise InvalidValue("expected_version", f"the staff user has no version {shown_version}")
-            shown = cast(StaffUser, self.repository.get(staff.id, version=shown_version))
-            was, now = _editable(shown), _editable(staff)
-            wanted = _wanted(was, name, email, roles, companies, manager_id, available, permissions)
-            mine = set(_own_changes(was, wanted, now, staff))
-            name = name if "name" in mine else None
-            email = email if "email" in mine else None
-            roles = roles if "roles" in mine else None
-            companies = companies if "companies" in mine else None
-            manager_id = manager_id if "manager_id" in mine else UNCHANGED
-            available = available if "available" in mine else None
-            if permissions is not None:
-                permissions = {p: level for p, level in permissions.items() if f"permissions.{p}" in mine}
-        return self.update_staff(
-            brand_id,
-            staff_id,
-            actor_id=actor_id,
-            name=name,
-            email=email,
-            roles=roles,
-            companies=companies,
-            manager_id=manager_id,
-            available=available,
-            permissions=permissions,
-            granter=granter,
-        )
+        `permissions` is the form's whole choice (a permission at null: the role default). The save is pinned to the
+        version the merge read: another admin's edit landing in between is merged in again (up to STAFF_SAVE_ATTEMPTS
+        times), never put over."""
+        form = _StaffForm(name, email, roles, companies, manager_id, available, permissions)
+        for attempt in range(1, STAFF_SAVE_ATTEMPTS + 1):
+            staff = self.staff(brand_id, staff_id)
+            changes = form
+            if shown_version is not None and shown_version != staff.version:
+                if not 1 <= shown_version < staff.version:
+                    raise InvalidValue("expected_version", f"the staff user has no version {shown_version}")
+                shown = cast(StaffUser, self.repository.get(staff.id, version=shown_version))
+                was, now = _editable(shown), _editable(staff)
+                wanted = _wanted(was, name, email, roles, companies, manager_id, available, permissions)
+                changes = form.only(set(_own_changes(was, wanted, now, staff)))
+            try:
+                return self.update_staff(
+                    brand_id,
+                    staff_id,
+                    actor_id=actor_id,
+                    expected_version=staff.version,  # what the merge read: an edit since is merged again
+                    name=changes.name,
+                    email=changes.email,
+                    roles=changes.roles,
+                    companies=changes.companies,
+                    manager_id=changes.manager_id,
+                    available=changes.available,
+                    permissions=changes.permissions,
+                    granter=granter,
+                )
+            except ConcurrentModification:
+                if attempt == STAFF_SAVE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def _claim_email(self, email: str, staff_id: UUID) -> UniqueValue:
         """The login email's index claimed for `staff_id`: a new claim, or a released one (its holder changed email)

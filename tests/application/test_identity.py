@@ -17,7 +17,7 @@ from domain.identity.brand import BrandNotFound
 from domain.identity.brand_config import CLOSE_OF_BUSINESS_ACTOR, BrandConfiguration
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import OPERATOR, AuthenticationFailed, Principal
-from domain.identity.staff import LOCKOUT_AFTER, InviteInvalid, StaffNotFound
+from domain.identity.staff import LOCKOUT_AFTER, InviteInvalid, StaffNotFound, StaffUser
 from domain.shared.aggregate import acting_as, with_id
 from domain.shared.application import ConcurrentModification
 from domain.shared.clock import FixedClock
@@ -441,3 +441,29 @@ def test_forged_keys_and_cross_brand_roles_are_refused(identity: Identity, brand
         identity.revoke_api_key(other, issued.id)
     with pytest.raises(ApiKeyNotFound):
         identity.revoke_api_key(brand, uuid4())
+
+
+def test_a_staff_form_saved_while_another_admins_edit_lands_keeps_that_edit(
+    identity: Identity, brand: UUID, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The form showed the current version, so its whole content was applied - onto an edit another admin saved
+    between the form's read and its save, putting the name they had just changed back without a word."""
+    staff = identity.create_staff(brand, "ravi@acme.in", "Ravi Kumar", ["credit_executive"], granter=OPERATOR).id
+    shown = identity.staff(brand, staff).version
+    read = identity.staff
+    landed: list[bool] = []
+
+    def another_admin_saves_first(brand_id: UUID, staff_id: UUID) -> StaffUser:
+        found = read(brand_id, staff_id)
+        if not landed:
+            landed.append(True)
+            identity.update_staff(brand, staff, name="Ravi K. Menon", granter=OPERATOR)
+        return found
+
+    monkeypatch.setattr(identity, "staff", another_admin_saves_first)
+    identity.update_staff_shown(
+        brand, staff, shown, name="Ravi Kumar", email="ravi.k@acme.in", roles=["credit_executive"], granter=OPERATOR
+    )
+    monkeypatch.undo()
+    now = identity.staff(brand, staff)
+    assert landed and (now.name, now.email) == ("Ravi K. Menon", "ravi.k@acme.in")
