@@ -788,7 +788,9 @@ async def state_statement_period(request: Request, port: CustomerPagesPort, prin
         documents = port.document_commands
         if documents.document(principal.brand_id, document_id).customer_id != customer_id:
             raise NotFound("not this borrower's document")
-        return documents.state_period(principal.brand_id, document_id, first, last)
+        # The form is offered while the statement says no months: months another staff member stated since are
+        # a 409 naming them, not replaced from a page read before.
+        return documents.state_period(principal.brand_id, document_id, first, last, first_only=True)
 
     try:
         result = await act(principal, state)

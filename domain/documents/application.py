@@ -285,10 +285,12 @@ class Documents(ContextApplication):
         period_to: str | None,
         *,
         expected_version: int | None = None,
+        first_only: bool = False,
     ) -> CommandResult:
         """Staff state (or correct) the months a bank statement covers after its upload, checked as an upload's
         are (`statement_period`: 422 naming `period_from`/`period_to`; both are required here, and only a bank
-        statement has a period). A rejected statement is a Conflict, as is a stale `expected_version` (If-Match);
+        statement has a period). A rejected statement is a Conflict, as is a stale `expected_version` (If-Match),
+        and, `first_only` (the Customer 360 page's form, offered while it said none), other months stated since;
         the months it already says change nothing (`changed` False)."""
         document = self.document(brand_id, doc_id)  # another brand's document: 404 before any field is judged
         if document.kind is not DocumentKind.BANK_STATEMENT:
@@ -303,7 +305,7 @@ class Documents(ContextApplication):
                 ]
             )
         self.check_version(document, expected_version)
-        if not document.state_period(period):
+        if not document.state_period(period, first_only=first_only):
             return CommandResult(id=document.id, position=0, changed=False)
         return self.commit(document)
 

@@ -140,15 +140,24 @@ class Document(Aggregate):
             raise Conflict(f"the document was already {self.status.value}", id=str(self.id), status=self.status.value)
         self._reviewed(decision=decision, reason=why)
 
-    def state_period(self, period: StatementPeriod) -> bool:
+    def state_period(self, period: StatementPeriod, *, first_only: bool = False) -> bool:
         """Say the months a bank statement covers (False, nothing recorded, when it already says them); only a bank
-        statement has a period (InvalidValue naming `period_from`), and a rejected one is not corrected (Conflict)."""
+        statement has a period (InvalidValue naming `period_from`), and a rejected one is not corrected (Conflict).
+        `first_only` (a form offered while it said none): other months stated since are a Conflict naming them, not
+        replaced."""
         if self.kind is not DocumentKind.BANK_STATEMENT:
             raise InvalidValue("period_from", "only a bank statement covers a period")
         if self.status is DocumentStatus.REJECTED:
             raise Conflict("the statement was rejected; upload the right one instead", id=str(self.id))
         if self.period == period:
             return False
+        if first_only and self.period_from is not None:
+            raise Conflict(
+                f"its months were stated meanwhile ({self.period_from}..{self.period_to}); correct them through the "
+                "API if they are wrong",
+                period_from=self.period_from,
+                period_to=self.period_to,
+            )
         self._period_stated(
             period_from=str(period.first),
             period_to=str(period.last),

@@ -205,3 +205,32 @@ def test_customer_360_says_why_months_were_refused_for_a_statement_rejected_sinc
     assert f'id="period-form-{document}"' not in refused.text  # rejected: no form to correct
     error = re.search(rf'id="period-error-{document}"[^>]*>([^<]+)<', refused.text)
     assert error is not None and "rejected" in error.group(1)
+
+
+def test_customer_360_does_not_replace_months_another_staff_member_stated_since_the_page_was_read(
+    app: Any, client: Any, platform: Any, tenant: Tenant, dsn: str
+) -> None:
+    """The form is offered while the statement says no months; a page read before another staff member stated them
+    replaced their months with its own without a word (the statement's coverage feeds the credit checks)."""
+    customer = _customer(client, tenant)
+    first, middle, last = _months_back(3)
+    document = _staff_upload(client, tenant, customer, _pdf("stated meanwhile")).json()["id"]
+    email = f"period-{uuid.uuid4().hex[:8]}@lender.in"
+    platform.get(Identity).create_staff(tenant.brand_id, email, "Nina Ops", ["admin"], PASSWORD, granter=OPERATOR)
+    settle(platform, "identity")
+    settle(platform, "documents")
+    action = f"/customers/{customer}/documents/{document}/period"
+    with TestClient(app, follow_redirects=False) as staff:
+        assert staff.post("/login", data={"email": email, "password": PASSWORD}).status_code in (302, 303)
+        card = staff.get(f"/customers/{customer}").text
+        assert f'id="period-form-{document}"' in card
+        stated = _period(client, tenant.auth, document, first, last)  # another staff member, meanwhile
+        assert stated.status_code == 200, stated.text
+        settle(platform, "documents")
+        written = _events(dsn)
+        refused = staff.post(action, data={"csrf_token": _csrf(card), "period_from": middle, "period_to": last})
+        assert refused.status_code == 409 and _events(dsn) == written, refused.text[:300]
+        error = re.search(rf'id="period-error-{document}"[^>]*>([^<]+)<', refused.text)
+        assert error is not None and "stated meanwhile" in error.group(1) and first in error.group(1)
+        same = staff.post(action, data={"csrf_token": _csrf(card), "period_from": first, "period_to": last})
+        assert same.status_code == 303 and _events(dsn) == written  # the months it says: nothing to change
