@@ -313,18 +313,21 @@ class Disbursals:
         if record is None:  # nobody's payout: acknowledged and logged, nothing kept (docs/api.md, "Provider webhooks")
             log.warning("webhook.unknown_reference", source="gateway", event_id=event.id, reference=reference)
             return WebhookOutcome("ignored", "no payout of ours has this reference")
-        echoed = event.data.get("reference")  # the loan number we sent with the payout, which the gateway echoes
-        loan_number = self.loans.get(record.brand_id, record.loan_id).loan_number
-        if isinstance(echoed, str) and echoed and echoed != loan_number:
-            # Another gateway's payout with the same id (each brand has its own vendor, whose ids are unique only to
-            # it): never settled on the loan whose payout had that id first - possibly another brand's.
-            log.warning("webhook.reference_mismatch", source="gateway", event_id=event.id, payout_id=reference,
-                        reference=echoed, loan_id=str(record.loan_id))  # fmt: skip
-            return WebhookOutcome("ignored", "the payout with this id was made for another loan")
         if not self.store.first_delivery("gateway", event.id, event.type, self.clock.now()):
             return WebhookOutcome("duplicate", f"event {event.id} was processed already")
         try:
-            if not self._recorded(record):  # the gateway answered faster than we recorded the attempt: retry later
+            loan = self.loans.get(record.brand_id, record.loan_id)
+            echoed = event.data.get("reference")  # the loan number we sent with the payout, which the gateway echoes
+            if isinstance(echoed, str) and echoed and echoed != loan.loan_number:
+                # Another gateway's payout with the same id (each brand has its own vendor, whose ids are unique only
+                # to it): never settled on the loan whose payout had that id first - possibly another brand's.
+                log.warning("webhook.reference_mismatch", source="gateway", event_id=event.id, payout_id=reference,
+                            reference=echoed, loan_id=str(record.loan_id))  # fmt: skip
+                outcome = WebhookOutcome("ignored", "the payout with this id was made for another loan")
+                self.store.settle_delivery("gateway", event.id, outcome.status, outcome.detail, self.clock.now())
+                return outcome
+            if not any(a.gateway_reference == record.gateway_reference for a in loan.attempts):
+                # The gateway answered faster than we recorded the attempt: retry later.
                 raise Conflict("the payout is not recorded on the loan yet; deliver again", payout_id=reference)
             try:
                 # Another change saved on the loan first is not the gateway's fact refused: decided again on the
@@ -367,10 +370,6 @@ class Disbursals:
                 )
                 raise Conflict("the payout's initiation is not recorded yet; deliver again", payout_id=payout_id)
         return self.store.attempt(payout_id)
-
-    def _recorded(self, record: AttemptRecord) -> bool:
-        loan = self.loans.get(record.brand_id, record.loan_id)
-        return any(a.gateway_reference == record.gateway_reference for a in loan.attempts)
 
     def _settle(self, record: AttemptRecord, event: WebhookEvent) -> WebhookOutcome:
         brand_id, loan_id = record.brand_id, record.loan_id
