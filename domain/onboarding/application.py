@@ -963,7 +963,22 @@ class Onboarding(ContextApplication):
                     return
             funnel.link_customer(owner, LinkedBy.PHONE, now)
         assert funnel.customer_id is not None
-        record = self.customers.get(brand_id, funnel.customer_id)
+        customer_id = funnel.customer_id
+        # Pinned to the record as read: an address or detail staff save in between is not dropped - read again.
+        retried(partial(self._details_onto_record, funnel, customer_id, details, born, given, pan), SAVE_ATTEMPTS)
+
+    def _details_onto_record(
+        self,
+        funnel: Funnel,
+        customer_id: UUID,
+        details: dict[str, Any],
+        born: date,
+        given: list[Address],
+        pan: str | None,
+    ) -> None:
+        """The personal step's details onto the record as it is now, saved only onto that version."""
+        brand_id = funnel.brand_id
+        record = self.customers.get(brand_id, customer_id)
         if record.phone != funnel.phone:
             # Linked by PAN alone: what staff recorded stays; only what the record lacks is filled in (the funnel
             # keeps what the borrower said, and the PAN check compares the name).
@@ -974,13 +989,14 @@ class Onboarding(ContextApplication):
             if any(a.kind not in have for a in given):
                 fill["addresses"] = [*record.addresses, *(a for a in given if a.kind not in have)]
             if fill:
-                self.customers.update_details(brand_id, funnel.customer_id, **fill)
+                self.customers.update_details(brand_id, customer_id, expected_version=record.version, **fill)
             return
         kinds = {a.kind for a in given}
         kept = [a for a in getattr(record, "addresses", []) if a.kind not in kinds]
         self.customers.update_details(
             brand_id,
-            funnel.customer_id,
+            customer_id,
+            expected_version=record.version,
             name=details["name"],
             email=details["email"],
             date_of_birth=born,

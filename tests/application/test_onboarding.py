@@ -378,3 +378,32 @@ def test_a_pan_of_another_customer_is_a_conflict_and_records_nothing(
     with pytest.raises(DuplicateCustomer):
         app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ZZZPV1234K"))
     assert app.state(BRAND, borrower).version == version
+
+
+def test_a_personal_step_saved_while_staff_add_an_address_keeps_it(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, customers: Customers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The step read the record, then saved its addresses and the ones it kept - without the office address staff
+    added in between, dropped without a word."""
+    from domain.customers.values import Address
+
+    borrower = signed_in(app, outbox, clock)
+    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
+    record_id = app.state(BRAND, borrower).customer_id
+    assert record_id is not None
+    read, added = customers.get, []
+
+    def staff_add_an_address_meanwhile(brand_id: Any, customer_id: Any) -> Any:
+        found = read(brand_id, customer_id)
+        if not added:
+            added.append(True)
+            office = Address(kind="office", line1="7 Tech Park", city="Bengaluru", pincode="560103")
+            customers.update_details(BRAND, record_id, addresses=[*found.addresses, office])
+        return found
+
+    monkeypatch.setattr(customers, "get", staff_add_an_address_meanwhile)
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)  # the borrower sends the step again
+    monkeypatch.undo()
+    kinds = sorted(a.kind for a in customers.get(BRAND, record_id).addresses)
+    assert added and kinds == ["current", "office", "permanent"], kinds
