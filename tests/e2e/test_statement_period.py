@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from starlette.testclient import TestClient
@@ -184,18 +186,9 @@ def test_customer_360_says_why_months_were_refused_for_a_statement_rejected_sinc
 ) -> None:
     # The row of a rejected statement has no months form, so the refusal is said at the row itself: the 409 had
     # re-rendered the page without a word of why.
-    customer = _customer(client, tenant)
     first, _, last = _months_back(3)
-    document = _staff_upload(client, tenant, customer, _pdf("rejected meanwhile")).json()["id"]
-    email = f"period-{uuid.uuid4().hex[:8]}@lender.in"
-    platform.get(Identity).create_staff(tenant.brand_id, email, "Nina Ops", ["admin"], PASSWORD, granter=OPERATOR)
-    settle(platform, "identity")
-    settle(platform, "documents")
-    action = f"/customers/{customer}/documents/{document}/period"
-    with TestClient(app, follow_redirects=False) as staff:
-        assert staff.post("/login", data={"email": email, "password": PASSWORD}).status_code in (302, 303)
-        card = staff.get(f"/customers/{customer}").text
-        assert f'id="period-form-{document}"' in card
+    with _card_with_a_months_form(app, client, platform, tenant, "rejected meanwhile") as (staff, card, document):
+        action = f"/customers/{_customer_of(card)}/documents/{document}/period"
         review = {"decision": "rejected", "reason": "another person's account"}
         assert client.post(f"/api/v1/documents/{document}/review", json=review, headers=tenant.auth).status_code == 200
         settle(platform, "documents")
@@ -212,18 +205,9 @@ def test_customer_360_does_not_replace_months_another_staff_member_stated_since_
 ) -> None:
     """The form is offered while the statement says no months; a page read before another staff member stated them
     replaced their months with its own without a word (the statement's coverage feeds the credit checks)."""
-    customer = _customer(client, tenant)
     first, middle, last = _months_back(3)
-    document = _staff_upload(client, tenant, customer, _pdf("stated meanwhile")).json()["id"]
-    email = f"period-{uuid.uuid4().hex[:8]}@lender.in"
-    platform.get(Identity).create_staff(tenant.brand_id, email, "Nina Ops", ["admin"], PASSWORD, granter=OPERATOR)
-    settle(platform, "identity")
-    settle(platform, "documents")
-    action = f"/customers/{customer}/documents/{document}/period"
-    with TestClient(app, follow_redirects=False) as staff:
-        assert staff.post("/login", data={"email": email, "password": PASSWORD}).status_code in (302, 303)
-        card = staff.get(f"/customers/{customer}").text
-        assert f'id="period-form-{document}"' in card
+    with _card_with_a_months_form(app, client, platform, tenant, "stated meanwhile") as (staff, card, document):
+        action = f"/customers/{_customer_of(card)}/documents/{document}/period"
         stated = _period(client, tenant.auth, document, first, last)  # another staff member, meanwhile
         assert stated.status_code == 200, stated.text
         settle(platform, "documents")
@@ -234,3 +218,29 @@ def test_customer_360_does_not_replace_months_another_staff_member_stated_since_
         assert error is not None and "stated meanwhile" in error.group(1) and first in error.group(1)
         same = staff.post(action, data={"csrf_token": _csrf(card), "period_from": first, "period_to": last})
         assert same.status_code == 303 and _events(dsn) == written  # the months it says: nothing to change
+
+
+@contextmanager
+def _card_with_a_months_form(
+    app: Any, client: Any, platform: Any, tenant: Tenant, text: str
+) -> Iterator[tuple[TestClient, str, str]]:
+    """A staff member signed in on a borrower's Customer 360 showing a statement (of `text`) without its months, its
+    months form offered: (the staff client, the card's HTML, the statement's id)."""
+    customer = _customer(client, tenant)
+    document = _staff_upload(client, tenant, customer, _pdf(text)).json()["id"]
+    email = f"period-{uuid.uuid4().hex[:8]}@lender.in"
+    platform.get(Identity).create_staff(tenant.brand_id, email, "Nina Ops", ["admin"], PASSWORD, granter=OPERATOR)
+    settle(platform, "identity")
+    settle(platform, "documents")
+    with TestClient(app, follow_redirects=False) as staff:
+        assert staff.post("/login", data={"email": email, "password": PASSWORD}).status_code in (302, 303)
+        card = staff.get(f"/customers/{customer}").text
+        assert f'id="period-form-{document}"' in card
+        yield staff, card, document
+
+
+def _customer_of(card: str) -> str:
+    """The borrower's id on their Customer 360 page (its months forms' address)."""
+    found = re.search(r'action="/customers/([0-9a-f-]{36})/documents/', card)
+    assert found is not None
+    return found.group(1)
