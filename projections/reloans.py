@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from domain.reloans.application import ReloanOffers
 from domain.reloans.offer import ReloanOffer
+from domain.shared.ddl import unless_present
 from projections.keyset import KeysetCursor, Page
 from projections.projection import Projection, Write, handles
 
@@ -130,11 +131,32 @@ _BORROWER_SELECT = (
 )
 
 
+#: The closed loans the `reloan-offers` job looked at and made no offer for (ineligible, or re-loans not automated
+#: then), and when: the job's own bookkeeping, not the offers' read model (a rebuild keeps it).
+CHECKS_DDL = """CREATE TABLE IF NOT EXISTS ops.reloan_checks (
+    loan_id uuid PRIMARY KEY,
+    brand_id uuid NOT NULL,
+    checked_at timestamptz NOT NULL
+)"""
+
+#: How long a closed loan the job made no offer for waits before it is looked at again (its product may be offered
+#: again, the brand's policy may change).
+RECHECK_AFTER = timedelta(days=1)
+
+
 class ReloanOfferQueries:
-    """Brand-scoped re-loan offer queries."""
+    """Brand-scoped re-loan offer queries (and the offer job's note of the loans it looked at)."""
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
+        self._checks_ready = False
+
+    def _checks(self) -> None:
+        if not self._checks_ready:
+            with self.pool.connection() as conn:
+                conn.execute("CREATE SCHEMA IF NOT EXISTS ops")
+                conn.execute(unless_present(CHECKS_DDL))
+            self._checks_ready = True
 
     def offers(self, brand_id: UUID, status: str | None = None, cursor: str | None = None, limit: int = 50) -> Page:
         """The brand's offers newest first, of one status or all."""
@@ -214,12 +236,30 @@ class ReloanOfferQueries:
             ).fetchall()
         return [OfferRow(**r) for r in rows]
 
-    def closed_without_offer(self, brand_id: UUID, limit: int = 500) -> list[UUID]:
-        """The brand's completed loans that have no offer yet (oldest first)."""
+    def closed_without_offer(self, brand_id: UUID, now: datetime, limit: int = 500) -> list[UUID]:
+        """The brand's completed loans that have no offer yet: those never looked at first (oldest first), then
+        those the job made no offer for over RECHECK_AFTER ago (`note_checked`). Before, the oldest ineligible
+        loans came first in every run for good: once a batch's worth had piled up, no closure got an offer again."""
+        self._checks()
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT l.id FROM read.loans l WHERE l.brand_id = %s AND l.status = 'completed' AND NOT EXISTS "
-                "(SELECT FROM read.reloan_offers o WHERE o.loan_id = l.id) ORDER BY l.updated_at, l.id LIMIT %s",
-                (brand_id, limit),
+                "SELECT l.id FROM read.loans l LEFT JOIN ops.reloan_checks c ON c.loan_id = l.id "
+                "WHERE l.brand_id = %s AND l.status = 'completed' AND (c.checked_at IS NULL OR c.checked_at < %s) "
+                "AND NOT EXISTS (SELECT FROM read.reloan_offers o WHERE o.loan_id = l.id) "
+                "ORDER BY c.checked_at NULLS FIRST, l.updated_at, l.id LIMIT %s",
+                (brand_id, now - RECHECK_AFTER, limit),
             ).fetchall()
         return [r["id"] for r in rows]
+
+    def note_checked(self, brand_id: UUID, loan_ids: Iterable[UUID], at: datetime) -> None:
+        """Note the closed loans the job looked at and made no offer for: looked at again after RECHECK_AFTER."""
+        ids = list(loan_ids)
+        if not ids:
+            return
+        self._checks()
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO ops.reloan_checks (loan_id, brand_id, checked_at) SELECT id, %s, %s FROM unnest(%s::uuid[]) "
+                "AS id ON CONFLICT (loan_id) DO UPDATE SET checked_at = EXCLUDED.checked_at",
+                (brand_id, at, ids),
+            )

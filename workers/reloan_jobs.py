@@ -95,9 +95,12 @@ def run(port: ReloanJobPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str
     port.engine.caught_up(Loans.name, 60, "re-loan offers")
     port.engine.caught_up(ReloanOffers.name, 60, "re-loan offers")
     desk = ReloanDesk(port.loans, port.offers, port.identity, port.locks)
-    loan_ids = port.queries.closed_without_offer(brand_id, job_run.settings.batch_size)
-    made = sum(1 for loan_id in loan_ids if desk.offer_for(brand_id, loan_id) is not None)
-    yield BatchCounts(processed=len(loan_ids), succeeded=made, skipped=len(loan_ids) - made), None
+    now = port.offers.clock.now()
+    loan_ids = port.queries.closed_without_offer(brand_id, now, job_run.settings.batch_size)
+    without = [loan_id for loan_id in loan_ids if desk.offer_for(brand_id, loan_id) is None]
+    port.queries.note_checked(brand_id, without, now)  # looked at again a day later; the next closures come first
+    made = len(loan_ids) - len(without)
+    yield BatchCounts(processed=len(loan_ids), succeeded=made, skipped=len(without)), None
     # The offers just made (and any a run before could not tell of) as the read model shows them.
     port.engine.caught_up(ReloanOffers.name, 60, "re-loan offer notices")
     offers, sent, refused = port.notices.notify_pending(brand_id, job_run.settings.batch_size)

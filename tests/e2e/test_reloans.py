@@ -150,3 +150,35 @@ def test_an_accepts_answer_waits_for_the_loans_read_model_so_its_application_rea
             release.join()
     assert application.status_code == 200, application.text  # a 404 when the answer did not wait for it
     assert application.json()["amount"] == "93500.00" and application.json()["status"] == "onboarding"
+
+
+def test_closed_loans_that_earn_no_offer_do_not_hold_back_the_next_closures(
+    client: Any, platform: Any, monkeypatch: Any
+) -> None:
+    """The job takes one batch a run, the oldest closed loans without an offer first. An ineligible loan never gets
+    an offer, so once a batch's worth of them had piled up every run took the same ones and no closure got an offer
+    again. Now a loan the job made no offer for waits a day before it is looked at again, behind the next ones."""
+    from api.services.reloans import ReloanDesk
+
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    result, _ = platform.get(Identity).change_configuration(
+        tenant.brand_id, {"automated_reloan": True, "reloan_hike": {"kind": "percent", "value": "10"}}
+    )
+    settle(platform, "identity", result.position)
+    assert client.patch("/api/v1/jobs/reloan-offers", json={"batch_size": 1}, headers=tenant.auth).status_code == 200
+    ineligible = disbursed_loan(platform, tenant)
+    _close(client, platform, tenant, ineligible)  # closed first: the oldest without an offer
+    eligible = disbursed_loan(platform, tenant)
+    _close(client, platform, tenant, eligible)
+    why = ReloanDesk.ineligible  # the first one's borrower was NPA once (the close of business says so)
+    monkeypatch.setattr(
+        ReloanDesk,
+        "ineligible",
+        lambda desk, b, loan: "the loan was NPA" if loan.id == ineligible else why(desk, b, loan),
+    )
+
+    assert _job(client, platform, tenant)["status"] == "succeeded"
+    assert _offers(client, tenant) == []  # the batch of one: the ineligible loan
+    assert _job(client, platform, tenant)["status"] == "succeeded"
+    assert [o["loan_id"] for o in _offers(client, tenant, "pending")] == [str(eligible)]
