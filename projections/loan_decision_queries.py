@@ -19,6 +19,9 @@ from projections.keyset import KeysetCursor, Page
 
 #: Worklists are oldest first on (created_at, id).
 OLDEST_CURSOR = KeysetCursor(datetime, UUID, name="loan-decisions.worklists")
+#: The Sanction Head's list of SM decisions, newest first (by `updated_at`, as `loans_sm_idx` and
+#: `loans_sm_all_idx` are ordered).
+DECIDED_CURSOR = KeysetCursor(datetime, UUID, name="loan-decisions.sm-loans")
 #: A CX-approved loan waiting longer than this for its sanction is escalated to the Sanction Head.
 ESCALATE_AFTER_HOURS = 24
 
@@ -73,6 +76,7 @@ class WorkItem:
     sanction_assignee_id: UUID | None  # the SM the Sanction Head assigned it to
     sanction_assignee_name: str | None
     version: int  # the loan's, as the list read it: a form posting it is refused (409) after a change since
+    updated_at: datetime  # its last change (the SM decisions list's order)
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,7 @@ _ITEM = (
     "l.sm_actor, l.created_at, l.status_since, "
     f"(l.status = 'cx_approved' AND {_ESCALATED}) AS escalated, "
     "CASE WHEN l.status = 'cx_approved' THEN l.escalation ->> 'reason' END AS escalation_reason, "
-    "l.sanction_assignee AS sanction_assignee_id, a.name AS sanction_assignee_name, l.version "
+    "l.sanction_assignee AS sanction_assignee_id, a.name AS sanction_assignee_name, l.version, l.updated_at "
     "FROM read.loans l LEFT JOIN read.customers c ON c.id = l.customer_id LEFT JOIN read.staff s ON s.id = l.assignee "
     "LEFT JOIN read.staff a ON a.id = l.sanction_assignee"
 )
@@ -203,13 +207,30 @@ class DecisionQueries:
     def sm_loans(
         self, brand_id: UUID, actor: str | None = None, cursor: str | None = None, limit: int = 50
     ) -> WorkPage:
-        """The Sanction Head's view: loans an SM decided (sanctioned, rejected, sent back), one SM's or all."""
+        """The Sanction Head's view: loans an SM decided (sanctioned, rejected, sent back), one SM's or all, the
+        latest changed first, read in the order of `loans_sm_idx` (one SM's) or `loans_sm_all_idx` (all): ordered
+        oldest-created first, a page sorted every decision of the SM (or of the brand) each time."""
         where = ["l.brand_id = %(brand)s", "l.sm_actor IS NOT NULL"]
-        params: dict[str, Any] = {"brand": brand_id}
+        params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1, "escalate": ESCALATE_AFTER_HOURS}
         if actor:
             where.append("l.sm_actor = %(actor)s")
             params["actor"] = actor
-        return self._page(where, params, cursor, limit)
+        page_scope = (brand_id, actor or "")
+        if cursor:
+            at, last = DECIDED_CURSOR.decode(cursor, page_scope)
+            where.append("(l.updated_at, l.id) < (%(c_at)s, %(c_id)s)")
+            params.update(c_at=at, c_id=last)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"{_ITEM} WHERE {' AND '.join(where)} ORDER BY l.updated_at DESC, l.id DESC LIMIT %(limit)s", params
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last_row = rows[-1] if more and rows else None
+        next_cursor = (
+            DECIDED_CURSOR.encode(last_row["updated_at"], last_row["id"], scope=page_scope) if last_row else None
+        )
+        return WorkPage(items=[WorkItem(**r) for r in rows], next_cursor=next_cursor)
 
     def team_figures(self, brand_id: UUID, members: Sequence[UUID] | None = None) -> TeamFigures:
         """The SM queue's size, oldest age and escalations, and per SM: the loans assigned to them awaiting sanction

@@ -95,6 +95,9 @@ DECISION_DDL = (
     # The Sanction Head's view: each SM's decided loans, newest first.
     "CREATE INDEX IF NOT EXISTS loans_sm_idx ON read.loans (brand_id, sm_actor, updated_at DESC, id DESC) "
     "WHERE sm_actor IS NOT NULL",
+    # ... and every SM's, newest first.
+    "CREATE INDEX IF NOT EXISTS loans_sm_all_idx ON read.loans (brand_id, updated_at DESC, id DESC) "
+    "WHERE sm_actor IS NOT NULL",
     # The Completed Loans page: repaid, settled and written-off loans, the latest closed first (a tab is one status).
     "CREATE INDEX IF NOT EXISTS loans_completed_idx ON read.loans (brand_id, status_since DESC, id DESC) "
     "INCLUDE (status) WHERE status IN ('completed', 'settled', 'written_off')",

@@ -130,3 +130,31 @@ def test_escalations_of_another_brand_are_not_found(client: Any, tenant: Any, pl
     refused = client.post(f"{url}/sanction-assign", json=assign, headers=tenant.auth)
     assert refused.status_code == 422 and "staff_id" in refused.text
     assert _events(dsn) == before
+
+
+def test_the_heads_list_of_sm_decisions_walks_newest_first_page_by_page(
+    client: Any, tenant: Any, platform: Any
+) -> None:
+    """Read in the order of its index (latest changed first): ordered oldest-created first, each page sorted every
+    decision of the SM (or the brand)."""
+    keys = _keys(platform, tenant.brand_id)
+    decided = []
+    for n in range(3):
+        loan_id = _cx_approved(client, tenant, f"Decided {n}", f"98765123{70 + n}")
+        sanction = {"sanctioned_amount": "85000", "remarks": "within policy"}
+        done = client.post(f"/api/v1/loans/{loan_id}/sanction", json=sanction, headers=keys["sanction_manager"])
+        assert done.status_code == 200, done.text
+        decided.append(loan_id)
+    settle(platform, "loans")
+    seen, cursor = [], None
+    for _ in range(5):
+        params = {"limit": 1} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/api/v1/credit/sm-loans", params=params, headers=keys["sanction_head"])
+        assert page.status_code == 200, page.text
+        seen += [i["id"] for i in page.json()["items"]]
+        cursor = page.json().get("next_cursor")
+        if not cursor:
+            break
+    assert seen == decided[::-1], (seen, decided)  # the latest decision first, each once
+    other = client.get("/api/v1/credit/sm-loans", params={"actor": "staff:nobody"}, headers=keys["sanction_head"])
+    assert other.status_code == 200 and other.json()["items"] == []
