@@ -38,13 +38,13 @@ from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.loans.application import Loans
 from domain.loans.application_payout import returned_reason
-from domain.loans.loan import Loan
+from domain.loans.loan import Loan, LoanNotFound
 from domain.loans.payout_lines import PAYOUT_MODES, PayoutLine, control_total
 from domain.loans.states import LoanStatus
 from domain.providers.calls import Caller
 from domain.providers.errors import ProviderError, ProviderRejected
 from domain.providers.messaging import Beneficiary
-from domain.shared.application import CommandResult, ConcurrentModification, retried
+from domain.shared.application import CommandResult, ConcurrentModification, of_brand, retried
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
 from projections.engine import ProjectionEngine
@@ -415,13 +415,14 @@ class Disbursals:
         today = self.identity.business_date(brand_id)
         loans: list[Loan] = []
         lines: list[PayoutLine] = []
+        found = self.loans.find_many(list(loan_ids))  # one read for the file's loans (up to 10,000)
         for index, loan_id in enumerate(loan_ids):
             field = f"loan_ids[{index}]"
             if loan_id in seen:
                 raise InvalidInput([FieldError(field, f"loan {loan_id} is listed twice")])
             seen.add(loan_id)
             try:
-                loan = self.loans.get(brand_id, loan_id)
+                loan = of_brand(found.get(loan_id), Loan, loan_id, brand_id, LoanNotFound)
                 if loan_id in unknown:  # asked of the gateway, the answer lost: it may have paid (`reconcile`)
                     raise Conflict("a payout of it was asked of the gateway and its outcome is not known yet")
                 loan.mark_exported(str(file_id), today)
@@ -461,7 +462,7 @@ class Disbursals:
         `returned_reason` (422 otherwise, nothing changed), from the API and the portal alike."""
         why = returned_reason(reason)
         self._file(brand_id, file_id)
-        loans = [self.loans.get(brand_id, loan_id) for loan_id in self.store.loan_ids(file_id)]
+        loans = self.loans.load_many(Loan, list(self.store.loan_ids(file_id)), brand_id, LoanNotFound)
         today = self.identity.business_date(brand_id)
         for loan in loans:
             loan.mark_export_returned(str(file_id), why, today)

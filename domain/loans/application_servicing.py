@@ -18,14 +18,14 @@ import structlog
 
 from domain.loans import snapshot_stamp
 from domain.loans.checkpoint import CHECKPOINT_EVERY, Checkpoint, CheckpointStore, LoanSnapshots, position_of
-from domain.loans.loan import Loan
+from domain.loans.loan import Loan, LoanNotFound
 from domain.loans.money import parse_money
 from domain.loans.offer import ProductCatalogue
 from domain.loans.parties import LoanParties
 from domain.loans.payments import PayoffQuote
 from domain.loans.schedule import build_schedule
 from domain.loans.servicing_events import DayClosed, PaymentMode, PaymentRecord, StatusMoved
-from domain.loans.terms import LoanTerms
+from domain.loans.terms import LoanTerms, PenalTerms
 from domain.shared.application import CommandResult, replay, retried
 from domain.shared.errors import FieldChecks, FieldError, InvalidValue
 from domain.shared.snapshot import snapshot_of
@@ -79,6 +79,7 @@ class ServicingUseCases:
 
         def get(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
 
+        load_many: Any  # ContextApplication's
         events: Any
         repository: Any
         recorder: Any
@@ -230,21 +231,30 @@ class ServicingUseCases:
         """A bank payout file was paid: each of its loans not yet disbursed becomes active on `disbursed_on` and its
         servicing opens (the schedule), all in one save, as `confirm_disbursal` does for one; the ids it changed.
         `beside` is written in that save (`commit`); not at all when no loan changed."""
-        loans = [self.get(brand_id, loan_id) for loan_id in loan_ids]
+        loans = self.load_many(Loan, loan_ids, brand_id, LoanNotFound)  # one read for the file's loans
         changed = [loan for loan in loans if loan.confirm_disbursal(reference, disbursed_on)]
+        calendar = self.parties.repayment_calendar(brand_id) if changed else None
+        penal: dict[tuple[UUID, int], PenalTerms] = {}  # one product version read per version in the file
         for loan in changed:
-            self._open(loan)
+            key = (loan.product_id, loan.product_version)
+            if key not in penal:
+                penal[key] = self.catalogue.version(brand_id, loan.product_id, loan.product_version).penal
+            self._open(loan, calendar, penal[key])
         if changed:
             self.commit(changed[0], *changed[1:], beside=beside)
         return [loan.id for loan in changed]
 
-    def _open(self, loan: Loan) -> None:
+    def _open(self, loan: Loan, calendar: Any = None, penal: PenalTerms | None = None) -> None:
+        """Open the disbursed loan's servicing: its schedule on the brand's repayment calendar and its product
+        version's penal terms (read here unless given: a file's loans share them)."""
         terms: LoanTerms | None = getattr(loan, "sanction_terms", None)
         if terms is None or loan.disbursed_on is None:
             return
-        calendar = self.parties.repayment_calendar(loan.brand_id)
+        if calendar is None:
+            calendar = self.parties.repayment_calendar(loan.brand_id)
         schedule = build_schedule(terms, loan.disbursed_on, calendar)
-        penal = self.catalogue.version(loan.brand_id, loan.product_id, loan.product_version).penal
+        if penal is None:
+            penal = self.catalogue.version(loan.brand_id, loan.product_id, loan.product_version).penal
         loan.open_servicing(schedule, penal)
 
     def on_serviced(self, brand_id: UUID, loan_id: UUID, change: Callable[[Loan, date], T]) -> tuple[CommandResult, T]:
