@@ -171,6 +171,8 @@ def _edits(client: Any, platform: Any, tenant: Tenant) -> list[Edit]:
         Edit("loan product", "POST", f"/api/v1/loans/{loan['id']}/product", f"/api/v1/loans/{loan['id']}",
              {"product_id": products[1], "reason": "better fit"}, {"product_id": products[2], "reason": "better fit"},
              lambda r: r["product_id"]),
+        Edit("loan assignee", "POST", f"/api/v1/loans/{loan['id']}/assign", f"/api/v1/loans/{loan['id']}",
+             {"staff_id": agent_a}, {"staff_id": agent_b}, lambda r: r["assignee_id"]),
         Edit("template", "PUT", f"/api/v1/message-templates/{template}", f"/api/v1/message-templates/{template}",
              {"body": "Pay {{amount}} now"}, {"body": "Pay {{amount}} today"}, lambda r: r["body"]),
         Edit("rating matrix", "PUT", "/api/v1/rating-matrix", "/api/v1/rating-matrix",
@@ -207,6 +209,8 @@ def test_two_clients_changing_one_record_the_second_is_refused_on_every_operatio
     # A loan's decisions move it through its states, not edits made twice: tests/e2e/test_loan_decision_if_match.py.
     elsewhere |= {("POST", f"/api/v1/loans/{{loan_id}}/{d}")
                   for d in ("cam", "cx-approve", "send-back", "sanction", "escalate", "reactivate", "reject")}  # fmt: skip
+    # The Sanction Head's assignment needs a CX-approved loan and Sanction Managers: tests/e2e/test_api_escalations.py.
+    elsewhere.add(("POST", "/api/v1/loans/{loan_id}/sanction-assign"))
     templated = {(m, p) for m, p in taking if (m, p) not in elsewhere}
     assert len(templated) == len(edits), sorted(templated)  # one probed edit per operation taking If-Match
     assert len(probed) == len(edits)

@@ -46,7 +46,9 @@ def test_a_phone_borrower_signs_in_by_keyboard_and_nothing_overflows(
     page.fill("#phone", phone)
     page.press("#phone", "Enter")
     page.wait_for_selector("#otp")
-    assert page.evaluate("document.activeElement.id") == "otp"  # no tap needed before typing the code
+    # No tap needed before typing the code: the field takes the focus as the page loads (waited for: on a loaded
+    # machine the element can be there a moment before its autofocus is applied).
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'otp'", timeout=5000)
     page.keyboard.type(sms.last_code(phone) or "")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/steps/pan")
