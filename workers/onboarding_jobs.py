@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 from uuid import UUID
 
@@ -208,7 +208,7 @@ def _close_inactive(
     if not rules.auto_reject_inactive:
         yield BatchCounts(), None
         return
-    cutoff = datetime.combine(job_run.as_of, time.min, tzinfo=UTC) - timedelta(days=rules.inactive_days)
+    cutoff = rules.inactive_before(job_run.as_of)
     days = "1 day" if rules.inactive_days == 1 else f"{rules.inactive_days} days"
     reason = f"inactive for {days}: closed automatically"
     while True:

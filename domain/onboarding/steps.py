@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import partial
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.config import JsonDict
@@ -110,6 +111,12 @@ class FunnelRules(BaseModel):
         """The brand's business date at `now`, as the BRE and the statement months read it: the configured one,
         else today in its timezone."""
         return brand_business_date(now, self.timezone, self.business_date)
+
+    def inactive_before(self, as_of: date) -> datetime:
+        """The funnels the inactivity close takes on the business day `as_of`: those last touched before the start of
+        the day `inactive_days` earlier, in the brand's timezone (at UTC midnight, a funnel touched between 00:00 and
+        05:30 IST was closed a day early, and its rejection's cooldown began with it)."""
+        return datetime.combine(as_of, time.min, tzinfo=ZoneInfo(self.timezone)) - timedelta(days=self.inactive_days)
 
     def required(self) -> tuple[Step, ...]:
         """The steps a borrower must finish, in order."""
