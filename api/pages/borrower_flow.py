@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, Protocol
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -645,15 +646,19 @@ async def status_page(
     callbacks = await run_in_threadpool(port.callback_queries.of_borrower, principal.brand_id, principal.borrower_id, 1)
     open_callback = next((c for c in callbacks if c.status == "open"), None)
     callback_due = None  # a follow-up: staff call again when the borrower asked, in the brand's time
-    if open_callback is not None and open_callback.due_at is not None:
+    asked_on = None  # the day they asked, in the brand's time (in UTC a request at 01:00 IST read the day before)
+    if open_callback is not None:
         rules = await run_in_threadpool(port.onboarding.brands.rules, principal.brand_id)
-        callback_due = local_time(open_callback.due_at, rules.timezone)
+        asked_on = open_callback.requested_at.astimezone(ZoneInfo(rules.timezone)).strftime("%d %b %Y")
+        if open_callback.due_at is not None:
+            callback_due = local_time(open_callback.due_at, rules.timezone)
     return _page(
         request,
         "apply_status.html",
         status,
         open_callback=open_callback,
         callback_due=callback_due,
+        callback_asked_on=asked_on,
         callback_error=callback_error,
         callback_saved=PENDING if request.query_params.get("saved") == "pending" else None,
         windows=CALLBACK_WINDOWS,

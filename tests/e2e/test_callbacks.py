@@ -209,6 +209,11 @@ def test_the_status_page_form_asks_once_and_staff_see_it_on_the_360_and_the_queu
         assert again.status_code == 409 and "already asked" in again.text
         [made] = client.get("/api/v1/borrower/callback-requests", headers=auth).json()["items"]
         assert (made["window"], made["note"], made["loan_id"]) == ("morning", "Call <me> about KYC", application["id"])
+        # The day they asked, in the brand's time (in UTC, a request at 01:00 IST read the day before).
+        asked_on = (
+            datetime.fromisoformat(made["requested_at"]).astimezone(ZoneInfo("Asia/Kolkata")).strftime("%d %b %Y")
+        )
+        assert f"You asked on {asked_on}." in shown.text, shown.text
 
         page = staff.get("/callback-requests")
         assert page.status_code == 200 and f'data-id="{made["id"]}"' in page.text
