@@ -7,6 +7,7 @@ member exists); it uses this module's `ActivityQuery` and `ActivityPageOut`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 from uuid import UUID
 
@@ -43,6 +44,11 @@ class RecordActivityQuery(BaseModel):
 
     @model_validator(mode="after")
     def _ranges(self) -> RecordActivityQuery:
+        # Without an offset an instant is UTC (docs/api.md), not whatever the database session's zone is.
+        for name in ("from_", "to"):
+            instant = getattr(self, name)
+            if instant is not None and instant.tzinfo is None:
+                setattr(self, name, instant.replace(tzinfo=UTC))
         check_ranges(self, ("from_", "to"))
         return self
 
