@@ -22,9 +22,10 @@ from domain.loans.agreement import LoanAgreement
 from domain.loans.terms import LoanKind, PenalKind
 from domain.shared.rupees import rupees
 
-#: The layout new agreements are issued in (2: amounts as `document_money`); 1, amounts in plain digits, is kept
-#: so that an agreement issued in it renders to the bytes its recorded SHA-256 is of (`renderings`).
-LAYOUT = 2
+#: The layout new agreements are issued in (3: issued on the brand's local day; 2: amounts as `document_money`, the
+#: issue date the UTC day; 1: amounts in plain digits). The older ones are kept so that an agreement issued in one
+#: renders to the bytes its recorded SHA-256 is of (`renderings`).
+LAYOUT = 3
 
 _WIDTH = 180.0  # A4 (210 mm) less 15 mm margins
 _SCHEDULE = (("No", 12.0), ("Due date", 30.0), ("Opening", 36.0), ("Principal", 34.0), ("Interest", 32.0))
@@ -90,7 +91,8 @@ class _Document(FPDF):
 
 
 def render_agreement(agreement: LoanAgreement, layout: int = LAYOUT) -> bytes:
-    """The agreement's PDF bytes in `layout` (1: amounts as plain digits, as issued before layout 2)."""
+    """The agreement's PDF bytes in `layout` (1: amounts as plain digits, as issued before layout 2; before layout 3
+    the issue date was the UTC day of `issued_at`)."""
     m = document_money if layout >= 2 else money
     pdf = _Document(agreement)
     pdf.add_page()
@@ -99,7 +101,8 @@ def render_agreement(agreement: LoanAgreement, layout: int = LAYOUT) -> bytes:
     pdf.cell(0, 9, "LOAN AGREEMENT", align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font("Helvetica", size=9)
     pdf.cell(0, 5, latin1(f"Loan number {a.loan_number}"), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.cell(0, 5, f"Issued on {a.issued_at.date().isoformat()}", align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    issued = a.issued_on if layout >= 3 else a.issued_at.date()
+    pdf.cell(0, 5, f"Issued on {issued.isoformat()}", align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     pdf.heading("1. Parties")
     pdf.row("Lender", a.lender)

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from domain.loans.pricing import Pricing
 from domain.loans.schedule import Schedule
 from domain.loans.terms import LoanKind, PenalTerms
+from domain.shared.clock import DEFAULT_TIMEZONE
 
 #: The media type of a rendered agreement.
 PDF = "application/pdf"
@@ -60,6 +62,13 @@ class LoanAgreement:
     schedule: Schedule  # from `disbursal_on`
     disbursal_on: date  # the expected disbursal date the schedule starts from
     issued_at: datetime  # when the agreement was issued: the PDF's creation date
+    timezone: str = DEFAULT_TIMEZONE  # the brand's: the day it was issued on, as the agreement prints it
+
+    @property
+    def issued_on(self) -> date:
+        """The day the agreement was issued, in the brand's timezone (a sanction at 02:00 IST is that day's, not
+        the UTC day before)."""
+        return self.issued_at.astimezone(ZoneInfo(self.timezone)).date()
 
     @property
     def tenure_text(self) -> str:

@@ -224,6 +224,7 @@ class Agreements:
             schedule=build_schedule(terms, disbursal_on, self.parties.repayment_calendar(brand_id)),
             disbursal_on=disbursal_on,
             issued_at=sanctioned_at,
+            timezone=self.parties.timezone(brand_id),
         )
 
     def _sanctioned_at(self, loan: Loan) -> datetime:

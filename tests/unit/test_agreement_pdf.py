@@ -11,7 +11,7 @@ from decimal import Decimal
 import pypdf
 import pytest
 
-from adapters.agreement_pdf import latin1, render_agreement
+from adapters.agreement_pdf import PdfAgreementRenderer, latin1, render_agreement
 from domain.loans.agreement import AgreementBorrower, LoanAgreement, sha256_hex
 from domain.loans.due_dates import RepaymentCalendar
 from domain.loans.pricing import price
@@ -188,3 +188,15 @@ def test_names_outside_latin1_are_written_readably() -> None:
     assert latin1("राम") == "???"
     text = _text(render_agreement(_agreement(name="Şükrü Öztürk")))
     assert "Borrower Sükrü Öztürk" in text  # Ş is outside Latin-1: S; ü and Ö are inside it
+
+
+def test_the_issue_date_is_the_brands_day_and_older_layouts_keep_theirs() -> None:
+    """A sanction at 02:00 IST on 5 March is issued on 5 March (the UTC day is 4 March); an agreement issued in an
+    earlier layout still renders to its recorded bytes, with the UTC day it printed then."""
+    night = datetime(2026, 3, 4, 20, 30, tzinfo=UTC)  # 02:00 IST on 5 March
+    agreement = _agreement(issued_at=night)
+    assert agreement.issued_on.isoformat() == "2026-03-05"
+    assert "Issued on 2026-03-05" in _text(render_agreement(agreement))
+    assert "Issued on 2026-03-04" in _text(render_agreement(agreement, layout=2))
+    renderings = list(PdfAgreementRenderer().renderings(agreement))
+    assert len(renderings) == 3 and renderings[1] == render_agreement(agreement, layout=2)
