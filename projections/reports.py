@@ -335,12 +335,13 @@ class ReportQueries:
         head = io.StringIO()
         head.write(BOM)
         csv.writer(head, lineterminator="\n").writerow(report.header)
-        return self._stream(report, head.getvalue().encode("utf-8"), sql, params)
+        return self._stream(report, head.getvalue().encode("utf-8"), sql, params, request.timezone)
 
-    def _stream(self, report: Report, head: bytes, sql: str, params: dict[str, Any]) -> Iterator[bytes]:
+    def _stream(self, report: Report, head: bytes, sql: str, params: dict[str, Any], timezone: str) -> Iterator[bytes]:
         yield head
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            _tune(conn, report)
+            # Instants written in the brand's timezone, as the page shows them (`| local`), not the session's UTC.
+            _tune(conn, report, timezone)
             with cur.copy(sql, params) as copy:
                 yield from _chunks(copy)
 
@@ -352,10 +353,10 @@ def _request_key(report: Report, request: ReportRequest) -> tuple[Any, ...]:
     return (report.slug, request.brand_id, request.start, request.end, request.timezone, request.today, filters)
 
 
-def _tune(conn: Any, report: Report) -> None:
+def _tune(conn: Any, report: Report, timezone: str | None = None) -> None:
     """The report query's session settings, for its transaction only (one round trip): the work memory, then the
-    report's own planner settings."""
-    settings = [("work_mem", WORK_MEM), *report.planner]
+    report's own planner settings, and the zone its instants are written in (the CSV export's, the brand's)."""
+    settings = [("work_mem", WORK_MEM), *report.planner, *((("TimeZone", timezone),) if timezone else ())]
     calls = ", ".join("set_config(%s, %s, true)" for _ in settings)
     conn.execute(f"SELECT {calls}", [v for pair in settings for v in pair])
 

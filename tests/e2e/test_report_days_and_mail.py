@@ -5,6 +5,8 @@ of them is on another day than UTC, as Asia/Kolkata is from 18:30 UTC."""
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,6 +67,13 @@ def test_an_instant_is_filed_on_the_brands_local_day_east_and_west_of_utc(client
             for day, expected in ((after - timedelta(days=1), 0), (after, 1), (after + timedelta(days=1), 0)):
                 got = _rows(client, tenant, slug, **{"from": day.isoformat(), "to": day.isoformat()})
                 assert got["totals"]["rows"] == expected, (timezone, slug, day, got["rows"])
+        # The CSV writes the instant in the brand's zone, as the page shows it (it wrote the session's UTC, `+00`).
+        day = {"from": after.isoformat(), "to": after.isoformat()}
+        download = client.get("/api/v1/reports/collection-remarks-report.csv", params=day, headers=tenant.auth)
+        rows = list(csv.DictReader(io.StringIO(download.content.decode("utf-8-sig"))))
+        offset = "+14" if timezone == "Pacific/Kiritimati" else "-11"
+        assert len(rows) == 1 and rows[0]["at"].endswith(offset), (timezone, rows)
+        assert datetime.fromisoformat(rows[0]["at"]).astimezone(ZoneInfo(timezone)).date() == after
         # the UTC day differs from the local one for one of the two zones at any hour of the run
         utc = datetime.now(UTC).date()
         if utc != after:
