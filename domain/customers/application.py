@@ -55,6 +55,14 @@ class CustomerAgents(Protocol):
         ...
 
 
+class BrandDays(Protocol):
+    """The identity context, as a borrower's age is judged (answered at wiring: workers/contexts/customers.py)."""
+
+    def business_date(self, brand_id: UUID) -> date:
+        """The brand's business date (its configured one, else today in its timezone)."""
+        ...
+
+
 class BorrowerAllocation(Protocol):
     """The identity context and the directory, as auto-allocation of new borrowers needs them (answered at wiring:
     workers/contexts/customers.py)."""
@@ -100,12 +108,19 @@ class Customers(ContextApplication):
         loans: BorrowerLoans | None = None,
         agents: CustomerAgents | None = None,
         allocation: BorrowerAllocation | None = None,
+        days: BrandDays | None = None,
     ) -> None:
         super().__init__(env, clock)
+        self.days = days  # without one (tests), a borrower's age is judged on today in India
         self.numbers = numbers  # without one (tests), new records get no formatted id
         self.loans = loans  # without one, a note cannot name a loan (none can be confirmed the borrower's)
         self.agents = agents  # without one, nobody can be confirmed an agent: a record gets none
         self.allocation = allocation  # without one, no borrower is auto-allocated
+
+    def _today(self, brand_id: UUID) -> date:
+        """The day a borrower's age is judged on: the brand's business date, as the BRE's age rule and the onboarding
+        steps judge it (the India calendar date refused a borrower 18 on the brand's date, or took one not yet)."""
+        return self.days.business_date(brand_id) if self.days is not None else business_date(self.clock.now())
 
     def _check_agent(self, brand_id: UUID, agent_id: UUID, checks: FieldChecks | None = None) -> None:
         """InvalidValue naming `agent_id` (or an error added to `checks`) unless the staff member may own borrowers."""
@@ -138,7 +153,7 @@ class Customers(ContextApplication):
         clean_pan = checks.check(lambda: normalise_pan(pan)) if pan else None
         clean_email = checks.check(lambda: normalise_email(email)) if email else None
         if date_of_birth is not None:
-            checks.check(lambda: check_date_of_birth(date_of_birth, business_date(self.clock.now())))
+            checks.check(lambda: check_date_of_birth(date_of_birth, self._today(brand_id)))
         clean_addresses = [a for a in (checks.check(a.checked) for a in addresses or []) if a]
         clean_loans = sorted(
             {n for n in (checks.check(partial(normalise_loan_number, raw)) for raw in loan_numbers or []) if n}
@@ -206,7 +221,7 @@ class Customers(ContextApplication):
             clean["email"] = checks.check(lambda: normalise_email(fields["email"]))
         if fields.get("date_of_birth") is not None:
             clean["date_of_birth"] = checks.check(
-                lambda: check_date_of_birth(fields["date_of_birth"], business_date(self.clock.now()))
+                lambda: check_date_of_birth(fields["date_of_birth"], self._today(brand_id))
             )
         if fields.get("addresses") is not None:
             clean["addresses"] = [a for a in (checks.check(a.checked) for a in fields["addresses"]) if a]

@@ -362,8 +362,8 @@ class Onboarding(ContextApplication):
         Customer 360 record true at the PAN and personal steps."""
         funnel = self.funnel(brand_id, borrower_id)
         now = self.clock.now()
-        details = checked_details(step, given, business_date(now))
         rules = self.brands.rules(brand_id)
+        details = checked_details(step, given, rules.today(now))  # the brand's business date, as the BRE's age rule
         if step is Step.BANK_STATEMENT and details["method"] == "account_aggregator" and not rules.account_aggregation:
             raise InvalidValue("method", "this lender does not take Account Aggregator consent; upload your statements")
         self._restart_if_finished(funnel, rules, now)  # a step after a rejection starts again, from the cooldown's end
@@ -434,8 +434,8 @@ class Onboarding(ContextApplication):
         day the brand's cooldown is over (409 with `may_apply_from` before it; `reapply`)."""
         funnel = self.funnel(brand_id, borrower_id)
         now = self.clock.now()
-        details = checked_details(Step.LOAN_REQUEST, given, business_date(now))
         rules = self.brands.rules(brand_id)
+        details = checked_details(Step.LOAN_REQUEST, given, rules.today(now))
         self._restart_if_finished(funnel, rules, now)
         funnel.require_can_record(Step.LOAN_REQUEST, rules)
         earlier = funnel.details.get(Step.LOAN_REQUEST) if Step.LOAN_REQUEST in funnel.done else None

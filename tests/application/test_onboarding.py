@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -392,7 +393,7 @@ def test_a_personal_step_saved_while_staff_add_an_address_keeps_it(
     app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
     record_id = app.state(BRAND, borrower).customer_id
     assert record_id is not None
-    read, added = customers.get, []
+    read, added = customers.get, list[bool]()
 
     def staff_add_an_address_meanwhile(brand_id: Any, customer_id: Any) -> Any:
         found = read(brand_id, customer_id)
@@ -407,3 +408,20 @@ def test_a_personal_step_saved_while_staff_add_an_address_keeps_it(
     monkeypatch.undo()
     kinds = sorted(a.kind for a in customers.get(BRAND, record_id).addresses)
     assert added and kinds == ["current", "office", "permanent"], kinds
+
+
+def test_the_personal_steps_age_is_judged_on_the_brands_business_date(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, customers: Customers
+) -> None:
+    """A brand running as of a business date judges the borrower's age on it, as its BRE age rule does: the step
+    (and the borrower record it writes) judged it on the India calendar date and refused a borrower the BRE would
+    take (or took one it would not)."""
+    ahead = clock.now().date() + timedelta(days=10)
+    brands.rules_of[BRAND] = FunnelRules(business_date=ahead)
+    customers.days = SimpleNamespace(business_date=lambda brand_id: ahead)  # the identity context's answer
+    borrower = signed_in(app, outbox, clock)
+    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+    turns_18 = date(ahead.year - 18, ahead.month, ahead.day) - timedelta(days=5)  # 18 on the business date only
+    assert clock.now().date() < date(turns_18.year + 18, turns_18.month, turns_18.day)
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL.model_copy(update={"date_of_birth": turns_18}))
+    assert Step.PERSONAL in {s.step for s in app.state(BRAND, borrower).steps if s.done}
