@@ -54,3 +54,34 @@ def test_as_of_states_of_a_borrower_from_snapshots_equal_the_whole_replay(
     assert platform.audit.diff("customer", customer, brand, instants[2], instants[-1]) == diff
     assert with_snapshots[0]["exists"] is False and with_snapshots[-1]["version"] == final
     assert len({s["version"] for s in with_snapshots}) > 8
+
+
+def test_as_of_states_of_a_staff_user_from_snapshots_equal_the_whole_replay(
+    platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staff users keep snapshots too: their history grows with every login (and a notice source's with every
+    sync, the notices context's), so an as-of replay of a long-serving one decoded all of it."""
+    from domain.identity.application import Identity
+    from domain.identity.principal import OPERATOR
+
+    identity: Identity = platform.get(Identity)
+    monkeypatch.setattr(identity, "snapshot_every", 4)
+    keeper = identity.snapshot_keeper
+    assert isinstance(keeper, AggregateSnapshots) and platform.audit.snapshots["staff_user"] is keeper
+    tenant = make_tenant(platform)
+    brand = tenant.brand_id
+    before = datetime.now(UTC)
+    staff = identity.create_staff(brand, "snap@lender.in", "Snap Shot", ["loan_ops"], granter=OPERATOR).id
+    instants = [before]
+    for i in range(13):
+        identity.update_staff(brand, staff, name=f"Snap Shot {i}", granter=OPERATOR)
+        time.sleep(0.001)
+        instants.append(datetime.now(UTC))
+    final = identity.staff(brand, staff).version
+    snapshot = keeper.snapshot_before(staff, instants[-1])
+    assert snapshot is not None and snapshot.version == final // 4 * 4
+    with_snapshots = [platform.audit.state_as_of("staff", staff, brand, at) for at in instants]
+    monkeypatch.setattr(platform.audit, "snapshots", {})
+    for at, state in zip(instants, with_snapshots, strict=True):
+        assert platform.audit.state_as_of("staff", staff, brand, at) == state, at
+    assert with_snapshots[-1]["version"] == final and with_snapshots[0]["exists"] is False

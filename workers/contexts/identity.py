@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from adapters.aggregate_snapshots import AggregateSnapshots
 from adapters.cob_store import CobStore
 from adapters.operational import OperationalStore
 from adapters.passwords import Argon2Hasher
+from adapters.postgres import Database
 from api.pages import api_keys as api_key_pages
 from api.pages import brand_switch as brand_switch_pages
 from api.pages import invites as invite_pages
@@ -27,7 +29,7 @@ from workers.bounded_context import BoundedContext, Kit
 
 def _identity(kit: Kit) -> Identity:
     ops = kit.get(OperationalStore)
-    return Identity(
+    app = Identity(
         env=kit.env,
         clock=kit.clock,
         hasher=Argon2Hasher(),
@@ -36,6 +38,10 @@ def _identity(kit: Kit) -> Identity:
         # the servicing context's COB record (provided after every application is built: looked up when used)
         cob_closed_through=lambda brand_id: kit.get(CobStore).last_done(brand_id),
     )
+    # A snapshot every 100 events (a staff user's every login, a brand's every close of business): the auditor's
+    # as-of replay decodes at most the 100 after it, not a history that only grows.
+    app.snapshot_every, app.snapshot_keeper = 100, AggregateSnapshots(kit.get(Database).pool)
+    return app
 
 
 CONTEXT = BoundedContext(

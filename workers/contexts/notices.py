@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from adapters.aggregate_snapshots import AggregateSnapshots
 from adapters.operational import SourceTokenStore
 from adapters.outbound import OutboundPolicy
 from adapters.postgres import Database
@@ -26,7 +27,11 @@ from workers.bounded_context import BackgroundWorker, BoundedContext, Job, Kit, 
 
 def _notices(kit: Kit) -> Notices:
     tokens = SourceTokenStore(kit.get(Database).pool)
-    return Notices(env=kit.env, clock=kit.clock, url_check=kit.get(OutboundPolicy), tokens=tokens)
+    app = Notices(env=kit.env, clock=kit.clock, url_check=kit.get(OutboundPolicy), tokens=tokens)
+    # A snapshot every 100 events (a source records each sync's start and end: some 35,000 events a year): the
+    # auditor's as-of replay of a source decodes at most the 100 after it.
+    app.snapshot_every, app.snapshot_keeper = 100, AggregateSnapshots(kit.get(Database).pool)
+    return app
 
 
 CONTEXT = BoundedContext(
