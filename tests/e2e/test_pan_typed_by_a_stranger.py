@@ -23,20 +23,31 @@ __all__ = ["catalogue", "sms"]  # the fixtures, used by name
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
+def _past_personal(client: Any, sms: SmsSimulator, tenant: Tenant, pan: str, personal: Any) -> dict[str, str]:
+    """A new borrower signed in (a phone of their own) past the PAN and personal steps: their bearer header."""
+    auth = bearer(sign_in(client, sms, tenant.slug, mobile()))
+    assert client.put("/api/v1/borrower/steps/pan", json={"pan": pan}, headers=auth).status_code == 200
+    assert client.put("/api/v1/borrower/steps/personal", json=personal, headers=auth).status_code == 200
+    return auth
+
+
+def _upload(client: Any, auth: dict[str, str], kind: str, name: str) -> Any:
+    sent = client.post(
+        "/api/v1/borrower/documents",
+        data={"kind": kind},
+        files={"file": (name, PDF + uuid.uuid4().bytes)},
+        headers=auth,
+    )
+    assert sent.status_code == 201, sent.text
+    return sent
+
+
 def test_a_record_found_by_the_pan_alone_shows_the_stranger_nothing_it_holds(
     app: Any, client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
 ) -> None:
-    pan, owner_phone = _pan(), mobile()
-    owner_auth = bearer(sign_in(client, sms, tenant.slug, owner_phone))
-    assert client.put("/api/v1/borrower/steps/pan", json={"pan": pan}, headers=owner_auth).status_code == 200
-    assert client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=owner_auth).status_code == 200
-    sent = client.post(
-        "/api/v1/borrower/documents",
-        data={"kind": "pan_card"},
-        files={"file": ("pan.pdf", PDF + uuid.uuid4().bytes)},
-        headers=owner_auth,
-    )
-    assert sent.status_code == 201, sent.text
+    pan = _pan()
+    owner_auth = _past_personal(client, sms, tenant, pan, PERSONAL)
+    sent = _upload(client, owner_auth, "pan_card", "pan.pdf")
     document = sent.json()["id"]
     owner = sent.json()["customer_id"]
     asked = client.post(
@@ -54,17 +65,9 @@ def test_a_record_found_by_the_pan_alone_shows_the_stranger_nothing_it_holds(
     assert client.get(f"/api/v1/borrower/applications/{loan.json()['id']}", headers=owner_auth).status_code == 200
     assert client.get("/api/v1/borrower/me", headers=owner_auth).json()["requested_documents"]
 
-    stranger = bearer(sign_in(client, sms, tenant.slug, mobile()))
-    assert client.put("/api/v1/borrower/steps/pan", json={"pan": pan}, headers=stranger).status_code == 200
-    personal = {**PERSONAL, "name": "Someone Else"}
-    assert client.put("/api/v1/borrower/steps/personal", json=personal, headers=stranger).status_code == 200
-    theirs = client.post(
-        "/api/v1/borrower/documents",
-        data={"kind": "salary_slip"},
-        files={"file": ("slip.pdf", PDF + uuid.uuid4().bytes)},
-        headers=stranger,
-    )
-    assert theirs.status_code == 201 and theirs.json()["customer_id"] == owner, theirs.text  # linked, for staff
+    stranger = _past_personal(client, sms, tenant, pan, {**PERSONAL, "name": "Someone Else"})
+    theirs = _upload(client, stranger, "salary_slip", "slip.pdf")
+    assert theirs.json()["customer_id"] == owner, theirs.text  # linked, for staff
     settle(platform, "documents")
 
     listed = client.get("/api/v1/borrower/documents", headers=stranger)
