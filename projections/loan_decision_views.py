@@ -185,15 +185,14 @@ class LoanDecisionViews(Projection):
     def _moved(self, event: Transitioned, sets: str = "", params: tuple[Any, ...] = ()) -> Write:
         extra = f", {sets}" if sets else ""
         # closed_on: the business day of a move into a final state (kept by a later event leaving it final), NULL
-        # out of them (a reversal re-opening a completed loan); the instant's local day only for an event without one
+        # out of them (a reversal re-opening a completed loan); the instant's date only for an event without one
         day = "%s::date"
         day_params: tuple[Any, ...] = (closing_day(event),)
         if isinstance(event, sv.RepaymentRecorded):
             day, day_params = f"GREATEST(%s::date, {_LAST_STANDING_PAID_ON})", (*day_params, event.originator_id)
         return Write(
             f"UPDATE read.loans SET status = %s, status_since = %s, version = %s, updated_at = %s, "
-            f"closed_on = CASE WHEN %s THEN COALESCE({day}, closed_on, read.brand_local_day(brand_id, %s)) END{extra} "
-            "WHERE id = %s",
+            f"closed_on = CASE WHEN %s THEN COALESCE({day}, closed_on, %s::date) END{extra} WHERE id = %s",
             (event.status.value, event.timestamp, event.originator_version, event.timestamp,
              event.status.value in FINAL, *day_params, event.timestamp, *params, event.originator_id),
         )  # fmt: skip
@@ -289,8 +288,7 @@ class LoanDecisionViews(Projection):
             "product_id = %s, product_version = %s, amount = %s, tenure = %s, coupon_code = %s, pricing = %s, "
             "instalment = %s, facts = CASE WHEN %s THEN %s ELSE facts END, "
             "results = CASE WHEN %s THEN %s ELSE results END, passed = CASE WHEN %s THEN %s ELSE passed END, "
-            "rejected_on = CASE WHEN %s THEN COALESCE(%s, read.brand_local_day(brand_id, %s)) ELSE rejected_on END, "
-            "overrides = '{}', cam = NULL, "
+            "rejected_on = CASE WHEN %s THEN COALESCE(%s, %s::date) ELSE rejected_on END, overrides = '{}', cam = NULL, "
             "cx_approved_amount = NULL, cx_approved_by = NULL, cx_approved_at = NULL, cx_approved_on = NULL, "
             "escalation = NULL",
             (event.product_id, event.product_version, event.amount, event.tenure, event.coupon_code,

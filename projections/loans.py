@@ -214,7 +214,7 @@ class LoanViews(LoanRecoveryViews):
                     "at": event.timestamp.isoformat()}  # fmt: skip
         yield Write(
             "UPDATE read.loans SET status = %s, overrides = overrides || jsonb_build_object(%s::text, %s::jsonb), "
-            "rejected_on = CASE WHEN %s THEN COALESCE(%s, read.brand_local_day(brand_id, %s)) ELSE rejected_on END, version = %s, "
+            "rejected_on = CASE WHEN %s THEN COALESCE(%s, %s::date) ELSE rejected_on END, version = %s, "
             "updated_at = %s WHERE id = %s",
             (event.status.value, event.rule.value, Jsonb(override), event.status is LoanStatus.REJECTED,
              event.rejected_on, event.timestamp, event.originator_version, event.timestamp, event.originator_id),
@@ -252,7 +252,7 @@ class LoanViews(LoanRecoveryViews):
         by_sm = isinstance(event, L.Rejected) and event.previous_status is LoanStatus.CX_APPROVED
         yield Write(
             "UPDATE read.loans SET status = %s, "
-            "rejected_on = CASE WHEN %s THEN COALESCE(%s, read.brand_local_day(brand_id, %s)) ELSE rejected_on END, "
+            "rejected_on = CASE WHEN %s THEN COALESCE(%s, %s::date) ELSE rejected_on END, "
             "rejection = COALESCE(%s, rejection), sm_actor = CASE WHEN %s THEN %s ELSE sm_actor END, "
             "status_since = %s, version = %s, updated_at = %s WHERE id = %s",
             (event.status.value, rejected, on, event.timestamp,
