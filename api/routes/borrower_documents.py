@@ -14,7 +14,7 @@ from api.routes.documents import MEDIA, UPLOAD, DocumentOut, StatementMonthsOut,
 from api.services.documents import DocumentDesk
 from domain.documents.application import Documents, StoredContent
 from domain.documents.content import DocumentKind
-from domain.documents.document import DocumentNotFound, borrower_sees
+from domain.documents.document import DocumentNotFound, linked_borrower_sees
 from domain.onboarding.application import Onboarding
 from domain.onboarding.parties import BorrowerPrincipal
 from projections.documents import DocumentQueries, DocumentRow
@@ -117,9 +117,8 @@ def own_document_content(port: BorrowerDocumentPort, borrower: BorrowerPrincipal
 
 
 def shown_to(borrower: BorrowerPrincipal, own: bool, row: DocumentRow) -> bool:
-    """Whether the borrower sees a document of the record their funnel is linked to: what `borrower_sees` of their
-    own record; of a record found by the PAN alone (`own` false: anyone can type a PAN), only their own uploads."""
-    return borrower_sees(row.uploaded_by, row.kind) and (own or row.uploader == borrower.actor)
+    """Whether the borrower sees a document of the record their funnel is linked to (`linked_borrower_sees`)."""
+    return linked_borrower_sees(row.uploaded_by, row.kind, row.uploader, borrower.actor, own)
 
 
 def own_document_file(stored: StoredContent) -> Response:

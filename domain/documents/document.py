@@ -49,6 +49,15 @@ def borrower_sees(uploaded_by: Uploader | str, kind: DocumentKind | str) -> bool
     return Uploader(uploaded_by) is not Uploader.STAFF or DocumentKind(kind) is not DocumentKind.OTHER
 
 
+def linked_borrower_sees(
+    uploaded_by: Uploader | str, kind: DocumentKind | str, uploader: str, actor: str, own_record: bool
+) -> bool:
+    """`borrower_sees`, for a borrower whose funnel is linked to the record: of their own record everything it
+    allows; of a record found by the PAN alone (`own_record` false: anyone can type a PAN) only what this borrower
+    (`actor`, `borrower:<id>`) uploaded themselves."""
+    return borrower_sees(uploaded_by, kind) and (own_record or uploader == actor)
+
+
 def hidden_from_borrower() -> tuple[tuple[Uploader, DocumentKind], ...]:
     """Every (uploaded_by, kind) pair `borrower_sees` refuses, derived from it: what a query over the read model
     leaves out of a borrower's view."""

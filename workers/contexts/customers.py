@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -92,16 +91,6 @@ class StaffAllocation:
         return None
 
 
-class BrandBusinessDays:
-    """The brands' business dates from the identity context (asked when a borrower's age is judged)."""
-
-    def __init__(self, kit: Kit) -> None:
-        self.kit = kit
-
-    def business_date(self, brand_id: UUID) -> date:
-        return self.kit.get(Identity).business_date(brand_id)
-
-
 def _customers(kit: Kit) -> Customers:
     app = Customers(
         env=kit.env,
@@ -110,7 +99,7 @@ def _customers(kit: Kit) -> Customers:
         loans=LoanBorrowers(kit),
         agents=StaffAgents(kit),
         allocation=StaffAllocation(kit, CustomerQueries(kit.get(Database).pool)),
-        days=BrandBusinessDays(kit),
+        days=kit.get(Identity),  # built before this context, as the documents context reads it too
     )
     # A borrower record's snapshot every 100 events: the auditor's as-of replay decodes at most the 100 after it.
     app.snapshot_every, app.snapshot_keeper = 100, AggregateSnapshots(kit.get(Database).pool)
