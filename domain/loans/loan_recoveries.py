@@ -156,7 +156,8 @@ class LoanRecoveries(LoanServicing):
     def request_collection(self, request: CollectionRequest) -> None:
         """Report money collected (pending approval): 409 for a loan not serviced nor written off or a reference
         already used (payments, recoveries, requests not rejected), 422 for a date outside disbursal..business
-        date or an amount above the payoff (or above what is left to recover)."""
+        date or an amount above the payoff (or above what is left to recover; back-dated, above the payoff of its own
+        day as approval would apply it)."""
         schedule = self._require_servicing("record a collection")
         if self.status not in SERVICING and self.status is not S.WRITTEN_OFF:
             raise Conflict(f"cannot record a collection on a loan that is {self.status.words}", status=str(self.status))
@@ -168,6 +169,12 @@ class LoanRecoveries(LoanServicing):
         ceiling = self._ceiling(request.requested_on)
         if request.amount > ceiling:
             raise InvalidValue("amount", f"{request.amount} is above the {self._ceiling_name()} of {ceiling}")
+        if self.status in SERVICING and self.live_settlement is None and request.collected_on < request.requested_on:
+            # Back-dated, it must fit the payoff of its own day as approval will apply it (PaymentAbovePayoff, 422),
+            # not only today's: else the request is taken and can only ever be refused at approval.
+            self.replayed(
+                (*self.servicing_facts, PaymentMade("collection-request", request.amount, request.collected_on))
+            )
         request = request.model_copy(update={"requested_by": current_actor()})
         self._emit(CollectionRequested, brand_id=self.brand_id, loan_number=self.loan_number, request=request)
 

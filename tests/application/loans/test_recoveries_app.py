@@ -132,6 +132,23 @@ def test_an_approval_above_the_payoff_then_is_refused(loans: Loans, parties: Mov
     assert loans.get(BRAND, loan_id).collection_requests[request.request_id].status is RequestStatus.PENDING_APPROVAL
 
 
+def test_a_back_dated_collection_must_fit_the_payoff_of_its_own_day(loans: Loans, parties: MovableParties) -> None:
+    loan_id = _overdue(loans, parties)
+    today = loans.payoff(BRAND, loan_id).total
+    back = date(2026, 2, 10)
+    then = loans.payoff(BRAND, loan_id, back).total
+    assert then < today
+    version = loans.get(BRAND, loan_id).version
+    with pytest.raises(InvalidInput) as caught:  # fits today's payoff, not that of the day it was collected
+        loans.request_collection(BRAND, loan_id, str(today), "cash", "R-BACK", back)
+    assert [e.field for e in caught.value.errors] == ["amount"]
+    assert str(then) in str(caught.value)
+    assert loans.get(BRAND, loan_id).version == version
+    _, request = loans.request_collection(BRAND, loan_id, str(then), "cash", "R-BACK", back)
+    loans.approve_collection(BRAND, loan_id, request.request_id)
+    assert loans.get(BRAND, loan_id).status is S.COMPLETED
+
+
 def test_a_waiver_reduces_penal_outstanding_and_follows_into_the_ledger(loans: Loans, parties: MovableParties) -> None:
     loan_id = _overdue(loans, parties)
     loan = loans.get(BRAND, loan_id)
