@@ -617,10 +617,10 @@ async def status_page(
 ) -> Response:
     """The status page (with the callback form's refusal, when it has one)."""
     try:
-        state = await run_in_threadpool(port.onboarding.state, principal.brand_id, principal.borrower_id)
+        view = await run_in_threadpool(port.onboarding.borrower_view, principal.brand_id, principal.borrower_id)
     except BorrowerNotFound:
         return RedirectResponse(_base(request), status_code=303)
-    application_id = await run_in_threadpool(port.onboarding.application_id, principal.brand_id, principal.borrower_id)
+    state, application_id, own = view.state, view.application_id, view.own_record
     application = None
     pay_link = None
     tenure_unit = None  # "12 months" or "30 days": what the application's product counts
@@ -636,7 +636,6 @@ async def status_page(
             pay_link = PayLinks.configured().url("", principal.brand_id, application.id, datetime.now(UTC))
     documents_missing = None  # documents belong to the record the personal step makes
     covenants = None  # so do covenants: how many records wait for the borrower's proof, when they have any
-    own = await run_in_threadpool(port.onboarding.own_record, principal.brand_id, principal.borrower_id)
     if own is not None:  # not a record found by the PAN alone: that shows its borrower nothing of what it holds
         detail = await run_in_threadpool(port.documents.checklist_detail, principal.brand_id, own)
         documents_missing = len(detail.to_upload)

@@ -184,13 +184,12 @@ def funnel_out(state: FunnelState) -> FunnelOut:
 
 def borrower_me(ctx: Context[BorrowerPort]) -> Reply:
     assert ctx.borrower is not None
-    funnel_state = ctx.port.onboarding.state(ctx.brand_id, ctx.borrower.borrower_id)
-    funnel = funnel_out(funnel_state)
-    application_id = ctx.port.onboarding.application_id(ctx.brand_id, ctx.borrower.borrower_id)
-    if application_id is not None:
-        decision = application_decision(ctx.port.loans, ctx.brand_id, application_id)
+    view = ctx.port.onboarding.borrower_view(ctx.brand_id, ctx.borrower.borrower_id)
+    funnel = funnel_out(view.state)
+    if view.application_id is not None:
+        decision = application_decision(ctx.port.loans, ctx.brand_id, view.application_id)
         funnel = funnel.model_copy(update={"application": decision})
-    own = ctx.port.onboarding.own_record(ctx.brand_id, ctx.borrower.borrower_id) if funnel_state.customer_id else None
+    own = view.own_record
     if own is not None:  # the requests of a record of theirs (not one found by the PAN alone)
         requested = ctx.port.documents.requests(ctx.brand_id, own, open_only=True)
         items = [RequestedDocumentOut.model_validate(r, from_attributes=True) for r in requested]

@@ -37,6 +37,7 @@ from domain.onboarding.funnel import CLOSED_ONBOARDING, Funnel, FunnelStatus, Li
 from domain.onboarding.parties import (
     AppliedLoan,
     BorrowerPrincipal,
+    BorrowerView,
     CodeBeingSent,
     CodeRequest,
     CodeSends,
@@ -244,7 +245,16 @@ class Onboarding(ContextApplication):
 
     def state(self, brand_id: UUID, borrower_id: UUID) -> FunnelState:
         """The funnel as the borrower sees it: each step done or not (and when), the next step, what is missing."""
+        return self._state(self.funnel(brand_id, borrower_id))
+
+    def borrower_view(self, brand_id: UUID, borrower_id: UUID) -> BorrowerView:
+        """What a signed-in borrower's page needs of their funnel, from one load: its state, their current application
+        (`application_id`) and the record they see (`own_record`)."""
         funnel = self.funnel(brand_id, borrower_id)
+        return BorrowerView(self._state(funnel), self._current_application(funnel), self.record_shown(funnel))
+
+    def _state(self, funnel: Funnel) -> FunnelState:
+        brand_id = funnel.brand_id
         rules = self.brands.rules(brand_id)
         required = rules.required()
         steps = [

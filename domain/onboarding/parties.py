@@ -156,6 +156,16 @@ class FunnelState:
 
 
 @dataclass(frozen=True)
+class BorrowerView:
+    """A signed-in borrower's funnel as their pages show it: its state, their current application and the Customer
+    360 record whose data they see (None before the personal step, or for a record found by the PAN alone)."""
+
+    state: FunnelState
+    application_id: UUID | None
+    own_record: UUID | None
+
+
+@dataclass(frozen=True)
 class AppliedLoan:
     """A loan application the borrower started (or submitted): its id, number and the loans log position."""
 
