@@ -232,10 +232,16 @@ class Disbursals:
             if refused.code == "idempotency_conflict":  # another member of staff's request for this attempt
                 raise Conflict("another payout of this loan is being initiated", attempt=attempt) from None
             raise
-        self.store.note_attempt(
-            AttemptRecord(payout.payout_id, brand_id, loan_id, attempt, mode, payout.simulator_url, self.clock.now())
+        record = AttemptRecord(
+            payout.payout_id, brand_id, loan_id, attempt, mode, payout.simulator_url, self.clock.now()
         )
-        return self.loans.initiate_disbursal(brand_id, loan_id, mode, payout.payout_id, attempt=attempt, amount=amount)
+        # The request stays open until the loan has the attempt: should recording it fail (the process dying, a race),
+        # the open request keeps payout files and cancels away from a loan the gateway is paying, and the
+        # reconciliation finds it (`_reconcile` copes with a payout noted that the loan lacks).
+        self.store.note_attempt(record, settle=False)
+        done = self.loans.initiate_disbursal(brand_id, loan_id, mode, payout.payout_id, attempt=attempt, amount=amount)
+        self.store.note_attempt(record)  # settles the attempt's initiations
+        return done
 
     def reconcile(self, brand_id: UUID, limit: int) -> Reconciled:
         """Ask the gateway about the brand's payout requests left unanswered past INITIATION_WINDOW (the process

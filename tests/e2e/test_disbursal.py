@@ -535,3 +535,46 @@ def test_payouts_left_unanswered_past_the_window_are_reconciled_with_the_gateway
     assert {loan_id: _loan(server, admin, loan_id)["version"] for loan_id in versions} == versions
     # The pending payout's webhook, when the bank settles it, finds the attempt the reconciliation recorded.
     assert store.attempt(pending_payout) is not None
+
+
+def test_a_payout_the_loan_failed_to_record_stays_open_until_reconciled_not_paid_again(
+    platform: Any, server: str, provider_simulators: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway made the payout and its answer was noted, but the loan failed to record the attempt (the process
+    died, a race). Before, noting the answer closed the request first: nothing then stopped a payout file or a
+    cancel (the bank paid the loan again, or it was cancelled with its money paid out), and the reconciliation,
+    which reads open requests, never found it. Now the request stays open until the loan has it."""
+    from adapters.payout_store import PayoutStore
+    from api.services.disbursals import INITIATION_WINDOW
+    from workers.runtime import scheduler_for
+
+    admin = make_tenant(platform)
+    loans: Loans = platform.get(Loans)
+    loan_id, _ = queued_loan(platform, admin)
+
+    def dies(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the process died before the loan recorded the payout")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(loans, "initiate_disbursal", dies)
+        assert _disburse(server, admin, loan_id).status_code == 500
+    number = _loan(server, admin, loan_id)["loan_number"]
+    (payout,) = [p for p in provider_simulators["gateway"].payouts() if p["reference"] == number]
+    assert _loan(server, admin, loan_id)["disbursement"]["attempts"] == []
+    exported = httpx.post(f"{server}/api/v1/payout-files", json={"loan_ids": [str(loan_id)]}, headers=admin.auth)
+    assert exported.status_code == 422, exported.text  # not paid a second time by the bank
+    cancelled = httpx.post(f"{server}/api/v1/loans/{loan_id}/cancel", json={"reason": "borrower withdrew it"},
+                           headers=admin.auth)  # fmt: skip
+    assert cancelled.status_code == 409, cancelled.text
+    with platform.db.pool.connection() as conn:  # the window passes with nobody pressing again
+        conn.execute("UPDATE ops.payout_initiations SET started_at = started_at - %s WHERE loan_id = %s",
+                     (INITIATION_WINDOW + timedelta(minutes=1), loan_id))  # fmt: skip
+    run_id = httpx.post(f"{server}/api/v1/jobs/payout-reconciliation/runs", json={}, headers=admin.auth).json()[
+        "run_id"
+    ]
+    scheduler_for(platform).execute(run_id)
+    settle(platform, "jobs")
+    settle(platform, Loans.name)
+    attempts = _loan(server, admin, loan_id)["disbursement"]["attempts"]
+    assert [(a["gateway_reference"], a["state"]) for a in attempts] == [(payout["payout_id"], "initiated")]
+    assert platform.get(PayoutStore).initiation_open(admin.brand_id, loan_id) is False

@@ -120,8 +120,10 @@ class Store:
     def outcomes(self) -> list[str | None]:
         return [outcome for _, outcome in self.initiations.values()]
 
-    def note_attempt(self, record: AttemptRecord) -> None:
+    def note_attempt(self, record: AttemptRecord, settle: bool = True) -> None:
         self.attempts.setdefault(record.gateway_reference, record)
+        if not settle:
+            return
         for key, (it, outcome) in self.initiations.items():
             if (it.brand_id, it.loan_id, it.attempt) == (record.brand_id, record.loan_id, record.attempt):
                 self.initiations[key] = (it, outcome or "noted")
