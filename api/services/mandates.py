@@ -270,10 +270,11 @@ class Mandates:
                 # webhook settles it, found by our reference. Dropping the row lost that webhook's debit.
                 log.info("mandate_debits.presented_before", reference=reference)
                 return None
-            self.store.drop_debit(reference)
+            self.store.drop_debit(reference)  # a definite "no": nothing was taken; the next run plans again
             raise
-        except Exception:
-            self.store.drop_debit(reference)
-            raise
+        # Any other failure (a timeout, a 5xx, the process dying) leaves the outcome unknown: the gateway may have
+        # taken the debit, and its `payment.captured` finds it by this row's reference. The row is kept, awaiting its
+        # answer, and the next run presents it again under the same reference (the gateway takes it once). Dropping
+        # it lost that webhook's money: the borrower paid and the loan went overdue.
         self.store.set_order(reference, order.order_id)
         return self.store.debit(reference)

@@ -24,6 +24,7 @@ from api.services.paylinks import Paylinks
 from domain.loans.application import Loans
 from domain.loans.mandate_debits import RETRIES
 from domain.loans.terms import PenalTerms
+from domain.providers.errors import ProviderUnavailable
 from domain.providers.messaging import PaymentOrder
 from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict, InvalidInput
@@ -335,3 +336,37 @@ def test_a_mandate_debit_counts_penal_charges_once(world: World, loans: Loans, p
     loans.record_repayment(BRAND, loan_id, "16.08", "upi", "UTR-PENAL")  # the penal charges paid
     plan = mandates.plan(active, day)
     assert plan is not None and plan.amount == Decimal("8037.57")
+
+
+def test_a_debit_whose_answer_was_lost_is_kept_and_its_capture_recorded(
+    world: World, loans: Loans, parties: MovableParties, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway took the debit and its answer never came (a timeout after the bounded retries): the debit's row is
+    kept, so its `payment.captured` is recorded as the repayment (before, the row was dropped and the capture
+    ignored: the borrower paid, the loan went overdue); the next run presents it again under the same reference."""
+    loan_id = disbursed(loans, D0)
+    mandates = world.service.mandates
+    mandate, _ = mandates.register(BRAND, loan_id, "meera@okbank", "10000", "monthly", "http://us/hook")
+    world.hook("mandate.activated", reference=str(mandate.id))
+    parties.today = DUE
+    active = mandates.mandate(BRAND, mandate.id)
+    plan = mandates.plan(active, DUE)
+    assert plan is not None
+    taken = world.gateway.http.call
+
+    def taken_then_lost(kind: str, *args: Any, **kwargs: Any) -> Any:
+        taken(kind, *args, **kwargs)
+        raise ProviderUnavailable("timed out", provider="gateway", kind=kind)
+
+    with monkeypatch.context() as patched, pytest.raises(ProviderUnavailable):
+        patched.setattr(world.gateway.http, "call", taken_then_lost)
+        mandates.present(plan, DUE)
+    reference = f"MD-{mandate.id.hex[:12]}-1-1"
+    kept = world.store.debit(reference)
+    assert kept is not None and kept.state == "presented" and kept.order_id is None
+    again = mandates.plan(active, DUE)  # presented again as it was, under the same reference
+    assert again is not None and (again.instalment, again.attempt, again.amount) == (1, 1, plan.amount)
+    data = {"order_id": "order_lost", "reference": reference, "amount": str(plan.amount)}
+    assert world.hook("payment.captured", **data).status == "processed"
+    payments = list(loans.get(BRAND, loan_id).payments.values())
+    assert [(p.amount, p.reference) for p in payments] == [(plan.amount, "order_lost")]
