@@ -3,7 +3,10 @@ provider (or replayed by someone who captured it inside the signature's time win
 
 A receiver claims the event id before acting on it (`claim`), records the outcome once done (`settle`), and frees
 the claim when acting failed (`release`), so the provider's retry is handled afresh. A claim never settled (the
-process died mid-way) is taken over after `STALE_CLAIM`.
+process died mid-way) is taken over after `STALE_CLAIM`. A delivery arriving while an earlier one of the same event
+is still being handled is refused with 409 (`DeliveryInFlight`), so the provider delivers it again: answered 200
+"duplicate", the provider stopped, and when the first delivery then failed (released) or its process died, the
+event - a captured payment, a payout's outcome - was never recorded.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from domain.shared.ddl import unless_present
+from domain.shared.errors import Conflict
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS ops.webhook_events (
@@ -30,6 +34,11 @@ DDL = (
 
 #: A claim older than this without an outcome was left by a request that died: the next delivery takes it over.
 STALE_CLAIM = timedelta(minutes=5)
+
+
+class DeliveryInFlight(Conflict):
+    """Raised (409) for a delivery of an event an earlier delivery is still handling: the provider delivers it again,
+    and by then the first one settled it (a duplicate) or released it (handled afresh)."""
 
 
 @dataclass(frozen=True)
@@ -57,9 +66,19 @@ class WebhookInbox:
         self._ready = True
 
     def claim(self, source: str, event_id: str, event_type: str, now: datetime) -> Claim:
-        """Take the event for handling, unless an earlier delivery of it was handled or is being handled."""
+        """Take the event for handling (`fresh`), unless an earlier delivery of it was handled (its outcome);
+        DeliveryInFlight (409) while an earlier delivery is being handled."""
         if not self._ready:
             self.setup()
+        for _ in range(2):  # the earlier delivery's claim released between our insert and our read: claimed again
+            claim = self._claim(source, event_id, event_type, now)
+            if claim is not None:
+                return claim
+        raise DeliveryInFlight(
+            f"event {event_id} is being handled by an earlier delivery; deliver again", event_id=event_id
+        )
+
+    def _claim(self, source: str, event_id: str, event_type: str, now: datetime) -> Claim | None:
         with self.pool.connection() as conn:
             taken = conn.execute(
                 "INSERT INTO ops.webhook_events (source, event_id, event_type, received_at) VALUES (%s, %s, %s, %s) "
@@ -75,8 +94,12 @@ class WebhookInbox:
                 (source, event_id),
             ).fetchone()
         if row is None:
-            return Claim(fresh=False)
+            return None
         outcome, detail = (row["outcome"], row["detail"]) if isinstance(row, dict) else (row[0], row[1])
+        if outcome is None:
+            raise DeliveryInFlight(
+                f"event {event_id} is being handled by an earlier delivery; deliver again", event_id=event_id
+            )
         return Claim(fresh=False, outcome=outcome, detail=detail)
 
     def settle(self, source: str, event_id: str, outcome: str, detail: str | None, now: datetime) -> None:
