@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from uuid import UUID
 
+from domain.loans import recovery_events as rv
 from domain.loans import servicing_events as sv
 from domain.loans.application import Loans
 from domain.loans.loan import Loan
@@ -160,6 +161,17 @@ class CollectionDuesView(Projection):
             (event.originator_id, p.payment_id, p.amount, p.paid_on),
         )
         yield _paid_now(event.originator_id, event.principal_interest_paid, p.amount)
+
+    @handles(L.RecoveryRecorded)
+    def _recovered(self, position: int, event: rv.RecoveryRecorded) -> Iterator[Change]:
+        """Money received on a written-off loan keeps a promise to pay as a repayment does (promises are taken on
+        such loans: they still owe); the dues' `paid` is left as the write-off found it."""
+        p = event.payment
+        yield Write(
+            "INSERT INTO read.collection_payments (loan_id, payment_id, amount, paid_on) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            (event.originator_id, p.payment_id, p.amount, p.paid_on),
+        )
 
     @handles(L.RepaymentReversed)
     def _reversed(self, position: int, event: sv.RepaymentReversed) -> Iterator[Change]:

@@ -524,3 +524,26 @@ def test_a_callback_with_an_offset_no_zone_has_or_past_a_year_is_refused_and_one
     assert datetime.fromisoformat(logged.json()["callback_at"]) == when
     panel = client.get(f"/api/v1/loans/{loan}/collection", headers=tenant.auth).json()
     assert [datetime.fromisoformat(c["callback_at"]) for c in panel["contacts"]] == [when]
+
+
+def test_a_promise_on_a_written_off_loan_is_kept_by_a_recovery(client: Any, platform: Any) -> None:
+    """Promises are taken on a written-off loan (it still owes); money paid on it is a recovery, not a repayment.
+    The sweep judged promises from the repayments alone: a borrower who paid their promise in full was recorded
+    as having broken it, for good."""
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    set_business_date(platform, tenant, date(2026, 3, 20))
+    url = f"/api/v1/loans/{loan_id}"
+    done = client.post(f"{url}/write-off", json={"reason": "borrower absconded; no contact"}, headers=tenant.auth)
+    assert done.status_code == 200, done.text and done.json()["status"] == "written_off"
+    ptp = client.post(f"{url}/ptps", json={"date": "2026-03-22", "amount": "1500.00"}, headers=tenant.auth)
+    assert ptp.status_code == 201, ptp.text
+    set_business_date(platform, tenant, date(2026, 3, 21))
+    paid = {"amount": "1500.00", "mode": "cash", "reference": "REC-PTP", "paid_on": "2026-03-21"}
+    recovery = client.post(f"{url}/repayments", json=paid, headers=tenant.auth)
+    assert recovery.status_code == 201, recovery.text and recovery.json()["status"] == "written_off"
+    settle(platform, Loans.name)
+    cob(client, platform, tenant, date(2026, 3, 22))
+    (promise,) = client.get(f"{url}/ptps", headers=tenant.auth).json()["items"]
+    assert (promise["status"], promise["paid"]) == ("kept", "1500.00")
