@@ -1,8 +1,10 @@
 """The loans' read model the borrower notifications are sent from (issue #17 item 3): `read.engagement_loans` (a
 serviced loan's borrower, number, status, disbursal and closure, what was repaid) and `read.engagement_dues` (each
-instalment's due date, amount and the running total due through it). An instalment counts as paid once what the
-loan was repaid reaches that running total (payments settle the oldest instalment first; penal charges, which the
-schedule does not hold, are ignored here: a borrower who paid every instalment's amount is not reminded).
+instalment's due date, amount and the running total due through it). An instalment counts as paid once the
+scheduled principal and interest the loan was paid (`scheduled_paid`: the payments as the LENDING.md waterfall
+allocates them, penal charges first, so what went to penal charges does not pay an instalment) reaches that running
+total (payments settle the oldest instalment first). Before, the whole of every payment counted: a borrower who paid
+an overdue instalment's amount but not its penal charges was no longer reminded, though the loan stayed overdue.
 
 `EngagementDueQueries` pages the instalments owing a reminder on a date, joined with the borrower's contact and
 messaging preferences, skipping those whose message keys are taken (`ops.messages`), so a rerun reads nothing."""
@@ -53,8 +55,17 @@ class EngagementDuesView(Projection):
             disbursed_amount numeric(16, 2),
             closed_on date,
             repaid numeric(16, 2) NOT NULL DEFAULT 0,
-            ndc_code text
+            ndc_code text,
+            scheduled_paid numeric(16, 2) NOT NULL DEFAULT 0
         )""",
+        # A table made before it kept `scheduled_paid` starts it at what was repaid (what counted before); a rebuild
+        # (`projections rebuild engagement_dues`) gives each loan its figure from the events.
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'read.engagement_loans'::regclass "
+        "AND attname = 'scheduled_paid' AND NOT attisdropped) THEN "
+        "ALTER TABLE read.engagement_loans ADD COLUMN scheduled_paid numeric(16, 2); "
+        "UPDATE read.engagement_loans SET scheduled_paid = repaid; "
+        "ALTER TABLE read.engagement_loans ALTER COLUMN scheduled_paid SET NOT NULL, "
+        "ALTER COLUMN scheduled_paid SET DEFAULT 0; END IF; END $$",
         "CREATE INDEX IF NOT EXISTS engagement_loans_disbursed_idx ON read.engagement_loans (brand_id, disbursed_on) "
         "WHERE disbursed_on IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS engagement_loans_closed_idx ON read.engagement_loans (brand_id, closed_on) "
@@ -118,16 +129,33 @@ class EngagementDuesView(Projection):
         p = event.payment
         yield Write(
             "UPDATE read.engagement_loans SET status = %s, repaid = repaid + %s, "
+            "scheduled_paid = COALESCE(%s, scheduled_paid + %s), "
             "closed_on = CASE WHEN %s THEN %s ELSE closed_on END WHERE loan_id = %s",
-            (str(event.status), p.amount, p.closes_loan, p.paid_on, event.originator_id),
+            (
+                str(event.status),
+                p.amount,
+                event.principal_interest_paid,
+                p.amount,
+                p.closes_loan,
+                p.paid_on,
+                event.originator_id,
+            ),
         )
 
     @handles(L.RepaymentReversed)
     def _reversed(self, position: int, event: sv.RepaymentReversed) -> Iterator[Change]:
         yield Write(
             "UPDATE read.engagement_loans SET status = %s, repaid = repaid - %s, "
+            "scheduled_paid = COALESCE(%s, scheduled_paid - %s), "
             "closed_on = CASE WHEN %s = 'completed' THEN closed_on END WHERE loan_id = %s",
-            (str(event.status), event.amount, str(event.status), event.originator_id),
+            (
+                str(event.status),
+                event.amount,
+                event.principal_interest_paid,
+                event.amount,
+                str(event.status),
+                event.originator_id,
+            ),
         )
 
     @handles(L.NoDueCertificateIssued)
@@ -164,12 +192,13 @@ class DueItem:
 
 
 #: The one rule of "still owed" (the job's due and overdue queries and the check of a waiting reminder): the loan is
-#: serviced (its statuses the one parameter) and what it was repaid has not reached the instalment's running total.
-OWED = "l.status = ANY(%s) AND l.repaid < d.through"
+#: serviced (its statuses the one parameter) and the scheduled principal and interest it was paid has not reached the
+#: instalment's running total.
+OWED = "l.status = ANY(%s) AND l.scheduled_paid < d.through"
 #: What a due-date reminder asks for: what is left of the instalment (a part paid ahead of its date is off).
-LEFT_OF_INSTALMENT = "LEAST(d.amount, d.through - l.repaid)"
-#: What an overdue reminder asks for: everything owed through the instalment.
-ARREARS = "d.through - l.repaid"
+LEFT_OF_INSTALMENT = "LEAST(d.amount, d.through - l.scheduled_paid)"
+#: What an overdue reminder asks for: everything owed through the instalment (its penal charges are not in it).
+ARREARS = "d.through - l.scheduled_paid"
 
 #: The kinds of message that ask for an instalment (the ones a waiting message is checked for).
 REMINDER_KINDS = ("due_7", "due_3", "due_1", "due_0", "overdue")

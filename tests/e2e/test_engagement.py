@@ -496,3 +496,25 @@ def test_a_failure_recorded_without_its_retry_is_queued_by_the_providers_next_re
         assert receipt(event_id)["status"] == "ignored"  # a receipt of the earlier attempt: not queued twice
     later = httpx.get(f"{server}/api/v1/messages/{sent['id']}", headers=tenant.auth).json()
     assert (later["status"], later["attempts"]) == ("queued", sent["attempts"] + 1), later
+
+
+def test_an_overdue_instalment_paid_but_for_its_penal_charges_is_still_reminded(server: str, platform: Any) -> None:
+    """A payment goes to penal charges first (LENDING.md): a borrower who pays an overdue instalment's amount still
+    owes its penal charges, and the loan stays overdue. The notifications' read model counted the whole payment
+    against the instalment, so their overdue reminders stopped."""
+    from domain.loans.application import Loans
+    from projections.engagement_dues import EngagementDueQueries
+
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, date(2026, 1, 31))
+    loan_id = disbursed_loan(platform, tenant)
+    late = DUE + timedelta(days=10)
+    set_business_date(platform, tenant, late)
+    paid = httpx.post(f"{server}/api/v1/loans/{loan_id}/repayments", headers=tenant.auth,
+                      json={"amount": "8037.57", "mode": "upi", "reference": "UTR-PENAL"})  # fmt: skip
+    assert paid.status_code == 201, paid.text
+    ((first, penal),) = [(a["no"], Decimal(a["penal"])) for a in paid.json()["allocation"]]
+    assert first == 1 and penal > 0
+    settle(platform, Loans.name)
+    owed = platform.get(EngagementDueQueries).overdue(tenant.brand_id, late, None, 1000)
+    assert [(i.instalment, i.amount) for i in owed if i.loan_id == loan_id] == [(1, penal)]
