@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from domain.loans import recovery_events as rv
 from domain.loans import servicing_events as sv
 from domain.loans.application import Loans
 from domain.loans.loan import Loan, Transitioned
@@ -94,6 +95,17 @@ class EngagementDuesView(Projection):
     def _moved(self, position: int, event: Any) -> Iterator[Change]:
         yield Write(
             "UPDATE read.engagement_loans SET status = %s WHERE loan_id = %s", (str(event.status), event.originator_id)
+        )
+
+    @handles(L.WaiverApproved)
+    def _waived(self, position: int, event: rv.WaiverApproved) -> Iterator[Change]:
+        """A waiver of the last penal charges completes the loan, on the day they were waived: the "paid" message
+        (with its no-due certificate link) goes out for it as for a closing payment. Before, only a closing payment
+        or a certificate downloaded set `closed_on`, so such a borrower never heard their loan was closed."""
+        yield Write(
+            "UPDATE read.engagement_loans SET status = %s, "
+            "closed_on = CASE WHEN %s = 'completed' THEN %s ELSE closed_on END WHERE loan_id = %s",
+            (str(event.status), str(event.status), event.waived_on, event.originator_id),
         )
 
     @handles(L.ProductChanged)
