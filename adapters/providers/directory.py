@@ -302,6 +302,7 @@ class _Link:
         content: bytes | None = None,
         content_type: str | None = None,
         params: Mapping[str, str] | None = None,
+        repeatable: bool = True,
     ) -> T:
         http = self.directory.http(self.service, self.vendor)
         if http is None:
@@ -316,6 +317,7 @@ class _Link:
             content=content,
             content_type=content_type,
             params=params,
+            repeatable=repeatable,
         )
 
 

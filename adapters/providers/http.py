@@ -4,6 +4,11 @@ Every provider speaks JSON with a bearer key; its errors are `{"error": "<code>"
 
 - retries 429 (after `Retry-After`, capped), 408, 5xx, timeouts and connection errors up to `max_retries` times with
   exponential backoff and full jitter, then raises `ProviderUnavailable`;
+- a call that is not `repeatable` - a request the provider cannot recognise when sent again, which would act twice:
+  a penny drop credits ₹1 again, a bureau pull is another enquiry on the person's credit file, a plain SMS or a
+  click-to-call reaches the person again - is retried only when the provider cannot have taken it (the connection
+  never made, 429, 503, 408); a timeout after sending or another 5xx raises `ProviderUnavailable` at once, its
+  outcome unknown (calls carrying a reference or idempotency key the provider de-duplicates on are repeatable);
 - raises `ProviderUnavailable` at once when the provider refuses our credentials (401/403: a configuration fault);
 - raises `ProviderRejected` (with the provider's error code) for any other 4xx: the request itself is refused;
 - raises `ProviderUnavailable` when a success answer is not what the contract says (not JSON, missing fields).
@@ -68,13 +73,19 @@ class ProviderCalls(Protocol):
         content: bytes | None = None,
         content_type: str | None = None,
         params: Mapping[str, str] | None = None,
+        repeatable: bool = True,
     ) -> T: ...
 
 
 class _Transient(Exception):
-    def __init__(self, reason: str, status: int | None = None, retry_after: float | None = None) -> None:
+    """A fault worth retrying; `taken` when the provider may have acted on the request (it was sent and no answer
+    says it was not)."""
+
+    def __init__(
+        self, reason: str, status: int | None = None, retry_after: float | None = None, *, taken: bool = True
+    ) -> None:
         super().__init__(reason)
-        self.reason, self.status, self.retry_after = reason, status, retry_after
+        self.reason, self.status, self.retry_after, self.taken = reason, status, retry_after, taken
 
 
 class ProviderHttp:
@@ -115,8 +126,10 @@ class ProviderHttp:
         content: bytes | None = None,
         content_type: str | None = None,
         params: Mapping[str, str] | None = None,
+        repeatable: bool = True,
     ) -> T:
-        """Make the request (retrying transient faults), parse the JSON answer, log the call; see the module doc."""
+        """Make the request (retrying transient faults; one not `repeatable` only when the provider cannot have taken
+        it), parse the JSON answer, log the call; see the module doc."""
         started = time.monotonic()
         attempts, status = 0, None
         outcome, error = OK, None
@@ -129,6 +142,8 @@ class ProviderHttp:
                     break
                 except _Transient as fault:
                     status = fault.status
+                    if fault.taken and not repeatable:  # sent again, the provider would act twice
+                        raise self._unavailable(kind, f"{fault.reason}; the outcome is unknown", status) from fault
                     if attempts > self.config.max_retries:
                         raise self._unavailable(kind, f"{fault.reason} (after {attempts} attempts)", status) from fault
                     delay = self._delay(attempts - 1, fault.retry_after)
@@ -184,15 +199,19 @@ class ProviderHttp:
         headers = {"Content-Type": content_type} if content_type else None
         try:
             response = self._http.request(method, path, json=json, content=content, headers=headers, params=params)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # never sent
+            raise _Transient(f"could not reach the provider ({type(exc).__name__})", taken=False) from exc
         except httpx.TimeoutException as exc:
             raise _Transient(f"timed out after {self.config.timeout} s ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             raise _Transient(f"could not reach the provider ({type(exc).__name__})") from exc
         status = response.status_code
         if status == 429:
-            raise _Transient("rate limited (HTTP 429)", status, _retry_after(response.headers.get("Retry-After")))
+            raise _Transient("rate limited (HTTP 429)", status, _retry_after(response.headers.get("Retry-After")),
+                             taken=False)  # fmt: skip
         if status == 408 or status >= 500:
-            raise _Transient(f"HTTP {status}: {_excerpt(response)}", status)
+            # 408 (the request was not read in time) and 503 (not handled now) say the request was not acted on.
+            raise _Transient(f"HTTP {status}: {_excerpt(response)}", status, taken=status not in (408, 503))
         if status in (401, 403):
             raise self._unavailable(kind, f"the provider refused our credentials (HTTP {status})", status)
         if status >= 400:

@@ -83,6 +83,7 @@ class PennyDropClient:
             parse,
             caller=caller,
             json={"account_number": account_number, "ifsc": ifsc, "name": expected_name},
+            repeatable=False,  # no reference to know it by: sent again, ₹1 is credited again
         )
 
 
@@ -101,6 +102,7 @@ class BureauClient:
             _report,
             caller=caller,
             json={"pan": pan, "name": name, "dob": dob.isoformat(), "phone": phone},
+            repeatable=False,  # sent again, another enquiry on the person's credit file (and another bill)
         )
 
 

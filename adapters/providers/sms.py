@@ -25,8 +25,9 @@ class SmsClient:
     def send(self, to: str, text: str, sender: str = DEFAULT_SENDER, *, caller: Caller) -> SmsReceipt:
         """Hand one message to the provider; ProviderRejected for a number it will not deliver to."""
         return self.http.call(
-            "send_sms", "POST", "/v1/messages", _receipt, caller=caller, json={"to": to, "text": text, "sender": sender}
-        )
+            "send_sms", "POST", "/v1/messages", _receipt, caller=caller, json={"to": to, "text": text, "sender": sender},
+            repeatable=False,  # no reference to know it by: sent again, the person gets the text twice
+        )  # fmt: skip
 
 
 def _receipt(body: Any) -> SmsReceipt:

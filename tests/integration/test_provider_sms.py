@@ -14,6 +14,7 @@ import pytest
 
 from adapters.providers import call_log as call_logs
 from adapters.providers.call_log import CallRecord, ProviderCallLog, calls_written_behind
+from adapters.providers.channels import ChannelClients
 from adapters.providers.directory import ProviderDirectory
 from adapters.providers.http import ProviderConfig
 from adapters.simulators.sms import SmsSimulator
@@ -117,16 +118,42 @@ def test_a_429_waits_as_long_as_retry_after_says_capped(sms: SmsSimulator, call_
 
 
 def test_a_timeout_is_transient(sms: SmsSimulator, call_log: ProviderCallLog) -> None:
+    """A message with a reference the provider knows it by is sent again after a timeout: once on the handset."""
     who = caller()
     config = ProviderConfig("sms", sms.base_url, "sim-key", timeout=0.2, max_retries=1, backoff_base=0.01)
     directory = ProviderDirectory({"sms": config}, call_log, sleep=RecordingSleep())
     sms.add_latency(1.0, times=2)
     with pytest.raises(ProviderUnavailable) as failed:
-        directory.sms().send("9876501237", "code 3", caller=who)
+        ChannelClients(directory).send("sms", None, to="+919876501237", text="code 3", sender="CVDESK",
+                                       reference="msg-3.1", callback_url=None, caller=who)  # fmt: skip
     assert "timed out" in failed.value.message and failed.value.status is None
     (row,) = logged(call_log, who)
     assert (row["outcome"], row["http_status"], row["attempts"]) == ("unavailable", None, 2)
     assert 400 <= row["latency_ms"] < 2000
+    time.sleep(1.2)  # the slow attempts were taken, under one reference: one message
+    assert len(sms.sent_to("9876501237")) == 1
+
+
+def test_a_plain_text_whose_answer_timed_out_is_not_sent_again(sms: SmsSimulator, call_log: ProviderCallLog) -> None:
+    """A plain text carries nothing the provider could know it by: sent again after a timeout (the provider had
+    taken it), the person got it twice. Its outcome is unknown, said at once; a 503 (not taken) is still retried."""
+    who = caller()
+    config = ProviderConfig("sms", sms.base_url, "sim-key", timeout=0.2, max_retries=2, backoff_base=0.01)
+    directory = ProviderDirectory({"sms": config}, call_log, sleep=RecordingSleep())
+    sms.add_latency(1.0, times=1)
+    with pytest.raises(ProviderUnavailable) as failed:
+        directory.sms().send("9876501240", "code 7", caller=who)
+    assert "the outcome is unknown" in failed.value.message
+    (row,) = logged(call_log, who)
+    assert (row["outcome"], row["attempts"]) == ("unavailable", 1)
+    time.sleep(1.2)
+    assert len(sms.sent_to("9876501240")) == 1  # taken once, not twice
+    sms.fail_next(1, 502)
+    with pytest.raises(ProviderUnavailable):
+        directory.sms().send("9876501241", "code 8", caller=who)
+    sms.fail_next(1, 503)
+    assert directory.sms().send("9876501241", "code 9", caller=who).status == "queued"
+    assert [r["attempts"] for r in logged(call_log, who)] == [1, 1, 2]
 
 
 def test_refused_credentials_are_unavailable_at_once(sms: SmsSimulator, call_log: ProviderCallLog) -> None:
@@ -140,8 +167,14 @@ def test_refused_credentials_are_unavailable_at_once(sms: SmsSimulator, call_log
 def test_a_body_that_is_not_json_is_retried(sms: SmsSimulator, call_log: ProviderCallLog) -> None:
     who, sleep = caller(), RecordingSleep()
     sms.bad_body_next(1)
-    receipt = directory_for(call_log, sleep, sms=sms.base_url).sms().send("9876501239", "code 5", caller=who)
-    assert receipt.status == "queued" and len(sleep.waits) == 1
+    directory = directory_for(call_log, sleep, sms=sms.base_url)
+    accepted = ChannelClients(directory).send("sms", None, to="+919876501239", text="code 5", sender="CVDESK",
+                                              reference="msg-5.1", callback_url=None, caller=who)  # fmt: skip
+    assert accepted.message_id and len(sleep.waits) == 1
+    sms.bad_body_next(1)  # a plain text: what the garbled answer said is unknown, so it is not sent again
+    with pytest.raises(ProviderUnavailable):
+        directory.sms().send("9876501239", "code 6", caller=who)
+    assert len(sleep.waits) == 1
 
 
 def test_an_unconfigured_service_fails_unavailable_and_is_logged(call_log: ProviderCallLog) -> None:
