@@ -17,7 +17,14 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain.shared.errors import InvalidValue
-from domain.shared.values import normalise_email, normalise_pan, normalise_phone, text_problem
+from domain.shared.values import (
+    check_date_range,
+    check_offset,
+    normalise_email,
+    normalise_pan,
+    normalise_phone,
+    text_problem,
+)
 
 MAX_ROWS = 50_000
 MAX_CELL = 500
@@ -116,10 +123,10 @@ class ParsedFile:
 
 
 def _decode(data: bytes) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+    # A UTF-16 file (by its BOM) of an odd length or holding an unpaired surrogate is as undecodable as bad UTF-8.
+    encoding = "utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8-sig"
     try:
-        return data.decode("utf-8-sig")
+        return data.decode(encoding)
     except UnicodeDecodeError as exc:
         raise InvalidValue("file", f"the file is not UTF-8 or UTF-16 text (byte {exc.start})") from None
 
@@ -172,9 +179,12 @@ def _when(raw: str | None) -> datetime | None:
     if raw is None:
         return None
     try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidValue("created_time", f"'{raw}' is not a date and time (ISO 8601)") from None
+    # Within the dates and offsets any input may name: one past +15:59 was recorded, then broke the leads read model.
+    check_date_range(when, "created_time")
+    return check_offset(when, "created_time")
 
 
 def _row(line: int, source: LeadSource, cells: dict[str, str | None]) -> LeadRow:

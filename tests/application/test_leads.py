@@ -217,6 +217,39 @@ def test_a_file_that_is_not_a_lead_csv_records_nothing(leads: Leads) -> None:
     assert leads.recorder.max_notification_id() in (None, 0)
 
 
+def test_a_utf16_file_that_does_not_decode_is_refused_naming_the_file_and_records_nothing(leads: Leads) -> None:
+    header = "full_name\tphone_number\n".encode("utf-16-le")
+    odd_length = b"\xff\xfe" + header + b"n"
+    surrogate = b"\x00\xd8"  # U+D800 (little-endian) with no low surrogate after it
+    lone_surrogate = (
+        b"\xff\xfe" + header + "Asha".encode("utf-16-le") + surrogate + "\t9876500001\n".encode("utf-16-le")
+    )
+    for data in (b"\xff\xfen", odd_length, lone_surrogate, b"\xfe\xff\xd8\x00\x00a"):
+        with pytest.raises(InvalidInput) as refused:
+            leads.import_file(BRAND, data, "x.csv", None)
+        assert [e.field for e in refused.value.errors] == ["file"]
+    assert leads.recorder.max_notification_id() in (None, 0)
+
+
+def test_a_created_time_past_the_accepted_dates_or_offsets_rejects_its_row_by_line(leads: Leads) -> None:
+    def at(i: int, when: str) -> str:
+        return row(i, f"Lead {chr(64 + i)} Rao", f"98765000{i:02d}").replace("2026-11-01T10:00:00+0530", when)
+
+    data = fb(
+        at(1, "2026-01-01T00:00:00+20:00"),
+        at(2, "2026-01-01T00:00:00-15:00"),
+        at(3, "9999-12-31T23:59:59Z"),
+        at(4, "0001-01-01T00:00:00+00:00"),
+        at(5, "2026-01-01T00:00:00+14:00"),
+        at(6, "2026-01-01T00:00:00-12:00"),
+    )
+    record = _import(leads, data)
+    outcomes = [(x.line, x.outcome) for x in record.lines]
+    assert outcomes == [(line, "rejected") for line in (2, 3, 4, 5)] + [(6, "created"), (7, "created")]
+    assert all((x.reason or "").startswith("created_time: ") for x in record.lines[:4])
+    assert "offset" in (record.lines[0].reason or "") and "between 1900 and 2200" in (record.lines[2].reason or "")
+
+
 def test_reimporting_the_same_file_creates_nothing_new(clock: FixedClock) -> None:
     data = fb(row(1, "Asha Rao", "9876500001"))
     first = in_memory(Leads, clock)

@@ -16,11 +16,11 @@ from tests.support import mobile
 HEADER = "id,created_time,campaign_id,campaign_name,is_organic,full_name,phone_number,email\n"
 
 
-def _upload(client: Any, tenant: Tenant, text: str, **data: str) -> Any:
+def _upload(client: Any, tenant: Tenant, text: str | bytes, **data: str) -> Any:
     return client.post(
         "/api/v1/leads/imports",
         data=data,
-        files={"file": ("leads.csv", text.encode(), "text/csv")},
+        files={"file": ("leads.csv", text.encode() if isinstance(text, str) else text, "text/csv")},
         headers=tenant.auth,
     )
 
@@ -82,6 +82,37 @@ def test_a_file_that_is_not_a_lead_csv_is_422_and_writes_nothing(client: Any, te
         assert bad.headers["content-type"].startswith("application/problem+json")
     assert _upload(client, tenant, HEADER, source="myspace").status_code == 422
     assert _events(dsn) == before
+
+
+def test_a_utf16_file_that_does_not_decode_is_422_naming_the_file_and_writes_nothing(
+    client: Any, tenant: Tenant, dsn: str
+) -> None:
+    before = _events(dsn)
+    lone_surrogate = b"\xff\xfe" + HEADER.encode("utf-16-le") + b"\x00\xd8"
+    for data in (b"\xff\xfen", lone_surrogate):
+        bad = _upload(client, tenant, data)
+        assert bad.status_code == 422, bad.text
+        assert [e["field"] for e in bad.json()["errors"]] == ["file"]
+    assert _events(dsn) == before
+
+
+def test_a_created_time_past_the_accepted_dates_or_offsets_rejects_its_row_and_the_rest_lists(
+    client: Any, tenant: Tenant
+) -> None:
+    phone = mobile()
+    text = HEADER + (
+        f"1,2026-01-01T00:00:00+20:00,c1,Diwali,false,Offset Olga,{mobile()},\n"
+        f"2,9999-12-31T23:59:59Z,c1,Diwali,false,Future Farah,{mobile()},\n"
+        f"3,2026-01-01T00:00:00+05:30,c1,Diwali,false,Kept Kavya,{phone},\n"
+    )
+    made = _upload(client, tenant, text)
+    assert made.status_code == 201, made.text  # not a 202: the leads read model took the import
+    body = made.json()
+    assert [x["line"] for x in body["rejected"]] == [2, 3]
+    assert all(x["reason"].startswith("created_time: ") for x in body["rejected"])
+    assert body["created"] == 1
+    listed = client.get("/api/v1/leads", headers=tenant.auth).json()["items"]
+    assert [x["name"] for x in listed] == ["Kept Kavya"]
 
 
 def test_funnel_if_match_and_brand_isolation(client: Any, tenant: Tenant, platform: Any) -> None:
