@@ -14,7 +14,7 @@ from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, se
 from api.request_input import VISIBLE_NOTE
 from domain.identity.permissions import Level, Permission
 from domain.leads.application import Leads, RatedStaffNotFound
-from domain.leads.rating import HIGHEST_SCORE, LOWEST_SCORE, PERIOD, Criterion, Metric
+from domain.leads.rating import HIGHEST_SCORE, LOWEST_SCORE, MAX_TARGET, PERIOD, Criterion, Metric
 from domain.shared.values import Measure, WholeNumber, stated_pattern
 from projections.ratings import MatrixRow, RatingQueries
 
@@ -41,7 +41,7 @@ class CriterionIn(BaseModel):
     label: str = Field(max_length=100)
     weight: WholeNumber = Field(ge=1, le=100)
     role: str = Field(max_length=60)
-    target: Measure = Field(Decimal("1"), gt=0, le=100000)
+    target: Measure = Field(Decimal("1"), gt=0, le=MAX_TARGET)
 
 
 class MatrixIn(BaseModel):

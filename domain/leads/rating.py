@@ -21,12 +21,16 @@ from pydantic import BaseModel, ConfigDict
 from domain.identity.permissions import ROLES
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import FieldError, InvalidInput, InvalidValue, NotFound
+from domain.shared.values import MEASURE
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/rating-matrix")
 #: A month of years 1900-2199, `YYYY-MM` (JSON Schema, ECMA-262 and Python alike: the API's schema states it as is).
 PERIOD = re.compile(r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])$")
 #: An admin's rating of a metric (`check_scores`; the API's schema states the range).
 LOWEST_SCORE, HIGHEST_SCORE = 1, 10
+#: The largest target of a criterion (`check_target`: more than 0, at most `MEASURE`'s 6 decimal places): the portal's
+#: form took a target of 1e-30 or 1e30, and every computed score of its role overflowed (`computed_score`), a 500.
+MAX_TARGET = Decimal(100000)
 
 
 class Metric(StrEnum):
@@ -62,7 +66,8 @@ def matrix_id(brand_id: UUID) -> UUID:
 
 def check_criteria(criteria: list[Criterion]) -> list[Criterion]:
     """The criteria when valid: known roles, weights 1..100 summing to 100 per role, one metric once per role,
-    a positive target; else 422 naming each bad entry."""
+    a target more than 0 and at most MAX_TARGET with at most 6 decimal places (`check_target`); else 422 naming each
+    bad entry. Every path checks them here: the API's body, the portal's form."""
     errors: list[FieldError] = []
     totals: dict[str, int] = {}
     seen: set[tuple[str, Metric]] = set()
@@ -71,8 +76,10 @@ def check_criteria(criteria: list[Criterion]) -> list[Criterion]:
             errors.append(FieldError(f"criteria[{i}].role", f"no role '{c.role}'"))
         if not 1 <= c.weight <= 100:
             errors.append(FieldError(f"criteria[{i}].weight", "a weight is 1 to 100"))
-        if c.target <= 0:
-            errors.append(FieldError(f"criteria[{i}].target", "the target must be positive"))
+        try:
+            check_target(c.target, f"criteria[{i}].target")
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
         if not c.label.strip() or len(c.label) > 100:
             errors.append(FieldError(f"criteria[{i}].label", "a label has 1 to 100 characters"))
         if (c.role, c.metric) in seen:
@@ -85,6 +92,13 @@ def check_criteria(criteria: list[Criterion]) -> list[Criterion]:
     if errors:
         raise InvalidInput(errors)
     return criteria
+
+
+def check_target(target: Decimal, field: str = "target") -> Decimal:
+    """A criterion's target: finite, more than 0 and at most MAX_TARGET, with at most 6 decimal places."""
+    if not target.is_finite() or not 0 < target <= MAX_TARGET:
+        raise InvalidValue(field, f"the target must be more than 0 and at most {MAX_TARGET:,}")
+    return MEASURE.parse(target, field)
 
 
 def check_period(period: str) -> str:

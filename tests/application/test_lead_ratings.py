@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from domain.leads.application import Leads, RatedStaffNotFound
-from domain.leads.rating import Criterion, Metric, RatingMatrix, computed_score, overall
+from domain.leads.rating import HIGHEST_SCORE, LOWEST_SCORE, Criterion, Metric, RatingMatrix, computed_score, overall
 from domain.shared.application import ConcurrentModification
 from domain.shared.clock import FixedClock
 from domain.shared.errors import InvalidInput
@@ -51,6 +51,13 @@ def test_matrix_versions_and_conflicts(leads: Leads) -> None:
         ([_c(Metric.MANUAL, 50), _c(Metric.MANUAL, 50)], "criteria[1].metric"),
         ([_c(Metric.MANUAL, 100, role="astronaut")], "criteria[0].role"),
         ([_c(Metric.TAT_HOURS, 100, target="0")], "criteria[0].target"),
+        # Past the bounds the API's body states (0 < target <= 100000, 6 places): the portal's form reached here with
+        # them, and each made every computed score of its role a decimal.InvalidOperation.
+        ([_c(Metric.TAT_HOURS, 100, target="1e-30")], "criteria[0].target"),
+        ([_c(Metric.ACTIONS_PER_WEEK, 100, target="1e30")], "criteria[0].target"),
+        ([_c(Metric.ACTIONS_PER_WEEK, 100, target="100000.000001")], "criteria[0].target"),
+        ([_c(Metric.ACTIONS_PER_WEEK, 100, target="0.0000001")], "criteria[0].target"),
+        ([_c(Metric.ACTIONS_PER_WEEK, 100, target="-0")], "criteria[0].target"),
     ],
 )
 def test_bad_matrices_record_nothing(leads: Leads, criteria: list[Criterion], field: str) -> None:
@@ -58,6 +65,18 @@ def test_bad_matrices_record_nothing(leads: Leads, criteria: list[Criterion], fi
         leads.set_matrix(BRAND, criteria, None)
     assert field in [e.field for e in refused.value.errors]
     assert leads.recorder.max_notification_id() in (None, 0)
+
+
+def test_a_target_is_refused_past_its_bounds_and_taken_at_them_with_every_score_computing(leads: Leads) -> None:
+    for target in ("1e-30", "1e30", "100000.000001"):
+        with pytest.raises(InvalidInput):
+            leads.set_matrix(BRAND, [_c(Metric.TAT_HOURS, 100, target=target)], None)
+    for version, target in enumerate(("100000", "0.000001")):
+        criteria = [_c(Metric.ACTIONS_PER_WEEK, 60, target=target), _c(Metric.TAT_HOURS, 40, target=target)]
+        leads.set_matrix(BRAND, criteria, version)
+        for c in leads.matrix(BRAND).criteria:
+            for value in (Decimal("0.000001"), Decimal("1"), Decimal("100000")):
+                assert LOWEST_SCORE <= (computed_score(c.metric, value, c.target) or 0) <= HIGHEST_SCORE
 
 
 def test_ratings_need_a_staff_member_of_the_brand_and_1_to_10(leads: Leads) -> None:

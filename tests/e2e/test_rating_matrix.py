@@ -3,10 +3,12 @@ per metric folded into the history with the scores computed from activity, brand
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 from tests.conftest import Tenant, make_tenant
+from tests.e2e.test_refused_forms_keep_input import _form, _portal
 
 MATRIX = {
     "criteria": [
@@ -74,3 +76,26 @@ def test_staff_ratings_history_and_isolation(client: Any, tenant: Tenant, platfo
     sales = make_tenant(platform, role="sales")
     assert client.get(f"/api/v1/staff/{staff}/ratings", headers=sales.auth).status_code in (403, 404)
     assert client.put("/api/v1/rating-matrix", json=MATRIX, headers=sales.auth).status_code == 403
+
+
+def test_a_portal_target_past_the_apis_bounds_is_422_and_saves_nothing(
+    app: Any, client: Any, staff: tuple[Tenant, str]
+) -> None:
+    """The portal's form reaches the domain's check without the API's `Measure` bounds: a target of 1e-30 or 1e30 was
+    saved, and every computed score of its role then raised decimal.InvalidOperation (each rating read a 500)."""
+    tenant, email = staff
+    browser, _ = _portal(app, email)
+    try:
+        form = _form(browser.get("/rating-matrix").text, "matrix-form")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert csrf is not None
+        row = {"metric": "tat_hours", "label": "TAT", "weight": "100", "role": "collection_executive"}
+        for target in ("1e-30", "1e30", "100000.5", "0.0000001"):
+            typed = {"csrf_token": csrf.group(1), "version": "0", **row, "target": target}
+            refused = browser.post("/rating-matrix", data=typed)
+            assert refused.status_code == 422, (target, refused.text[:500])
+            assert "criteria[0].target" in refused.text
+    finally:
+        browser.__exit__(None, None, None)
+    matrix = client.get("/api/v1/rating-matrix", headers=tenant.auth).json()
+    assert (matrix["version"], matrix["criteria"]) == (0, [])
