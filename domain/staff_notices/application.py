@@ -10,8 +10,8 @@ from domain.identity.permissions import ROLES
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock
-from domain.shared.errors import FieldChecks, FieldError
-from domain.shared.values import MIN_REASON, clean_text
+from domain.shared.errors import FieldChecks, FieldError, InvalidValue
+from domain.shared.values import MIN_REASON, check_date_range, check_offset, clean_text
 from domain.staff_notices.notice import NoticeReceipt, Priority, StaffNotice, StaffNoticeNotFound
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/staff-notices")
@@ -29,6 +29,16 @@ def pushed_notice_id(key: str) -> UUID:
 def receipt_id(notice_id: UUID, reader_id: UUID) -> UUID:
     """The id of one reader's acknowledgement of one notice: one per reader and notice."""
     return uuid5(_NAMESPACE, f"{notice_id}:{reader_id}")
+
+
+def _publish_at(at: datetime) -> datetime:
+    """`at` when it has a time zone and lies within the dates and offsets any input may name, whichever path it came
+    by (the API's Instant, the portal's form): year 9999 overflowed comparing it with now (a 500), or was stored and
+    overflowed every page showing it in the brand's zone."""
+    if at.tzinfo is None:
+        raise InvalidValue("publish_at", "give a time zone (e.g. 2026-12-01T09:00:00+05:30)")
+    check_date_range(at, "publish_at")
+    return check_offset(at, "publish_at")
 
 
 class NoticeParties(Protocol):
@@ -84,8 +94,8 @@ class StaffNotices(ContextApplication):
             missing = [s for s in wanted_staff if not self.parties.has_staff(brand_id, s)]
             if missing:
                 checks.errors.append(FieldError("staff_ids", f"no staff member {missing[0]} in this brand"))
-        if publish_at is not None and publish_at.tzinfo is None:
-            checks.errors.append(FieldError("publish_at", "give a time zone (e.g. 2026-12-01T09:00:00+05:30)"))
+        if publish_at is not None:
+            checks.check(lambda: _publish_at(publish_at))
         checks.raise_if_any()
         now = self.clock.now()
         notice = with_id(
@@ -97,7 +107,7 @@ class StaffNotices(ContextApplication):
             priority=priority,
             roles=wanted_roles,
             staff_ids=wanted_staff,
-            # In UTC: the API refuses an offset no zone has (`check_offset`), the portal's form reads its own.
+            # In UTC (`_publish_at` checked its year and its offset above).
             publish_at=max(publish_at, now).astimezone(UTC) if publish_at is not None else now,
         )
         return self.commit(notice)

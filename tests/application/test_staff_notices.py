@@ -4,7 +4,7 @@ scheduled ones not acknowledgeable before they show, one receipt per reader, bra
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
@@ -82,6 +82,25 @@ def test_bad_input_names_every_field_and_records_nothing(notices: StaffNotices) 
     with pytest.raises(InvalidInput):  # Alice is not staff of the other brand
         notices.publish(OTHER, "Hello there", "Hi", Priority.LOW, [], [ALICE])
     assert _events(notices) == 0
+
+
+def test_a_publish_time_past_the_accepted_dates_or_offsets_is_refused_and_one_at_their_edges_kept_in_utc(
+    notices: StaffNotices,
+) -> None:
+    for publish_at in (
+        "9999-12-31T23:00:00-05:00",  # overflowed comparing it with now: a 500
+        "9999-12-31T23:59:00+00:00",  # stored, then overflowed every page showing it in Asia/Kolkata
+        "0001-01-01T00:00:00+05:30",
+        "2026-12-31T09:00:00+20:00",  # an offset no zone has (PostgreSQL stores none past ±15:59)
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            notices.publish(BRAND, "Year end", "Close", Priority.LOW, ["sales"], [], datetime.fromisoformat(publish_at))
+        assert [e.field for e in refused.value.errors] == ["publish_at"], publish_at
+    assert _events(notices) == 0
+    for publish_at in ("2200-12-31T23:59:00-12:00", "2200-12-31T23:59:00+14:00"):
+        when = datetime.fromisoformat(publish_at)
+        made = notices.publish(BRAND, "Far ahead", "Much later", Priority.LOW, ["sales"], [], when)
+        assert notices.notice(BRAND, made.id).publish_at == when.astimezone(UTC)
 
 
 def test_a_pushed_notice_is_recorded_once_per_key_however_often_it_is_pushed(notices: StaffNotices) -> None:

@@ -11,7 +11,8 @@ from typing import Any
 
 from domain.identity.application import Identity
 from domain.identity.principal import OPERATOR
-from tests.conftest import make_tenant
+from tests.conftest import Tenant, make_tenant
+from tests.e2e.test_refused_forms_keep_input import _portal
 from tests.support import settle
 
 
@@ -138,3 +139,24 @@ def test_a_notice_published_at_an_offset_no_zone_has_is_refused_and_one_at_the_e
     made = client.post("/api/v1/staff-notifications", json={**body, "publish_at": edge}, headers=tenant.auth)
     assert made.status_code == 201, made.text
     assert datetime.fromisoformat(made.json()["publish_at"]) == when
+
+
+def test_a_portal_notice_published_past_the_accepted_dates_is_422_and_the_admin_page_still_shows(
+    app: Any, client: Any, staff: tuple[Tenant, str]
+) -> None:
+    # The portal's form reads its own publish_at (no `Instant` checks): 9999-12-31T23:00-05:00 overflowed comparing
+    # it with now (a 500), and 9999-12-31T23:59+00:00 was stored, after which the admin page overflowed showing it in
+    # Asia/Kolkata - a 500 for every admin. Now each is a 422 form error naming publish_at, nothing recorded.
+    tenant, email = staff
+    browser, csrf = _portal(app, email)
+    try:
+        form = {"csrf_token": csrf, "title": "Year end", "body": "Close the books", "priority": "LOW", "roles": "sales"}
+        for publish_at in ("9999-12-31T23:00-05:00", "9999-12-31T23:59+00:00", "9999-12-31T23:59"):
+            refused = browser.post("/staff-notifications", data={**form, "publish_at": publish_at})
+            assert refused.status_code == 422, (publish_at, refused.text[:500])
+            assert "publish_at" in refused.text
+        shown = browser.get("/staff-notifications")
+        assert shown.status_code == 200, shown.text[:500]
+    finally:
+        browser.__exit__(None, None, None)
+    assert client.get("/api/v1/staff-notifications", headers=tenant.auth).json()["items"] == []
