@@ -24,6 +24,7 @@ from domain.identity.principal import Principal
 from domain.shared.aggregate import SECRET_FIELDS
 from domain.shared.clock import Clock
 from domain.shared.errors import InvalidValue
+from domain.shared.values import check_date_range, check_offset
 from projections.activity import ActivityQueries
 from projections.identity import IdentityQueries
 from projections.keyset import Page as ListPage
@@ -56,13 +57,15 @@ class BadInstant(ValueError):
 
 def parse_instant(raw: str, tz: str) -> datetime:
     """An instant from a query value, in UTC: ISO-8601 with an offset (the timeline's links) exactly, or a
-    `datetime-local` value (no offset) read as the brand's local time."""
+    `datetime-local` value (no offset) read as the brand's local time; within the dates and offsets any input may
+    name (`check_date_range`, `check_offset`): year 9999 in UTC overflowed showing it back in the brand's time."""
     try:
         parsed = datetime.fromisoformat(raw.strip())
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=ZoneInfo(tz))
-        return parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
+        check_date_range(parsed, "instant")
+        return check_offset(parsed, "instant").astimezone(UTC)
+    except (ValueError, OverflowError, InvalidValue):
         raise BadInstant(raw) from None
 
 

@@ -18,7 +18,8 @@ from domain.identity.principal import OPERATOR
 from projections.identity import IdentityQueries
 from tests.conftest import make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
-from tests.support import settle
+from tests.e2e.test_refused_forms_keep_input import _portal
+from tests.support import mobile, settle
 
 NEW_EMAIL = "lakshmi.audit@example.in"
 
@@ -329,3 +330,29 @@ def test_auditor_replays_a_borrower_in_the_portal(
     assert sales.goto(f"{server}/audit").status == 403  # type: ignore[union-attr]
     assert sales.goto(f"{server}/audit/customer/{customer_id}").status == 403  # type: ignore[union-attr]
     context.close()
+
+
+def test_an_instant_past_the_accepted_dates_is_a_422_on_the_trail_and_the_replay(
+    app: Any, client: Any, staff: tuple[Any, str], platform: Any
+) -> None:
+    """Year 9999 in UTC (or any offset no zone has) parsed, then overflowed when the page wrote it back into its
+    `datetime-local` inputs in the brand's time: GET /audit?to=9999-12-31T23:59:59Z was a 500. Now the page's own
+    "not a date and time" (422), as for any value it cannot read, and the page still shows."""
+    tenant, email = staff
+    created = client.post("/api/v1/customers", json={"name": "Farah Audit", "phone": mobile()}, headers=tenant.auth)
+    assert created.status_code == 201, created.text
+    customer_id = created.json()["id"]
+    settle(platform, Customers.name)
+    browser, _ = _portal(app, email)
+    try:
+        for value in ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59", "0001-01-01T00:00:00Z", "2026-01-01T00:00+20:00"):
+            for name in ("from", "to"):
+                trail = browser.get("/audit", params={name: value})
+                assert trail.status_code == 422, (name, value, trail.text[:500])
+                assert f"“{value}” is not a date and time" in trail.text
+            replay = browser.get(f"/audit/customer/{customer_id}", params={"as_of": value})
+            assert replay.status_code == 422, (value, replay.text[:500])
+            assert f"“{value}” is not a date and time" in replay.text
+        assert browser.get("/audit", params={"to": "2200-12-31T23:59:59"}).status_code == 200
+    finally:
+        browser.__exit__(None, None, None)
