@@ -13,7 +13,8 @@ from eventsourcing.domain import event
 from pydantic import BaseModel, ConfigDict
 
 from domain.shared.aggregate import Aggregate
-from domain.shared.errors import Conflict, InvalidValue, NotFound, Throttled
+from domain.shared.errors import Conflict, FieldError, InvalidInput, InvalidValue, NotFound, Throttled
+from domain.shared.values import text_problem
 
 #: The shorthands croniter reads that still fire at most once a minute (`@reboot` is not one it reads).
 _CRON_ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
@@ -185,6 +186,19 @@ class RunStatus(StrEnum):
     FAILED = "failed"
 
 
+def _text_errors(name: str, values: dict[str, str]) -> list[FieldError]:
+    """Each name and value of a job's `filters` or `variables` (`name`) that no text input may hold (`text_problem`):
+    the portal's form decodes its JSON itself, so `"SML\\u0000"` typed there was a real NUL, stored with the settings,
+    and PostgreSQL's jsonb then refused it in the activity projection."""
+    errors = []
+    for key, value in values.items():
+        if (problem := text_problem(key, multiline=False)) is not None:
+            errors.append(FieldError(name, f"a name {problem}"))
+        elif (problem := text_problem(value)) is not None:
+            errors.append(FieldError(f"{name}.{key}", problem))
+    return errors
+
+
 class JobSettings(BaseModel):
     """How a job runs for a brand: schedule, batching, retries, filters and input variables."""
 
@@ -199,7 +213,7 @@ class JobSettings(BaseModel):
     variables: dict[str, str] = {}
 
     def checked(self) -> JobSettings:
-        """Validate the cron expression and the numeric limits."""
+        """Validate the cron expression, the numeric limits and the text of the filters and variables."""
         if self.cron is not None:
             check_cron("cron", self.cron)
         if not 1 <= self.batch_size <= 100_000:
@@ -208,6 +222,9 @@ class JobSettings(BaseModel):
             raise InvalidValue("retry_count", "must be between 0 and 20")
         if not 0 <= self.retry_interval_seconds <= 86_400:
             raise InvalidValue("retry_interval_seconds", "must be between 0 and 86400")
+        errors = [*_text_errors("filters", self.filters), *_text_errors("variables", self.variables)]
+        if errors:
+            raise InvalidInput(errors)
         return self
 
     def next_fire_after(self, instant: datetime, tz: str) -> datetime | None:

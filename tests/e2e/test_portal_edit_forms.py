@@ -236,6 +236,24 @@ def test_a_jobs_settings_are_edited_from_the_jobs_page_with_the_version_it_showe
     assert job()["version"] == 2 and job()["settings"]["batch_size"] == 300
 
 
+def test_a_jobs_filter_typed_with_a_json_escape_of_a_nul_is_422_and_saves_nothing(
+    client: Any, portals: dict[str, Any]
+) -> None:
+    # The form's JSON is decoded by the page: `"SML\u0000"` typed as text passed the form's own text check and became
+    # a real NUL, which the settings stored and PostgreSQL's jsonb then refused in the activity projection.
+    tenant, admin = portals["tenant"], portals["admin"]
+    api, action = "/api/v1/jobs/covenant-evaluation", "/jobs/covenant-evaluation/settings"
+    fields = _hidden(admin.get("/jobs").text, "settings-form-covenant-evaluation")
+    assert fields["expected_version"] == "0"
+    for filters in ('{"company": "SML\\u0000"}', '{"company": "SML\\ud800"}', '{"com\\u0000pany": "SML"}'):
+        refused = admin.post(action, data=_job_form(fields, filters=filters))
+        assert refused.status_code == 422, (filters, refused.text[:300])
+        said = _said(refused.text, "settings-error")
+        assert said.startswith("filters") and ("NUL" in said or "surrogate" in said), said
+    found = client.get(api, headers=tenant.auth).json()
+    assert found["version"] == 0 and found["settings"]["filters"] == {}
+
+
 # Notice sources: a source's settings ------------------------------------------------------------------------------
 
 

@@ -81,6 +81,23 @@ def test_settings_are_validated() -> None:
         JobSettings(cron=None, batch_size=0).checked()
 
 
+@pytest.mark.parametrize(
+    ("filters", "variables", "field"),
+    [
+        ({"company": "SML\u0000"}, {}, "filters.company"),  # PostgreSQL's jsonb refuses \u0000
+        ({}, {"note": "a\ud800b"}, "variables.note"),  # an unpaired surrogate: not text
+        ({}, {"note": "\u202eevil"}, "variables.note"),  # a bidi override
+        ({"com\u0000pany": "SML"}, {}, "filters"),  # a name is named by its map, not echoed
+    ],
+)
+def test_a_filter_or_variable_holding_text_no_input_may_hold_is_refused_naming_it(
+    filters: dict[str, str], variables: dict[str, str], field: str
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        JobSettings(cron=None, filters=filters, variables=variables).checked()
+    assert [e.field for e in refused.value.errors] == [field]
+
+
 @pytest.mark.parametrize("cron", ["* * * * * *", "*/1 * * * * *", "0 0 * * * 2026", "0 9 * *", "   "])
 def test_a_schedule_finer_than_a_minute_or_not_five_fields_is_refused(cron: str) -> None:
     with pytest.raises(InvalidValue) as refused:
