@@ -46,13 +46,7 @@ async def keys_create(request: Request, port: ApiKeysPort, principal: Principal)
     try:
         issued = await act(
             principal,
-            lambda: port.identity.issue_api_key(
-                principal.brand_id,
-                role,
-                label,
-                owner_id=principal.id,
-                granter=principal,
-            ),
+            lambda: port.identity.issue_api_key(principal.brand_id, role, label, granter=principal),
         )
     except DomainError as exc:
         return await _keys(request, port, principal, error=error_text(exc))

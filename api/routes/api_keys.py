@@ -84,14 +84,8 @@ class ApiKeyListOut(BaseModel):
 
 def create_api_key(ctx: Context[ApiKeysPort]) -> Reply:
     body: ApiKeyIn = ctx.body
-    owner = ctx.principal.id if ctx.principal.kind == "staff" else None
-    issued = ctx.port.identity.issue_api_key(
-        ctx.brand_id,
-        body.role,
-        body.label,
-        owner_id=owner,
-        granter=ctx.principal,
-    )
+    # Its owner is the caller's staff user (a key's owner when a key makes it): Identity gives it from the granter.
+    issued = ctx.port.identity.issue_api_key(ctx.brand_id, body.role, body.label, granter=ctx.principal)
     # The key is the command's own result and is shown only here: it is the answer even when the key list has
     # not caught up yet (it will), never a 202 without the key.
     if not ctx.settled(Identity.name, issued.position):

@@ -20,7 +20,7 @@ from domain.identity.authentication import API_KEY_PREFIX, INVITE_PREFIX, Authen
 from domain.identity.brand import Brand, BrandNotFound, check_slug, check_timezone
 from domain.identity.brand_config import BrandConfiguration, BrandSettings, SettingChange
 from domain.identity.permissions import CROSS_BRAND_ROLES, ROLES, Grants, Level, Permission, role_grants
-from domain.identity.principal import Granter
+from domain.identity.principal import Granter, Principal
 from domain.identity.roster import ADMIN_ROLES, BrandAdmins
 from domain.identity.staff import InviteInvalid, Leave, StaffNotFound, StaffUser, clean_companies
 from domain.shared.aggregate import Aggregate, with_id
@@ -789,9 +789,13 @@ class Identity(Authentication):
         *,
         granter: Granter,
     ) -> IssuedKey:
-        """Generate a key bound to the brand and role (owned by the staff user who made it); only its hash is stored.
+        """Generate a key bound to the brand and role; only its hash is stored. A key made by a staff user is theirs;
+        one made with an API key is that key's owner's (none for a key of the operator's CLI), so it too acts no
+        higher than its owner holds now and stops when they are disabled; `owner_id` is the operator's to name.
         The `granter` makes a cross-brand key only when it is cross-brand, only keys of a role within its own grants,
         and none while limited to companies (a key acts for every company of the brand)."""
+        if isinstance(granter, Principal):
+            owner_id = self._owner_of_keys_made_by(granter)
         self.brand(brand_id)
         check_role(role)
         if role in CROSS_BRAND_ROLES and not granter.cross_brand:
@@ -812,6 +816,16 @@ class Identity(Authentication):
         result = self.commit(key)
         full = f"{API_KEY_PREFIX}_{key.id.hex}_{secret}"
         return IssuedKey(id=key.id, secret=full, position=result.position, label=key.label, role=role)
+
+    def _owner_of_keys_made_by(self, principal: Principal) -> UUID | None:
+        """The staff user a key made by `principal` acts for: the staff user themselves, or the owner of the API key
+        making it. A key owned by nobody would act with its role's whole grants whoever was disabled or demoted."""
+        if principal.kind == "staff":
+            return principal.id
+        key = self.find(principal.id)
+        if not isinstance(key, ApiKey):
+            raise ApiKeyNotFound(f"API key {principal.id} not found")
+        return key.owner_id
 
     def revoke_api_key(self, brand_id: UUID, key_id: UUID) -> CommandResult:
         """Revoke a key; later requests with it are refused."""

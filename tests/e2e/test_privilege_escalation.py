@@ -143,3 +143,34 @@ def test_a_key_acts_no_higher_than_its_owner_holds_now(client: Any, app: Any, te
     assert restored.status_code == 200, restored.text
     settle(platform, "identity")
     assert client.get("/api/v1/staff", headers=key).status_code == 200
+
+
+def test_a_key_made_with_a_key_acts_for_the_same_owner(client: Any, app: Any, tenant: Tenant, platform: Any) -> None:
+    """A key made with a staff member's key had no owner, so it acted with its role's whole grants as a CLI key
+    does: an admin's key made a second admin key that kept running the brand after the admin was demoted or
+    disabled (the first key stopped, the second did not)."""
+    _staff(client, tenant, email=f"admin-{uuid.uuid4().hex[:8]}@lender.in", roles=["admin"], password=PASSWORD)
+    email = f"owner-{uuid.uuid4().hex[:8]}@lender.in"  # (the brand keeps the admin above when this one goes)
+    owner = _staff(client, tenant, email=email, roles=["admin"], password=PASSWORD)
+    settle(platform, "identity")
+    first = _portal_login(app, email, PASSWORD).post("/api/v1/api-keys", json={"label": "ops script", "role": "admin"})
+    assert first.status_code == 201, first.text
+    made = client.post("/api/v1/api-keys", json={"label": "its child", "role": "admin"},
+                       headers={"Authorization": f"Bearer {first.json()['key']}"})  # fmt: skip
+    assert made.status_code == 201, made.text
+    key = {"Authorization": f"Bearer {made.json()['key']}"}
+    settle(platform, "identity")
+    assert client.get("/api/v1/staff", headers=key).status_code == 200  # the owner holds it all: so does the key
+
+    demoted = client.patch(f"/api/v1/staff/{owner['id']}", json={"roles": ["collection_executive"]},
+                           headers=tenant.auth)  # fmt: skip
+    assert demoted.status_code == 200, demoted.text
+    settle(platform, "identity")
+    assert client.get("/api/v1/staff", headers=key).status_code == 403  # capped at what the owner holds now
+    assert client.get("/api/v1/collections/worklist", headers=key).status_code == 200
+
+    restored = client.patch(f"/api/v1/staff/{owner['id']}", json={"roles": ["admin"]}, headers=tenant.auth)
+    assert restored.status_code == 200, restored.text
+    assert client.post(f"/api/v1/staff/{owner['id']}/disable", headers=tenant.auth).status_code == 200
+    settle(platform, "identity")
+    assert client.get("/api/v1/staff", headers=key).status_code == 401  # stops with its owner
