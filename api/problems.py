@@ -14,7 +14,16 @@ from starlette.responses import JSONResponse
 
 from domain.identity.principal import AuthenticationFailed
 from domain.providers.errors import ProviderRejected, ProviderUnavailable
-from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, Throttled, field_path
+from domain.shared.errors import (
+    Conflict,
+    DomainError,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    Throttled,
+    field_path,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -138,6 +147,8 @@ def problem_for(exc: Exception, request: Request) -> JSONResponse:
         return problem(404, exc.message, "not-found", path, **_safe(exc.details))
     if isinstance(exc, Conflict):
         return problem(409, exc.message, "conflict", path, **_safe(exc.details))
+    if isinstance(exc, NotPermitted):  # as an endpoint's own permission check answers (api/endpoint.py)
+        return problem(403, exc.message, "forbidden", path, **_safe(exc.details))
     if isinstance(exc, Throttled):
         throttled = problem(
             429, exc.message, "too-many-requests", path, retry_after=exc.retry_after, **_safe(exc.details)

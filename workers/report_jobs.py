@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import structlog
 
 from adapters.mailer import MailRefused, SmtpMailer
-from api.routes.reports import EMAIL_JOB, ReportFilters, report_request
+from api.routes.reports import EMAIL_JOB, READ, ReportFilters, report_request
 from domain.identity.application import Identity
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
@@ -38,6 +38,7 @@ DEFINITION = JobDefinition(
     variable_keys=frozenset({"as_of", "slug", "to", "from", "to_date"}),
     required_variables=frozenset({"to", "from", "to_date"}),
     scheduled=False,
+    run_needs=READ,  # what POST /api/v1/reports/{slug}/email needs: JOBS WRITE alone mailed any report anywhere
 )
 
 

@@ -32,7 +32,7 @@ from domain.identity.principal import Principal
 from domain.jobs.application import JobDefinition, Jobs
 from domain.jobs.job import JobSettings
 from domain.shared.application import ConcurrentModification
-from domain.shared.errors import DomainError, FieldError, InvalidInput, NotFound, Throttled
+from domain.shared.errors import DomainError, FieldError, InvalidInput, NotFound, NotPermitted, Throttled
 from domain.shared.values import parse_date, whole_number
 from projections.jobs import RunPage
 
@@ -88,7 +88,7 @@ async def run_job(request: Request, port: JobsPort, principal: Principal) -> Res
 
     def start() -> RunsRequested:
         order = RunOrder(as_of=parse_date(raw_as_of, "as_of") if raw_as_of else None, dry_run=dry_run)
-        return port.runs.start(principal.brand_id, name, order, actor=principal.actor, companies=principal.companies)
+        return port.runs.start(principal.brand_id, name, order, caller=principal, companies=principal.companies)
 
     try:
         requested = await act(principal, start)
@@ -97,7 +97,8 @@ async def run_job(request: Request, port: JobsPort, principal: Principal) -> Res
         busy.headers["Retry-After"] = str(exc.retry_after)
         return busy
     except (DomainError, ValueError) as exc:  # at the job's row, its date and dry run as typed
-        return await _jobs(request, port, principal, error=str(exc))
+        status = 403 if isinstance(exc, NotPermitted) else 422
+        return await _jobs(request, port, principal, error=str(exc), status=status)
     shown = f"/jobs?requested={quote(name)}" + ("&dry_run=1" if dry_run else "")
     return await after_write(request, Jobs.name, requested.position, shown)
 

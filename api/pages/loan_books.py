@@ -149,7 +149,7 @@ async def run_cob(request: Request, port: LoanBookPagesPort, principal: Principa
 
     def start() -> RunsRequested:
         order = RunOrder(as_of=parse_date(raw_as_of, "as_of") if raw_as_of else None, dry_run=False)
-        return port.runs.start(principal.brand_id, COB_JOB, order, actor=principal.actor, companies=principal.companies)
+        return port.runs.start(principal.brand_id, COB_JOB, order, caller=principal, companies=principal.companies)
 
     try:
         requested = await act(principal, start)

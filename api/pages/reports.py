@@ -159,7 +159,7 @@ async def email_report(request: Request, port: ReportPort, principal: Principal)
         if start > end:
             raise InvalidValue("to_date", "is before from")
         order = RunOrder(variables={"slug": slug, "to": to, "from": start.isoformat(), "to_date": end.isoformat()})
-        return port.runs.start(principal.brand_id, EMAIL_JOB, order, actor=principal.actor, companies=())
+        return port.runs.start(principal.brand_id, EMAIL_JOB, order, caller=principal, companies=())
 
     try:
         requested = await act(principal, start)

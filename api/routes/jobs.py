@@ -164,7 +164,7 @@ def request_run(ctx: Context[JobsPort]) -> Reply:
         dry_run=body.dry_run,
     )
     requested = ctx.port.runs.start(
-        ctx.brand_id, ctx.path["name"], order, actor=ctx.principal.actor, companies=ctx.principal.companies
+        ctx.brand_id, ctx.path["name"], order, caller=ctx.principal, companies=ctx.principal.companies
     )
     first = requested.run_ids[0]
     accepted = RunAccepted(run_id=first, status=RunStatus.REQUESTED, run_ids=requested.run_ids)

@@ -213,7 +213,7 @@ def email_report(ctx: Context[ReportPort]) -> Reply:
         variables={"slug": report.slug, "to": body.to, "from": body.from_.isoformat(),
                    "to_date": body.to_date.isoformat()},
     )  # fmt: skip
-    requested = ctx.port.runs.start(ctx.brand_id, EMAIL_JOB, order, actor=ctx.actor, companies=())
+    requested = ctx.port.runs.start(ctx.brand_id, EMAIL_JOB, order, caller=ctx.principal, companies=())
     return json_response({"run_id": requested.run_ids[0], "job": EMAIL_JOB}, 202)
 
 

@@ -12,6 +12,7 @@ import structlog
 
 from api.services.notice_syncs import SyncRequests
 from domain.identity.application import Identity
+from domain.identity.principal import Principal
 from domain.jobs.application import JobDefinition, Jobs, RunBell
 from domain.jobs.job import JobSettings
 from domain.notices.source import SourceNotFound, SyncAlreadyRunning
@@ -133,12 +134,14 @@ class ManualRuns:
     syncs: SyncRequests
 
     def start(
-        self, brand_id: UUID, name: str, order: RunOrder, *, actor: str, companies: Sequence[str]
+        self, brand_id: UUID, name: str, order: RunOrder, *, caller: Principal, companies: Sequence[str]
     ) -> RunsRequested:
-        """Request a manual run of the job; RunQueueFull (429) when the brand already has as many of its manual runs
-        waiting as it may. A notice sync runs per source: `variables.source_id` names one, otherwise every enabled
-        source the caller may see (`companies`) is synced."""
-        self.jobs.definition(name)
+        """Request a manual run of the job for `caller`; NotPermitted (403) when the job needs a permission of them
+        beyond JOBS WRITE (`JobDefinition.run_needs`: emailing a report, MASTER_REPORTS), RunQueueFull (429) when
+        the brand already has as many of its manual runs waiting as it may. A notice sync runs per source:
+        `variables.source_id` names one, otherwise every enabled source the caller may see (`companies`) is synced."""
+        self.jobs.definition(name).check_manual_run(caller)
+        actor = caller.actor
         if name == SYNC_JOB:
             return self._sync(Scope.of(brand_id, companies), actor, order)
         check_company_filter({**self.jobs.settings(brand_id, name).filters, **order.filters}, companies)

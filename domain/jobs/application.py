@@ -9,6 +9,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
+from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
 from domain.jobs.job import (
     MAX_QUEUED_MANUAL_RUNS,
     QUEUE_RETRY_AFTER,
@@ -23,7 +25,7 @@ from domain.jobs.job import (
 )
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
-from domain.shared.errors import InvalidValue
+from domain.shared.errors import InvalidValue, NotPermitted
 
 _RUN_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/job-run")
 
@@ -55,11 +57,23 @@ class JobDefinition:
     #: its run waits to start while a run of a job that `catches_up` of its brand, dated before the run, has not
     #: ended (`JobRunQueries.due`), so after a scheduler outage it reads the positions of its own date.
     waits_for_close: bool = False
+    #: A permission a manual run needs beyond JOBS WRITE, when what the run does on request is another permission's
+    #: to ask for (the report-email job emails any report to any address: MASTER_REPORTS, as the reports' own email
+    #: endpoint needs).
+    run_needs: tuple[Permission, Level] | None = None
 
     @property
     def lane_name(self) -> str:
         """The lane its runs queue in, per brand."""
         return self.lane or self.name
+
+    def check_manual_run(self, caller: Principal) -> None:
+        """NotPermitted unless `caller` holds what a manual run of the job needs beyond JOBS WRITE (`run_needs`)."""
+        if self.run_needs is not None and not caller.holds(*self.run_needs):
+            permission, level = self.run_needs
+            raise NotPermitted(
+                f"a run of {self.name} needs {permission.value} at {level.value}", permission.value, level.value
+            )
 
 
 #: (earliest, latest) as-of date a brand's runs may take: its first business day and its business date.

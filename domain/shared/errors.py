@@ -26,6 +26,14 @@ class Conflict(DomainError):
     """Raised when a command conflicts with current state (duplicate, wrong status, stale version)."""
 
 
+class NotPermitted(DomainError):
+    """Raised when the caller does not hold a permission the command needs (HTTP 403); `permission` and `level`
+    name it."""
+
+    def __init__(self, message: str, permission: str, level: str) -> None:
+        super().__init__(message, permission=permission, level=level)
+
+
 class Throttled(DomainError):
     """Raised when a request must wait its turn; `retry_after` says how many seconds (HTTP 429 + Retry-After)."""
 

@@ -79,3 +79,29 @@ def test_an_instant_is_filed_on_the_brands_local_day_east_and_west_of_utc(client
         if utc != after:
             on_utc_day = {"from": utc.isoformat(), "to": utc.isoformat()}
             assert _rows(client, tenant, "collection-remarks-report", **on_utc_day)["rows"] == []
+
+
+def test_only_who_may_email_reports_runs_the_report_email_job(client: Any, app: Any, platform: Any) -> None:
+    """A manual run of report-email needed JOBS WRITE alone, so a Loan Ops user (without MASTER_REPORTS, which
+    POST /reports/{slug}/email needs) mailed any report of the brand to any address through the jobs API or the
+    jobs page's "Run now"."""
+    from tests.e2e.test_access_matrix import _signed_in
+
+    tenant = make_tenant(platform)
+    mail = {"slug": "master-report", "to": "outside@example.com", "from": "2020-01-01", "to_date": "2030-12-31"}
+    ops, csrf = _signed_in(app, platform, tenant.brand_id, "loan_ops")
+    try:
+        refused = ops.post("/api/v1/jobs/report-email/runs", json={"variables": mail}, headers={"X-CSRF-Token": csrf})
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["permission"] == "MASTER_REPORTS"
+        configured = client.patch("/api/v1/jobs/report-email", json={"variables": mail}, headers=tenant.auth)
+        assert configured.status_code == 200, configured.text
+        page = ops.post("/jobs/report-email/run", data={"csrf_token": csrf, "as_of": ""})
+        assert page.status_code == 403 and "MASTER_REPORTS" in page.text
+    finally:
+        ops.__exit__(None, None, None)
+
+    allowed = client.post("/api/v1/jobs/report-email/runs", json={"variables": mail}, headers=tenant.auth)
+    assert allowed.status_code == 202, allowed.text
+    runs = client.get("/api/v1/jobs/report-email/runs", headers=tenant.auth).json()["items"]
+    assert [r["id"] for r in runs] == [allowed.json()["run_id"]]  # the admin's; none of the refused ones
