@@ -755,14 +755,18 @@ class Identity(Authentication):
         return f"{INVITE_PREFIX}_{staff.id.hex}_{secret}", expires_at
 
     def accept_invite(self, code: str, password: str) -> CommandResult:
-        """Set a password with an invite code (once, before it expires)."""
+        """Set a password with an invite code (once, before it expires), ending the staff user's sessions: inviting
+        an existing user again is how their password is reset, and a session signed in with the old one (perhaps
+        by whoever learnt it) must not outlive it."""
         check_password(password)
         staff_id, secret = split_token(code, INVITE_PREFIX, InviteInvalid("this invite code is not valid"))
         staff = self.find(staff_id)
         if not isinstance(staff, StaffUser):
             raise InviteInvalid("this invite code is not valid")
         staff.accept_invite(secret_hash(secret), self.hasher.hash(password), self.clock.now())
-        return self.commit(staff)
+        result = self.commit(staff)
+        self.end_sessions_of(staff.id)
+        return result
 
     def _roster_tracking(self, staff: StaffUser) -> BrandAdmins | None:
         """The brand's admin roster updated for `staff`; refuses to leave a brand without an enabled admin."""

@@ -76,6 +76,28 @@ def test_invite_flow_from_creation_to_login(client: Any, app: Any, tenant: Tenan
     browser.__exit__(None, None, None)
 
 
+def test_a_password_set_by_invite_ends_the_sessions_signed_in_with_the_old_one(
+    client: Any, app: Any, tenant: Tenant, platform: Any
+) -> None:
+    """Inviting a staff member again is how their password is reset, yet the sessions signed in with the old one
+    lived on after the invite set a new one (only disabling them ended sessions)."""
+    staff = _staff(client, tenant, password="a-long-passphrase-1")
+    settle(platform, "identity")
+    old = _portal_login(app, staff["email"], "a-long-passphrase-1")
+    try:
+        assert old.get("/api/v1/me").status_code == 200
+        invite = client.post(f"/api/v1/staff/{staff['id']}/invites", headers=tenant.auth)
+        assert invite.status_code == 201, invite.text
+        accepted = client.post("/api/v1/invites/accept", json={"code": invite.json()["code"], "password": "new-pass-2"})
+        assert accepted.status_code == 200, accepted.text
+        assert old.get("/api/v1/me").status_code == 401
+        new = _portal_login(app, staff["email"], "new-pass-2")
+        assert new.get("/api/v1/me").json()["id"] == staff["id"]  # the new password signs in
+        new.__exit__(None, None, None)
+    finally:
+        old.__exit__(None, None, None)
+
+
 def test_permission_overrides_roles_and_bad_input(client: Any, tenant: Tenant) -> None:
     staff = _staff(client, tenant)
     url = f"/api/v1/staff/{staff['id']}"
