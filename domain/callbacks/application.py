@@ -37,7 +37,8 @@ from domain.shared.values import MIN_REASON, clean_text, unix_line_breaks
 
 @dataclass(frozen=True)
 class BorrowerContact:
-    """What a request needs of the signed-in borrower: their phone and Customer 360 record (None before it exists)."""
+    """What a request needs of the signed-in borrower: their phone and the Customer 360 record they see (None before
+    it exists, and for a record found by their PAN alone: `Onboarding.record_shown`)."""
 
     customer_id: UUID | None
     phone: str

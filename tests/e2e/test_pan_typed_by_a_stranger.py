@@ -114,3 +114,35 @@ def test_the_records_verified_digilocker_consent_does_not_complete_the_strangers
     taken = client.post("/api/v1/borrower/consents/digilocker/complete", headers=stranger)
     assert taken.json().get("status") != "verified" and "Asha Verma" not in taken.text, taken.text
     assert client.get("/api/v1/borrower/me", headers=stranger).json()["next_step"] == "aadhaar"
+
+
+def test_a_strangers_callback_request_is_filed_under_no_record_and_names_none_of_its_loans(
+    client: Any, tenant: Tenant, sms: SmsSimulator, catalogue: Any, platform: Any
+) -> None:
+    """A callback request took the funnel's record, PAN-found or not: the stranger's request was filed under the
+    owner's Customer 360 record (shown on it, routed to whoever held the owner's loan) and could name the owner's
+    loan as their own."""
+    pan = _pan()
+    owner_auth = _past_personal(client, sms, tenant, pan, PERSONAL)
+    owner = _upload(client, owner_auth, "pan_card", "pan.pdf").json()["customer_id"]
+    body = {"customer_id": owner, "product_id": str(PRODUCT), "amount": "50000", "tenure": 12}
+    loan = client.post("/api/v1/loans", json=body, headers=tenant.auth)
+    assert loan.status_code == 201, loan.text
+
+    stranger = _past_personal(client, sms, tenant, pan, {**PERSONAL, "name": "Someone Else"})
+    about_loan = {"note": "about my loan", "loan_id": loan.json()["id"]}
+    named = client.post("/api/v1/borrower/callback-requests", json=about_loan, headers=stranger)
+    assert named.status_code == 422 and named.json()["errors"][0]["field"] == "loan_id", named.text
+    asked = client.post("/api/v1/borrower/callback-requests", json={"note": "call me"}, headers=stranger)
+    assert asked.status_code == 201, asked.text
+    settle(platform, "callbacks")
+    filed = client.get(f"/api/v1/callback-requests/{asked.json()['id']}", headers=tenant.auth)
+    assert filed.status_code == 200, filed.text
+    assert filed.json()["customer_id"] is None and filed.json()["loan_id"] is None, filed.text
+
+    # The control: the owner's own request is filed under their record and may name their loan.
+    mine = client.post("/api/v1/borrower/callback-requests", json=about_loan, headers=owner_auth)
+    assert mine.status_code == 201, mine.text
+    settle(platform, "callbacks")
+    theirs = client.get(f"/api/v1/callback-requests/{mine.json()['id']}", headers=tenant.auth).json()
+    assert (theirs["customer_id"], theirs["loan_id"]) == (owner, loan.json()["id"])

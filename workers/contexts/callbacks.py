@@ -41,10 +41,12 @@ class BrandCallbackParties:
 
     def borrower(self, brand_id: UUID, borrower_id: UUID) -> BorrowerContact:
         try:
-            state = self.onboarding.state(brand_id, borrower_id)
+            funnel = self.onboarding.funnel(brand_id, borrower_id)
         except BorrowerNotFound:
             raise CallbackRequestNotFound(f"borrower {borrower_id} not found", id=str(borrower_id)) from None
-        return BorrowerContact(customer_id=state.customer_id, phone=state.phone)
+        # The record they see (`record_shown`), not the funnel's: a record found by the PAN alone is someone else's
+        # until the borrower proves it theirs, so their request is filed under no record and names none of its loans.
+        return BorrowerContact(customer_id=self.onboarding.record_shown(funnel), phone=funnel.phone)
 
     def loan(self, brand_id: UUID, loan_id: UUID) -> LoanRef | None:
         try:
