@@ -234,13 +234,17 @@ class MessageStore:
     def due(self, brand_id: UUID, now: datetime, limit: int, after: UUID | None = None,
             stuck: timedelta = STUCK) -> list[Message]:  # fmt: skip
         """Messages to send now: queued or deferred ones whose time has come, and `sending` ones untouched for
-        `stuck` (a crash left them; re-sending one is safe: the provider deduplicates its reference)."""
+        `stuck` (a crash left them; re-sending one is safe: the provider deduplicates its reference). A message just
+        claimed to go at once (queued with no time set: an email until its hand-over) is its claimer's to send - a
+        reminder, a re-loan notice or a manual send of another lane may be sending it now, and a mail server keeps no
+        reference to know a second copy by - so it is taken only once untouched for STUCK (its claimer died)."""
         with self.pool.connection() as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM ops.messages WHERE brand_id = %s AND status IN ('queued', 'deferred', "
                 "'sending') AND (next_attempt_at IS NULL OR next_attempt_at <= %s) AND (%s::uuid IS NULL OR id > %s) "
-                "AND (status <> 'sending' OR updated_at < %s) ORDER BY id LIMIT %s",
-                (brand_id, now, after, after, now - stuck, limit),
+                "AND (status <> 'sending' OR updated_at < %s) "
+                "AND NOT (status = 'queued' AND next_attempt_at IS NULL AND updated_at >= %s) ORDER BY id LIMIT %s",
+                (brand_id, now, after, after, now - stuck, now - STUCK, limit),
             ).fetchall()
         return [Message(**r) for r in rows]
 

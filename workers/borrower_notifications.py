@@ -86,7 +86,9 @@ def run_borrower_notifications(port: NotificationJobPort, run: JobRun) -> Iterat
     size = run.settings.batch_size
     for phase in PHASES[start:]:
         if phase == "pending":
-            # Alone in its lane: nothing else is sending, so a `sending` row was left by a killed attempt.
+            # Alone in its lane, so a `sending` row was left by a killed attempt (or is another lane's, sent again under
+            # its reference, which the provider deduplicates; an email left `sending` is presumed sent). An email
+            # another lane just claimed (`queued`) is left to it: `MessageStore.due`.
             sent = engagement.deliver_due(run.brand_id, size, stuck=timedelta(0), as_of=run.as_of)
             # Suppressed (opted out, no longer due, superseded since they waited) are processed and skipped.
             yield BatchCounts(processed=sent.sent + sent.failed + sent.retry + sent.deferred + sent.suppressed,

@@ -252,6 +252,40 @@ def test_a_send_a_crash_left_mid_way_reaches_the_handset_once(platform: Any, pro
     assert again is not None and engagement.messages.claim([again]) == []
 
 
+def test_an_email_another_sender_just_claimed_is_not_sent_again_by_the_notifications_job(
+    platform: Any, mail_sink: Any
+) -> None:
+    """A reminder, a re-loan notice or a manual send claims its email `queued` and hands it to the mail server
+    itself. The notifications job's pending phase (`stuck` 0: it thought itself the only sender) read such a row as
+    due and sent it too: the borrower got the email twice (a mail server keeps no reference to know a copy by). It
+    is now its claimer's until untouched for STUCK (the claimer died), then sent once."""
+    from adapters.message_store import STUCK
+    from api.services.engagement import Engagement
+    from domain.customers.application import Customers
+    from domain.engagement.templates import Channel, Kind
+
+    tenant = make_tenant(platform)
+    configure(platform, tenant, timezone=zone_at(DAY))
+    address = f"asha.{uuid.uuid4().hex[:8]}@example.in"
+    made = platform.get(Customers).register(tenant.brand_id, name="Asha Nair", phone=mobile("95"), email=address)
+    settle(platform, Customers.name, made.position)
+    engagement = platform.port(Engagement)
+    engagement.seed_defaults(tenant.brand_id)
+    brand = engagement.brand(tenant.brand_id)
+    recipient = engagement.dues.recipient(tenant.brand_id, made.id)
+    template = engagement.store.usable(tenant.brand_id, Kind.DUE_1.value, "email")["en"]
+    message = engagement.compose(brand, recipient, Channel.EMAIL, "due_1", "other-lane:1", template,
+                                 {"amount": "₹1.00", "due_date": "01 Mar 2026"})  # fmt: skip
+    assert message is not None and engagement.claim(brand, [message]) == [message]  # another lane, mid-send
+    assert engagement.deliver_due(tenant.brand_id, stuck=timedelta(0)).sent == 0
+    assert [m for m in mail_sink.messages if m["To"] == address] == []
+    with platform.db.pool.connection() as conn:  # its claimer died: nobody touched it for STUCK
+        conn.execute("UPDATE ops.messages SET updated_at = updated_at - %s WHERE id = %s",
+                     (STUCK + timedelta(seconds=5), message.id))  # fmt: skip
+    assert engagement.deliver_due(tenant.brand_id, stuck=timedelta(0)).sent == 1
+    assert len(poll(lambda: [m for m in mail_sink.messages if m["To"] == address], bool)) == 1
+
+
 def test_one_message_by_email_once_per_key_escaped_and_opt_out_recorded(
     server: str, platform: Any, mail_sink: Any
 ) -> None:
