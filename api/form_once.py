@@ -6,7 +6,10 @@ that brings one reserves it, with a hash of what the form holds, in the idempote
 redirect (a write that succeeded, post/redirect/get), the redirect is kept: the same form posted again with the same
 content is sent to the same page instead of doing the work twice (two field visits, two payment links, two calls
 logged for one tap). A second post that arrives while the first is still running waits for it (up to
-`WAIT_SECONDS`), so the page the browser ends up on is the first post's. Any other answer (a refusal re-rendering the
+`WAIT_SECONDS`), so the page the browser ends up on is the first post's; when the first is still running after that
+(a slow provider), the second is answered `busy` (409, "still being submitted") and runs nothing - it ran on its own
+before, and a double tap during a provider slowdown made two payment links and sent two texts. A first post whose
+process died is taken over once its reservation is stale, as the API's keys are. Any other answer (a refusal re-rendering the
 form, an error) frees the key: correcting the form and posting it again runs. The same nonce with other content (a
 page kept by the back button, edited and posted again; another form of a page whose forms share one nonce) is another
 submission and runs as one.
@@ -31,8 +34,8 @@ from adapters.operational import OperationalStore, StoredResponse
 
 FIELD = "form_nonce"
 KEY_PREFIX = "portal-form:"
-#: How long a repeated post waits for the first one to finish before running on its own (longer than a write and its
-#: read-your-writes wait take; a first post still running after it is presumed to have died).
+#: How long a repeated post waits for the first one to finish before it is answered `busy` (longer than a write and its
+#: read-your-writes wait take).
 WAIT_SECONDS = 15.0
 _POLL_SECONDS = 0.05
 _NOT_HASHED = frozenset({FIELD, "csrf_token"})
@@ -82,8 +85,10 @@ async def submit_once(
     principal: str,
     form: FormData,
     handle: Callable[[], Awaitable[Response]],
+    busy: Callable[[], Response],
 ) -> Response:
-    """Run the form's handler once per rendered form and content (see the module's docstring)."""
+    """Run the form's handler once per rendered form and content; `busy`'s answer for a repeat while the first post
+    is still running after WAIT_SECONDS (see the module's docstring)."""
     nonce = _nonce(form)
     if nonce is None:
         return await handle()
@@ -92,7 +97,7 @@ async def submit_once(
 
     def reserve() -> StoredResponse | bool | None:
         """None: reserved for this post; a StoredResponse: the first post's answer; False: the first post did not
-        finish within WAIT_SECONDS (run unguarded)."""
+        finish within WAIT_SECONDS (still running)."""
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
             earlier = ops.begin_idempotent(brand_id, principal, key, digest)
@@ -106,7 +111,7 @@ async def submit_once(
 
     earlier = await run_in_threadpool(reserve)
     if earlier is False:
-        return await handle()
+        return busy()
     if isinstance(earlier, StoredResponse):
         replayed = _replay(earlier)
         return replayed if replayed is not None else await handle()

@@ -234,8 +234,16 @@ class Page(Generic[P]):
             return await self.handler(request, port, principal)
         acting = principal
         return await submit_once(
-            request, gate.ops, acting.brand_id, acting.actor, data, lambda: self.handler(request, port, acting)
-        )
+            request, gate.ops, acting.brand_id, acting.actor, data, lambda: self.handler(request, port, acting),
+            lambda: error_page(request, 409, "Still being submitted", STILL_SUBMITTING),
+        )  # fmt: skip
+
+
+#: What a repeat of a form whose first post is still running says (`form_once`).
+STILL_SUBMITTING = (
+    "This form was just submitted and is still being processed (a provider may be slow). Nothing more was done: "
+    "open the page again in a moment to see the result before submitting it again."
+)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+import pytest
+from starlette.datastructures import FormData
 
 from tests.conftest import Tenant
 from tests.e2e.conftest import PASSWORD
@@ -106,3 +108,33 @@ def test_a_double_tap_on_a_portal_form_records_once(
     finally:
         browser.close()
         second.close()
+
+
+def test_a_repeat_while_the_first_post_is_still_running_runs_nothing(
+    server: str, client: Any, platform: Any, staff: tuple[Tenant, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first post is still at work past WAIT_SECONDS (a provider slow to answer): the repeat used to run on its
+    own - two payment links and two texts for one intent. It is now answered 409, and nothing of it is recorded."""
+    from adapters.operational import OperationalStore
+    from api import form_once
+
+    tenant, email = staff
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    number = client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()["loan_number"]
+    me = next(s for s in client.get("/api/v1/staff", headers=tenant.auth).json()["items"] if s["email"] == email)
+    browser = _portal(server, email)
+    try:
+        hidden = _flag_form(browser)
+        fields = {**hidden, "loan_number": number, "assignee_id": str(me["id"]), "reason": "door locked twice"}
+        digest = form_once.form_hash("POST", "/field-visits", FormData(list(fields.items())))
+        ops = platform.get(OperationalStore)  # the first post: reserved, still running
+        key = f"{form_once.KEY_PREFIX}{hidden['form_nonce']}:{digest}"
+        assert ops.begin_idempotent(tenant.brand_id, f"staff:{me['id']}", key, digest) is None
+        monkeypatch.setattr(form_once, "WAIT_SECONDS", 0.3)
+        repeat = browser.post("/field-visits", data=fields)
+        assert repeat.status_code == 409, repeat.text[:300]
+        assert "still being processed" in repeat.text
+        assert _visits(client, tenant, loan_id) == []
+    finally:
+        browser.close()
