@@ -354,6 +354,11 @@ class OperationalStore:
 
         return write
 
+    def mark_applied(self, brand_id: UUID, principal: str, key: str) -> None:
+        """Mark the key's request applied on its own (it made a provider act: `ACTED_OUTSIDE`)."""
+        with self.pool.connection() as conn:
+            self.marking_applied(brand_id, principal, key)(conn.cursor())
+
     def finish_idempotent(
         self, brand_id: UUID, principal: str, key: str, status: int, body: bytes | None, headers: dict[str, str]
     ) -> None:

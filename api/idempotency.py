@@ -11,7 +11,7 @@ from starlette.responses import Response
 from adapters.operational import OperationalStore
 from api.problems import HttpProblem, problem_for
 from api.request_input import canonical
-from domain.shared.application import SAVE_BESIDE
+from domain.shared.application import ACTED_OUTSIDE, SAVE_BESIDE
 from domain.shared.errors import InvalidValue
 from domain.shared.values import text_problem
 
@@ -84,8 +84,19 @@ def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[An
         headers = {**earlier.headers, "Idempotent-Replayed": "true"}
         media = headers.pop("content-type", "application/json")
         return Response(earlier.body, status_code=earlier.status, headers=headers, media_type=media)
-    # Every save the command makes marks the key applied in the save's own transaction (`SAVE_BESIDE`).
+    # Every save the command makes marks the key applied in the save's own transaction (`SAVE_BESIDE`), and so does a
+    # provider call that reached the provider (`ACTED_OUTSIDE`): a command that recorded only in ops tables (a payment
+    # link: a gateway order, then a text) was run again by a retry after a later failure - a second order, a second
+    # text.
     marked = SAVE_BESIDE.set((*SAVE_BESIDE.get(), ops.marking_applied(context.brand_id, principal, key)))
+    applied_once: list[bool] = []
+
+    def provider_acted() -> None:
+        if not applied_once:
+            ops.mark_applied(context.brand_id, principal, key)
+            applied_once.append(True)
+
+    acted = ACTED_OUTSIDE.set((*ACTED_OUTSIDE.get(), provider_acted))
     try:
         response = endpoint.invoke(context)
     except Exception as exc:  # noqa: BLE001 - the outcome (a problem response) is what gets stored.
@@ -94,6 +105,7 @@ def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[An
         ops.abandon_idempotent(context.brand_id, principal, key)
         raise
     finally:
+        ACTED_OUTSIDE.reset(acted)
         SAVE_BESIDE.reset(marked)
     if response.status_code >= 500 or response.status_code == 429:
         # A retry with the same key (after Retry-After) runs the command, not replays this - when nothing was recorded;

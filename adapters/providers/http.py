@@ -33,6 +33,7 @@ import structlog
 from adapters.providers.call_log import OK, CallRecord, CallRecorder
 from domain.providers.calls import Caller
 from domain.providers.errors import ProviderError, ProviderRejected, ProviderUnavailable
+from domain.shared.application import acted_outside
 from domain.shared.clock import Clock, SystemClock
 
 log = structlog.get_logger(__name__)
@@ -133,15 +134,19 @@ class ProviderHttp:
         started = time.monotonic()
         attempts, status = 0, None
         outcome, error = OK, None
+        acting = method != "GET"  # a call that may change something at the provider
+        reached = False  # ... and reached it: answered, or taken and not answered
         try:
             while True:
                 attempts += 1
                 try:
                     answer = self._once(kind, method, path, json, content, content_type, params)
                     status = answer.status_code
+                    reached = True
                     break
                 except _Transient as fault:
                     status = fault.status
+                    reached = reached or fault.taken
                     if fault.taken and not repeatable:  # sent again, the provider would act twice
                         raise self._unavailable(kind, f"{fault.reason}; the outcome is unknown", status) from fault
                     if attempts > self.config.max_retries:
@@ -158,6 +163,8 @@ class ProviderHttp:
             status, error = exc.status, exc.message
             raise
         finally:
+            if acting and reached and outcome != REJECTED:
+                acted_outside()  # e.g. an Idempotency-Key's request: never run again (api/idempotency.py)
             self._log.record(
                 CallRecord(
                     provider=self.config.service,

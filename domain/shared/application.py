@@ -35,6 +35,16 @@ log = structlog.get_logger(__name__)
 #: `writes_beside`): an API request with an Idempotency-Key marks its key applied this way (api/idempotency.py), so
 #: a request that dies after recording something is never run again under the same key.
 SAVE_BESIDE: ContextVar[tuple[Callable[[Any], None], ...]] = ContextVar("save_beside", default=())
+#: Called when a command made something outside our stores act - a provider call that reached the provider and may
+#: have taken effect (an order made, a text sent): an API request with an Idempotency-Key marks its key applied, so a
+#: retry after a later failure is told so instead of making the provider act twice (api/idempotency.py).
+ACTED_OUTSIDE: ContextVar[tuple[Callable[[], None], ...]] = ContextVar("acted_outside", default=())
+
+
+def acted_outside() -> None:
+    """Tell whoever is listening (`ACTED_OUTSIDE`) that the command made a provider act."""
+    for note in ACTED_OUTSIDE.get():
+        note()
 
 
 def replay(aggregate: Any, events: Iterable[Any]) -> Any:

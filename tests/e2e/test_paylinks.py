@@ -223,3 +223,33 @@ def test_a_capture_whose_handling_died_after_its_claim_is_recorded_by_the_gatewa
     assert [(p["reference"], p["amount"]) for p in paid] == [(link["order_id"], link["amount"])]
     links = _get(server, tenant, f"/api/v1/loans/{loan_id}/payment-links")["items"]
     assert [(x["state"], x["repayment_id"]) for x in links] == [("paid", paid[0]["id"])]
+
+
+def test_a_link_request_that_failed_after_its_text_went_is_not_made_again_under_its_key(
+    platform: Any, server: str, provider_simulators: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A payment link records nothing in the event store: its gateway order, its row and its text. Its Idempotency-Key
+    was marked applied only by event saves, so a failure after the text (the link's `sent` mark lost with the
+    database) freed the key, and the client's retry made a second order and sent a second text. A request that made a
+    provider act is now never run again under its key: the retry is told it was applied."""
+    from adapters.paylink_store import PaylinkStore
+
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, date(2026, 1, 31))
+    loan_id = disbursed_loan(platform, tenant)
+    set_business_date(platform, tenant, DUE)
+    url = f"{server}/api/v1/loans/{loan_id}/payment-links"
+    headers = {**tenant.auth, "Idempotency-Key": "link-after-call-1"}
+
+    def database_gone(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the database went away after the text was sent")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(platform.get(PaylinkStore), "mark_link", database_gone)
+        failed = httpx.post(url, json={}, headers=headers)
+    assert failed.status_code == 500, failed.text
+    again = httpx.post(url, json={}, headers=headers)
+    assert again.status_code == 409 and again.json()["type"].endswith("idempotency-applied"), again.text
+    (link,) = _get(server, tenant, f"/api/v1/loans/{loan_id}/payment-links")["items"]
+    texts = [m for m in provider_simulators["sms"].sent_to(link["phone"]) if link["payment_url"] in str(m)]
+    assert len(texts) == 1
