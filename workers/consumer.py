@@ -6,7 +6,10 @@
   committed.
 - Commits offsets only after processing, so a crash re-delivers (at least once), never skips.
 - Deduplicates by `event_id`: the relay may publish an event again after its own crash or a broker outage; the
-  ids already processed are kept in a small SQLite file (`--state`), so repeats are dropped across restarts.
+  ids already processed are kept in a small SQLite file (`--state`), so repeats are dropped across restarts. An id
+  is recorded only once its event is processed (`SeenEvents.once`): recorded first, a crash inside `process` left
+  the redelivered event dropped as a repeat, never processed. Where `process` writes to a database of yours, record
+  the id in the same transaction as its work, and it is processed exactly once.
 - Per aggregate, events arrive in order (the record key is the aggregate id); `aggregate_version` lets a
   consumer check it (a repeat has a version it has already seen).
 
@@ -33,13 +36,15 @@ class SeenEvents:
         self.db = sqlite3.connect(str(path) if path else ":memory:")
         self.db.execute("CREATE TABLE IF NOT EXISTS seen (event_id TEXT PRIMARY KEY)")
 
-    def first_time(self, event_id: str) -> bool:
-        """Record the id; False when it was seen before."""
-        try:
-            with self.db:
-                self.db.execute("INSERT INTO seen (event_id) VALUES (?)", (event_id,))
-        except sqlite3.IntegrityError:
+    def once(self, event: dict[str, Any], process: Callable[[dict[str, Any]], None]) -> bool:
+        """Process the event unless its id was processed before (False), then record the id: a crash inside
+        `process` records nothing, so the redelivered event is processed (at least once, never skipped)."""
+        event_id = event["event_id"]
+        if self.db.execute("SELECT 1 FROM seen WHERE event_id = ?", (event_id,)).fetchone() is not None:
             return False
+        process(event)
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO seen (event_id) VALUES (?)", (event_id,))
         return True
 
 
@@ -93,8 +98,7 @@ def consume(
                 for record in records:
                     counts["received"] += 1
                     event = json.loads(record.value)
-                    if seen.first_time(event["event_id"]):
-                        process(event)
+                    if seen.once(event, process):
                         counts["processed"] += 1
                     else:
                         counts["duplicates"] += 1
