@@ -73,8 +73,13 @@ class FieldworkView(Projection):
             recording_url text,
             contact_logged boolean NOT NULL DEFAULT false,
             placed_at timestamptz NOT NULL,
-            ended_at timestamptz
+            ended_at timestamptz,
+            day date  -- the brand's local day it was counted on in read.dialer_call_days (`_placed`)
         )""",
+        # A table made before it kept the day: the day of each call as its end would have worked it out.
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'read.dialer_calls'::regclass "
+        "AND attname = 'day' AND NOT attisdropped) THEN ALTER TABLE read.dialer_calls ADD COLUMN day date; "
+        "UPDATE read.dialer_calls SET day = read.brand_local_day(brand_id, placed_at); END IF; END $$",
         "CREATE INDEX IF NOT EXISTS dialer_calls_loan_idx ON read.dialer_calls (brand_id, loan_id, placed_at DESC, id)",
         "CREATE INDEX IF NOT EXISTS dialer_calls_brand_idx ON read.dialer_calls (brand_id, placed_at)",
         # Calls per executive and the brand's local day (`read.brand_local_day`), so the dashboard sums days, not calls.
@@ -189,11 +194,15 @@ class FieldworkView(Projection):
                 "placed_at": event.timestamp,
             },
         )
+        # The day is worked out once, kept on the call, and its end counted on that day: worked out again at the end,
+        # a timezone change projected between the two (the brand directory's runner behind, or being rebuilt) put the
+        # end on another day, where its answer and talk time were lost or landed on another day's row.
         yield Write(
-            "INSERT INTO read.dialer_call_days (brand_id, day, staff_id, calls) "
-            "VALUES (%s, read.brand_local_day(%s, %s), %s, 1) "
+            "WITH c AS (UPDATE read.dialer_calls SET day = read.brand_local_day(brand_id, placed_at) WHERE id = %s "
+            "RETURNING brand_id, day, staff_id) "
+            "INSERT INTO read.dialer_call_days (brand_id, day, staff_id, calls) SELECT brand_id, day, staff_id, 1 FROM c "
             "ON CONFLICT (brand_id, day, staff_id) DO UPDATE SET calls = read.dialer_call_days.calls + 1",
-            (event.brand_id, event.brand_id, event.timestamp, event.staff_id),
+            (event.originator_id,),
         )
 
     @handles(C.Ended)
@@ -207,7 +216,7 @@ class FieldworkView(Projection):
         yield Write(
             "UPDATE read.dialer_call_days d SET answered = d.answered + %s, talk_seconds = d.talk_seconds + %s "
             "FROM read.dialer_calls c WHERE c.id = %s AND d.brand_id = c.brand_id AND d.staff_id = c.staff_id "
-            "AND d.day = read.brand_local_day(c.brand_id, c.placed_at)",
+            "AND d.day = COALESCE(c.day, read.brand_local_day(c.brand_id, c.placed_at))",
             (answered, event.duration_seconds, event.originator_id),
         )
 
