@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -32,6 +33,17 @@ from api.uploads import ENVELOPE_BYTES
 from api.web import STATIC_DIR, Page, PublicPage, not_found, render
 
 log = structlog.get_logger(__name__)
+
+#: The secrets that fall back to a published demo value when unset: anyone could then sign provider webhooks (a
+#: payout confirmed, a payment captured) or a borrower's pay and no-due links. Fine for `make run`; said loudly at
+#: start, so a deployment that forgot them is seen (docs/operations.md).
+DEMO_SECRETS = ("PROVIDER_WEBHOOK_SECRET", "SHARE_LINK_SECRET")
+
+
+def demo_secrets_in_use(environ: Mapping[str, str]) -> list[str]:
+    """The secrets of DEMO_SECRETS left unset (or blank), which their published demo values stand in for."""
+    return [name for name in DEMO_SECRETS if not environ.get(name, "").strip(", ")]
+
 
 _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,200}")
 
@@ -174,6 +186,10 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await run_in_threadpool(open_services)
         app.state.services = services
+        unset = demo_secrets_in_use(os.environ)
+        if unset:
+            log.warning("secrets.demo_defaults", unset=unset,
+                        detail="signed with published demo values: set them outside a demo")  # fmt: skip
         # One probe per app, shared by overlapping lifespans (tests serve one app from several clients).
         if getattr(app.state, "health_users", 0) == 0:
             app.state.health = HealthProbe(services.dsn, services.engine)
