@@ -582,11 +582,32 @@ async def login_form(request: Request, gate: Gate) -> Response:
     return render(request, "login.html", next=_safe_next(request.query_params.get("next")), error=None, email="")
 
 
+def _cross_site(request: Request) -> bool:
+    """Whether a browser sent the form from another site. `Sec-Fetch-Site` says so where the browser sends it (every
+    current one): anything but `same-origin` or `none` (typed, a bookmark) is another site's, a sibling subdomain's
+    (`same-site`) included. Else its `Origin` (else `Referer`) naming another host than the one asked (`Host`, or
+    behind a proxy `X-Forwarded-Host`). `null` says nothing: our pages' `Referrer-Policy: no-referrer` makes a browser
+    send it for our own form. A client sending none of these (a script) is not a browser's cross-site form."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site.strip().lower() not in ("same-origin", "none")
+    sent = request.headers.get("origin") or request.headers.get("referer")
+    if not sent or sent == "null":
+        return False
+    asked = {request.headers.get(h, "").split(",")[0].strip().lower() for h in ("host", "x-forwarded-host")}
+    return urlparse(sent).netloc.lower() not in asked - {""}
+
+
 async def login(request: Request, gate: Gate) -> Response:
     data: FormData = request.state.form
     email = str(data.get("email", "")).strip()
     password = str(data.get("password", ""))
     target = _safe_next(str(data.get("next", "")))
+    if _cross_site(request):
+        # Login CSRF: another site's hidden form signing the victim in to the attacker's account, so what they then
+        # type (a borrower's details, a note) lands in it. The sign-in form has no session to bind a token to yet.
+        message = "This sign-in came from another site. Open the sign-in page here and sign in again."
+        return render(request, "login.html", 403, next="/dashboard", error=message, email="")
     ip = request.client.host if request.client else None
     try:
         principal = await run_in_threadpool(

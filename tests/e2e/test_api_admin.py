@@ -202,6 +202,29 @@ def test_repeated_failed_logins_lock_the_account(client: Any, app: Any, tenant: 
         assert locked.status_code == 429 and "Too many failed sign-ins" in locked.text
 
 
+def test_a_sign_in_posted_from_another_site_signs_nobody_in(client: Any, app: Any, tenant: Tenant) -> None:
+    """Login CSRF: another site's hidden form posting our sign-in with its own account's password signed the victim's
+    browser in to it, so what they then entered landed in the attacker's account. A browser names the form's site
+    (`Sec-Fetch-Site`, else `Origin` or `Referer`): another site's is refused and no session is made."""
+    email = f"origin-{uuid.uuid4().hex[:6]}@lender.in"
+    made = client.post("/api/v1/staff", headers=tenant.auth,
+                       json={"name": "Origin Check", "email": email, "roles": ["sales"], "password": "right-pass-2026"})  # fmt: skip
+    assert made.status_code == 201, made.text
+    form = {"email": email, "password": "right-pass-2026"}
+    with TestClient(app, follow_redirects=False) as browser:
+        for headers in ({"Sec-Fetch-Site": "cross-site", "Origin": "null"}, {"Sec-Fetch-Site": "same-site"},
+                        {"Origin": "https://evil.example"}, {"Referer": "https://evil.example/page"}):  # fmt: skip
+            refused = browser.post("/login", data=form, headers=headers)
+            assert refused.status_code == 403 and "another site" in refused.text, headers
+            assert "cd_session" not in refused.cookies
+        behind_proxy = {"Origin": "https://desk.lender.in", "X-Forwarded-Host": "desk.lender.in"}
+        ours = {"Sec-Fetch-Site": "same-origin", "Origin": "null"}  # our no-referrer policy: a browser sends `null`
+        for headers in (ours, {"Origin": "http://testserver"}, {"Referer": "http://testserver/login"}, {},
+                        behind_proxy):  # fmt: skip
+            signed_in = browser.post("/login", data=form, headers=headers)
+            assert signed_in.status_code == 303 and "cd_session" in signed_in.cookies, headers
+
+
 def test_brand_configuration_history_after_several_changes(client: Any, tenant: Tenant) -> None:
     config = client.get("/api/v1/brand/config", headers=tenant.auth)
     assert config.json()["settings"]["min_age"] == 22 and config.json()["settings"]["dashboard_version"] == "V1"
