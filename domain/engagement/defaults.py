@@ -45,7 +45,7 @@ _EN_TEXT: dict[Kind, str] = {
     K.DISBURSED: "Dear {{borrower_name}}, your loan {{loan_number}} of {{amount}} has been disbursed. "
     "First instalment due {{due_date}}. - {{brand_name}}",
     K.PAID: "Dear {{borrower_name}}, loan {{loan_number}} is fully paid ({{amount}} received). Thank you! "
-    "No-due certificate: {{ndc_link}} - {{brand_name}}",
+    "No-due certificate: {{ndc_link}} Receipts: {{payment_link}} - {{brand_name}}",
     K.RELOAN_OFFER: "Dear {{borrower_name}}, thank you for repaying loan {{loan_number}}. You are pre-approved for a "
     "new loan of {{amount}}; your KYC is on file. See and accept the offer: {{offer_link}} - {{brand_name}}",
 }
@@ -63,7 +63,7 @@ _HI_TEXT: dict[Kind, str] = {
     K.DISBURSED: "प्रिय {{borrower_name}}, आपका ऋण {{loan_number}} ({{amount}}) वितरित कर दिया गया है। पहली किस्त "
     "{{due_date}} को देय है। - {{brand_name}}",
     K.PAID: "प्रिय {{borrower_name}}, ऋण {{loan_number}} पूरी तरह चुका दिया गया है ({{amount}} प्राप्त)। धन्यवाद! "
-    "अदेयता प्रमाणपत्र: {{ndc_link}} - {{brand_name}}",
+    "अदेयता प्रमाणपत्र: {{ndc_link}} रसीदें: {{payment_link}} - {{brand_name}}",
     K.RELOAN_OFFER: "प्रिय {{borrower_name}}, ऋण {{loan_number}} चुकाने के लिए धन्यवाद। आपके लिए {{amount}} का नया ऋण "
     "पूर्व-स्वीकृत है; आपका KYC हमारे पास है। प्रस्ताव देखें और स्वीकार करें: {{offer_link}} - {{brand_name}}",
 }

@@ -392,6 +392,14 @@ def test_the_fully_paid_message_links_to_the_borrowers_signed_certificate_not_th
     assert httpx.get(f"{server}/api/v1/no-due-certificates/{tampered}").status_code == 404
     assert httpx.get(f"{server}/api/v1/no-due-certificates/not-a-token").status_code == 404
     assert httpx.get(f"{server}/api/v1/loans/{loan_id}/no-due-certificate").status_code == 401
+    # The receipt the spec's "fully paid" message carries: the loan's own payment page, its receipts listed (the
+    # message had only the certificate, though its email subject promised a receipt).
+    pay = re.search(r"Receipts: (http\S+/pay/[A-Za-z0-9_-]+)", texts[0])
+    assert pay is not None, texts[0]
+    page = httpx.get(pay.group(1))
+    assert page.status_code == 200 and f"/receipts/{closing.json()['id']}" in page.text
+    receipt = httpx.get(f"{server}/pay/{pay.group(1).rsplit('/', 1)[1]}/receipts/{closing.json()['id']}")
+    assert receipt.status_code == 200 and receipt.headers["content-type"].startswith("application/pdf")
 
 
 def test_a_no_due_link_is_bound_to_its_brand_and_loan_and_expires() -> None:
