@@ -244,7 +244,9 @@ class Mandates:
                i.unpaid > ZERO]  # fmt: skip
         if not due:
             return None
-        amount = min(sum((i.unpaid for i in due), ZERO), view.outstanding.total, mandate.max_amount)
+        # At most what the loan takes today (`Loan.owing`: with an approved settlement, what is left of it).
+        amount = min(sum((i.unpaid for i in due), ZERO), view.outstanding.total, loan.owing(day).amount,
+                     mandate.max_amount)  # fmt: skip
         first = due[0].no
         tried = [d for d in self.store.debits(mandate.id) if d.instalment == first]
         planned = next_debit(tried, amount, day)

@@ -93,17 +93,22 @@ class Paylinks:
         return Mandates(self.loans, self.directory, self.store, self.identity, self.customers, self.clock)
 
     def due_now(self, brand_id: UUID, loan_id: UUID) -> tuple[Decimal, Decimal]:
-        """What is due now (overdue, else the next instalment's unpaid amount) and the payoff, on the business date."""
+        """What is due now (overdue, else the next instalment's unpaid amount) and the payoff (with an approved
+        settlement, what is left of it), on the business date."""
         return self._due_now(self.loans.serviced(brand_id, loan_id), self.identity.business_date(brand_id))
 
     @staticmethod
     def _due_now(loan: Any, today: date) -> tuple[Decimal, Decimal]:
+        """Due now and the most the loan takes today (`Loan.owing`: the payoff, or what is left of an approved
+        settlement - every payment then counts towards it, and one above it is refused: the pay page offered the
+        instalment and the payoff, the gateway captured them, and the loan left the money unapplied)."""
         quote = loan.payoff_quote(today)
+        ceiling = loan.owing(today).amount
         overdue = quote.overdue_penal + quote.overdue_interest + quote.overdue_principal
         if overdue <= ZERO:
             upcoming = servicing_view(loan, today).next_due
-            overdue = upcoming.amount if upcoming is not None else quote.total
-        return min(overdue, quote.total), quote.total
+            overdue = upcoming.amount if upcoming is not None else ceiling
+        return min(overdue, ceiling), ceiling
 
     def pay_page(self, brand_id: UUID, loan_id: UUID) -> PayPage:
         """What the borrower's payment page shows on the business date."""
@@ -137,7 +142,8 @@ class Paylinks:
         if value is None:
             value = due
         if value > payoff:
-            raise InvalidInput([FieldError("amount", f"{value} is above the payoff amount of {payoff}")])
+            what = self.loans.get(brand_id, loan_id).owing(self.identity.business_date(brand_id)).what
+            raise InvalidInput([FieldError("amount", f"{value} is above the {what} of {payoff}")])
         if value <= ZERO:
             raise Conflict("nothing is due on this loan")
         link = self._new_order(brand_id, loan, value, channel, callback_url)

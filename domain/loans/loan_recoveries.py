@@ -44,7 +44,7 @@ from domain.loans.recovery_events import (
     WriteOffRejected,
     WrittenOff,
 )
-from domain.loans.replay import PaymentMade, PenalWaived
+from domain.loans.replay import PaymentMade, PenalWaived, Replayed
 from domain.loans.servicing_events import PaymentMode, PaymentRecord
 from domain.loans.states import SERVICING, LoanStatus, check_transition
 from domain.loans.waivers import balance_left
@@ -418,6 +418,14 @@ class LoanRecoveries(LoanServicing):
                 ending=ending,
             )
         return record
+
+    def _left_after(self, after: Replayed, amount: Decimal, business_date: date) -> Decimal:
+        """With an approved settlement, what is left of it once the payment counts (0 for the one settling it): the
+        receipt said the whole payoff was still owed, though the settlement letter said nothing more was due."""
+        settlement = self.live_settlement
+        if settlement is None:
+            return super()._left_after(after, amount, business_date)
+        return max(ZERO, self.settlement_remaining(settlement) - amount)
 
     def _record_recovery(
         self, payment_id: str, amount: Decimal, mode: PaymentMode, reference: str, paid_on: date, today: date

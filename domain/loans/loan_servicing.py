@@ -149,10 +149,7 @@ class LoanServicing:
             if isinstance(f, PaymentMade | PenalWaived)
         )
         allocation = dict(after.allocations)[payment_id]
-        on = max(business_date, after.position.open_day)
-        left = (
-            Decimal("0.00") if after.position.completed else payoff(self.position_after(after.position, on), on).total
-        )
+        left = self._left_after(after, amount, business_date)
         record = PaymentRecord(
             payment_id=payment_id,
             amount=amount,
@@ -298,6 +295,14 @@ class LoanServicing:
             return {"dpd": 0, "asset_class": str(AssetClass.STANDARD)}
         on = self.position_after(position, max(as_of, position.open_day))
         return {"dpd": days_past_due(on, as_of), "asset_class": str(next_asset_class(on.asset_class, on, as_of))}
+
+    def _left_after(self, after: Replayed, amount: Decimal, business_date: date) -> Decimal:
+        """What the loan owes once a payment of `amount` is applied (`after`): the payoff on the business date (the
+        receipt's "outstanding after it")."""
+        if after.position.completed:
+            return Decimal("0.00")
+        on = max(business_date, after.position.open_day)
+        return payoff(self.position_after(after.position, on), on).total
 
     def _next_status(self, position: LoanPosition, as_of: date) -> LoanStatus:
         target = servicing_status(position, as_of)

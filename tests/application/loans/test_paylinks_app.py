@@ -370,3 +370,28 @@ def test_a_debit_whose_answer_was_lost_is_kept_and_its_capture_recorded(
     assert world.hook("payment.captured", **data).status == "processed"
     payments = list(loans.get(BRAND, loan_id).payments.values())
     assert [(p.amount, p.reference) for p in payments] == [(plan.amount, "order_lost")]
+
+
+def test_with_an_approved_settlement_the_borrower_is_asked_for_what_is_left_of_it(
+    world: World, loans: Loans, parties: MovableParties
+) -> None:
+    """Every payment counts towards an approved settlement and one above what is left of it is refused. The pay page,
+    staff links and Autopay offered the instalment and the whole payoff: the gateway captured the money and the loan
+    left it unapplied."""
+    loan_id = disbursed(loans, D0)
+    parties.today = date(2026, 6, 20)
+    assert loans.payoff(BRAND, loan_id).total > Decimal("20000.00")
+    _, settlement = loans.propose_settlement(BRAND, loan_id, "20000.00", "borrower lost his job; one-time offer")
+    loans.approve_settlement(BRAND, loan_id, settlement.settlement_id)
+    due, ceiling = world.service.due_now(BRAND, loan_id)
+    assert ceiling == Decimal("20000.00") and Decimal(0) < due <= ceiling
+    page = world.service.pay_page(BRAND, loan_id)
+    assert (page.due, page.payoff) == (due, ceiling)
+    with pytest.raises(InvalidInput) as refused:
+        world.service.create(BRAND, loan_id, "20000.01", "sms", "http://us/hook")
+    assert "settlement left to pay of 20000.00" in str(refused.value)
+    mandates = world.service.mandates
+    mandate, _ = mandates.register(BRAND, loan_id, "meera@okbank", "100000", "monthly", "http://us/hook")
+    world.hook("mandate.activated", reference=str(mandate.id))
+    plan = mandates.plan(mandates.mandate(BRAND, mandate.id), parties.today)
+    assert plan is not None and plan.amount <= ceiling

@@ -206,6 +206,9 @@ def test_settlement_ends_settled_with_the_ledger_at_zero(loans: Loans, parties: 
     loans.approve_collection(BRAND, loan_id, request.request_id)
     loan = loans.get(BRAND, loan_id)
     assert loan.status is S.SETTLED and loan.ending is not None
+    # Each receipt's "outstanding after it" is what is left of the settlement (it said the whole payoff was owed).
+    paid = {p.reference: p.payoff_after for p in loan.payments.values()}
+    assert (paid["UTR-s1"], paid["RCPT-s2"]) == (Decimal("30000.00"), Decimal("0.00"))
     assert event_names(loans, loan_id)[-3:] == ["RepaymentRecorded", "Settled", "CollectionApproved"]
     assert _balance(loans, loan_id, LATE) == (0, 0, 0, 0)
     assert [p.kind for p in ledger(loan, LATE)][-1] == "settlement_waiver"
