@@ -104,7 +104,11 @@ def test_a_bad_upi_id_is_a_422_that_registers_nothing(platform: Any, server: str
         assert refused.status_code == 422, (bad, refused.text)
         assert 'id="autopay-error"' in refused.text and "Your UPI id" in refused.text
         assert 'id="autopay-form"' in refused.text
+        # The page is shown at the Autopay address: its "Pay" form still posts to the payment page, not there.
+        assert f'<form method="post" action="/pay/{token}" id="pay-form">' in refused.text
     assert _mandates(server, tenant, loan_id) == []
+    paid = httpx.post(f"{server}/pay/{token}", data={"amount": "due"}, follow_redirects=False)
+    assert paid.status_code == 200 and 'id="autopay-error"' not in paid.text, paid.text[:300]  # to the gateway
 
 
 def test_a_changed_expired_or_other_brands_link_registers_nothing(platform: Any, server: str) -> None:
