@@ -153,3 +153,28 @@ def test_a_call_from_the_worklist_comes_back_to_the_worklist_as_it_was(
         assert PLACED in browser.get(placed.headers["location"]).text
     finally:
         browser.close()
+
+
+def test_a_page_shown_again_after_a_refused_form_calls_back_to_its_own_address(
+    app: Any, client: Any, platform: Any
+) -> None:
+    """Customer 360 shown again at `/customers/{id}/notes` after a refused note: its Call buttons sent the call back to
+    that POST-only address (a 405 after the call was placed). They name the page's own address now."""
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    customer = platform.get(Loans).get(tenant.brand_id, loan_id).customer_id
+    admin_email = f"admin-{uuid.uuid4().hex[:8]}@lender.in"
+    made = platform.get(Identity).create_staff(tenant.brand_id, admin_email, "Dev Admin", ["admin"], PASSWORD,
+                                               granter=OPERATOR)  # fmt: skip
+    settle(platform, "identity", made.position)
+    browser = signed_in(app, admin_email)[0]
+    try:
+        profile = browser.get(f"/customers/{customer}")
+        refused = browser.post(f"/customers/{customer}/notes", data={"csrf_token": _csrf(profile), "text": ""})
+        assert refused.status_code == 422, refused.text[:300]
+        assert f"/loans/{loan_id}/call" in refused.text
+        assert f'name="next" value="/customers/{customer}"' in refused.text
+        assert f'name="next" value="/customers/{customer}/notes"' not in refused.text
+    finally:
+        browser.close()
