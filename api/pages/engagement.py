@@ -76,7 +76,12 @@ async def template_create(request: Request, port: EngagementPort, principal: Pri
 
 async def _template_page(request: Request, port: EngagementPort, principal: Principal, template_id: UUID,
                          error: str | None = None, draft: tuple[str | None, str] | None = None,
-                         status: int | None = None, approval_error: str | None = None) -> Response:  # fmt: skip
+                         status: int | None = None, approval_error: str | None = None,
+                         started_from: int | None = None) -> Response:  # fmt: skip
+    """The template's page; `started_from`: the version the editor's draft was made from, carried on by a preview
+    (else the version shown: a save then overwrote whatever a colleague saved since the draft was opened, with no
+    409)."""
+
     def load() -> dict[str, Any]:
         template = port.engagement.template(principal.brand_id, template_id)
         subject, body = draft if draft else (template.subject, template.body)
@@ -85,6 +90,7 @@ async def _template_page(request: Request, port: EngagementPort, principal: Prin
         except DomainError:
             preview = None
         return {"template": template, "preview": preview, "subject": subject, "body": body,
+                "expected_version": started_from if started_from is not None else template.version,
                 "versions": port.engagement.store.versions(principal.brand_id, template_id)}  # fmt: skip
 
     try:
@@ -115,10 +121,10 @@ async def template_save(request: Request, port: EngagementPort, principal: Princ
     if template_id is None:
         return await not_found(request)
     subject, body = form_text(request, "subject") or None, form_text(request, "body")
-    if form_text(request, "action") == "preview":
-        return await _template_page(request, port, principal, template_id, draft=(subject, body))
     shown = form_text(request, "expected_version")
     expected = whole_number(shown)  # the version the editor started from
+    if form_text(request, "action") == "preview":
+        return await _template_page(request, port, principal, template_id, draft=(subject, body), started_from=expected)
     try:
         await act(principal, lambda: port.engagement.update_template(principal.brand_id, template_id, subject, body,
                                                                      principal.actor, expected))  # fmt: skip

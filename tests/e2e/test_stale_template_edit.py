@@ -78,3 +78,34 @@ def test_an_etag_past_a_postgresql_integer_is_a_stale_version_not_a_server_error
         assert refused.status_code == 409, refused.text
         assert refused.json()["current_version"] == 1
     assert client.get(url, headers=tenant.auth).json()["version"] == 1  # nothing saved
+
+
+def test_a_preview_keeps_the_version_the_draft_was_opened_at(server: str, platform: Any) -> None:
+    """Previewing a draft showed the page again with the template's current version as the one the editor started
+    from: a colleague's save in between was then overwritten by Save, with no 409."""
+    tenant = make_tenant(platform)
+    url = f"{server}/api/v1/message-templates"
+    made = httpx.post(url, json={"name": "Preview edit test", "channel": "sms", "body": "Pay {{amount}} today"},
+                      headers=tenant.auth)  # fmt: skip
+    template_id = made.json()["id"]
+    email = f"preview-{template_id[:8]}@lender.in"
+    settle(platform, "identity", platform.get(Identity).create_staff(tenant.brand_id, email, "Tara", ["admin"],
+                                                                      PASSWORD, granter=OPERATOR).position)  # fmt: skip
+    with httpx.Client(base_url=server, follow_redirects=False, timeout=60) as browser:
+        assert browser.post("/login", data={"email": email, "password": PASSWORD}).status_code == 303
+        page = browser.get(f"/engagement/templates/{template_id}").text
+        hidden = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">',
+                                 page[page.index('id="template-form"') :]))  # fmt: skip
+        assert hidden["expected_version"] == "1"
+        colleague = httpx.put(f"{url}/{template_id}", json={"body": "Due {{amount}}"}, headers=tenant.auth)
+        assert colleague.status_code == 200 and colleague.json()["version"] == 2
+        draft = {**hidden, "body": "My wording: {{amount}}"}
+        preview = browser.post(f"/engagement/templates/{template_id}", data={**draft, "action": "preview"})
+        assert preview.status_code == 200, preview.text[:300]
+        again = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">',
+                                preview.text[preview.text.index('id="template-form"') :]))  # fmt: skip
+        assert again["expected_version"] == "1"
+        saved = browser.post(f"/engagement/templates/{template_id}",
+                             data={**again, "body": draft["body"], "action": "save"})  # fmt: skip
+        assert saved.status_code == 409, saved.text[:300]
+        assert httpx.get(f"{url}/{template_id}", headers=tenant.auth).json()["body"] == "Due {{amount}}"
