@@ -11,7 +11,10 @@ from domain.identity.principal import OPERATOR
 from tests.conftest import make_tenant
 from tests.e2e.test_collections import executive, signed_in
 from tests.e2e.test_recovery_second_approver import _Staff
+from tests.e2e.test_servicing_api import catalogue
 from tests.support import settle
+
+__all__ = ["catalogue"]  # the fixture (autouse) of the servicing tests
 
 ENTRY = '<a href="/approvals" '
 
@@ -52,3 +55,28 @@ def test_approvals_is_in_the_bar_of_any_approver_and_opens_their_first_queue(
         wendy.close()
         pia.close()
         manager.client.close()
+
+
+def test_every_loan_link_of_a_queue_opens_for_who_decides_it(app: Any, client: Any, platform: Any) -> None:
+    """Loan Ops confirm manual receipts, yet every loan link of their queue went to the loan's collections page, which
+    needs COLLECTIONS (a 403 for them). Each link now opens a page its reader may see."""
+    import re
+
+    from tests.e2e.test_recoveries_api import PNG, _key, _overdue_loan
+
+    tenant = make_tenant(platform)
+    loan_id = _overdue_loan(platform, tenant)
+    receipt = client.post(f"/api/v1/loans/{loan_id}/receipts", headers=_key(platform, tenant, "collection_manager"),
+                          files={"file": ("receipt.png", PNG, "image/png")},
+                          data={"amount": "50.00", "mode": "cash", "reference": "MR-LINK"})  # fmt: skip
+    assert receipt.status_code == 201, receipt.text
+    ops = _Staff(app, platform, tenant, ["loan_ops"])
+    try:
+        queue = ops.client.get("/approvals/receipts")
+        assert queue.status_code == 200 and "MR-LINK" in queue.text, queue.text[:300]
+        links = re.findall(r'href="(/loans/[^"]+)"', queue.text)
+        assert links, queue.text[:500]
+        for link in links:
+            assert ops.client.get(link).status_code == 200, link
+    finally:
+        ops.client.close()

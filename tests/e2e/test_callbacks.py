@@ -209,6 +209,14 @@ def test_the_status_page_form_asks_once_and_staff_see_it_on_the_360_and_the_queu
         assert again.status_code == 409 and "already asked" in again.text
         [made] = client.get("/api/v1/borrower/callback-requests", headers=auth).json()["items"]
         assert (made["window"], made["note"], made["loan_id"]) == ("morning", "Call <me> about KYC", application["id"])
+        # Sales answer borrowers in the funnel but hold no LOANS: the queue names the loan without a link they would
+        # only meet a 403 behind (it linked every request's loan).
+        _, sales_email = _staff(platform, tenant, "sales", "Sam Sales")
+        seller, _ = _portal(app, sales_email)
+        sales_queue = seller.get("/callback-requests?status=all")
+        assert sales_queue.status_code == 200 and made["id"] in sales_queue.text
+        assert f'href="/loans/{application["id"]}"' not in sales_queue.text
+        seller.__exit__(None, None, None)
         # The day they asked, in the brand's time (in UTC, a request at 01:00 IST read the day before).
         asked_on = (
             datetime.fromisoformat(made["requested_at"]).astimezone(ZoneInfo("Asia/Kolkata")).strftime("%d %b %Y")
