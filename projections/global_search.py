@@ -41,6 +41,7 @@ class BorrowerHit:
     pan: str | None
     number: str | None
     url: str
+    opens: bool = True  # whether the reader may open `url` (`api.routes.insight.for_reader`)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class LoanHit:
     borrower_name: str | None
     created_at: datetime
     url: str
+    opens: bool = True
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class StaffHit:
     roles: list[str]
     enabled: bool
     url: str
+    opens: bool = True
 
 
 @dataclass(frozen=True)

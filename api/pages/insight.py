@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.pages.charts import Bar, bars, columns
-from api.routes.insight import SEARCH
+from api.routes.insight import SEARCH, for_reader
 from api.services.dashboard import Dashboard, DashboardDesk
 from api.web import Page, pages, render
 from domain.identity.permissions import Permission
@@ -83,7 +83,7 @@ async def search_page(request: Request, port: InsightPagesPort, principal: Princ
     q = " ".join((params.get("q") or params.get("find") or "")[:100].split())
     results = None
     if len(q) >= MIN_LENGTH:
-        results = await run_in_threadpool(port.search.search, principal.brand_id, q)
+        results = for_reader(await run_in_threadpool(port.search.search, principal.brand_id, q), principal)
     return render(request, "search.html", q=q, results=results, min_length=MIN_LENGTH)
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from uuid import UUID
@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.services.dashboard import DashboardDesk
 from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
 from domain.shared.values import refused_ranges, stripped_spaces
-from projections.global_search import MIN_LENGTH, GlobalSearchQueries
+from projections.global_search import MIN_LENGTH, GlobalSearchQueries, SearchResults
 
 SEARCH = (Permission.GLOBAL_SEARCH, Level.READ)
 DASHBOARD = (Permission.VIEW_DASHBOARD, Level.READ)
@@ -66,6 +67,9 @@ class BorrowerHitOut(BaseModel):
     pan: str | None
     number: str | None = Field(description="the brand's formatted id, e.g. DEMO-C-000123")
     url: str
+    opens: bool = Field(
+        True, description="whether the caller may open `url` (their role reads that page); when false, shown unlinked"
+    )
 
 
 class LoanHitOut(BaseModel):
@@ -79,6 +83,9 @@ class LoanHitOut(BaseModel):
     borrower_name: str | None
     created_at: InstantOut
     url: str
+    opens: bool = Field(
+        True, description="whether the caller may open `url` (their role reads that page); when false, shown unlinked"
+    )
 
 
 class StaffHitOut(BaseModel):
@@ -90,6 +97,9 @@ class StaffHitOut(BaseModel):
     roles: list[str]
     enabled: bool
     url: str
+    opens: bool = Field(
+        True, description="whether the caller may open `url` (their role reads that page); when false, shown unlinked"
+    )
 
 
 class SearchOut(BaseModel):
@@ -185,9 +195,29 @@ class DashboardOut(BaseModel):
     missing: list[str] = Field(default_factory=list, description="V2 panels with no figures to show yet")
 
 
+#: What opening a hit of each group needs (the pages' own permissions: Customer 360, the loan, the staff profile).
+OPENS = {
+    "borrowers": (Permission.CUSTOMER, Level.READ),
+    "loans": (Permission.LOANS, Level.READ),
+    "staff": (Permission.PARTNER_USER_MANAGEMENT, Level.READ),
+}
+
+
+def for_reader(results: SearchResults, principal: Principal) -> SearchResults:
+    """The results with each hit's `opens` saying whether `principal` may open it: search is GLOBAL_SEARCH's, but a
+    hit's page needs its own permission, and every result linked to it (a 403 for most roles behind staff hits, and
+    for Sales behind loans)."""
+    return SearchResults(
+        *(
+            [replace(hit, opens=principal.holds(*OPENS[group])) for hit in getattr(results, group)]
+            for group in ("borrowers", "loans", "staff")
+        )
+    )
+
+
 def global_search(ctx: Context[InsightPort]) -> Reply:
     q: SearchQuery = ctx.query
-    return json_response(ctx.port.search.search(ctx.brand_id, q.q))
+    return json_response(for_reader(ctx.port.search.search(ctx.brand_id, q.q), ctx.principal))
 
 
 def dashboard(ctx: Context[InsightPort]) -> Reply:

@@ -27,10 +27,18 @@
     section.appendChild(h);
     if (!items.length) { section.appendChild(line("No match", "muted")); return section; }
     items.forEach(function (item) {
+      var d = describe(item);
+      if (item.opens === false) {  // a page the reader's role does not open: shown, not linked
+        var shown = document.createElement("div");
+        shown.className = "hit-unlinked";
+        shown.appendChild(line(d[0], "hit-title"));
+        shown.appendChild(line(d[1], "hit-detail"));
+        section.appendChild(shown);
+        return;
+      }
       var a = document.createElement("a");
       a.href = item.url;
       a.setAttribute("role", "option");
-      var d = describe(item);
       a.appendChild(line(d[0], "hit-title"));
       a.appendChild(line(d[1], "hit-detail"));
       section.appendChild(a);

@@ -139,6 +139,14 @@ def test_search_and_dashboard_need_their_permissions(app: Any, platform: Any) ->
         page = allowed.get("/dashboard").text
         assert 'id="global-search"' in page and 'id="loan-kpis"' in page
         assert allowed.get("/search", params={"q": "ab"}).status_code == 200
+        # Sales search staff too, but do not open staff profiles: each hit says whether its page opens for them, and
+        # the page links only those (every result linked to a 403 for most roles).
+        found = allowed.get("/api/v1/search", params={"q": "Sales Person"}).json()
+        assert found["staff"] and all(h["opens"] is False for h in found["staff"])
+        shown = allowed.get("/search", params={"q": "Sales Person"}).text
+        assert "Sales Person" in shown and 'href="/staff/' not in shown
+        for link in re.findall(r'href="(/(?:customers|loans|staff)/[^"]+)"', shown):
+            assert allowed.get(link).status_code == 200, link
 
         assert denied.get("/api/v1/search", params={"q": "ab"}).status_code == 403
         assert denied.get("/api/v1/dashboard").status_code == 403
