@@ -117,7 +117,9 @@ def _targets(conn: Any, args: dict[str, Any], goals: dict[str, Decimal]) -> list
     """The month's targets (`args`: `MonthBounds.args`) against what was done in it: both figures are filed by business
     day already (`disbursed_on`, the insight's `day`), so they are counted by the month's days."""
     disbursed = conn.execute(
-        "SELECT count(*) AS n, COALESCE(sum(l.amount), 0) AS amount FROM read.loan_disbursals d "
+        # The principal disbursed on: the sanctioned amount (what Dashboard V2's targets count), not the amount asked.
+        "SELECT count(*) AS n, COALESCE(sum(COALESCE(l.sanctioned_amount, l.amount)), 0) AS amount "
+        "FROM read.loan_disbursals d "
         "JOIN read.loans l ON l.id = d.loan_id WHERE d.brand_id = %(b)s AND d.state = 'disbursed' "
         "AND d.disbursed_on >= %(first_day)s AND d.disbursed_on < %(next_day)s",
         args,
