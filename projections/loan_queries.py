@@ -12,9 +12,10 @@ from uuid import UUID
 
 from domain.identity.permissions import Permission
 from domain.loans.due_dates import RepaymentCalendar
-from domain.loans.states import CX_WORKED_CODES, SERVICING_CODES
+from domain.loans.states import CX_WORKED_CODES, SERVICING_CODES, LoanStatus
 from projections.customer_queries import CUSTOMER_NUMBER, LOAN_NUMBER
 from projections.customers import LONG
+from projections.dashboard import DISBURSED, PENDING
 from projections.identity import holds_sql
 from projections.keyset import Int4, InvalidCursor, KeysetCursor, Page
 from projections.loan_decision_queries import AmountsView, InstalmentView, amounts, schedule
@@ -249,6 +250,10 @@ def takes_loans_sql(staff: str) -> str:
     return holds_sql(staff, Permission.LOANS)
 
 
+#: The loans list's groups of states, each a dashboard figure's (`projections.dashboard`): `?status=any_disbursed`
+#: lists the loans "Disbursed" counts, `any_pending` those "Pending" counts (one status each listed fewer).
+STATUS_GROUPS: dict[str, tuple[LoanStatus, ...]] = {"any_disbursed": DISBURSED, "any_pending": PENDING}
+
 _SUMMARY = (
     "SELECT l.id, l.loan_number, l.customer_id, c.name AS borrower_name, l.product_id, l.product_version, l.amount, "
     "l.tenure, l.status, l.assignee AS assignee_id, s.name AS assignee_name, l.channel, l.created_at, l.updated_at, "
@@ -344,7 +349,10 @@ class LoanQueries:
         if departed:  # from the departed staff records (few) to their applications, by the assignee index
             where.append(f"l.status = ANY({_CX_WORKED}) AND l.assignee IN (SELECT ds.id FROM read.staff ds "
                          f"WHERE ds.brand_id = %(brand)s AND NOT {takes_loans_sql('ds')})")  # fmt: skip
-        if status:
+        if status in STATUS_GROUPS:  # a dashboard figure's loans: every state it counts
+            where.append("l.status = ANY(%(statuses)s)")
+            params["statuses"] = [s.value for s in STATUS_GROUPS[status]]
+        elif status:
             where.append("l.status = %(status)s")
             params["status"] = status
         if assignee is not None:

@@ -53,7 +53,7 @@ from projections.customer_notes import CustomerNoteQueries
 from projections.identity import IdentityQueries
 from projections.keyset import Page as KeysetPage
 from projections.loan_agreements import AgreementQueries
-from projections.loan_queries import LoanQueries
+from projections.loan_queries import STATUS_GROUPS, LoanQueries
 from projections.product_queries import ProductQueries
 
 READ = (Permission.LOANS, Level.READ)
@@ -92,7 +92,7 @@ class LoanPagesPort:
 async def loans_page(request: Request, port: LoanPagesPort, principal: Principal) -> Response:
     params = request.query_params
     status = params.get("status") or None
-    if status not in {s.value for s in LoanStatus}:
+    if status not in {s.value for s in LoanStatus} and status not in STATUS_GROUPS:
         status = None
     assignee = as_id(params.get("assignee"))
     q = (params.get("q") or "").strip()[:100] or None
@@ -116,6 +116,7 @@ async def loans_page(request: Request, port: LoanPagesPort, principal: Principal
         rows=rows,
         staff=staff,
         statuses=[s.value for s in LoanStatus],
+        groups={"any_pending": "Pending (any step)", "any_disbursed": "Disbursed (any state since)"},
         filters=filters,
         query=urlencode(filters),
     )

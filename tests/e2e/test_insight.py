@@ -306,3 +306,31 @@ def test_dashboard_page_shows_the_brands_version(app: Any, client: Any, platform
         assert 'id="reminders-panel"' in v2 and 'id="reminders-refresh"' in v2
     finally:
         browser.__exit__(None, None, None)
+
+
+def test_each_loan_figure_opens_the_loans_it_counts(app: Any, client: Any, platform: Any) -> None:
+    """ "Disbursed" counts six states and "Pending" five, yet they opened the loans of one state each (`active`,
+    `pending`): the list the figure opened was shorter than the figure. They open their groups of states now."""
+    tenant = make_tenant(platform)
+    book = _book(client, platform, tenant)
+    completed = disbursed_loan(platform, tenant, date(2026, 3, 3))
+    payoff = client.get(f"/api/v1/loans/{completed}/payoff", headers=tenant.auth).json()["total"]
+    assert _pay(client, tenant, completed, payoff, "UTR-CLOSE", "2026-03-03")["status"] == "completed"
+    settle(platform, Loans.name)
+    loans = client.get("/api/v1/dashboard", headers=tenant.auth).json()["loans"]
+    assert (loans["disbursed"], loans["pending"]) == (3, 1)
+    email = f"dash-{uuid.uuid4().hex[:8]}@lender.in"
+    made = platform.get(Identity).create_staff(tenant.brand_id, email, "Dash Admin", ["admin"], "admin-pass-2026",
+                                               granter=OPERATOR)  # fmt: skip
+    settle(platform, "identity", made.position)
+    with TestClient(app, follow_redirects=False) as browser:
+        assert browser.post("/login", data={"email": email, "password": "admin-pass-2026"}).status_code == 303
+        board = browser.get("/dashboard").text
+        for kpi, figure, expected in (("kpi-disbursed", 3, {book["first"], book["second"], completed}),
+                                      ("kpi-pending", 1, {book["pending"]})):  # fmt: skip
+            link = re.search(rf'href="(/loans\?status=[a-z_]+)" id="{kpi}"', board)
+            assert link is not None, kpi
+            listed = browser.get(link.group(1)).text
+            table = listed[listed.index('id="loan-queue"') :]
+            shown = set(re.findall(r'<a href="/loans/([0-9a-f-]{36})">', table))
+            assert len(shown) == figure and shown == {str(i) for i in expected}, (kpi, shown)
