@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.pages.actors import actor_names
 from api.routes.blocklist import BlocklistPort
 from api.web import (
     Page,
@@ -60,12 +61,16 @@ async def _blocklist(request: Request, port: BlocklistPort, principal: Principal
         ),
     )
     query = urlencode(filters)
+    actors = await run_in_threadpool(
+        actor_names, port.identity, principal.brand_id, {e.changed_by for e in entries.items}
+    )
     return render(
         request,
         "blocklist.html",
         422 if error else 200,
         nav="blocklist",
         entries=entries,
+        actors=actors,
         kinds=[k.value for k in BlockKind],
         active=active,
         filters=filters,

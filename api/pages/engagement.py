@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from adapters.message_store import DayCount
+from api.pages.actors import actor_names
 from api.routes.engagement import EngagementPort
 from api.web import Page, act, as_id, error_text, form_text, not_found, pages, path_id, refusal_status, render
 from domain.engagement.templates import PLACEHOLDERS, Approval, Channel, Kind, Language
@@ -89,9 +90,12 @@ async def _template_page(request: Request, port: EngagementPort, principal: Prin
             _, preview = port.engagement.preview(principal.brand_id, template_id, None, subject, body)
         except DomainError:
             preview = None
+        versions = port.engagement.store.versions(principal.brand_id, template_id)
+        who = {v.created_by for v in versions} | {template.whatsapp_submitted_by} - {None}
         return {"template": template, "preview": preview, "subject": subject, "body": body,
                 "expected_version": started_from if started_from is not None else template.version,
-                "versions": port.engagement.store.versions(principal.brand_id, template_id)}  # fmt: skip
+                "versions": versions,
+                "actors": actor_names(port.engagement.identity, principal.brand_id, {a for a in who if a})}  # fmt: skip
 
     try:
         data = await run_in_threadpool(load)

@@ -12,10 +12,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.pages.actors import actor_names
 from api.pages.charts import Bar, bars, columns
 from api.routes.insight import SEARCH, for_reader
 from api.services.dashboard import Dashboard, DashboardDesk
 from api.web import Page, pages, render
+from domain.identity.application import Identity
 from domain.identity.permissions import Permission
 from domain.identity.principal import Principal
 from domain.shared.rupees import rupees
@@ -30,6 +32,7 @@ class InsightPagesPort:
     search: GlobalSearchQueries
     desk: DashboardDesk
     covenants: CovenantQueries
+    identity: Identity  # the recent activity's actors, by name
 
 
 def charts(board: Dashboard) -> dict[str, Any]:
@@ -72,7 +75,12 @@ async def dashboard_page(request: Request, port: InsightPagesPort, principal: Pr
             if principal.holds(Permission.COVENANTS)
             else None
         )
-        return {"board": board, "counts": counts, "charts": charts(board) if board else {}}
+        actors = (
+            actor_names(port.identity, principal.brand_id, {a.actor for a in board.recent_activity if a.actor})
+            if board is not None and board.recent_activity
+            else {}
+        )
+        return {"board": board, "counts": counts, "charts": charts(board) if board else {}, "actors": actors}
 
     return render(request, "dashboard.html", nav="dashboard", **await run_in_threadpool(load))
 

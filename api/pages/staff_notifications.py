@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.pages.actors import actor_names
 from api.routes.staff_notifications import READ, WRITE, StaffNotificationPort, notice_out, reader
 from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
 from domain.identity.permissions import ROLES
@@ -59,12 +60,14 @@ async def _admin(request: Request, port: StaffNotificationPort, principal: Princ
 
     page = await run_in_threadpool(load)
     items = [notice_out(row, port.clock) for row in page.items]
+    actors = await run_in_threadpool(actor_names, port.identity, principal.brand_id, {n.created_by for n in items})
     return render(
         request,
         "staff_notifications_admin.html",
         422 if error else 200,
         nav="staff-notifications",
         items=items,
+        actors=actors,
         next_cursor=page.next_cursor,
         roles=[(role, label) for role, (label, _) in ROLES.items()],
         priorities=[p.value for p in Priority],
@@ -126,9 +129,11 @@ async def receipts_page(request: Request, port: StaffNotificationPort, principal
     if found is None:
         return await not_found(request)
     notice, receipts = found
+    actors = await run_in_threadpool(actor_names, port.identity, principal.brand_id, {notice.created_by})
     return render(
-        request, "staff_notification_receipts.html", nav="staff-notifications", notice=notice, receipts=receipts
-    )
+        request, "staff_notification_receipts.html", nav="staff-notifications", notice=notice, receipts=receipts,
+        actors=actors,
+    )  # fmt: skip
 
 
 PAGES = pages(

@@ -11,6 +11,7 @@ from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, se
 from api.request_input import VISIBLE_MIN_REASON, VISIBLE_QUERY_REASON, VISIBLE_REASON
 from domain.blocklist.application import Blocklists
 from domain.blocklist.entry import BlockKind
+from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.shared.values import MIN_REASON
 from projections.blocklist import BlockedValue, BlocklistQueries
@@ -25,6 +26,7 @@ class BlocklistPort:
 
     blocklists: Blocklists
     queries: BlocklistQueries
+    identity: Identity  # the names of who changed each entry (the portal's list)
 
 
 class BlockIn(BaseModel):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.request_input import VISIBLE_MIN_REASON, VISIBLE_TITLE
+from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.clock import Clock
@@ -29,6 +30,7 @@ class StaffNotificationPort:
     notices: StaffNotices
     queries: StaffNoticeQueries
     clock: Clock
+    identity: Identity  # who created each notice, by name (the portal's pages)
 
 
 class StaffNotificationIn(BaseModel):

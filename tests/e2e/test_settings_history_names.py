@@ -43,3 +43,37 @@ def test_the_history_names_who_changed_a_setting_and_says_not_set_for_none(
     ], rows
     shown = re.sub(r'title="[^"]*"', "", page[page.index('id="history"') :])
     assert "staff:" not in shown and "apikey:" not in shown and "None" not in shown
+
+
+def test_lists_name_who_did_it_not_their_recorded_id(app: Any, client: Any, staff: tuple[Tenant, str]) -> None:
+    """The blocklist, the staff notifications (list and a notice's receipts), a message template's versions and the
+    dashboard's recent activity showed who did it as recorded (`apikey:<uuid>`, `staff:<uuid>`); they name them."""
+    tenant, email = staff
+    blocked = client.post("/api/v1/blocklist", json={"kind": "mobile", "value": "9876500001", "reason": "fraud ring"},
+                          headers=tenant.auth)  # fmt: skip
+    assert blocked.status_code == 201, blocked.text
+    notice = client.post("/api/v1/staff-notifications", headers=tenant.auth,
+                         json={"title": "Audit week", "body": "Files ready by Friday", "roles": ["admin"], "priority": "LOW"})  # fmt: skip
+    assert notice.status_code == 201, notice.text
+    template = client.post("/api/v1/message-templates", headers=tenant.auth,
+                           json={"name": "Names test", "channel": "sms", "body": "Pay {{amount}}"})  # fmt: skip
+    assert template.status_code == 201, template.text
+    browser, _ = _portal(app, email)
+    try:
+        pages = {
+            path: browser.get(path)
+            for path in (
+                "/blocklist",
+                "/staff-notifications",
+                f"/staff-notifications/{notice.json()['id']}",
+                f"/engagement/templates/{template.json()['id']}",
+                "/dashboard",
+            )
+        }
+    finally:
+        browser.__exit__(None, None, None)
+    for path, page in pages.items():
+        assert page.status_code == 200, (path, page.text[:300])
+        main = re.sub(r'(title|value|href|data-[a-z-]+)="[^"]*"', "", page.text[page.text.index("<main") :])
+        assert "apikey:" not in main and "staff:" not in main, (path, re.findall(r".{60}(?:apikey|staff):.{40}", main))
+    assert "API key “test key”" in pages["/blocklist"].text
