@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
@@ -15,14 +16,27 @@ from starlette.responses import RedirectResponse, Response
 
 from adapters.message_store import DayCount
 from api.pages.actors import actor_names
-from api.routes.engagement import EngagementPort
-from api.web import Page, act, as_id, error_text, form_text, not_found, pages, path_id, refusal_status, render
+from api.routes.engagement import MESSAGES_CURSOR, EngagementPort
+from api.web import (
+    Page,
+    act,
+    as_id,
+    error_text,
+    form_text,
+    keyset_page,
+    not_found,
+    pages,
+    path_id,
+    refusal_status,
+    render,
+)
 from domain.engagement.templates import PLACEHOLDERS, Approval, Channel, Kind, Language
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.providers.errors import ProviderUnavailable
 from domain.shared.errors import DomainError, FieldError, InvalidInput, NotFound
 from domain.shared.values import MIN_REASON, visible_characters, whole_number
+from projections.keyset import Page as KeysetPage
 
 READ = (Permission.MESSAGES, Level.READ)
 TEMPLATES_READ = (Permission.MESSAGE_TEMPLATES, Level.READ)
@@ -235,17 +249,38 @@ async def deliveries_page(request: Request, port: EngagementPort, principal: Pri
     return render(request, "engagement_deliveries.html", nav="engagement", **await run_in_threadpool(load))
 
 
+#: Messages a page of the portal's list shows.
+MESSAGES_PAGE = 100
+
+
 async def messages_page(request: Request, port: EngagementPort, principal: Principal) -> Response:
     channel = request.query_params.get("channel") or None
     status = request.query_params.get("status") or None
     channel = channel if channel in {c.value for c in Channel} else None
     status = status if status in STATUSES else None
     customer_id, loan_id = as_id(request.query_params.get("customer_id")), as_id(request.query_params.get("loan_id"))
-    items = await run_in_threadpool(lambda: port.engagement.messages.page(
-        principal.brand_id, customer_id=customer_id, loan_id=loan_id, channel=channel, status=status, after=None,
-        limit=100))  # fmt: skip
-    return render(request, "engagement_messages.html", nav="engagement", items=items, channel=channel, status_filter=status,
-                  statuses=STATUSES, channels=[c.value for c in Channel])  # fmt: skip
+    # The filters the links repeat: the borrower's or the loan's messages (Customer 360 and the loan page link here)
+    # stay theirs when the channel or status is filtered, and on the next page (the list stopped at 100, and the
+    # Filter form dropped the borrower, showing the brand's messages without a word).
+    scope = {"customer_id": customer_id, "loan_id": loan_id, "channel": channel, "status": status}
+    page_scope = (principal.brand_id, customer_id, loan_id, channel, status)
+
+    def load(cursor: str | None) -> KeysetPage:
+        after = MESSAGES_CURSOR.decode(cursor, page_scope) if cursor else None
+        rows = port.engagement.messages.page(principal.brand_id, customer_id=customer_id, loan_id=loan_id,
+                                             channel=channel, status=status, after=after, limit=MESSAGES_PAGE + 1)  # fmt: skip
+        more, rows = len(rows) > MESSAGES_PAGE, rows[:MESSAGES_PAGE]
+        last = rows[-1] if more and rows else None
+        return KeysetPage(rows, MESSAGES_CURSOR.encode(last.created_at, last.id, scope=page_scope) if last else None)
+
+    page = await run_in_threadpool(keyset_page, request, load)
+    kept = {k: str(v) for k, v in scope.items() if v}
+    return render(request, "engagement_messages.html", nav="engagement", items=page.items, channel=channel,
+                  status_filter=status, statuses=STATUSES, channels=[c.value for c in Channel],
+                  customer_id=customer_id, loan_id=loan_id,
+                  older=f"/engagement/messages?{urlencode({**kept, 'cursor': page.next_cursor})}"
+                  if page.next_cursor else None,
+                  newest=f"/engagement/messages?{urlencode(kept)}" if request.query_params.get("cursor") else None)  # fmt: skip
 
 
 PAGES = pages(

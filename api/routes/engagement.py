@@ -48,7 +48,7 @@ TEMPLATES_READ = (Permission.MESSAGE_TEMPLATES, Level.READ)
 TEMPLATES_WRITE = (Permission.MESSAGE_TEMPLATES, Level.WRITE)
 _TEMPLATES = "/api/v1/message-templates"
 _TEMPLATES_CURSOR = KeysetCursor(datetime, UUID, name="message-templates")
-_MESSAGES_CURSOR = KeysetCursor(datetime, UUID, name="messages")
+MESSAGES_CURSOR = KeysetCursor(datetime, UUID, name="messages")
 
 
 @dataclass(frozen=True)
@@ -132,14 +132,14 @@ def preview_template(ctx: Context[EngagementPort]) -> Reply:
 def list_messages(ctx: Context[EngagementPort]) -> Reply:
     q: MessageQuery = ctx.query
     page_scope = (ctx.brand_id, q.customer_id, q.loan_id, q.channel, q.status)  # the filters its cursor is bound to
-    after = _MESSAGES_CURSOR.decode(q.cursor, page_scope) if q.cursor else None
+    after = MESSAGES_CURSOR.decode(q.cursor, page_scope) if q.cursor else None
     rows = ctx.port.engagement.messages.page(
         ctx.brand_id, customer_id=q.customer_id, loan_id=q.loan_id, channel=q.channel and q.channel.value,
         status=q.status, after=(after[0], after[1]) if after else None, limit=q.limit + 1,
     )  # fmt: skip
     more = len(rows) > q.limit
     rows = rows[: q.limit]
-    cursor = _MESSAGES_CURSOR.encode(rows[-1].created_at, rows[-1].id, scope=page_scope) if more and rows else None
+    cursor = MESSAGES_CURSOR.encode(rows[-1].created_at, rows[-1].id, scope=page_scope) if more and rows else None
     return json_response({"items": [message_out(m) for m in rows], "next_cursor": cursor})
 
 

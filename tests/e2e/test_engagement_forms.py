@@ -181,3 +181,38 @@ def test_a_message_is_sent_now_from_the_customer_360(
     messages = sent()
     assert len(messages) == 1 and messages[0]["channel"] == "sms" and messages[0]["source"] == "manual"
     assert len(poll(lambda: sms.messages(phone), bool)) == 1
+
+
+def test_a_borrowers_messages_stay_theirs_when_filtered_and_paged(
+    client: Any, platform: Any, portals: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Customer 360 links to the borrower's messages (`?customer_id=`): the Filter form dropped it, showing the
+    brand's messages without a word, and the list stopped at 100 with no next page. Both now keep the borrower."""
+    from api.pages import engagement as engagement_pages
+
+    tenant, admin = portals["tenant"], portals["admin"]
+    configure(platform, tenant, timezone=zone_at(DAY))
+    people = []
+    for name in ("Kiran Rao", "Asha Nair"):
+        made = client.post("/api/v1/customers", json={"name": name, "phone": mobile("93")}, headers=tenant.auth)
+        assert made.status_code == 201, made.text
+        people.append(made.json()["id"])
+    kiran, asha = people
+    for who, key in ((kiran, "k-1"), (kiran, "k-2"), (asha, "a-1")):
+        sent = client.post("/api/v1/messages", headers=tenant.auth, json={
+            "customer_id": who, "channel": "sms", "kind": "due_1", "idempotency_key": key,
+            "variables": {"amount": "1.00", "due_date": "01 Mar 2026"}})  # fmt: skip
+        assert sent.status_code == 201, sent.text
+    theirs = {m["id"] for m in client.get("/api/v1/messages", params={"customer_id": kiran},
+                                          headers=tenant.auth).json()["items"]}  # fmt: skip
+    assert len(theirs) == 2
+    monkeypatch.setattr(engagement_pages, "MESSAGES_PAGE", 1)
+    first = admin.get("/engagement/messages", params={"customer_id": kiran, "channel": "sms"})
+    assert first.status_code == 200 and 'id="message-scope"' in first.text
+    assert f'name="customer_id" value="{kiran}"' in _form(first.text, "message-filters")
+    older = re.search(r'href="([^"]+)" id="older-messages"', first.text)
+    assert older is not None and f"customer_id={kiran}" in older.group(1)
+    second = admin.get(older.group(1).replace("&amp;", "&"))
+    assert second.status_code == 200 and 'id="older-messages"' not in second.text
+    shown = len(re.findall(r"<tr><td>", first.text)) + len(re.findall(r"<tr><td>", second.text))
+    assert shown == 2  # Kiran's two, page by page; not Asha's
