@@ -83,14 +83,19 @@ async def pay(request: Request, port: PaylinkPort) -> Response:
     if opened is None:
         return _gone(request)
     brand_id, loan_id = opened
-    full = str(request.state.form.get("amount", "")) == "payoff"
+    chosen = str(request.state.form.get("amount", ""))
+    full = chosen == "payoff"
+    # "Pay another amount": what the borrower typed (a part-payment), else the button's due / payoff.
+    other = str(request.state.form.get("other_amount", "")).strip().replace(",", "") if chosen == "other" else None
     callback = public_base(request) + WEBHOOK_PATH
     try:
-        link = await run_in_threadpool(port.paylinks.checkout, brand_id, loan_id, full, callback)
+        link = await run_in_threadpool(port.paylinks.checkout, brand_id, loan_id, full, callback, other)
     except NotFound:
         return _gone(request)
     except ProviderUnavailable:
         return _retry_later(await _show(request, port, 503, GATEWAY_DOWN))
+    except InvalidInput as exc:  # another amount that is not money, nothing, or above what the loan takes
+        return await _show(request, port, 422, error_text(exc), other_amount=other)
     except DomainError as exc:
         return await _show(request, port, 409, error_text(exc))
     brand = await run_in_threadpool(lambda: port.paylinks.identity.brand(brand_id).name)

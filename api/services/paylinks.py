@@ -150,9 +150,12 @@ class Paylinks:
         self._send(link, loan.loan_number, Caller(brand_id, loan.customer_id))
         return self.link(brand_id, link.id)
 
-    def checkout(self, brand_id: UUID, loan_id: UUID, full: bool, callback_url: str) -> PaymentLink:
-        """The gateway order the borrower's payment page pays (`api/pages/pay.py`): what is due now, or the payoff
-        when `full`. Nothing is sent (the borrower is on the page); an unpaid order of the page for the same amount
+    def checkout(self, brand_id: UUID, loan_id: UUID, full: bool, callback_url: str,
+                 amount: Decimal | str | None = None) -> PaymentLink:  # fmt: skip
+        """The gateway order the borrower's payment page pays (`api/pages/pay.py`): what is due now, the payoff when
+        `full`, or `amount` - a part-payment the borrower chose (the spec's "multiple partial payments allowed"): more
+        than 0 and at most the payoff (with an approved settlement, what is left of it), else a 422 naming `amount`.
+        Nothing is sent (the borrower is on the page); an unpaid order of the page for the same amount
         that lives another `CHECKOUT_REUSE` is reused, so a reload or a second tap opens the same order (held per loan
         from the look-up to the new order's row: two taps at once give one order)."""
         loan = self.loans.get(brand_id, loan_id)
@@ -160,6 +163,11 @@ class Paylinks:
             raise Conflict(f"this loan takes no payment here; it is {loan.status.words}", status=str(loan.status))
         due, payoff = self.due_now(brand_id, loan_id)
         value = payoff if full else due
+        if amount is not None:
+            value = parse_money(amount, "amount", positive=True)
+            if value > payoff:
+                what = loan.owing(self.identity.business_date(brand_id)).what
+                raise InvalidValue("amount", f"{value} is above the {what} of {payoff}")
         if value <= ZERO:
             raise Conflict("nothing is due on this loan")
 

@@ -146,3 +146,23 @@ def test_a_gateway_that_does_not_answer_is_a_503_to_retry_with_nothing_set_up_or
     # once the gateway answers again the same form sets it up
     made = httpx.post(f"{server}/pay/{token}/autopay", data={"vpa": "meera@okbank"}, follow_redirects=False)
     assert made.status_code == 303 and [m["state"] for m in _mandates(server, tenant, loan_id)] == ["registered"]
+
+
+def test_the_borrower_pays_another_amount_of_their_choosing(platform: Any, server: str) -> None:
+    """The spec's partial payment made by the customer ("multiple partial payments allowed"): the page offered only
+    what is due and the payoff. Another amount opens a gateway order for it; one that is not money, nothing, or above
+    the payoff is a 422 naming it, the typed amount kept, no order made."""
+    tenant, loan_id, token = _loan(platform)
+    before = httpx.get(f"{server}/api/v1/loans/{loan_id}/payment-links", headers=tenant.auth).json()["items"]
+    page = httpx.get(f"{server}/pay/{token}")
+    assert 'id="pay-other-form"' in page.text
+    for bad in ("abc", "0", "99,99,999.00", "12.345"):
+        refused = httpx.post(f"{server}/pay/{token}", data={"amount": "other", "other_amount": bad})
+        assert refused.status_code == 422 and 'id="pay-error"' in refused.text, (bad, refused.text[:300])
+        assert f'value="{bad.replace(",", "")}"' in refused.text
+    links = httpx.get(f"{server}/api/v1/loans/{loan_id}/payment-links", headers=tenant.auth).json()["items"]
+    assert links == before
+    paid = httpx.post(f"{server}/pay/{token}", data={"amount": "other", "other_amount": "2,500.00"})
+    assert paid.status_code == 200 and "2,500.00" in paid.text, paid.text[:300]
+    links = httpx.get(f"{server}/api/v1/loans/{loan_id}/payment-links", headers=tenant.auth).json()["items"]
+    assert [(link["amount"], link["channel"]) for link in links if link not in before] == [("2500.00", "web")]
