@@ -45,3 +45,23 @@ def test_disbursal_schedule_and_repayments_show_house_dates_and_reasons_show_mon
     assert "repayment ₹1,000.00 (upi UTR-WORDS-1) paid on 10 Feb 2026" in history, history
     assert re.search(r"disbursed ₹[\d,]+\.\d\d \(", history), history
     assert not re.search(r"\b\d{4,}\.\d{2}\b", history)  # no amount in plain digits left
+
+
+def test_a_disbursed_loan_shows_only_the_schedule_it_was_disbursed_on(
+    app: Any, client: Any, platform: Any, staff: tuple[Tenant, str]
+) -> None:
+    """The credit card's "Repayment schedule" was built again on today's calendar after disbursal: a holiday added on
+    a due date since moved that date there, while the servicing schedule, DPD and reminders kept the loan's own."""
+    tenant, email = staff
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    holiday = client.patch("/api/v1/brand/config", json={"repayment_holidays": ["2026-02-28"]}, headers=tenant.auth)
+    assert holiday.status_code == 200, holiday.text
+    browser, _ = _portal(app, email)
+    try:
+        page = browser.get(f"/loans/{loan_id}").text
+    finally:
+        browser.__exit__(None, None, None)
+    assert 'id="schedule"' not in page  # no second schedule, on a calendar the loan was not disbursed on
+    schedule = _text(_section(page, "servicing-schedule", "</table>"))
+    assert "28 Feb 2026" in schedule and "02 Mar 2026" not in schedule, schedule
