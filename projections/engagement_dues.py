@@ -209,8 +209,12 @@ class DueItem:
 OWED = "l.status = ANY(%s) AND l.scheduled_paid < d.through"
 #: What a due-date reminder asks for: what is left of the instalment (a part paid ahead of its date is off).
 LEFT_OF_INSTALMENT = "LEAST(d.amount, d.through - l.scheduled_paid)"
-#: What an overdue reminder asks for: everything owed through the instalment (its penal charges are not in it).
-ARREARS = "d.through - l.scheduled_paid"
+#: What an overdue reminder asks for: everything owed through the last instalment due before the date (`%s`) - every
+#: overdue instalment, not only the oldest (the pay page it links to asks for them all); penal charges are not in it.
+ARREARS = (
+    "(SELECT max(o.through) FROM read.engagement_dues o WHERE o.loan_id = d.loan_id AND o.due_date < %s) "
+    "- l.scheduled_paid"
+)
 
 #: The kinds of message that ask for an instalment (the ones a waiting message is checked for).
 REMINDER_KINDS = ("due_7", "due_3", "due_1", "due_0", "overdue")
@@ -286,7 +290,7 @@ class EngagementDueQueries:
                 f"FROM read.engagement_dues d JOIN read.engagement_loans l ON l.loan_id = d.loan_id {_PEOPLE} "
                 f"WHERE d.brand_id = %s AND d.due_date < %s AND {OWED} "
                 "AND (%s::uuid IS NULL OR d.loan_id > %s) ORDER BY d.loan_id, d.no LIMIT %s",
-                (brand_id, as_of, list(SERVICED), after, after, limit),
+                (as_of, brand_id, as_of, list(SERVICED), after, after, limit),
             ).fetchall()
         return [_item(r) for r in rows]
 
@@ -315,10 +319,11 @@ class EngagementDueQueries:
             ).fetchall()
         return [_item(r) for r in rows]
 
-    def waiting_reminders(self, brand_id: UUID, message_ids: Sequence[UUID]) -> list[WaitingReminder]:
+    def waiting_reminders(self, brand_id: UUID, message_ids: Sequence[UUID], as_of: date) -> list[WaitingReminder]:
         """Of these messages, the due-date and overdue reminders of an instalment still waiting to go (`queued` for a
         retry, `deferred` by quiet hours), each with whether its instalment is still owed now (`OWED`, the rule the
-        job composed it by) and what it would ask for now. One query for a page of messages."""
+        job composed it by) and what it would ask for on the business date `as_of`. One query for a page of
+        messages."""
         if not message_ids:
             return []
         with self.pool.connection() as conn:
@@ -331,7 +336,7 @@ class EngagementDueQueries:
                 "LEFT JOIN read.customers c ON c.id = m.customer_id "
                 "WHERE m.brand_id = %s AND m.id = ANY(%s) AND m.status IN ('queued', 'deferred') "
                 "AND m.kind = ANY(%s) AND m.loan_id IS NOT NULL AND m.instalment IS NOT NULL",
-                (list(SERVICED), brand_id, list(message_ids), list(REMINDER_KINDS)),
+                (list(SERVICED), as_of, brand_id, list(message_ids), list(REMINDER_KINDS)),
             ).fetchall()
         return [
             WaitingReminder(r["id"], r["kind"], r["loan_id"], r["owed"], r["due_date"],

@@ -597,7 +597,7 @@ class Engagement:
         `sending` are not checked: they may have reached the provider, and re-sending them is deduplicated there."""
         now = self.clock.now()
         reminders = self.dues.waiting_reminders(
-            brand.brand_id, [m.id for m in page if m.status in ("queued", "deferred")]
+            brand.brand_id, [m.id for m in page if m.status in ("queued", "deferred")], as_of
         )
         if not reminders:
             return list(page)

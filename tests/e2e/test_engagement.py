@@ -560,3 +560,23 @@ def test_an_overdue_instalment_paid_but_for_its_penal_charges_is_still_reminded(
     settle(platform, Loans.name)
     owed = platform.get(EngagementDueQueries).overdue(tenant.brand_id, late, None, 1000)
     assert [(i.instalment, i.amount) for i in owed if i.loan_id == loan_id] == [(1, penal)]
+
+
+def test_an_overdue_reminder_asks_for_every_overdue_instalment(server: str, platform: Any) -> None:
+    """Two instalments overdue: the reminder asked for what was left of the oldest alone, while the pay page it links
+    to asks for both. It asks for everything overdue through the last instalment due (penal charges aside)."""
+    from domain.loans.application import Loans
+    from projections.engagement_dues import EngagementDueQueries
+
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, date(2026, 1, 31))
+    loan_id = disbursed_loan(platform, tenant)
+    late = date(2026, 4, 5)  # 28 Feb and 31 Mar both unpaid
+    set_business_date(platform, tenant, late)
+    settle(platform, Loans.name)
+    schedule = httpx.get(f"{server}/api/v1/loans/{loan_id}", headers=tenant.auth).json()["schedule"]
+    both = sum((Decimal(i["amount"]) for i in schedule[:2]), Decimal(0))
+    owed = platform.get(EngagementDueQueries).overdue(tenant.brand_id, late, None, 1000)
+    assert [(i.instalment, i.due_date, i.amount) for i in owed if i.loan_id == loan_id] == [
+        (1, date(2026, 2, 28), both)
+    ]
