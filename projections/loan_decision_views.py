@@ -98,9 +98,11 @@ DECISION_DDL = (
     # ... and every SM's, newest first.
     "CREATE INDEX IF NOT EXISTS loans_sm_all_idx ON read.loans (brand_id, updated_at DESC, id DESC) "
     "WHERE sm_actor IS NOT NULL",
-    # The Completed Loans page: repaid, settled and written-off loans, the latest closed first (a tab is one status).
-    "CREATE INDEX IF NOT EXISTS loans_completed_idx ON read.loans (brand_id, status_since DESC, id DESC) "
-    "INCLUDE (status) WHERE status IN ('completed', 'settled', 'written_off')",
+    # The Completed Loans page: repaid, settled and written-off loans, the latest closed first by the business day they
+    # closed on (a tab is one status); it read the instant the closure was recorded, `loans_completed_idx`.
+    "CREATE INDEX IF NOT EXISTS loans_closed_on_idx ON read.loans (brand_id, closed_on DESC, status_since DESC, id DESC) "
+    "INCLUDE (status) WHERE status IN ('completed', 'settled', 'written_off') AND closed_on IS NOT NULL",
+    "DROP INDEX IF EXISTS read.loans_completed_idx",
 )
 
 

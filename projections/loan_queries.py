@@ -26,7 +26,7 @@ from projections.name_vocabulary import driving_word, like_escaped, vocabulary_m
 LOANS_CURSOR = KeysetCursor(datetime, UUID, name="loans")
 #: The completed-loans list is ordered by (the instant the loan closed, id), newest first; the tag keeps another
 #: list's cursor of the same types out.
-COMPLETED_CURSOR = KeysetCursor(str, datetime, UUID, name="loans.completed")
+COMPLETED_CURSOR = KeysetCursor(str, date, datetime, UUID, name="loans.completed-on")
 _COMPLETED_TAG = "completed-loans"
 #: A loan's timeline (`read.loan_events`) is paged by version, oldest or newest first (its primary key
 #: `(loan_id, version)` serves both directions).
@@ -72,7 +72,9 @@ class DepartedAssignment:
 
 @dataclass(frozen=True)
 class CompletedLoan:
-    """A loan of the Completed Loans page: how it closed (`status`) and when (`closed_at`)."""
+    """A loan of the Completed Loans page: how it closed (`status`), on which business day (`closed_on`: the closing
+    payment's day, as on its no-due certificate; a waiver's, a settlement's or write-off's), and when that was
+    recorded (`closed_at`)."""
 
     id: UUID
     loan_number: str
@@ -85,6 +87,7 @@ class CompletedLoan:
     tenure: int
     status: str
     closed_at: datetime
+    closed_on: date
 
 
 @dataclass(frozen=True)
@@ -97,13 +100,13 @@ class CompletedPage(Page):
 @dataclass(frozen=True)
 class CompletedFilter:
     """What the Completed Loans page narrows to: its tab's statuses, a search (`LoanQueries.loans`' `q`), a product
-    and the instants of closing `[closed_from, closed_to)`."""
+    and the business days of closing `[closed_from, closed_to]`."""
 
     statuses: tuple[str, ...] = COMPLETED
     q: str | None = None
     product_id: UUID | None = None
-    closed_from: datetime | None = None
-    closed_to: datetime | None = None
+    closed_from: date | None = None
+    closed_to: date | None = None
 
 
 @dataclass(frozen=True)
@@ -377,8 +380,8 @@ class LoanQueries:
 
     def completed(self, brand_id: UUID, shown: CompletedFilter, cursor: str | None = None,
                   limit: int = 50) -> CompletedPage:  # fmt: skip
-        """The brand's completed, settled or written-off loans (`shown.statuses`), the latest closed first (index
-        `loans_completed_idx`)."""
+        """The brand's completed, settled or written-off loans (`shown.statuses`), the latest closed first by the
+        business day they closed on (index `loans_closed_on_idx`)."""
         page_scope = (
             brand_id,
             shown.statuses,
@@ -388,38 +391,42 @@ class LoanQueries:
             shown.closed_to,
         )  # the filters its cursor is bound to
         assert set(shown.statuses) <= set(COMPLETED), shown.statuses
-        where = ["l.brand_id = %(brand)s", "l.status = ANY(%(statuses)s)", "l.status_since IS NOT NULL"]
+        where = ["l.brand_id = %(brand)s", "l.status = ANY(%(statuses)s)", "l.closed_on IS NOT NULL"]
         params: dict[str, Any] = {"brand": brand_id, "statuses": list(shown.statuses), "limit": limit + 1}
         if shown.product_id is not None:
             where.append("l.product_id = %(product)s")
             params["product"] = shown.product_id
         if shown.closed_from is not None:
-            where.append("l.status_since >= %(closed_from)s")
+            where.append("l.closed_on >= %(closed_from)s")
             params["closed_from"] = shown.closed_from
         if shown.closed_to is not None:
-            where.append("l.status_since < %(closed_to)s")
+            where.append("l.closed_on <= %(closed_to)s")
             params["closed_to"] = shown.closed_to
         if cursor:
-            tag, at, last = COMPLETED_CURSOR.decode(cursor, page_scope)
+            tag, on, at, last = COMPLETED_CURSOR.decode(cursor, page_scope)
             if tag != _COMPLETED_TAG:
                 raise InvalidCursor()
-            where.append("(l.status_since, l.id) < (%(c_at)s, %(c_id)s)")
-            params.update(c_at=at, c_id=last)
+            where.append("(l.closed_on, l.status_since, l.id) < (%(c_on)s, %(c_at)s, %(c_id)s)")
+            params.update(c_on=on, c_at=at, c_id=last)
         with self.pool.connection() as conn:
             where += _search(conn, shown.q, params)
             rows = conn.execute(
                 "SELECT l.id, l.loan_number, l.customer_id, c.name AS borrower_name, c.number AS borrower_number, "
-                "l.product_id, p.code AS product_code, l.amount, l.tenure, l.status, l.status_since AS closed_at "
+                "l.product_id, p.code AS product_code, l.amount, l.tenure, l.status, l.status_since AS closed_at, "
+                "l.closed_on "
                 "FROM read.loans l LEFT JOIN read.customers c ON c.id = l.customer_id "
                 "LEFT JOIN read.loan_products p ON p.id = l.product_id "
-                f"WHERE {' AND '.join(where)} ORDER BY l.status_since DESC, l.id DESC LIMIT %(limit)s",
+                f"WHERE {' AND '.join(where)} ORDER BY l.closed_on DESC, l.status_since DESC, l.id DESC "
+                "LIMIT %(limit)s",
                 params,
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
         last_row = rows[-1] if rows else None
         next_cursor = (
-            COMPLETED_CURSOR.encode(_COMPLETED_TAG, last_row["closed_at"], last_row["id"], scope=page_scope)
+            COMPLETED_CURSOR.encode(
+                _COMPLETED_TAG, last_row["closed_on"], last_row["closed_at"], last_row["id"], scope=page_scope
+            )
             if more and last_row
             else None
         )

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -55,9 +54,9 @@ class LoanBookPagesPort:
     runs: ManualRuns
 
 
-def _shown(request: Request, timezone: str) -> tuple[str, CompletedFilter, dict[str, str]]:
-    """The tab, the filter the page's address asks for (dates are whole days in the brand's timezone) and the
-    address's values as the form shows them; InvalidInput naming each bad one."""
+def _shown(request: Request) -> tuple[str, CompletedFilter, dict[str, str]]:
+    """The tab, the filter the page's address asks for (dates are the business days the loans closed on, as their
+    no-due certificates say) and the address's values as the form shows them; InvalidInput naming each bad one."""
     params = request.query_params
     tab = params.get("tab") or "closed"
     if tab not in TABS:
@@ -71,13 +70,12 @@ def _shown(request: Request, timezone: str) -> tuple[str, CompletedFilter, dict[
         checks.errors.append(FieldError("to", "is before from"))
     search = checks.check(lambda: clean_text(values["q"], "q")[:100]) if values["q"] else None
     checks.raise_if_any()
-    zone = ZoneInfo(timezone)
     shown = CompletedFilter(
         statuses=TABS[tab],
         q=search,
         product_id=product,
-        closed_from=datetime.combine(start, time(), zone) if start else None,
-        closed_to=datetime.combine(end + timedelta(days=1), time(), zone) if end else None,
+        closed_from=start,
+        closed_to=end,
     )
     return tab, shown, values
 
@@ -90,10 +88,9 @@ def _product_id(raw: str) -> UUID:
 
 
 async def completed_loans(request: Request, port: LoanBookPagesPort, principal: Principal) -> Response:
-    tz = getattr(request.state, "timezone", "Asia/Kolkata")
     products = await run_in_threadpool(lambda: port.products.products(principal.brand_id, limit=200).items)
     try:
-        tab, shown, values = _shown(request, tz)
+        tab, shown, values = _shown(request)
     except InvalidInput as exc:
         return render(request, "completed_loans.html", 422, nav="completed-loans", rows=None, tab="closed",
                       tabs=list(TABS), values={}, products=products, error=error_text(exc), query="")  # fmt: skip
@@ -111,7 +108,7 @@ async def completed_loans_csv(request: Request, port: LoanBookPagesPort, princip
     """The tab's loans as the page filters them, every page of them, as CSV (UTF-8 with BOM, formula-safe)."""
     tz = getattr(request.state, "timezone", "Asia/Kolkata")
     try:
-        tab, shown, _ = _shown(request, tz)
+        tab, shown, _ = _shown(request)
     except InvalidInput as exc:
         return error_page(request, 422, "Cannot export these loans", error_text(exc))
     zone = ZoneInfo(tz)
@@ -123,12 +120,13 @@ async def completed_loans_csv(request: Request, port: LoanBookPagesPort, princip
             for loan in page.items:
                 yield (loan.loan_number, safe(loan.borrower_name or ""), loan.borrower_number or "",
                        loan.product_code or "", loan.amount, loan.tenure, loan.status,
-                       loan.closed_at.astimezone(zone).isoformat())  # fmt: skip
+                       loan.closed_on.isoformat(), loan.closed_at.astimezone(zone).isoformat())  # fmt: skip
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
 
-    header = ("loan_number", "borrower", "borrower_number", "product", "amount", "tenure", "status", "closed_at")
+    header = ("loan_number", "borrower", "borrower_number", "product", "amount", "tenure", "status", "closed_on",
+              "closed_at")  # fmt: skip
     chunks = iterate_in_threadpool(csv_chunks(header, rows()))
     return StreamingResponse(chunks, media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="completed-loans-{tab}.csv"'})  # fmt: skip

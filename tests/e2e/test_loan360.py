@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.testclient import TestClient
 
@@ -259,7 +258,7 @@ def test_completed_loans_tabs_list_closed_loans_by_keyset_and_settled_is_empty(
         one = browser.get("/completed-loans", params={"tab": "all", "q": numbers[closed[1]].lower()}).text
         assert re.findall(r'<tr data-loan="([^"]+)"', one) == [numbers[closed[1]]]
         product = client.get(f"/api/v1/loans/{closed[0]}", headers=tenant.auth).json()["product_id"]
-        today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
+        today = D0  # the business day they closed on (the closing payments' day, as on their certificates)
         for params, expected in (
             ({"product": product}, 3),
             ({"product": str(uuid.uuid4())}, 0),
@@ -276,7 +275,8 @@ def test_completed_loans_tabs_list_closed_loans_by_keyset_and_settled_is_empty(
         csv_answer = browser.get("/completed-loans.csv", params={"tab": "closed", "product": product})
         assert csv_answer.status_code == 200 and csv_answer.headers["content-type"].startswith("text/csv")
         lines = csv_answer.content.decode("utf-8-sig").splitlines()
-        assert lines[0] == "loan_number,borrower,borrower_number,product,amount,tenure,status,closed_at"
+        assert lines[0] == "loan_number,borrower,borrower_number,product,amount,tenure,status,closed_on,closed_at"
+        assert {line.split(",")[7] for line in lines[1:]} == {D0.isoformat()}
         assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(numbers[i] for i in closed)
         assert all(line.split(",")[6] == "completed" for line in lines[1:])
         assert "export-csv" in first and "completed-loans.csv?tab=all" in first
@@ -331,5 +331,32 @@ def test_a_covenant_whose_application_reference_names_a_loan_links_to_it(client:
         assert f'<a href="/loans/{loan_id}" id="covenant-loan">{number}</a>' in page
         plain = browser.get(f"/covenants/{other['id']}").text
         assert 'id="covenant-loan"' not in plain and "APP-2024-001" in plain
+    finally:
+        browser.__exit__(None, None, None)
+
+
+def test_a_loan_closed_by_a_payment_recorded_later_is_listed_on_the_day_it_was_paid(
+    client: Any, app: Any, platform: Any
+) -> None:
+    """A NEFT closing payment paid on 31 Jan and recorded on 4 Feb closes the loan on 31 Jan, as its no-due
+    certificate says; the Completed Loans page filed it by the instant it was recorded (in February)."""
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    set_business_date(platform, tenant, date(2026, 2, 4))
+    url = f"/api/v1/loans/{loan_id}"
+    quote = client.get(f"{url}/payoff", params={"as_of": D0.isoformat()}, headers=tenant.auth).json()
+    body = {"amount": quote["total"], "mode": "neft", "reference": "UTR-LATE-END", "paid_on": D0.isoformat()}
+    closing = client.post(f"{url}/repayments", json=body, headers=tenant.auth)
+    assert closing.status_code == 201 and closing.json()["status"] == "completed", closing.text
+    settle(platform, Loans.name)
+    number = client.get(url, headers=tenant.auth).json()["loan_number"]
+    browser = _admin_browser(client, app, tenant)
+    try:
+        january = browser.get("/completed-loans", params={"tab": "all", "from": "2026-01-01", "to": "2026-01-31"})
+        assert re.findall(r'<tr data-loan="([^"]+)"', january.text) == [number]
+        assert "31 Jan 2026" in january.text
+        february = browser.get("/completed-loans", params={"tab": "all", "from": "2026-02-01", "to": "2026-02-28"})
+        assert "<tr data-loan=" not in february.text
     finally:
         browser.__exit__(None, None, None)
