@@ -101,7 +101,23 @@ async def sm_queue_page(request: Request, port: DecisionPagesPort, principal: Pr
     return render(request, "credit_queue.html", nav="sanction", rows=rows, title="Sanction queue", kind="sanction")
 
 
+#: The Sanction Head's page, where their assignment form is (`back`).
+HEAD_PAGE = "/credit/sanction-head"
+#: A refused assignment whose loan changed since the page was read.
+HEAD_CHANGED_SINCE = (
+    "This loan changed since the page was opened (another assignment, a decision): nothing was assigned. The list "
+    "below is as it is now; assign it again if it still needs it."
+)
+
+
 async def head_page(request: Request, port: DecisionPagesPort, principal: Principal) -> Response:
+    return await _head_page(request, port, principal)
+
+
+async def _head_page(request: Request, port: DecisionPagesPort, principal: Principal, error: str | None = None,
+                     status: int = 200, kept: dict[str, str] | None = None) -> Response:  # fmt: skip
+    """The Sanction Head's page; with a refused assignment, its error and the form as it was posted (`kept`: the
+    loan, the Sanction Manager chosen, the reason)."""
     actor = (request.query_params.get("actor") or "").strip()[:100] or None
     team = request.query_params.get("team") or None  # the team figures: `mine` ("My team") or a manager's id
 
@@ -121,7 +137,10 @@ async def head_page(request: Request, port: DecisionPagesPort, principal: Princi
     return render(
         request,
         "credit_head.html",
+        status if error else 200,
         nav="sanction_head",
+        error=error,
+        kept=kept or {},
         rows=rows,
         escalated=escalated,
         managers=managers,
@@ -235,13 +254,26 @@ def _form_action(use: str) -> Any:
         }  # fmt: skip
         if use == "send-back" and form_text(request, "to") == "cx" and not principal.holds(*SANCTION):
             return await loan_page_with_error(request, port, principal, loan_id, "sending back to the CX is the SM's")
+        # The Sanction Head's assignment is made on their page (its escalations): refused, that page says why with the
+        # form as posted, and done, it goes back there (it answered with the loan page, which has no such form, and
+        # said "what you typed is kept" where it was not).
+        from_head = use == "sanction-assign" and form_text(request, "back") == HEAD_PAGE
+        kept = {
+            "loan_id": str(loan_id),
+            "staff_id": form_text(request, "staff_id"),
+            "reason": form_text(request, "reason"),
+        }
         try:
             result = await act(principal, work[use])
         except ConcurrentModification:
+            if from_head:
+                return await _head_page(request, port, principal, HEAD_CHANGED_SINCE, 409, kept)
             return await loan_page_with_error(request, port, principal, loan_id, CHANGED_SINCE, 409)
         except DomainError as exc:  # 409 for a conflict (not this staff member's to decide, decided already)
+            if from_head:
+                return await _head_page(request, port, principal, error_text(exc), refusal_status(exc), kept)
             return await loan_page_with_error(request, port, principal, loan_id, error_text(exc), refusal_status(exc))
-        return await after_write(request, Loans.name, result.position, f"/loans/{loan_id}")
+        return await after_write(request, Loans.name, result.position, HEAD_PAGE if from_head else f"/loans/{loan_id}")
 
     handle.__name__ = f"loan_{use.replace('-', '_')}"
     return handle

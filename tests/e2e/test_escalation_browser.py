@@ -62,11 +62,22 @@ def test_escalate_then_the_head_assigns_and_a_send_back_names_its_step(
     assert "employer unknown to me" in row.inner_text()
     assert head.locator("#escalations").bounding_box()["y"] < head.locator("#team-figures").bounding_box()["y"]
     row.locator("select[name=staff_id]").select_option(label="Meena SM")
-    row.locator("input[name=reason]").fill("Meena knows the employer")
+    # A refused assignment (a reason of blanks) is said on this page, the form as posted (it answered with the loan
+    # page, which has no such form, saying what was typed was kept).
+    row.locator("input[name=reason]").fill("      ")
     row.locator("button").click()
+    head.wait_for_selector("#assign-error")
+    assert head.url.endswith(f"/loans/{loan.id}/sanction-assign")  # the Sanction Head's page, at the form's address
+    again = head.locator(f"#escalated-loans tr[data-loan='{loan.id}']")
+    assert again.locator("select[name=staff_id] option:checked").inner_text() == "Meena SM"
+    again.locator("input[name=reason]").fill("Meena knows the employer")
+    again.locator("button").click()  # assigned: back on the Sanction Head's page
+    head.wait_for_url(f"{server}/credit/sanction-head")
+    assert head.locator("#assign-error").count() == 0
+    assert head.locator(f"#escalated-loans tr[data-loan='{loan.id}']").count() == 0
+    head.goto(f"{server}/loans/{loan.id}")
     head.wait_for_selector("#loan-history:has-text('Meena knows the employer')")
     head.goto(f"{server}/credit/sanction-head")
-    assert head.locator(f"#escalated-loans tr[data-loan='{loan.id}']").count() == 0
     assert "Meena SM" in head.locator("#sm-figures").inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
     head.screenshot(path=str(ARTIFACTS / "sanction_head.png"), full_page=True)
