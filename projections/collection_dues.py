@@ -67,6 +67,9 @@ _DUES_TABLE = f"""CREATE TABLE IF NOT EXISTS {DUES} (
     due_dates date[] NOT NULL,
     cum_due numeric(16, 2)[] NOT NULL,
     paid numeric(16, 2) NOT NULL DEFAULT 0,  -- scheduled principal + interest paid (see _paid_now)
+    -- Once the loan ended other than by its schedule: 0 when settled, what is left to recover when written off (the
+    -- write-off's total less the recoveries since); null while serviced (see _ended).
+    left_to_recover numeric(16, 2),
     -- From `Loan.Created`, for the collection cases (null on a row made before the columns whose loan `read.loans`
     -- lacked then: see _LOAN_COLUMNS).
     brand_id uuid,
@@ -99,6 +102,8 @@ class CollectionDuesView(Projection):
     tables = (DUES, "read.collection_payments")
     ddl = (
         _DUES_TABLE,
+        # A table made before it kept it: null, the sweep's former figure, until `projections rebuild collection_dues`.
+        f"ALTER TABLE {DUES} ADD COLUMN IF NOT EXISTS left_to_recover numeric(16, 2)",
         _LOAN_COLUMNS,
         """CREATE TABLE IF NOT EXISTS read.collection_payments (
             loan_id uuid NOT NULL,
@@ -171,6 +176,20 @@ class CollectionDuesView(Projection):
             "INSERT INTO read.collection_payments (loan_id, payment_id, amount, paid_on) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT DO NOTHING",
             (event.originator_id, p.payment_id, p.amount, p.paid_on),
+        )
+        yield Write(
+            "UPDATE read.collection_dues SET left_to_recover = greatest(left_to_recover - %s, 0) WHERE loan_id = %s",
+            (p.amount, event.originator_id),
+        )
+
+    @handles(L.Settled, L.WrittenOff)
+    def _ended(self, position: int, event: rv.Settled | rv.WrittenOff) -> Iterator[Change]:
+        """What the collection case of a settled or written-off loan shows as unpaid: nothing once settled; the
+        write-off's total, less each recovery after it (`_recovered`). It was every scheduled instalment left, future
+        interest never charged included, whatever was recovered."""
+        left = event.ending.total if isinstance(event, rv.WrittenOff) else Decimal("0.00")
+        yield Write(
+            "UPDATE read.collection_dues SET left_to_recover = %s WHERE loan_id = %s", (left, event.originator_id)
         )
 
     @handles(L.RepaymentReversed)

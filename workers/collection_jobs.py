@@ -67,7 +67,7 @@ SELECT l.id AS loan_id, l.status, coalesce(l.dpd, 0) AS dpd, c.open, c.stage, c.
        (SELECT min(x.cum) FROM unnest(d.due_dates, d.cum_due) AS x(due, cum) WHERE x.cum > d.paid) - d.paid AS next_amount,
        greatest(coalesce((SELECT max(x.cum) FROM unnest(d.due_dates, d.cum_due) AS x(due, cum) WHERE x.due <= %(day)s),
                 0) - d.paid, 0) AS overdue_amount,
-       greatest(d.cum_due[array_upper(d.cum_due, 1)] - d.paid, 0) AS unpaid
+       coalesce(d.left_to_recover, greatest(d.cum_due[array_upper(d.cum_due, 1)] - d.paid, 0)) AS unpaid
 FROM ids
 JOIN read.loans l ON l.id = ids.id
 LEFT JOIN read.collection_dues d ON d.loan_id = l.id

@@ -547,3 +547,8 @@ def test_a_promise_on_a_written_off_loan_is_kept_by_a_recovery(client: Any, plat
     cob(client, platform, tenant, date(2026, 3, 22))
     (promise,) = client.get(f"{url}/ptps", headers=tenant.auth).json()["items"]
     assert (promise["status"], promise["paid"]) == ("kept", "1500.00")
+    # The case asks for what is left to recover (the write-off's total less the recovery), not every scheduled
+    # instalment left with interest never charged.
+    panel = client.get(f"{url}/collection", headers=tenant.auth).json()
+    left = Decimal(done.json()["total"]) - Decimal("1500.00")
+    assert panel["case"]["stage"] == "post" and Decimal(panel["case"]["amount"]) == left, panel["case"]
