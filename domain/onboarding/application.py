@@ -389,7 +389,8 @@ class Onboarding(ContextApplication):
             if own:
                 raise InvalidValue(f"references[{own[0]}].phone", "this is your own phone: give someone else's")
             self._customer_at_personal(funnel, details, now)
-            self._references(funnel, details.get("references", []))
+            if self.record_shown(funnel) is not None:  # a record found by the PAN alone is not given their contacts
+                self._references(funnel, details.get("references", []))
         result = self.commit(funnel)
         self._start_checks(funnel, step, details)
         return result
@@ -416,12 +417,18 @@ class Onboarding(ContextApplication):
         return self.commit(funnel)
 
     def _start_checks(self, funnel: Funnel, step: Step, details: dict[str, Any]) -> None:
-        """The KYC checks a recorded step makes possible (each records its own outcome; none refuses the step)."""
+        """The KYC checks a recorded step makes possible (each records its own outcome; none refuses the step). On a
+        record found by the PAN alone only the PAN is checked: the bank account and statements typed in another
+        phone's funnel are kept in the funnel for staff, never put on the record (the record's newest verified account
+        is where its loans are paid out: a stranger's account, verified by their own penny drop, took the owner's next
+        disbursal)."""
         customer = funnel.customer_id
         if self.kyc is None or customer is None:
             return
         if step is Step.PERSONAL or (step is Step.PAN and Step.PERSONAL in funnel.done):
             self.kyc.verify_pan(funnel.brand_id, customer)
+        elif step in (Step.BANK_ACCOUNT, Step.BANK_STATEMENT) and self.record_shown(funnel) is None:
+            return
         elif step is Step.BANK_ACCOUNT:
             self.kyc.add_bank_account(
                 funnel.brand_id, customer, details["account_number"], details["ifsc"], details["holder_name"]

@@ -146,3 +146,32 @@ def test_a_strangers_callback_request_is_filed_under_no_record_and_names_none_of
     settle(platform, "callbacks")
     theirs = client.get(f"/api/v1/callback-requests/{mine.json()['id']}", headers=tenant.auth).json()
     assert (theirs["customer_id"], theirs["loan_id"]) == (owner, loan.json()["id"])
+
+
+def test_a_strangers_bank_account_and_references_are_not_put_on_the_record(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    """The bank-account step put the account typed on the funnel's record, verified by the typist's own penny drop:
+    on a record found by the PAN alone, the stranger's account became the owner's newest verified account, where the
+    owner's next loan is paid out. Their references became the owner's alternate phones. Neither is put on it now;
+    the funnel keeps what they typed, for staff."""
+    from tests.e2e.test_onboarding_api import EMPLOYMENT
+
+    pan = _pan()
+    owner_auth = _past_personal(client, sms, tenant, pan, PERSONAL)
+    owner = _upload(client, owner_auth, "pan_card", "pan.pdf").json()["customer_id"]
+    settle(platform, "customers")
+    before = client.get(f"/api/v1/customers/{owner}", headers=tenant.auth).json()
+    references = [{"name": "Ravi Kumar", "relation": "friend", "phone": mobile()}]
+    stranger = _past_personal(client, sms, tenant, pan, {**PERSONAL, "name": "Someone Else", "references": references})
+    assert client.put("/api/v1/borrower/steps/employment", json=EMPLOYMENT, headers=stranger).status_code == 200
+    aadhaar = {"method": "digilocker", "aadhaar_number": "2345 6789 0124", "digilocker_reference": "DL-9"}
+    assert client.put("/api/v1/borrower/steps/aadhaar", json=aadhaar, headers=stranger).status_code == 200
+    account = {"account_number": "50100098765432", "ifsc": "HDFC0001234", "holder_name": "Someone Else"}
+    assert client.put("/api/v1/borrower/steps/bank_account", json=account, headers=stranger).status_code == 200
+    settle(platform, "verification")
+    settle(platform, "customers")
+    kyc = client.get(f"/api/v1/customers/{owner}/kyc", headers=tenant.auth).json()
+    assert kyc["bank_accounts"] == []  # the owner's record has no account of the stranger's
+    after = client.get(f"/api/v1/customers/{owner}", headers=tenant.auth).json()
+    assert after["alternate_phones"] == before["alternate_phones"]
