@@ -88,6 +88,8 @@ def fire_source_slots(port: NoticeJobPort, now: datetime) -> None:
             _fire_source_slot(port, source, now, zones[source.brand_id], last)
         except DomainError as exc:
             log.warning("notices.sync_slot_failed", source=str(source.id), error=exc.message)
+        except Exception:  # one source's fault (a schedule stored before it was checked as jobs' are) is its own
+            log.exception("notices.sync_slot_failed", source=str(source.id))
 
 
 def _slot_key(source: EnabledSource) -> str:
@@ -105,8 +107,7 @@ def _fire_source_slot(
     due = settings.latest_fire_between(last, now, zone)
     if due is None:
         return
-    port.ops.set_last_slot(source.brand_id, slot_key, due)
-    try:
+    try:  # requested, then the slot noted (as the jobs' slots): a failure between loses no scheduled sync
         with acting_as("scheduler"):
             run_id = port.sync_requests.request(
                 source.brand_id, source.id, trigger="schedule", requested_by="scheduler"
@@ -114,6 +115,7 @@ def _fire_source_slot(
         log.info("notices.sync_scheduled", company=source.company, run=str(run_id), slot=due.isoformat())
     except SyncAlreadyRunning:
         log.info("notices.sync_slot_skipped", company=source.company, reason="a sync is running")
+    port.ops.set_last_slot(source.brand_id, slot_key, due)
 
 
 # The pull -----------------------------------------------------------------------------------------------------

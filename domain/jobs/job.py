@@ -113,10 +113,10 @@ def check_cron(field: str, expression: str) -> str:
     finest schedule is once a minute. An expression that never fires (30 February) is refused too: the scheduler
     could not compute its next slot.
     """
-    text = expression.strip()
+    text = expression.strip()  # what is stored and read: "@daily " was kept as typed, and croniter refused it for ever
     fields = text.split()
     if text.lower() in _CRON_ALIASES:
-        return expression
+        return text
     if len(fields) != 5:
         raise InvalidValue(
             field,
@@ -129,7 +129,7 @@ def check_cron(field: str, expression: str) -> str:
         croniter(text, _CRON_PROBE).get_next(datetime)
     except Exception:  # noqa: BLE001 - croniter signals an expression with no next date in several ways.
         raise InvalidValue(field, f"'{expression}' never fires") from None
-    return expression
+    return text
 
 
 def check_as_of(as_of: date, earliest: date, latest: date, *, dry_run: bool) -> None:
@@ -213,9 +213,10 @@ class JobSettings(BaseModel):
     variables: dict[str, str] = {}
 
     def checked(self) -> JobSettings:
-        """Validate the cron expression, the numeric limits and the text of the filters and variables."""
-        if self.cron is not None:
-            check_cron("cron", self.cron)
+        """Validate the cron expression, the numeric limits and the text of the filters and variables; the settings
+        with the cron expression as it is read (`check_cron`: without the spaces around it)."""
+        if self.cron is not None and (cron := check_cron("cron", self.cron)) != self.cron:
+            return self.model_copy(update={"cron": cron}).checked()
         if not 1 <= self.batch_size <= 100_000:
             raise InvalidValue("batch_size", "must be between 1 and 100000")
         if not 0 <= self.retry_count <= 20:

@@ -199,3 +199,13 @@ def test_a_month_of_missed_slots_takes_a_few_croniter_steps(monkeypatch: pytest.
     assert calls <= 12
     assert JobSettings(cron="0-59 * * * *").latest_fire_between(after, after + timedelta(seconds=30), "UTC") is None
     assert JobSettings(cron="0-59 * * * *", enabled=False).latest_fire_between(after, until, "UTC") is None
+
+
+def test_a_schedule_is_kept_as_it_is_read_without_the_spaces_around_it() -> None:
+    """`"@daily "` passed the check (it strips) but was stored as typed, and croniter then refused it on every pass:
+    the job never fired (a close of business frozen). The settings keep it stripped."""
+    from domain.jobs.job import JobSettings
+
+    assert JobSettings(cron="@daily ").checked().cron == "@daily"
+    assert JobSettings(cron="  30 2 * * *  ").checked().cron == "30 2 * * *"
+    assert JobSettings(cron="30 2 * * *").checked().cron == "30 2 * * *"

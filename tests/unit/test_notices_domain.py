@@ -232,3 +232,19 @@ def test_a_caller_who_saw_the_notice_matched_to_nobody_is_refused_once_it_was_ma
         with pytest.raises(Conflict, match="matched to another borrower since"):
             decide()
     assert notice.version == version and notice.match is not None and notice.match.customer_id == other
+
+
+def test_a_source_schedule_follows_the_jobs_rule() -> None:
+    """A source's schedule was checked by croniter alone: `0 0 30 2 *` (never fires) was taken and then stopped every
+    brand's scheduled syncs, and a sixth field (seconds) pulled the source back to back."""
+    import pytest
+
+    from domain.notices.source import check_settings
+    from domain.shared.errors import InvalidInput
+
+    for bad in ("0 0 30 2 *", "*/10 * * * * *", "", "not cron"):
+        with pytest.raises(InvalidInput) as refused:
+            check_settings(schedule=bad)
+        assert [e.field for e in refused.value.errors] == ["schedule"], bad
+    check_settings(schedule=" */30  * * * * ")  # spaces aside, a schedule
+    check_settings(schedule="@hourly")
