@@ -45,11 +45,12 @@ from api.services.pay_links import PayLinks
 from api.web import PENDING, PublicPage, after_write, error_text, kept_field, local_time, pages, path_id, templates
 from domain.callbacks.application import Callbacks
 from domain.callbacks.request import CallbackWindow
+from domain.customers.customer import DuplicateCustomer
 from domain.documents.statement_months import required_months
 from domain.loans.application import Loans
 from domain.loans.states import SERVICING, LoanStatus
 from domain.onboarding.account import SESSION_LIFETIME, BorrowerNotFound, SessionNotFound
-from domain.onboarding.application import Onboarding
+from domain.onboarding.application import Onboarding, taken_for_borrower
 from domain.onboarding.funnel import FunnelStatus
 from domain.onboarding.parties import BorrowerPrincipal, CodeRequest
 from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, BankStatementIn, LoanRequestIn, Step
@@ -550,6 +551,9 @@ async def apply_step_save(request: Request, port: BorrowerFlowPort) -> Response:
         await run_in_threadpool(record)
     except InvalidInput as exc:
         return await _step_page(request, port, principal, token, step, form, exc.errors)
+    except DuplicateCustomer as exc:  # never another record's id (or the value) to a borrower, as the API answers
+        said = taken_for_borrower(exc)
+        return await _step_page(request, port, principal, token, step, form, [FieldError("step", said.message)])
     except DomainError as exc:
         return await _step_page(request, port, principal, token, step, form, [FieldError("step", exc.message)])
     return RedirectResponse(f"{_base(request)}/next", status_code=303)

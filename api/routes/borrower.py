@@ -17,13 +17,13 @@ from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, se
 from api.problems import HttpProblem
 from api.routes.borrower_documents import RequestedDocumentOut
 from domain.customers.customer import DuplicateCustomer
-from domain.onboarding.application import Onboarding
+from domain.onboarding.application import Onboarding, taken_for_borrower
 from domain.onboarding.attribution import attribution
 from domain.onboarding.funnel import FunnelStatus
 from domain.onboarding.parties import FunnelState
 from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, Step
 from domain.providers.errors import ProviderRejected, ProviderUnavailable
-from domain.shared.errors import Conflict, InvalidValue
+from domain.shared.errors import InvalidValue
 from projections.documents import DocumentQueries
 from projections.loan_queries import LoanQueries
 
@@ -209,10 +209,7 @@ def _step_handler(step: Step) -> Endpoint[BorrowerPort]:
         try:
             ctx.port.onboarding.record_step(ctx.brand_id, ctx.borrower.borrower_id, step, ctx.body)
         except DuplicateCustomer as exc:  # never another borrower's id (or value) to a borrower
-            field = str(exc.details.get("field") or "pan")
-            raise Conflict(
-                f"this {field} is already registered with another account; contact us", field=field
-            ) from None
+            raise taken_for_borrower(exc) from None
         return json_response(funnel_out(ctx.port.onboarding.state(ctx.brand_id, ctx.borrower.borrower_id)))
 
     handler.__name__ = f"record_{step.value}_step"

@@ -77,6 +77,13 @@ STEP_DOCUMENT_KINDS: dict[Step, frozenset[str]] = {
 SAVE_ATTEMPTS = 4
 
 
+def taken_for_borrower(exc: DuplicateCustomer) -> Conflict:
+    """What a borrower is told of a PAN or phone another record holds: the field only, never the other record's id
+    or the value (the refusal staff get names them)."""
+    field = str(exc.details.get("field") or "pan")
+    return Conflict(f"this {field} is already registered with another account; contact us", field=field)
+
+
 class Onboarding(ContextApplication):
     """Borrower accounts, sessions and onboarding funnels per brand."""
 

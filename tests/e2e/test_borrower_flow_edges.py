@@ -359,3 +359,28 @@ def test_input_kept_after_a_sign_out_elsewhere_is_never_given_to_another_borrowe
     _web_sign_in(client, sms, base, first)
     assert "ABCPK4321Q" not in client.get(f"{base}/steps/pan").text  # dropped, not waiting for its borrower
     client.cookies.clear()
+
+
+def test_a_pan_another_record_holds_is_refused_without_naming_that_record(
+    client: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    """A borrower with a record of their own redoing the PAN step with a PAN another record holds: the web flow
+    printed the refusal staff get ("PAN X already belongs to borrower <id>"), so a borrower could probe PANs and learn
+    record ids. It says what the API says: the field only."""
+    from tests.e2e.test_onboarding_api import PERSONAL, _pan
+
+    taken = _pan()
+    holder = {"Authorization": f"Bearer {sign_in(client, sms, tenant.slug, mobile())['token']}"}
+    assert client.put("/api/v1/borrower/steps/pan", json={"pan": taken}, headers=holder).status_code == 200
+    assert client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=holder).status_code == 200
+    session = sign_in(client, sms, tenant.slug, mobile())
+    auth = {"Authorization": f"Bearer {session['token']}"}
+    assert client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth).status_code == 200
+    assert client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth).status_code == 200
+    base = f"/apply/{tenant.slug}"
+    client.cookies.set("cd_borrower", session["token"], path=base)
+    form = {"csrf_token": _csrf(client.get(f"{base}/steps/pan").text), "pan": taken}
+    refused = client.post(f"{base}/steps/pan", data=form, follow_redirects=False)
+    assert refused.status_code == 422, refused.status_code
+    assert "already registered with another account" in refused.text, refused.text[:500]
+    assert "belongs to borrower" not in refused.text and not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", refused.text)
