@@ -742,15 +742,31 @@ class Onboarding(ContextApplication):
         }
 
     def send_back(
-        self, brand_id: UUID, borrower_id: UUID, step: Step, reason: str, expected_version: int | None = None
+        self,
+        brand_id: UUID,
+        borrower_id: UUID,
+        step: Step,
+        reason: str,
+        expected_version: int | None = None,
+        *,
+        application_sent_back: bool = False,
     ) -> CommandResult:
         """Staff re-open a done step: the borrower resumes there (409 when the funnel is no longer at
         `expected_version`, If-Match). Without a version, a change saved on the funnel meanwhile (the borrower
-        redoing a step) is not a refusal: the step is re-opened on the funnel as it now is (SAVE_ATTEMPTS in all)."""
+        redoing a step) is not a refusal: the step is re-opened on the funnel as it now is (SAVE_ATTEMPTS in all).
+        A submitted funnel reopens only with its application (`application_sent_back`: the loans context's send back
+        to the borrower); staff sending a step of it back is a 409 - its application is with credit, and the borrower,
+        redoing the step, could not submit it again (the send-back was then lost)."""
 
         def reopen() -> CommandResult:
             funnel = self.funnel(brand_id, borrower_id)
             self.check_version(funnel, expected_version)
+            if funnel.status is FunnelStatus.COMPLETED and not application_sent_back:
+                raise Conflict(
+                    "the borrower has submitted their application: send the application back to them from the loan "
+                    "page, which reopens the step",
+                    status=str(funnel.status),
+                )
             why = clean_text(
                 reason,
                 "reason",

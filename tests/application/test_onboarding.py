@@ -210,6 +210,14 @@ def test_the_whole_funnel_with_brand_rules_and_a_send_back(
     assert state.status is FunnelStatus.COMPLETED and state.next_step is None and state.missing == []
     with pytest.raises(Conflict):
         app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+    # Submitted, its application is with credit: staff send a step back with the application (from the loan), not
+    # on the funnel alone - the borrower, redoing the step, could not submit the application again.
+    version = app.funnel(BRAND, borrower).version
+    with pytest.raises(Conflict, match="send the application back"):
+        app.send_back(BRAND, borrower, Step.BANK_ACCOUNT, "the account number is unreadable")
+    assert app.funnel(BRAND, borrower).version == version
+    app.send_back(BRAND, borrower, Step.BANK_ACCOUNT, "the account number is unreadable", application_sent_back=True)
+    assert app.state(BRAND, borrower).next_step is Step.BANK_ACCOUNT
 
 
 def test_employment_is_required_by_default_with_the_spec_fields(

@@ -155,11 +155,11 @@ class SmsBorrowerContact:
             onboarding = self.kit.get(Onboarding)
             if step is not None:
                 try:  # the named step; a step the brand's funnel never had falls back to the submitted step
-                    onboarding.send_back(brand_id, borrower_id, Step(step), reason)
+                    onboarding.send_back(brand_id, borrower_id, Step(step), reason, application_sent_back=True)
                     return
                 except DomainError as exc:
                     log.info("loans.step_not_reopened", step=step, error=type(exc).__name__)
-            onboarding.send_back(brand_id, borrower_id, Step.SUBMITTED, reason)
+            onboarding.send_back(brand_id, borrower_id, Step.SUBMITTED, reason, application_sent_back=True)
         except (LookupError, DomainError) as exc:  # no onboarding context, or the funnel cannot reopen
             log.info("loans.funnel_not_reopened", brand_id=str(brand_id), customer_id=str(customer_id),
                      error=type(exc).__name__)  # fmt: skip
