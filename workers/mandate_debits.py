@@ -13,6 +13,7 @@ import structlog
 from api.services.paylinks import Paylinks
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
+from domain.providers.errors import ProviderUnavailable
 from domain.shared.errors import DomainError
 
 log = structlog.get_logger(__name__)
@@ -28,6 +29,14 @@ MANDATE_DEBITS = JobDefinition(
 )
 
 
+class DebitsNotPresented(RuntimeError):
+    """Raised at the end of a run whose gateway could not be reached for some debit (a timeout, a 5xx): the attempt
+    fails, so the run is retried after its interval (a debit kept awaiting its answer is presented again under the
+    same reference; the others are not presented twice), and its retries used up, recorded failed. A run that
+    logged the failures and ended `succeeded` never retried: the debit waited for the next day's run, after the close
+    of business had marked the instalment overdue."""
+
+
 @dataclass(frozen=True)
 class MandateJobPort:
     """What the mandate-debits job uses (filled by type by the platform)."""
@@ -39,9 +48,15 @@ def run_mandate_debits(port: MandateJobPort, run: JobRun) -> Iterator[tuple[Batc
     """The job's handler: active mandates a keyset page at a time, each presented when something is due."""
     mandates = port.paylinks.mandates
     after = None
+    unreached = 0
     while True:
         page = mandates.store.active_mandates(run.brand_id, after, run.settings.batch_size)
         if not page:
+            if unreached:
+                raise DebitsNotPresented(
+                    f"{unreached} debit(s) not presented: the gateway could not be reached (logged "
+                    "mandate_debits.failed); presented again on the retry"
+                )
             return
         presented = failed = skipped = 0
         for mandate in page:
@@ -53,6 +68,7 @@ def run_mandate_debits(port: MandateJobPort, run: JobRun) -> Iterator[tuple[Batc
                     presented += 1
             except DomainError as exc:
                 failed += 1
+                unreached += isinstance(exc, ProviderUnavailable)
                 log.warning("mandate_debits.failed", mandate_id=str(mandate.id), error=str(exc))
         after = page[-1].id
         yield BatchCounts(processed=len(page), succeeded=presented, failed=failed, skipped=skipped), str(after)

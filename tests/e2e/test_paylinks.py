@@ -253,3 +253,36 @@ def test_a_link_request_that_failed_after_its_text_went_is_not_made_again_under_
     (link,) = _get(server, tenant, f"/api/v1/loans/{loan_id}/payment-links")["items"]
     texts = [m for m in provider_simulators["sms"].sent_to(link["phone"]) if link["payment_url"] in str(m)]
     assert len(texts) == 1
+
+
+def test_a_debit_run_the_gateway_could_not_reach_fails_and_is_retried(
+    platform: Any, server: str, provider_simulators: Any
+) -> None:
+    """The gateway down at 07:00: each debit failed, was logged, and the run ended `succeeded`, so its retries never
+    ran and the instalment waited for the next day's run (overdue by then). The run now fails its attempt, naming
+    the debits not presented, and the retry presents them."""
+    gateway = provider_simulators["gateway"]
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, date(2026, 1, 31))
+    loan_id = disbursed_loan(platform, tenant)
+    configured = httpx.patch(f"{server}/api/v1/jobs/mandate-debits", json={"retry_count": 0}, headers=tenant.auth)
+    assert configured.status_code == 200, configured.text
+    made = httpx.post(f"{server}/api/v1/loans/{loan_id}/mandates", json={"vpa": "meera@okbank",
+                      "max_amount": "10000.00"}, headers=tenant.auth).json()  # fmt: skip
+    httpx.get(made["approval_url"], params={"outcome": "approve"})
+    poll(lambda: _get(server, tenant, f"/api/v1/loans/{loan_id}/mandates")["items"],
+         lambda items: items[0]["state"] == "active")  # fmt: skip
+    gateway_id = made["approval_url"].rstrip("/").split("/")[-2]
+    set_business_date(platform, tenant, DUE)
+    gateway.fail_next(1000, 503, path=f"/v1/mandates/{gateway_id}/debits")
+    try:
+        down = _debits_job(server, platform, tenant, DUE)
+    finally:
+        gateway.reset_faults()
+    assert down["status"] == "failed" and "DebitsNotPresented: 1 debit(s) not presented" in down["error"], down
+    kept = _get(server, tenant, f"/api/v1/loans/{loan_id}/mandates")["items"][0]["debits"]
+    assert [(d["attempt"], d["state"], d["order_id"]) for d in kept] == [(1, "presented", None)]  # awaiting its answer
+    again = _debits_job(server, platform, tenant, DUE)
+    assert again["status"] == "succeeded", again
+    debits = _get(server, tenant, f"/api/v1/loans/{loan_id}/mandates")["items"][0]["debits"]
+    assert [(d["reference"], d["attempt"]) for d in debits] == [(kept[0]["reference"], 1)] and debits[0]["order_id"]
