@@ -464,8 +464,19 @@ class Onboarding(ContextApplication):
         funnel.require_can_record(Step.LOAN_REQUEST, rules)
         earlier = funnel.details.get(Step.LOAN_REQUEST) if Step.LOAN_REQUEST in funnel.done else None
         current = self._current_application(funnel)
-        if current is not None and self.loans.status(brand_id, current) != LoanStatus.ONBOARDING.value:
-            current = None  # staff cancelled it meanwhile: the request starts another
+        status = self.loans.status(brand_id, current) if current is not None else None
+        if status == LoanStatus.REJECTED.value:
+            # Rejected while it was sent back to the borrower (onboarding -> rejected): a new application only from the
+            # day the brand's cooldown is over, as after any rejection - it was started at once, then rejected at
+            # submission by the BRE's cooldown, which began again that day.
+            history = self.loans.history(brand_id, funnel.customer_id) if funnel.customer_id else LoanHistory()
+            again = standing(closed_on=None, application_id=current, application_status=status, history=history,
+                             cooldown_days=rules.rejection_cooldown_days, today=rules.today(now))  # fmt: skip
+            refusal = again.refusal()
+            if refusal is not None:
+                raise refusal
+        if current is not None and status != LoanStatus.ONBOARDING.value:
+            current = None  # staff cancelled it meanwhile (or it was rejected, its cooldown over): another starts
         if current is not None and earlier is not None and {k: earlier.get(k) for k in details} == details:
             # The same request again (a second tap, a resent form): the application it started, not another.
             return AppliedLoan(current, earlier["loan_number"], 0)

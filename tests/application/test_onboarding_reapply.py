@@ -60,6 +60,26 @@ def _rejected(
     return borrower, applied.id
 
 
+def test_an_application_rejected_while_sent_back_to_the_borrower_starts_again_only_after_the_cooldown(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    """Rejected while it was with the borrower (sent back: onboarding -> rejected), the funnel stays in progress. The
+    loan request redone started a new application at once, which the BRE's cooldown then rejected at submission,
+    starting the cooldown again. Now it is the 409 any rejection gives, naming the day."""
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    first = app.apply(BRAND, borrower, REQUEST).id
+    desk.reject(first, TODAY)  # the credit executive rejects it while it is back with the borrower
+    clock.instant += timedelta(days=14)
+    with pytest.raises(Conflict) as refused:
+        app.apply(BRAND, borrower, AGAIN)
+    assert refused.value.details["may_apply_from"] == "2026-12-15"
+    assert list(desk.loans) == [first]
+    clock.instant += timedelta(days=1)
+    applied = app.apply(BRAND, borrower, AGAIN)
+    assert applied.id != first and desk.loans[applied.id][1] == "onboarding"
+
+
 def test_a_rejected_borrower_is_refused_before_the_cooldown_day_and_starts_again_on_it(
     app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
 ) -> None:
