@@ -350,10 +350,11 @@ class Scheduler(threading.Thread):
             log.info("scheduler.lane_busy", run=str(run_id), lane=lane)
             return False
         try:
-            self.execute(run_id)
+            # Not started (the run history behind: it still lists a run another worker took): no bell, or dispatch,
+            # reading the same stale list, handed the same run out again in a tight loop until it caught up.
+            return self.execute(run_id)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", key)
-        return True
 
     def recover_stalled(self, now: datetime) -> None:
         """A run left 'running' by a dead worker gets a failed attempt, so it retries (from its cursor).
@@ -381,14 +382,15 @@ class Scheduler(threading.Thread):
                     self.port.jobs.fail_attempt(run, "worker stopped responding")
                 log.warning("scheduler.run_stalled", run=str(run_id))
 
-    def execute(self, run_id: Any) -> None:
-        """Run one attempt of a run: batches, then success; an exception becomes a retry or a failure."""
+    def execute(self, run_id: Any) -> bool:
+        """Run one attempt of a run: batches, then success; an exception becomes a retry or a failure. False when no
+        attempt was started (another worker took it, or its retry time has not come)."""
         try:
             # the attempt's start is the run's too: traced to it as what the attempt records is (not the event's id)
             with acting_as(f"job:{self.worker}"), tracing(f"job-run:{run_id}"):
                 run = self.port.jobs.start_attempt(run_id, self.worker)
         except Conflict:
-            return  # Another worker took it, or its retry time has not come.
+            return False  # Another worker took it, or its retry time has not come.
         handler = self.handlers.get(run.job_name)
         log.info(
             "job.started",
@@ -410,6 +412,7 @@ class Scheduler(threading.Thread):
                 log.warning("job.attempt_failed", run=str(run_id), job=run.job_name, error=str(exc))
                 self.port.jobs.fail_attempt(run, f"{type(exc).__name__}: {exc}")
         self._settle()
+        return True
 
     def _settle(self) -> None:
         """Let the run history (which dispatch reads) catch up, briefly: a lagging read model delays, never blocks."""

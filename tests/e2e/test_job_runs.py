@@ -362,3 +362,20 @@ def test_a_brand_running_housekeeping_years_ahead_deletes_nothing_of_another_bra
         rows = conn.execute("SELECT fields FROM ops.borrower_drafts WHERE borrower_id = %s", (borrower,)).fetchall()
     assert [r[0] for r in rows] == [{"pan": "Y"}] and platform.ops.draft(live, now) is not None
     assert platform.ops.draft(expired, now - timedelta(hours=2)) is None
+
+
+def test_a_run_no_attempt_could_start_for_is_not_counted_as_executed(client: Any, platform: Any) -> None:
+    """A run another worker took (the run history, behind, still listing it as due): no attempt starts, yet the
+    executor counted it executed and rang the bell, so dispatch - reading the same stale list - handed the same run
+    out again in a tight loop until the history caught up. `execute` now says whether an attempt ran, and the
+    executor rings the bell only then."""
+    import psycopg
+
+    tenant = make_tenant(platform)
+    hold_business_date(platform, tenant, "2026-11-03")
+    run_id = client.post("/api/v1/jobs/covenant-evaluation/runs", json={}, headers=tenant.auth).json()["run_id"]
+    scheduler = scheduler_for(platform)
+    assert scheduler.execute(run_id) is True
+    assert scheduler.execute(run_id) is False  # done: no attempt to start
+    with psycopg.connect(platform.db.dsn, autocommit=True) as conn:
+        assert scheduler._execute_in_lane(conn, uuid.UUID(run_id), tenant.brand_id, "covenant-evaluation") is False
