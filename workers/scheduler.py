@@ -8,6 +8,7 @@ import queue
 import socket
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -82,7 +83,7 @@ class Scheduler(threading.Thread):
         self.firers = list(firers or [])
         self.interval = interval
         self.stopping = threading.Event()
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.worker = WORKER
         self.is_leader = False
         self.workers = max(1, workers or int(os.environ.get("JOB_WORKERS", DEFAULT_WORKERS)))
         #: Executors one brand may hold while another brand waits (the rest stay free for the others).
@@ -420,11 +421,23 @@ class Scheduler(threading.Thread):
             log.info("scheduler.run_history_behind")
 
 
+#: This process's worker id, "host:pid:token": the token tells a process from an earlier one given the same pid (a
+#: container restarted keeps its hostname and runs `serve` as pid 1 again, and its leader took the runs the old
+#: process left for its own, alive, until they stalled for STALLED_AFTER).
+WORKER = f"{socket.gethostname()}:{os.getpid()}:t{uuid.uuid4().hex[:8]}"
+
+
 def _alive(worker: str) -> bool:
-    """False only when `worker` ("host:pid") names a process of this host that no longer exists."""
-    host, _, pid = worker.rpartition(":")
+    """False only when `worker` ("host:pid:token", or "host:pid" as recorded before) names a process of this host
+    that no longer exists: its pid is gone, or it is this process's pid under another token."""
+    parts = worker.split(":")
+    token = parts.pop() if len(parts) >= 3 and parts[-1].startswith("t") else None
+    pid = parts.pop() if parts else ""
+    host = ":".join(parts)
     if host != socket.gethostname() or not pid.isdigit():
         return True
+    if int(pid) == os.getpid() and token is not None:
+        return worker == WORKER
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:

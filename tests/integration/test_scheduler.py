@@ -754,3 +754,29 @@ def test_dispatch_works_out_the_closing_and_waiting_jobs_once_not_on_every_tick(
     assert name in jobs.kinds().closing and jobs.kinds().firing_order[0] in jobs.kinds().closing
     jobs.unregister(name)
     assert name not in jobs.kinds().closing and name not in jobs.kinds().firing_order
+
+
+def test_a_run_left_by_an_earlier_process_with_this_pid_is_recovered_at_once(platform: Any, tenant: Any) -> None:
+    """A container restarted keeps its hostname and runs `serve` as pid 1 again: the worker id was "host:pid", so
+    the new leader took the runs the old process left for its own, alive, and they waited STALLED_AFTER (a close of
+    business shown running, holding back the jobs that wait for it). A process's id now carries a token of its own."""
+    from workers.scheduler import WORKER
+
+    name = "reused-" + uuid.uuid4().hex[:6]
+    platform.get(Jobs).register(JobDefinition(name, name.title(), "test job", JobSettings(cron=None, retry_count=0)))
+    _hold_business_date(platform, tenant, date(2026, 11, 1))
+    jobs = platform.get(Jobs)
+    earlier = f"{socket.gethostname()}:{os.getpid()}:tdeadbeef"  # this pid, an earlier process's token
+    assert earlier != WORKER
+    orphan = jobs.request_run(tenant.brand_id, name, trigger="manual", requested_by="test", as_of=date(2026, 11, 1)).id
+    jobs.start_attempt(orphan, earlier)
+    mine = jobs.request_run(tenant.brand_id, name, trigger="manual", requested_by="test", as_of=date(2026, 11, 1)).id
+    held = jobs.start_attempt(mine, WORKER)
+    settle(platform, Jobs.name)
+    try:
+        DispatchOnly(platform.port(SchedulerPort), {}).recover_stalled(platform.clock.now())
+        run = jobs.run(tenant.brand_id, orphan)
+        assert run.status is RunStatus.FAILED and f"worker {earlier} is gone" in (run.error or "")
+        assert jobs.run(tenant.brand_id, mine).status is RunStatus.RUNNING
+    finally:
+        jobs.fail_attempt(held, "test over")
