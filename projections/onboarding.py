@@ -211,6 +211,16 @@ class OnboardingQueries:
             ).fetchone()
         return OnboardingRow(**row) if row else None
 
+    def borrowers_of_customer(self, brand_id: UUID, customer_id: UUID, limit: int = 20) -> list[UUID]:
+        """The borrowers (funnels) linked to a Customer 360 record of the brand, the latest started first."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id FROM read.onboarding WHERE brand_id = %s AND customer_id = %s ORDER BY started_at DESC "
+                "LIMIT %s",
+                (brand_id, customer_id, limit),
+            ).fetchall()
+        return [r["id"] for r in rows]
+
     def borrower_of_customer(self, brand_id: UUID, customer_id: UUID) -> UUID | None:
         """The borrower (funnel) linked to a Customer 360 record of the brand, the latest started if several."""
         with self.pool.connection() as conn:

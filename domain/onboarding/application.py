@@ -310,6 +310,14 @@ class Onboarding(ContextApplication):
         """What the borrower last recorded for `step` (to fill a form again)."""
         return self.funnel(brand_id, borrower_id).details.get(step)
 
+    def funnel_loan_number(self, brand_id: UUID, borrower_id: UUID) -> str | None:
+        """The loan number of the application the funnel's loan request started or submitted (None: none yet)."""
+        details = self.funnel(brand_id, borrower_id).details
+        raw = (details.get(Step.LOAN_REQUEST) or {}).get("loan_number") or (details.get(Step.SUBMITTED) or {}).get(
+            "loan_number"
+        )
+        return str(raw) if raw else None
+
     def application_id(self, brand_id: UUID, borrower_id: UUID) -> UUID | None:
         """The borrower's current application: the one their loan request started, or - once their onboarding is
         finished - the last one; None while a restarted funnel has not started its new one."""

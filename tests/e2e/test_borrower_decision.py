@@ -188,3 +188,36 @@ def test_the_web_status_page_follows_the_loan_to_sanction_and_disbursal_and_link
     assert client.get(urlsplit(loan["pay_url"]).path).status_code == 200
     stranger = bearer(sign_in(client, sms, tenant.slug, mobile()))
     assert client.get(serviced, headers=stranger).status_code == 404  # another borrower's loan
+
+
+def test_a_send_back_reopens_the_funnel_of_that_application_not_the_latest_linked_to_the_record(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    """A record with two funnels - its owner's, and a later one of someone who typed its PAN from another phone: a
+    send back to the borrower reopened the latest started, whichever application it had, so the owner's application
+    waited on a funnel that could never submit it. It reopens the funnel of that application."""
+    from uuid import UUID
+
+    from domain.onboarding.application import Onboarding
+    from domain.onboarding.funnel import FunnelStatus
+    from domain.onboarding.steps import Step
+
+    session, auth, product = _onboarded(client, tenant, sms)
+    request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
+    application = client.post("/api/v1/borrower/applications", json=request, headers=auth).json()
+    assert client.post(f"/api/v1/borrower/applications/{application['id']}/submit", headers=auth).status_code == 200
+    onboarding = platform.get(Onboarding)
+    pan = onboarding.details(tenant.brand_id, UUID(session["borrower_id"]), Step.PAN)["pan"]
+    stranger = sign_in(client, sms, tenant.slug, mobile())
+    other = bearer(stranger)
+    assert client.put("/api/v1/borrower/steps/pan", json={"pan": pan}, headers=other).status_code == 200
+    assert client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=other).status_code == 200
+    before = onboarding.funnel(tenant.brand_id, UUID(stranger["borrower_id"])).version
+
+    back = client.post(f"/api/v1/loans/{application['id']}/send-back", headers=tenant.auth,
+                       json={"to": "borrower", "reason": "upload your last three payslips"})  # fmt: skip
+    assert back.status_code == 200, back.text
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert me["status"] == "in_progress" and me["next_step"] == "submitted"
+    theirs = onboarding.funnel(tenant.brand_id, UUID(stranger["borrower_id"]))
+    assert theirs.version == before and theirs.status is FunnelStatus.IN_PROGRESS

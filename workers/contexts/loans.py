@@ -145,14 +145,25 @@ class SmsBorrowerContact:
         sms_borrower(self.identity, self.customers, self.directory, brand_id, customer_id, text,
                      "loans.borrower_sms_failed")  # fmt: skip
 
-    def _reopen_funnel(self, brand_id: UUID, customer_id: UUID, reason: str, step: str | None) -> None:
+    def _reopen_funnel(
+        self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str, step: str | None
+    ) -> None:
         if self.kit is None:
             return
         try:
-            borrower_id = self.kit.get(OnboardingQueries).borrower_of_customer(brand_id, customer_id)
-            if borrower_id is None:
-                return
             onboarding = self.kit.get(Onboarding)
+            # The funnel whose application this is, of the record's funnels: the latest started was reopened before,
+            # whichever application it had (a re-loan accepted from an offer has none; a record found by another
+            # phone's PAN has two), and the borrower redid steps of a funnel whose submit could only be refused.
+            borrower_id = next(
+                (b for b in self.kit.get(OnboardingQueries).borrowers_of_customer(brand_id, customer_id)
+                 if onboarding.funnel_loan_number(brand_id, b) == loan_number),
+                None,
+            )  # fmt: skip
+            if borrower_id is None:
+                log.info("loans.funnel_not_reopened", brand_id=str(brand_id), customer_id=str(customer_id),
+                         loan_number=loan_number, error="no funnel of this application")  # fmt: skip
+                return
             if step is not None:
                 try:  # the named step; a step the brand's funnel never had falls back to the submitted step
                     onboarding.send_back(brand_id, borrower_id, Step(step), reason, application_sent_back=True)
@@ -167,7 +178,7 @@ class SmsBorrowerContact:
     def sent_back(
         self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str, step: str | None = None
     ) -> None:
-        self._reopen_funnel(brand_id, customer_id, reason, step)
+        self._reopen_funnel(brand_id, customer_id, loan_number, reason, step)
         self._send(brand_id, customer_id,
                    f"Your loan application {loan_number} needs more from you: {reason}. Please continue in the app.")  # fmt: skip
 
