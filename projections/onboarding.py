@@ -221,16 +221,6 @@ class OnboardingQueries:
             ).fetchall()
         return [r["id"] for r in rows]
 
-    def borrower_of_customer(self, brand_id: UUID, customer_id: UUID) -> UUID | None:
-        """The borrower (funnel) linked to a Customer 360 record of the brand, the latest started if several."""
-        with self.pool.connection() as conn:
-            row = conn.execute(
-                "SELECT id FROM read.onboarding WHERE brand_id = %s AND customer_id = %s ORDER BY started_at DESC "
-                "LIMIT 1",
-                (brand_id, customer_id),
-            ).fetchone()
-        return row["id"] if row else None
-
     def borrowers(
         self,
         brand_id: UUID,
