@@ -105,7 +105,7 @@ def test_bad_input_to_the_connect_form_connects_nothing_and_keeps_what_was_typed
     bad = admin.post(ACTION, data={**fields, **typed})
     assert bad.status_code == 422, bad.text[:300]
     said = _said(bad.text, "connect-error")
-    for words in ("company: a company code of 1-30 letters", "base url: an http(s) URL", "schedule: 'whenever' is"):
+    for words in ("company: a company code of 1-30 letters", "base url: an http(s) URL", "schedule: 'whenever' has 1"):
         assert words in said, said
     kept = _form(bad.text, FORM)
     assert 'value="S M L"' in kept and 'value="ftp://nowhere"' in kept and 'value="whenever"' in kept
