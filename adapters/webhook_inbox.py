@@ -40,6 +40,9 @@ class DeliveryInFlight(Conflict):
     """Raised (409) for a delivery of an event an earlier delivery is still handling: the provider delivers it again,
     and by then the first one settled it (a duplicate) or released it (handled afresh)."""
 
+    def __init__(self, event_id: str) -> None:
+        super().__init__(f"event {event_id} is being handled by an earlier delivery; deliver again", event_id=event_id)
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -74,9 +77,7 @@ class WebhookInbox:
             claim = self._claim(source, event_id, event_type, now)
             if claim is not None:
                 return claim
-        raise DeliveryInFlight(
-            f"event {event_id} is being handled by an earlier delivery; deliver again", event_id=event_id
-        )
+        raise DeliveryInFlight(event_id)
 
     def _claim(self, source: str, event_id: str, event_type: str, now: datetime) -> Claim | None:
         with self.pool.connection() as conn:
@@ -97,9 +98,7 @@ class WebhookInbox:
             return None
         outcome, detail = (row["outcome"], row["detail"]) if isinstance(row, dict) else (row[0], row[1])
         if outcome is None:
-            raise DeliveryInFlight(
-                f"event {event_id} is being handled by an earlier delivery; deliver again", event_id=event_id
-            )
+            raise DeliveryInFlight(event_id)
         return Claim(fresh=False, outcome=outcome, detail=detail)
 
     def settle(self, source: str, event_id: str, outcome: str, detail: str | None, now: datetime) -> None:

@@ -105,7 +105,7 @@ async def _template_page(request: Request, port: EngagementPort, principal: Prin
         except DomainError:
             preview = None
         versions = port.engagement.store.versions(principal.brand_id, template_id)
-        who = {v.created_by for v in versions} | {template.whatsapp_submitted_by} - {None}
+        who = {v.created_by for v in versions} | {template.whatsapp_submitted_by}
         return {"template": template, "preview": preview, "subject": subject, "body": body,
                 "expected_version": started_from if started_from is not None else template.version,
                 "versions": versions,
