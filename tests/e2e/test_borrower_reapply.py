@@ -17,6 +17,7 @@ from uuid import UUID
 from adapters.simulators.sms import SmsSimulator
 from domain.loans.application import Loans
 from domain.reloans.application import ReloanOffers
+from domain.shared.clock import business_date
 from tests.conftest import Tenant
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.onboarding_support import bearer, sign_in, sms
@@ -376,7 +377,9 @@ def _repaid_with_an_offer(client: Any, platform: Any, tenant: Tenant, sms: SmsSi
     (`reloan_refresh_days`), 31 days on with the offer made on the closed loan: the session, its header, the offer."""
     set_days = client.patch("/api/v1/brand/config", json={"reloan_refresh_days": 30}, headers=tenant.auth)
     assert set_days.status_code == 200, set_days.text
-    today = date.today()
+    # the brand's today, as the statement's day is read (its timezone): by the server's UTC date, a run between 18:30
+    # and 24:00 UTC gave the statement on the next IST day, only 30 days before the offer
+    today = business_date(datetime.now(UTC))
     _business_date(client, tenant, today)
     session, auth, product, loan_id = _being_repaid(client, platform, tenant, sms)
     _repaid_in_full(client, tenant, loan_id)
