@@ -44,7 +44,7 @@ MASTER_COLLECTION = Report(
     slug="master-collection-report",
     title="Master collection",
     category=CATEGORY,
-    definition="One row per overdue loan (an instalment due by the business date not fully paid) whose oldest "
+    definition="One row per overdue loan (an instalment due before the business date not fully paid) whose oldest "
     "unpaid instalment fell due in the range: amounts, DPD, every contact number and email, the collection "
     "case's stage, executive, last contact and promise to pay.",
     date_basis="the oldest unpaid instalment's due date",

@@ -123,13 +123,14 @@ TOTALS_INNER = " JOIN read.report_loan_totals t ON t.loan_id = l.id AND t.brand_
 NEXT_DUE_DATE = "t.next_due"
 NEXT_LEFT = "t.next_left"
 #: What is overdue at the business date, from the totals row's unpaid instalments (no pass over the instalments):
-#: the unpaid principal + interest of those due by then (`d.amount`) and how many (`d.instalments`). The oldest
-#: such due date is `t.unpaid_since` when `OVERDUE_AT_TODAY` holds (the oldest unpaid instalment is due by then).
+#: the unpaid principal + interest of those due before then (`d.amount`) and how many (`d.instalments`). An
+#: instalment is overdue from the day after its due date (LENDING.md: DPD is 0 on the due date itself, and the loan
+#: is not `overdue`). The oldest such due date is `t.unpaid_since` when `OVERDUE_AT_TODAY` holds.
 OVERDUE = (
     " LEFT JOIN LATERAL (SELECT sum(u.left_) AS amount, count(*) AS instalments "
-    "FROM unnest(t.unpaid_due, t.unpaid_left) AS u(due, left_) WHERE u.due <= %(today)s) d ON true"
+    "FROM unnest(t.unpaid_due, t.unpaid_left) AS u(due, left_) WHERE u.due < %(today)s) d ON true"
 )
-OVERDUE_AT_TODAY = "t.unpaid_since <= %(today)s"
+OVERDUE_AT_TODAY = "t.unpaid_since < %(today)s"
 
 # -- columns and filters ---------------------------------------------------------------------------------------------
 

@@ -437,3 +437,32 @@ def test_the_email_forms_dates_default_to_the_brands_business_date(
         assert 'id="email-from" value=""' in _form(refused.text, "email-form")
     finally:
         browser.__exit__(None, None, None)
+
+
+def test_master_collection_lists_a_loan_from_the_day_after_its_instalment_fell_due(client: Any, platform: Any) -> None:
+    """LENDING.md: "an instalment not fully paid by its due date is overdue from the next day" (DPD 0 on the due date,
+    the loan not `overdue`). The report listed a loan on its instalment's due date, and counted the instalment due
+    that day in a listed loan's overdue amount and instalments."""
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = _loan(platform, tenant, "Due Today")
+    _settle(platform)
+    loan = client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()
+    first, second = (date.fromisoformat(i["due_date"]) for i in loan["schedule"][:2])
+    owed = [Decimal(i["principal"]) + Decimal(i["interest"]) for i in loan["schedule"][:2]]
+    window = {"from": D0.isoformat(), "to": (D0 + timedelta(days=400)).isoformat()}
+
+    def listed(day: date) -> dict[str, Any] | None:
+        set_business_date(platform, tenant, day)
+        rows = _rows(client, tenant, "master-collection-report", **window)["rows"]
+        assert [r["loan_number"] for r in rows] in ([], [loan["loan_number"]]), rows
+        return rows[0] if rows else None
+
+    assert listed(first) is None  # due today: not yet overdue
+    row = listed(first + timedelta(days=1))
+    assert row is not None and (row["overdue_since"], row["overdue_instalments"]) == (first.isoformat(), 1), row
+    assert Decimal(row["overdue_amount"]) == owed[0], row
+    row = listed(second)  # the second instalment is due today: only the first is overdue
+    assert row is not None and row["overdue_instalments"] == 1 and Decimal(row["overdue_amount"]) == owed[0], row
+    row = listed(second + timedelta(days=1))
+    assert row is not None and row["overdue_instalments"] == 2 and Decimal(row["overdue_amount"]) == sum(owed), row

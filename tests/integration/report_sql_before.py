@@ -29,7 +29,7 @@ _REPAID = (
 _OVERDUE = (
     " LEFT JOIN LATERAL (SELECT sum(i.principal + i.interest - i.paid_principal - i.paid_interest) AS amount, "
     "min(i.due_date) AS since, count(*) AS instalments FROM read.report_instalments i WHERE i.loan_id = l.id "
-    "AND i.due_date <= %(today)s AND i.principal + i.interest > i.paid_principal + i.paid_interest) d ON true"
+    "AND i.due_date < %(today)s AND i.principal + i.interest > i.paid_principal + i.paid_interest) d ON true"
 )
 _MASTER = (
     "read.customers c"
