@@ -678,8 +678,7 @@ class Onboarding(ContextApplication):
     def _offer_asks_again(funnel: Funnel, rules: FunnelRules, now: datetime) -> bool:
         if funnel.status is FunnelStatus.IN_PROGRESS:  # a new application of their own asks for its own steps
             return False
-        given = funnel.done.get(Step.BANK_STATEMENT)
-        given_on = business_date(given, rules.timezone) if given is not None else None
+        given_on = funnel.given_on(Step.BANK_STATEMENT, rules.timezone)
         return offer_asks_again(given_on, rules.today(now), rules.reloan_refresh_days)
 
     def application_of(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID) -> UUID:

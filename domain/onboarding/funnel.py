@@ -15,6 +15,7 @@ from eventsourcing.domain import event
 from domain.onboarding.attribution import Attribution
 from domain.onboarding.steps import STEPS, FunnelRules, Step
 from domain.shared.aggregate import Aggregate, current_actor
+from domain.shared.clock import business_date
 from domain.shared.errors import Conflict
 
 #: How a close tells the application it cancels why (`Loan.Cancelled.reason`: this, then the close's reason), the
@@ -55,13 +56,16 @@ class Funnel(Aggregate):
         next_step: Step | None
 
     class StepRecorded(Aggregate.Event):
-        """A step was recorded (or redone); `first` when the funnel reached it for the first time."""
+        """A step was recorded (or redone); `first` when the funnel reached it for the first time. `on` is the brand's
+        business date then (None on events stored before it was recorded, and on a submission recorded without the
+        brand's rules: the date of `at` in the brand's timezone stands in)."""
 
         step: Step
         details: dict[str, Any]
         at: datetime
         first: bool
         next_step: Step | None
+        on: date | None = None
 
     class StepReopened(Aggregate.Event):
         """Staff sent a step back: it must be done again."""
@@ -140,12 +144,24 @@ class Funnel(Aggregate):
         self.started_at = at
         self.touched_at = at
         self.done: dict[Step, datetime] = {Step.MOBILE: at}
+        # The brand's business date each step was last recorded on, where its event says (`StepRecorded.on`): a brand
+        # held at a configured date, or moved on by the close of business before midnight, is on another day than the
+        # wall clock.
+        self.done_on: dict[Step, date] = {}
         self.reached: set[Step] = {Step.MOBILE}
         self.details: dict[Step, dict[str, Any]] = {}
         self.customer_id: UUID | None = None
         self.sent_back: dict[Step, str] = {}  # steps staff sent back, and why (until redone)
         self.status = FunnelStatus.IN_PROGRESS
         self.reason: str | None = None
+
+    def given_on(self, step: Step, timezone: str) -> date | None:
+        """The brand's business date `step` was last done on (None while it is not done): as its event recorded it,
+        else the date it was done in the brand's `timezone`."""
+        at = self.done.get(step)
+        if at is None:
+            return None
+        return self.done_on.get(step) or business_date(at, timezone)
 
     def next_step(self, rules: FunnelRules) -> Step | None:
         """The first required step not done (None when everything is)."""
@@ -177,7 +193,9 @@ class Funnel(Aggregate):
         done = {**self.done, step: at}
         required = rules.required()
         upcoming = next((s for s in required if s not in done), None)
-        self._step_recorded(step=step, details=details, at=at, first=step not in self.reached, next_step=upcoming)
+        self._step_recorded(
+            step=step, details=details, at=at, first=step not in self.reached, next_step=upcoming, on=rules.today(at)
+        )
 
     def record_submission(self, details: dict[str, Any], at: datetime) -> None:
         """Record the submitted step of an application the loans context has submitted already (the borrower's submit
@@ -191,9 +209,19 @@ class Funnel(Aggregate):
 
     @event(StepRecorded)
     def _step_recorded(
-        self, step: Step, details: dict[str, Any], at: datetime, first: bool, next_step: Step | None
+        self,
+        step: Step,
+        details: dict[str, Any],
+        at: datetime,
+        first: bool,
+        next_step: Step | None,
+        on: date | None = None,
     ) -> None:
         self.done[step] = at
+        if on is None:
+            self.done_on.pop(step, None)
+        else:
+            self.done_on[step] = on
         self.sent_back.pop(step, None)
         self.reached.add(step)
         self.details[step] = details

@@ -496,3 +496,47 @@ def test_an_accepted_offer_asks_again_only_for_income_and_bank_data_older_than_t
     assert app.state(BRAND, borrower).next_step is Step.SUBMITTED
     app.submit_application(BRAND, borrower, offered)
     assert desk.loans[offered][1] == "pending" and app.state(BRAND, borrower).status is FunnelStatus.COMPLETED
+
+
+def test_the_statement_s_age_for_an_offer_counts_from_the_business_date_it_was_given_on(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    """The brand's business date is not the wall clock's day when the brand is held at a configured date, or when the
+    close of business moved it on at 23:30. A statement given on business date D (at 19:00 UTC: already D+1 in IST)
+    is 31 days old on D+31, past the brand's 30: the offer asks for it again. Dated by the IST wall clock it was 30
+    days old and the offer went to the BRE on it (the CI run at 18:31 UTC that failed)."""
+    clock.instant = clock.instant.replace(hour=19)  # 00:30 IST on the day after TODAY
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    brands.rules_of[BRAND] = brands.rules(BRAND).model_copy(update={"business_date": TODAY})
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    first = app.apply(BRAND, borrower, REQUEST)
+    app.submit_application(BRAND, borrower, first.id)
+    desk.set_status(first.id, "completed")
+    funnel = app.funnel(BRAND, borrower)
+    assert funnel.given_on(Step.BANK_STATEMENT, "Asia/Kolkata") == TODAY
+    assert funnel.customer_id is not None
+    offered, offer = uuid.uuid4(), uuid.uuid4()
+    desk.loans[offered], desk.numbers[offered] = (funnel.customer_id, "onboarding"), "DEMO-L-000011"
+    desk.requests[offered] = (AGAIN.product_id, Decimal("33000"), 6, None)
+    held = {"reloan_refresh_days": 30, "business_date": TODAY + timedelta(days=30)}
+    brands.rules_of[BRAND] = brands.rules(BRAND).model_copy(update=held)
+    clock.instant += timedelta(days=40)  # the wall clock is far on: the brand's dates decide
+    assert app.ask_again_for_reloan(BRAND, borrower, offered, offer) is None  # 30 days: within the brand's days
+    held["business_date"] = TODAY + timedelta(days=31)
+    brands.rules_of[BRAND] = brands.rules(BRAND).model_copy(update=held)
+    assert app.ask_again_for_reloan(BRAND, borrower, offered, offer) is Step.BANK_STATEMENT  # 31 days: asked again
+
+
+def test_a_statement_recorded_before_its_business_date_was_kept_is_dated_by_its_instant_in_the_brand_s_timezone(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands
+) -> None:
+    """Events stored before `StepRecorded.on` carry none: the step's instant in the brand's timezone stands in."""
+    clock.instant = clock.instant.replace(hour=19)  # 00:30 IST on the day after TODAY
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    funnel = app.funnel(BRAND, borrower)
+    assert funnel.done_on[Step.BANK_STATEMENT] == TODAY + timedelta(days=1)  # no business date held: the IST day
+    funnel.done_on = {}  # as a funnel loaded from events without `on`
+    assert funnel.given_on(Step.BANK_STATEMENT, "Asia/Kolkata") == TODAY + timedelta(days=1)
+    assert funnel.given_on(Step.BANK_STATEMENT, "UTC") == TODAY
+    assert funnel.given_on(Step.SUBMITTED, "Asia/Kolkata") is None

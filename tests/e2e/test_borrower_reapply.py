@@ -31,6 +31,12 @@ __all__ = ["sms"]  # the fixture, used by name
 STRICT = {**PRODUCT, "code": "SENIOR", "name": "Senior loan", "bre_rules": [{"rule": "AGE", "min": "60", "max": "70"}]}
 
 
+def _today() -> date:
+    """The brand's today (its timezone), as the product dates what the borrower does: the server's UTC date is the
+    day before from 18:30 UTC."""
+    return business_date(datetime.now(UTC))
+
+
 def _business_date(client: Any, tenant: Tenant, day: date) -> None:
     changed = client.patch("/api/v1/brand/config", json={"business_date": day.isoformat()}, headers=tenant.auth)
     assert changed.status_code == 200, changed.text
@@ -60,7 +66,7 @@ def test_a_rejected_borrower_is_refused_before_the_cooldown_and_applies_and_subm
     session, auth, product = _onboarded(client, tenant, sms)
     strict = client.post("/api/v1/loan-products", json=STRICT, headers=tenant.auth)
     assert strict.status_code == 201, strict.text
-    day = date.today()
+    day = _today()
     _business_date(client, tenant, day)
     first = client.post(
         "/api/v1/borrower/applications",
@@ -128,7 +134,7 @@ def test_a_staff_rejection_counts_the_cooldown_from_the_brand_s_business_date(
     client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
 ) -> None:
     _, auth, product = _onboarded(client, tenant, sms)
-    later = date.today() + timedelta(days=3)  # the brand runs as of another day than the server's
+    later = _today() + timedelta(days=3)  # the brand runs as of another day than the server's
     _business_date(client, tenant, later)
     request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
     first = client.post("/api/v1/borrower/applications", json=request, headers=auth).json()
@@ -160,7 +166,7 @@ def test_a_funnel_closed_by_the_inactivity_job_may_start_again_from_its_close_pl
 
     session = sign_in(client, sms, tenant.slug, mobile())
     auth = bearer(session)
-    later = date.today() + timedelta(days=3)
+    later = _today() + timedelta(days=3)
     config = {"auto_reject_inactive_users": True, "inactive_user_days": 1, "business_date": later.isoformat()}
     assert client.patch("/api/v1/brand/config", json=config, headers=tenant.auth).status_code == 200
     settle(platform, "onboarding")
@@ -192,7 +198,7 @@ def test_the_inactivity_job_cancels_the_closed_onboarding_s_application_and_the_
     request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
     first = client.post("/api/v1/borrower/applications", json=request, headers=auth)
     assert first.status_code == 201, first.text
-    later = date.today() + timedelta(days=3)
+    later = _today() + timedelta(days=3)
     config = {"auto_reject_inactive_users": True, "inactive_user_days": 1, "business_date": later.isoformat()}
     assert client.patch("/api/v1/brand/config", json=config, headers=tenant.auth).status_code == 200
     settle(platform, "onboarding")
@@ -293,9 +299,7 @@ def _disbursed(client: Any, platform: Any, tenant: Tenant, loan_id: UUID) -> Non
     loans.sign(tenant.brand_id, loan_id, "prov-r", now)
     loans.ready_for_disbursal(tenant.brand_id, loan_id, "acct-r")
     loans.initiate_disbursal(tenant.brand_id, loan_id, "IMPS", f"gw-{loan_id}")
-    settle(
-        platform, Loans.name, loans.confirm_disbursal(tenant.brand_id, loan_id, f"gw-{loan_id}", date.today()).position
-    )
+    settle(platform, Loans.name, loans.confirm_disbursal(tenant.brand_id, loan_id, f"gw-{loan_id}", _today()).position)
 
 
 def _being_repaid(
@@ -330,7 +334,7 @@ def test_a_borrower_who_repaid_applies_for_the_next_loan_on_a_brand_without_re_l
     "your next loan is a re-loan offer") and left with no way to apply. Now the status page says the loan is repaid
     and offers a new application at once, KYC on file, asking only for their bank data again (spec "Faster
     Processing"); a written-off borrower is still refused, saying why."""
-    _business_date(client, tenant, date.today())
+    _business_date(client, tenant, _today())
     session, auth, product, loan_id = _being_repaid(client, platform, tenant, sms)
     request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
     assert client.post("/api/v1/borrower/reapply", headers=auth).status_code == 409  # being repaid
@@ -379,7 +383,7 @@ def _repaid_with_an_offer(client: Any, platform: Any, tenant: Tenant, sms: SmsSi
     assert set_days.status_code == 200, set_days.text
     # the brand's today, as the statement's day is read (its timezone): by the server's UTC date, a run between 18:30
     # and 24:00 UTC gave the statement on the next IST day, only 30 days before the offer
-    today = business_date(datetime.now(UTC))
+    today = _today()
     _business_date(client, tenant, today)
     session, auth, product, loan_id = _being_repaid(client, platform, tenant, sms)
     _repaid_in_full(client, tenant, loan_id)

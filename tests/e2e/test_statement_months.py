@@ -39,7 +39,9 @@ def _months_back(count: int) -> list[str]:
     return months[::-1]
 
 
-THIS_MONTH = business_date(datetime.now(UTC)).strftime("%Y-%m")
+def _this_month() -> str:
+    """The brand's month now (read per test: a module constant went stale when a run crossed a month's end)."""
+    return business_date(datetime.now(UTC)).strftime("%Y-%m")
 
 
 def _events(dsn: str) -> int:
@@ -145,12 +147,12 @@ def test_the_checklist_shows_the_months_covered_the_gap_and_statements_without_m
     assert empty["required"] == required and empty["missing"] == required and empty["covered"] == []
     assert empty["months_required"] == 3 and empty["complete"] is False
 
-    answer = _staff_upload(client, tenant, customer, _pdf("1"), period_from=required[1], period_to=THIS_MONTH)
+    answer = _staff_upload(client, tenant, customer, _pdf("1"), period_from=required[1], period_to=_this_month())
     assert answer.status_code == 201, answer.text
     settle(platform, "documents")
     gap = client.get(url, headers=tenant.auth).json()["bank_statements"]
-    assert gap["covered"] == [*required[1:], THIS_MONTH] and gap["missing"] == [required[0]]
-    assert gap["summary"] == f"{required[1]}..{THIS_MONTH} (2 of 3 months); missing {required[0]}"
+    assert gap["covered"] == [*required[1:], _this_month()] and gap["missing"] == [required[0]]
+    assert gap["summary"] == f"{required[1]}..{_this_month()} (2 of 3 months); missing {required[0]}"
 
     _staff_upload(client, tenant, customer, _pdf("2"))
     rejected = _staff_upload(client, tenant, customer, _pdf("3"), period_from=required[0], period_to=required[0])
@@ -164,7 +166,7 @@ def test_the_checklist_shows_the_months_covered_the_gap_and_statements_without_m
     settle(platform, "documents")
     whole = client.get(url, headers=tenant.auth).json()["bank_statements"]
     assert whole["complete"] is True and whole["missing"] == []
-    assert whole["summary"].startswith(f"{required[0]}..{THIS_MONTH} (3 of 3 months)")
+    assert whole["summary"].startswith(f"{required[0]}..{_this_month()} (3 of 3 months)")
 
     assert (
         client.patch("/api/v1/brand/config", json={"bank_statement_months": 6}, headers=tenant.auth).status_code == 200
@@ -238,7 +240,7 @@ def test_another_brands_statement_counts_for_nothing(
 ) -> None:
     other = make_tenant(platform)
     theirs = _staff_upload(
-        client, other, _customer(client, other), _pdf("theirs"), period_from=_months_back(3)[0], period_to=THIS_MONTH
+        client, other, _customer(client, other), _pdf("theirs"), period_from=_months_back(3)[0], period_to=_this_month()
     )
     assert theirs.status_code == 201
     auth = _at_statement_step(client, sms, tenant)
@@ -342,12 +344,12 @@ def test_the_web_flow_asks_the_statements_months_and_shows_errors_at_the_fields(
         assert bad.status_code == 422 and 'id="error-period_from"' in bad.text and 'id="documents-error"' in bad.text
         good = web.post(
             documents,
-            data={"csrf_token": csrf, "kind": "bank_statement", "period_from": required[2], "period_to": THIS_MONTH},
+            data={"csrf_token": csrf, "kind": "bank_statement", "period_from": required[2], "period_to": _this_month()},
             files={"file": ("s.pdf", _pdf("docs good"), "application/pdf")},
         )
         assert good.status_code == 303, good.text
         settle(platform, "documents")
-        assert f'data-period="{required[2]}..{THIS_MONTH}"' in web.get(documents).text
+        assert f'data-period="{required[2]}..{_this_month()}"' in web.get(documents).text
     finally:
         web.__exit__(None, None, None)
 
@@ -361,7 +363,7 @@ def test_the_web_flow_asks_the_statements_months_and_shows_errors_at_the_fields(
     line = re.search(r'id="document-checklist-statement-months"[^>]*data-complete="(\w+)"[^>]*>([^<]+)<', card)
     assert line is not None, card
     assert line.group(1) == "true"
-    assert line.group(2) == f"Bank statements: {required[0]}..{THIS_MONTH} (3 of 3 months)"
+    assert line.group(2) == f"Bank statements: {required[0]}..{_this_month()} (3 of 3 months)"
 
 
 def test_a_brand_held_on_a_past_business_date_asks_the_statement_months_before_that_day(
