@@ -138,13 +138,11 @@ class CobStore:
         return _get(row, "day")
 
     def day(self, brand_id: UUID, business_date: date) -> CobDay | None:
-        """The run record of a date, if it was started."""
+        """The run record of a date, if it was started (unfinished: the work its partitions done so far committed)."""
         self.setup()
         with self.pool.connection() as conn:
             row = conn.execute(
-                "SELECT brand_id, business_date, state, partitions, loans, closed, penal_charged, transitions, "
-                "started_at, finished_at, quiet FROM ops.loan_cob_days WHERE brand_id = %s AND business_date = %s",
-                (brand_id, business_date),
+                f"{_DAY_SELECT} WHERE d.brand_id = %s AND d.business_date = %s", (brand_id, business_date)
             ).fetchone()
         return None if row is None else _day(row)
 
@@ -153,10 +151,7 @@ class CobStore:
         self.setup()
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT brand_id, business_date, state, partitions, loans, closed, penal_charged, transitions, "
-                "started_at, finished_at, quiet FROM ops.loan_cob_days WHERE brand_id = %s "
-                "ORDER BY business_date DESC LIMIT %s",
-                (brand_id, limit),
+                f"{_DAY_SELECT} WHERE d.brand_id = %s ORDER BY d.business_date DESC LIMIT %s", (brand_id, limit)
             ).fetchall()
         return [_day(row) for row in rows]
 
@@ -253,6 +248,25 @@ class CobStore:
             )
         return self.day(brand_id, business_date)
 
+
+#: A date's run record. A date not done yet (running, or its run failed and waits for a retry) has no totals of its
+#: own until `finish`: it shows those of its partitions done so far - the loans closed and charged by every worker
+#: that committed one (before, such a date said 0 loans closed, whatever its workers had closed and charged).
+_DAY_SELECT = (
+    "SELECT d.brand_id, d.business_date, d.state, d.partitions, "
+    "CASE WHEN d.state = 'done' THEN d.loans ELSE p.loans + d.quiet END AS loans, "
+    "CASE WHEN d.state = 'done' THEN d.closed ELSE p.closed END AS closed, "
+    "CASE WHEN d.state = 'done' THEN d.penal_charged ELSE p.penal_charged END AS penal_charged, "
+    "CASE WHEN d.state = 'done' THEN d.transitions ELSE p.transitions END AS transitions, "
+    "d.started_at, d.finished_at, d.quiet FROM ops.loan_cob_days d CROSS JOIN LATERAL ("
+    "SELECT coalesce(sum(q.loans), 0) AS loans, coalesce(sum(q.closed), 0) AS closed, "
+    "coalesce(sum(q.penal_charged), 0) AS penal_charged, "
+    "coalesce((SELECT jsonb_object_agg(k, n) FROM (SELECT key AS k, sum(value::int) AS n "
+    "FROM ops.loan_cob_partitions t, jsonb_each_text(t.transitions) WHERE t.brand_id = d.brand_id "
+    "AND t.business_date = d.business_date AND t.state = 'done' GROUP BY key) k), '{}') AS transitions "
+    "FROM ops.loan_cob_partitions q WHERE d.state <> 'done' AND q.brand_id = d.brand_id "
+    "AND q.business_date = d.business_date AND q.state = 'done') p"
+)
 
 _DAY_COLUMNS = ("brand_id", "business_date", "state", "partitions", "loans", "closed", "penal_charged", "transitions",
                 "started_at", "finished_at", "quiet")  # fmt: skip

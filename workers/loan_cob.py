@@ -11,7 +11,9 @@ record gets its totals and the brand's business date moves to the next day, as t
 of the slot's day, closing every date a scheduler outage missed; the brand's other runs meanwhile are dated the day
 it brings the brand to, and those reading loan positions wait for it: workers/scheduler.py). A rerun of a done date changes nothing;
 a run killed mid-date resumes with the partitions not done, and a loan closed before the kill is not charged twice
-(its close is idempotent per date) yet is counted in the date's record (`Loans.recorded_close`)."""
+(its close is idempotent per date) yet is counted in the date's record (`Loans.recorded_close`). A thread that fails
+stops the others after the partition each holds; the failed attempt counts every partition its threads committed,
+and its retry the rest (docs/loans.md, "COB failed in one thread")."""
 
 from __future__ import annotations
 
@@ -136,19 +138,27 @@ def _close_alone(loans: Loans, brand_id: UUID, loan_id: UUID, day: date) -> tupl
     raise AssertionError("unreachable")
 
 
-def drain(port: CobPort, brand_id: UUID, day: date, worker: str) -> Iterator[PartitionOutcome]:
-    """Claim and process partitions of the date until none is left (any number of workers may drain at once)."""
-    while (outcome := port.store.work(
+def drain(
+    port: CobPort, brand_id: UUID, day: date, worker: str, stop: threading.Event | None = None
+) -> Iterator[PartitionOutcome]:
+    """Claim and process partitions of the date until none is left (any number of workers may drain at once), or
+    until `stop` is set: the partition in hand is finished and committed, no other is claimed."""
+    while not (stop is not None and stop.is_set()) and (outcome := port.store.work(
         brand_id, day, worker, lambda ids: close_partition(port.loans, brand_id, day, ids)
     )) is not None:  # fmt: skip
         yield outcome
 
 
-def _work(port: CobPort, brand_id: UUID, day: date, name: str, outcomes: queue.Queue[object]) -> None:
+def _work(
+    port: CobPort, brand_id: UUID, day: date, name: str, outcomes: queue.Queue[object], stop: threading.Event
+) -> None:
+    """One thread of a run: each partition it commits goes to the run as it is committed; a failure stops the other
+    threads of the run after the partition they hold (the attempt fails and its retry claims the rest)."""
     try:
-        for outcome in drain(port, brand_id, day, name):
+        for outcome in drain(port, brand_id, day, name, stop):
             outcomes.put(outcome)
     except Exception as exc:  # noqa: BLE001 - handed to the run, which fails and is retried
+        stop.set()
         outcomes.put(exc)
     finally:
         outcomes.put(None)
@@ -193,6 +203,7 @@ def run_cob(port: CobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | Non
         started = datetime.now(UTC)
         port.store.plan(run.brand_id, day, started, run.settings.batch_size)
         outcomes: queue.Queue[object] = queue.Queue()
+        stop = threading.Event()
 
         tag = f"{os.getpid()}-{run.id}"
         # Each thread runs in a copy of this context: the run's actor (`job:loan-cob`) and trace (`job-run:<id>`)
@@ -200,25 +211,44 @@ def run_cob(port: CobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | Non
         threads = [
             threading.Thread(
                 target=contextvars.copy_context().run,
-                args=(_work, port, run.brand_id, day, f"{tag}-{n}", outcomes),
+                args=(_work, port, run.brand_id, day, f"{tag}-{n}", outcomes, stop),
                 daemon=True,
             )
             for n in range(workers)
         ]
         for thread in threads:
             thread.start()
-        running = len(threads)
-        while running:
-            item = outcomes.get()
-            if item is None:
-                running -= 1
-            elif isinstance(item, BaseException):
-                for thread in threads:
-                    thread.join()
-                raise item
-            elif isinstance(item, PartitionOutcome):
-                counts = BatchCounts(processed=item.loans, succeeded=item.closed, skipped=item.loans - item.closed)
-                yield counts, day.isoformat()
+        done = Counter[str]()
+        errors: list[Exception] = []
+        try:
+            # Every thread's partitions are the run's until every thread has ended - after a failure too: a thread
+            # that failed stops the others after the partition each holds, and what they commit meanwhile is this
+            # attempt's work (before, the run stopped reading at the first failure: the partitions the other threads
+            # committed after it were closed, charged and marked done, yet no attempt of the run ever counted them).
+            running = len(threads)
+            while running:
+                item = outcomes.get()
+                if item is None:
+                    running -= 1
+                elif isinstance(item, Exception):
+                    errors.append(item)
+                    log.warning("loan_cob.partition_failed", brand_id=str(run.brand_id), day=day.isoformat(),
+                                error=f"{type(item).__name__}: {item}")  # fmt: skip
+                elif isinstance(item, PartitionOutcome):
+                    done.update(partitions=1, loans=item.loans, closed=item.closed)
+                    counts = BatchCounts(processed=item.loans, succeeded=item.closed, skipped=item.loans - item.closed)
+                    yield counts, day.isoformat()
+        finally:
+            # The attempt is over (failed, or its caller stopped reading): no thread claims another partition.
+            stop.set()
+            for thread in threads:
+                thread.join()
+        if errors:
+            # No query here: the database may be what failed, and the run must record this error, not another.
+            log.warning("loan_cob.day_failed", brand_id=str(run.brand_id), day=day.isoformat(),
+                        partitions=done["partitions"], loans=done["loans"], closed=done["closed"],
+                        error=f"{type(errors[0]).__name__}: {errors[0]}")  # fmt: skip
+            raise errors[0]
         if port.store.pending(run.brand_id, day):
             raise RuntimeError(f"partitions of {day.isoformat()} are still held by another worker")
         record = port.store.finish(run.brand_id, day, datetime.now(UTC))
