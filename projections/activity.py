@@ -16,6 +16,7 @@ from psycopg import Connection
 from psycopg.types.json import Jsonb
 
 from domain.identity.brand import Brand
+from domain.jobs.queue import ManualRunQueue
 from domain.shared.aggregate import SECRET_FIELDS, DomainEvent
 from domain.shared.index import UniqueValue
 from domain.shared.values import company_code, records_named, withheld_across_companies
@@ -29,6 +30,10 @@ ACTIVITY_CURSOR = KeysetCursor(datetime, str, int, name="activity")
 
 #: The `source` of the operational actions' audit entries (`ops.activity`, adapters/ops_activity.py) in the trail.
 OPS_SOURCE = "ops"
+
+#: Events of aggregates that only enforce a rule over others' records - a unique value, the bound on a brand's queued
+#: manual runs of a job - have no rows: their owners' events tell the story (a run's own `Requested`).
+_UNLOGGED: tuple[type, ...] = (UniqueValue.Event, ManualRunQueue.Event)
 
 #: Event fields never copied into the activity log.
 _BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "actor", "trace_id", "originator_topic", "brand_id"}
@@ -135,9 +140,9 @@ class ActivityLog(Projection):
             self._stored = None
             yield Write(self._statement(_STORED_BRANDLESS, events_table), self._stored_params(positions))
 
-    @handles(UniqueValue.Event)
-    def _uniqueness(self, position: int, event: UniqueValue.Event) -> Iterable[Write]:
-        return ()  # Index aggregates only enforce uniqueness; their owner's events tell the story.
+    @handles(*_UNLOGGED)
+    def _unlogged(self, position: int, event: DomainEvent) -> Iterable[Write]:
+        return ()  # Index aggregates only enforce a rule (uniqueness, a bound); their owners' events tell the story.
 
     @handles(Brand.Created)
     def _brand_created(self, position: int, event: Brand.Created) -> Iterable[Change]:
@@ -255,7 +260,7 @@ def _row_constants(topic: str) -> dict[str, Any] | None:
         cls = resolve_topic(topic)
     except Exception:  # noqa: BLE001 - a class gone from the code: decoding fails too, and records the event as failed
         return None
-    if issubclass(cls, UniqueValue.Event) or issubclass(cls, Brand.Created) or cls.class_version != 1:
+    if issubclass(cls, _UNLOGGED) or issubclass(cls, Brand.Created) or cls.class_version != 1:
         return None
     aggregate, _, event_name = cls.__qualname__.rpartition(".")
     defaults = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -289,14 +289,20 @@ class JobRunQueries:
         return {r["brand_id"]: (r["id"], r["as_of"]) for r in rows}
 
     @contextmanager
-    def manual_request(self, brand_id: UUID, job_name: str, wait_seconds: float = 2.0) -> Iterator[int]:
-        """Hold the brand and job's manual-request lock and yield how many of its manual runs are waiting.
+    def manual_request(
+        self, brand_id: UUID, job_name: str, wait_seconds: float = 2.0
+    ) -> Iterator[Callable[[], list[UUID]]]:
+        """Hold the brand and job's manual-request lock while a manual run is recorded; yield what lists the manual
+        runs this read model shows waiting.
 
-        The lock lasts until the block ends: record the run and let this read model catch up inside it, and the
-        next request counts it. Requests of this process queue on a thread lock first, so waiters hold no pooled
-        connection (the holder needs a second one to wait for the read model); the holder then takes a transaction
-        advisory lock, for other processes. A request that cannot get the lock within `wait_seconds` gets
-        RunQueueFull (others are being recorded right now).
+        The bound on waiting runs is counted from the event store, in the save that records the run
+        (`Jobs.request_manual_run`), not here: this read model lags behind the runs, or stops with its projector. The
+        lock only keeps a burst of requests from racing to that save, where all but one would have to count again.
+        Requests of this process queue on a thread lock first, so waiters hold no pooled connection; the holder then
+        takes a transaction advisory lock, for other processes. A request that cannot get the lock within
+        `wait_seconds` gets RunQueueFull (others are being recorded right now). What it yields reads, on the lock's
+        connection, the runs listed as waiting: a hint for runs recorded before the queue was kept, which the jobs
+        context checks against the event store.
         """
         key = f"manual-run:{brand_id}:{job_name}"
         with self._guard:
@@ -311,12 +317,16 @@ class JobRunQueries:
                     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
                 except errors.LockNotAvailable:
                     raise busy from None
-                row = conn.execute(
-                    "SELECT count(*) AS queued FROM read.job_runs WHERE brand_id = %s AND job_name = %s "
-                    "AND trigger = 'manual' AND status IN ('requested', 'retrying')",
-                    (brand_id, job_name),
-                ).fetchone()
-                yield int(row["queued"]) if row else 0
+
+                def listed_waiting() -> list[UUID]:
+                    rows = conn.execute(
+                        "SELECT id FROM read.job_runs WHERE brand_id = %s AND job_name = %s "
+                        "AND trigger = 'manual' AND status IN ('requested', 'retrying')",
+                        (brand_id, job_name),
+                    ).fetchall()
+                    return [r["id"] for r in rows]
+
+                yield listed_waiting
         finally:
             local.release()
 

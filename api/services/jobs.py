@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import ClassVar
 from uuid import UUID
 
 import structlog
@@ -124,6 +125,9 @@ class RunsRequested:
 class ManualRuns:
     """Manual runs of any job, for the API and the portal alike."""
 
+    #: How long a request waits for the run history to show the runs it recorded.
+    SETTLE_SECONDS: ClassVar[float] = 5.0
+
     jobs: Jobs
     queries: JobRunQueries
     identity: Identity
@@ -146,20 +150,21 @@ class ManualRuns:
             return self._sync(Scope.of(brand_id, companies), actor, order)
         check_company_filter({**self.jobs.settings(brand_id, name).filters, **order.filters}, companies)
         as_of = order.as_of or self.identity.business_date(brand_id)
-        with self.queries.manual_request(brand_id, name) as waiting:
+        # The bound is counted from the event store as the run is recorded (`Jobs.request_manual_run`); the lock
+        # only spares a burst of requests from racing to that save.
+        with self.queries.manual_request(brand_id, name) as listed_waiting:
             result = self.jobs.request_manual_run(
                 brand_id,
                 name,
                 requested_by=actor,
                 as_of=as_of,
-                waiting=waiting,
                 variables=dict(order.variables),
                 filters=dict(order.filters),
                 batch_size=order.batch_size,
                 dry_run=order.dry_run,
+                listed_waiting=listed_waiting,
             )
-            # Inside the lock, so the next request counts this run.
-            self._settle(result.position)
+        self._settle(result.position)  # outside the lock: a lagging read model holds up no other request
         self.bell.ring()
         return RunsRequested([result.id], result.position)
 
@@ -195,7 +200,8 @@ class ManualRuns:
         return RunsRequested(started, self._settle(self.engine.head(Jobs.name)))
 
     def _settle(self, position: int) -> int:
-        """Let the run history catch up with `position` (the runs are then readable at their Location)."""
-        if not self.engine.wait_for(Jobs.name, position):
+        """Let the run history catch up with `position` (the runs are then readable at their Location), for at most
+        SETTLE_SECONDS: a lagging read model delays the answer, it does not change what was recorded."""
+        if not self.engine.wait_for(Jobs.name, position, timeout=self.SETTLE_SECONDS):
             log.warning("jobs.run_history_behind", position=position)
         return position

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -12,19 +12,18 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.jobs.job import (
-    MAX_QUEUED_MANUAL_RUNS,
-    QUEUE_RETRY_AFTER,
     BatchCounts,
     JobConfiguration,
     JobNotFound,
     JobRun,
     JobRunNotFound,
     JobSettings,
-    RunQueueFull,
+    RunStatus,
     check_as_of,
 )
+from domain.jobs.queue import ENDED, ManualRunQueue, queue_id
 from domain.shared.aggregate import with_id
-from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication, retried
 from domain.shared.errors import InvalidValue, NotPermitted
 
 _RUN_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/job-run")
@@ -263,6 +262,45 @@ class Jobs(ContextApplication):
         business of the brand, under way when this scheduled run is asked for: the run may be dated up to the date
         that close brings the business date to (its as-of + 1), the brand's date once it has ended.
         """
+        run = self._prepared_run(
+            brand_id,
+            job_name,
+            trigger=trigger,
+            requested_by=requested_by,
+            as_of=as_of,
+            variables=variables,
+            filters=filters,
+            batch_size=batch_size,
+            scheduled_for=scheduled_for,
+            run_id=run_id,
+            dry_run=dry_run,
+            catching_up=catching_up,
+            closing_run=closing_run,
+            company=company,
+        )
+        if scheduled_for is not None and self.find(run.id) is not None:
+            return CommandResult(id=run.id, position=0, changed=False)
+        return self.commit(run)
+
+    def _prepared_run(
+        self,
+        brand_id: UUID,
+        job_name: str,
+        *,
+        trigger: str,
+        requested_by: str,
+        as_of: date,
+        variables: dict[str, str] | None,
+        filters: dict[str, str] | None,
+        batch_size: int | None,
+        scheduled_for: datetime | None,
+        run_id: UUID | None,
+        dry_run: bool,
+        catching_up: bool,
+        closing_run: UUID | None,
+        company: str | None,
+    ) -> JobRun:
+        """The run `request_run` asks for, checked and not yet saved (a scheduled run's id derives from its slot)."""
         definition = self.definition(job_name)
         if dry_run and not definition.dry_run:
             raise InvalidValue("dry_run", f"{job_name} cannot do a dry run: it cannot work without writing")
@@ -293,9 +331,7 @@ class Jobs(ContextApplication):
         run_id = run_id or uuid4()
         if scheduled_for is not None:
             run_id = uuid5(_RUN_NAMESPACE, f"{brand_id}:{job_name}:{scheduled_for.isoformat()}")
-            if self.find(run_id) is not None:
-                return CommandResult(id=run_id, position=0, changed=False)
-        run = with_id(
+        run: JobRun = with_id(
             JobRun,
             run_id,
             brand_id=brand_id,
@@ -308,7 +344,7 @@ class Jobs(ContextApplication):
             dry_run=dry_run,
             company=company,
         )
-        return self.commit(run)
+        return run
 
     def _closing_reaches(self, brand_id: UUID, closing_run: UUID, scheduled_for: datetime | None) -> date:
         """The business date the close of business `closing_run` brings the brand to (the day after its as-of)."""
@@ -327,34 +363,66 @@ class Jobs(ContextApplication):
         *,
         requested_by: str,
         as_of: date,
-        waiting: int,
         variables: dict[str, str] | None = None,
         filters: dict[str, str] | None = None,
         batch_size: int | None = None,
         dry_run: bool = False,
+        listed_waiting: Callable[[], Iterable[UUID]] | None = None,
     ) -> CommandResult:
-        """A person's run of a job; RunQueueFull (429) when `waiting` of the brand's manual runs of it are already
-        queued and that is the bound (the caller counts them under a lock, so concurrent requests cannot overshoot)."""
+        """A person's run of a job; RunQueueFull (429) when MAX_QUEUED_MANUAL_RUNS of the brand's manual runs of it
+        are already waiting (requested or retrying), and nothing is recorded.
+
+        The waiting runs are counted from the event store - the brand's `ManualRunQueue` of the job and the statuses
+        of its runs - never from the run history, which lags behind the runs or stops with its projector; the run is
+        recorded with its admission to the queue in one save, so concurrent requests cannot overshoot (the loser of a
+        race counts again). `listed_waiting`: the runs a read model lists as waiting, asked only when the queue is
+        first opened, for manual runs recorded before queues were kept (each checked against the event store).
+        """
         self.definition(job_name)
-        if waiting >= MAX_QUEUED_MANUAL_RUNS:
-            raise RunQueueFull(
-                f"{waiting} manual runs of {job_name} are already waiting for this brand (at most "
-                f"{MAX_QUEUED_MANUAL_RUNS}); try again once one has started",
-                retry_after=QUEUE_RETRY_AFTER,
-                queued=waiting,
-                limit=MAX_QUEUED_MANUAL_RUNS,
+
+        def admit() -> CommandResult:
+            found = self.find_latest(queue_id(brand_id, job_name))
+            if isinstance(found, ManualRunQueue):
+                queue = found
+            else:
+                earlier = self._unended_manual_runs(brand_id, job_name, listed_waiting() if listed_waiting else ())
+                queue = ManualRunQueue.open(brand_id, job_name, earlier)
+            run_id = uuid4()
+            queue.admit(run_id, self._statuses(queue.runs))
+            run = self._prepared_run(
+                brand_id,
+                job_name,
+                trigger="manual",
+                requested_by=requested_by,
+                as_of=as_of,
+                variables=variables,
+                filters=filters,
+                batch_size=batch_size,
+                scheduled_for=None,
+                run_id=run_id,
+                dry_run=dry_run,
+                catching_up=False,
+                closing_run=None,
+                company=None,
             )
-        return self.request_run(
-            brand_id,
-            job_name,
-            trigger="manual",
-            requested_by=requested_by,
-            as_of=as_of,
-            variables=variables,
-            filters=filters,
-            batch_size=batch_size,
-            dry_run=dry_run,
-        )
+            return self.commit(run, queue)
+
+        return retried(admit, attempts=3)
+
+    def _statuses(self, run_ids: Sequence[UUID]) -> dict[UUID, RunStatus]:
+        """The status of each of the runs now, from the event store (a run not found is left out)."""
+        return {run_id: run.status for run_id, run in self.find_many(run_ids).items() if isinstance(run, JobRun)}
+
+    def _unended_manual_runs(self, brand_id: UUID, job_name: str, listed: Iterable[UUID]) -> list[UUID]:
+        """Of the `listed` runs, the brand's manual runs of the job that have not ended, as the event store has them."""
+        found = self.find_many(list(dict.fromkeys(listed)))
+        return [
+            run.id
+            for run in found.values()
+            if isinstance(run, JobRun)
+            and (run.brand_id, run.job_name, run.trigger) == (brand_id, job_name, "manual")
+            and run.status not in ENDED
+        ]
 
     def lane(self, job_name: str) -> str:
         """The lane a job's runs queue in (its own name for a job no longer registered)."""

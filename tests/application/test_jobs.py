@@ -297,22 +297,79 @@ def test_a_scheduled_slot_makes_one_run_however_often_it_is_requested(jobs: Jobs
 
 
 def test_a_manual_run_is_refused_at_the_queue_bound_and_records_nothing(jobs: Jobs) -> None:
-    admitted = jobs.request_manual_run(
-        BRAND, "nightly", requested_by="staff:t", as_of=TODAY, waiting=MAX_QUEUED_MANUAL_RUNS - 1
-    )
-    run = jobs.run(BRAND, admitted.id)
+    admitted = [
+        jobs.request_manual_run(BRAND, "nightly", requested_by="staff:t", as_of=TODAY)
+        for _ in range(MAX_QUEUED_MANUAL_RUNS)
+    ]
+    run = jobs.run(BRAND, admitted[0].id)
     assert (run.trigger, run.requested_by) == ("manual", "staff:t")
     before = _recorded(jobs)
     with pytest.raises(RunQueueFull) as refused:
-        jobs.request_manual_run(BRAND, "nightly", requested_by="staff:t", as_of=TODAY, waiting=MAX_QUEUED_MANUAL_RUNS)
+        jobs.request_manual_run(BRAND, "nightly", requested_by="staff:t", as_of=TODAY)
     assert refused.value.retry_after == QUEUE_RETRY_AFTER
     assert refused.value.details == {"queued": MAX_QUEUED_MANUAL_RUNS, "limit": MAX_QUEUED_MANUAL_RUNS}
     assert _recorded(jobs) == before
+    # Each brand and job has its own queue.
+    assert jobs.request_manual_run(OTHER, "nightly", requested_by="staff:t", as_of=TODAY).changed
+    assert jobs.request_manual_run(BRAND, "closing", requested_by="staff:t", as_of=TODAY).changed
+
+
+def test_the_queue_bound_counts_the_runs_waiting_now_as_the_runs_have_them(jobs: Jobs) -> None:
+    admitted = [
+        jobs.request_manual_run(BRAND, "nightly", requested_by="staff:t", as_of=TODAY).id
+        for _ in range(MAX_QUEUED_MANUAL_RUNS)
+    ]
+    started = jobs.start_attempt(admitted[0], "w1")  # running: no longer waiting, room for one
+    jobs.request_manual_run(BRAND, "nightly", requested_by="staff:t", as_of=TODAY)
+    jobs.fail_attempt(started, "boom")  # retrying: waiting again
+    with pytest.raises(RunQueueFull) as refused:
+        jobs.request_manual_run(BRAND, "nightly", requested_by="staff:t", as_of=TODAY)
+    assert refused.value.details["queued"] == MAX_QUEUED_MANUAL_RUNS + 1
+    for run_id in admitted[1:3]:
+        jobs.succeed(jobs.start_attempt(run_id, "w1"))
+    jobs.request_manual_run(BRAND, "nightly", requested_by="staff:t", as_of=TODAY)
+    with pytest.raises(RunQueueFull):
+        jobs.request_manual_run(BRAND, "nightly", requested_by="staff:t", as_of=TODAY)
+
+
+def test_a_refused_manual_run_is_refused_before_its_request_is_checked_and_an_invalid_one_is_not_queued(
+    jobs: Jobs,
+) -> None:
+    for _ in range(MAX_QUEUED_MANUAL_RUNS - 1):
+        jobs.request_manual_run(BRAND, "nightly", requested_by="staff:t", as_of=TODAY)
+    with pytest.raises(InvalidInput):  # after the business date: refused, and takes no place in the queue
+        jobs.request_manual_run(BRAND, "nightly", requested_by="staff:t", as_of=TODAY + timedelta(days=1))
+    jobs.request_manual_run(BRAND, "nightly", requested_by="staff:t", as_of=TODAY)
+    with pytest.raises(RunQueueFull):
+        jobs.request_manual_run(BRAND, "nightly", requested_by="staff:t", as_of=TODAY + timedelta(days=1))
+
+
+def test_manual_runs_recorded_before_the_queue_was_kept_count_once_the_event_store_confirms_them(jobs: Jobs) -> None:
+    # Runs asked for by hand before queues were kept: found through a read model's list, each checked in the store.
+    earlier = [
+        jobs.request_run(BRAND, "nightly", trigger="manual", requested_by="staff:t", as_of=TODAY).id for _ in range(3)
+    ]
+    jobs.succeed(jobs.start_attempt(earlier[0], "w1"))  # ended: the list is stale about it
+    scheduled = jobs.request_run(
+        BRAND,
+        "nightly",
+        trigger="schedule",
+        requested_by="scheduler",
+        as_of=TODAY,
+        scheduled_for=datetime(2026, 11, 30, 2, 30),
+    ).id
+    other_brand = jobs.request_run(OTHER, "nightly", trigger="manual", requested_by="staff:t", as_of=TODAY).id
+    listed = [*earlier, scheduled, other_brand, uuid.uuid4()]
+    for _ in range(MAX_QUEUED_MANUAL_RUNS - 2):  # the two earlier runs still waiting take their places
+        jobs.request_manual_run(BRAND, "nightly", requested_by="staff:t", as_of=TODAY, listed_waiting=lambda: listed)
+    with pytest.raises(RunQueueFull) as refused:
+        jobs.request_manual_run(BRAND, "nightly", requested_by="staff:t", as_of=TODAY, listed_waiting=lambda: listed)
+    assert refused.value.details["queued"] == MAX_QUEUED_MANUAL_RUNS
 
 
 def test_a_manual_run_of_an_unregistered_job_is_not_found_before_the_bound_is_counted(jobs: Jobs) -> None:
     with pytest.raises(JobNotFound):
-        jobs.request_manual_run(BRAND, "nope", requested_by="staff:t", as_of=TODAY, waiting=MAX_QUEUED_MANUAL_RUNS)
+        jobs.request_manual_run(BRAND, "nope", requested_by="staff:t", as_of=TODAY)
 
 
 # Attempts, batches, retries, outcome --------------------------------------------------------------------------------

@@ -6,7 +6,18 @@ from typing import Any
 
 import pytest
 
-from domain.jobs.job import BatchCounts, IncoherentCounts, JobRun, JobSettings, RunStatus, check_as_of, check_cron
+from domain.jobs.job import (
+    MAX_QUEUED_MANUAL_RUNS,
+    BatchCounts,
+    IncoherentCounts,
+    JobRun,
+    JobSettings,
+    RunQueueFull,
+    RunStatus,
+    check_as_of,
+    check_cron,
+)
+from domain.jobs.queue import ManualRunQueue, queue_id
 from domain.shared.aggregate import with_id
 from domain.shared.errors import Conflict, InvalidInput, InvalidValue
 
@@ -209,3 +220,37 @@ def test_a_schedule_is_kept_as_it_is_read_without_the_spaces_around_it() -> None
     assert JobSettings(cron="@daily ").checked().cron == "@daily"
     assert JobSettings(cron="  30 2 * * *  ").checked().cron == "30 2 * * *"
     assert JobSettings(cron="30 2 * * *").checked().cron == "30 2 * * *"
+
+
+# The queue of a brand's manual runs of a job ----------------------------------------------------------------------
+
+
+def test_a_manual_run_queue_admits_while_fewer_than_the_bound_wait_and_counts_retrying_runs_as_waiting() -> None:
+    brand = uuid.uuid4()
+    queue = ManualRunQueue.open(brand, "x")
+    assert queue.id == queue_id(brand, "x") != queue_id(brand, "y") != queue_id(uuid.uuid4(), "x")
+    runs = [uuid.uuid4() for _ in range(MAX_QUEUED_MANUAL_RUNS)]
+    for run_id in runs:
+        queue.admit(run_id, dict.fromkeys(queue.runs, RunStatus.REQUESTED))
+    with pytest.raises(RunQueueFull) as full:
+        queue.admit(uuid.uuid4(), dict.fromkeys(runs, RunStatus.REQUESTED))
+    assert full.value.details == {"queued": MAX_QUEUED_MANUAL_RUNS, "limit": MAX_QUEUED_MANUAL_RUNS}
+
+    statuses = {**dict.fromkeys(runs, RunStatus.REQUESTED), runs[0]: RunStatus.RUNNING}
+    queue.admit(newest := uuid.uuid4(), statuses)  # a started run makes room, and stays (it may wait again)
+    assert queue.runs == [*runs, newest]
+    statuses |= {runs[0]: RunStatus.RETRYING, newest: RunStatus.REQUESTED}
+    assert queue.waiting(statuses) == MAX_QUEUED_MANUAL_RUNS + 1
+    with pytest.raises(RunQueueFull):
+        queue.admit(uuid.uuid4(), statuses)
+
+
+def test_ended_runs_and_runs_not_found_leave_the_manual_run_queue_at_the_next_admission() -> None:
+    earlier = [uuid.uuid4() for _ in range(4)]
+    queue = ManualRunQueue.open(uuid.uuid4(), "x", earlier)
+    statuses = {earlier[0]: RunStatus.SUCCEEDED, earlier[1]: RunStatus.FAILED, earlier[2]: RunStatus.RUNNING}
+    queue.admit(newest := uuid.uuid4(), statuses)
+    assert queue.runs == [earlier[2], newest]
+    admitted = queue.collect_events()[-1]
+    assert isinstance(admitted, ManualRunQueue.RunAdmitted)
+    assert (admitted.run_id, admitted.ended) == (newest, [earlier[0], earlier[1], earlier[3]])
