@@ -185,7 +185,7 @@ class DecisionUseCases:
                        any_sanction=any_sanction)  # fmt: skip
         result = self.commit(loan)
         if whom is SendBackTo.BORROWER and self.contact is not None:
-            self.contact.sent_back(brand_id, loan.customer_id, loan.loan_number, why, which)
+            self.contact.sent_back(brand_id, loan.customer_id, loan.loan_number, why, which, loan.id)
         return result
 
     def escalate(

@@ -89,10 +89,16 @@ class BorrowerContact(Protocol):
     logged, the decision stands."""
 
     def sent_back(
-        self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str, step: str | None = None
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        loan_number: str,
+        reason: str,
+        step: str | None = None,
+        loan_id: UUID | None = None,
     ) -> None:
         """The CX sent the application back to the borrower for documents or information (`reason`); `step` is the
-        funnel step to do again (None: the submitted step)."""
+        funnel step to do again (None: the submitted step); `loan_id` the application's id."""
         ...
 
     def rejected(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:

@@ -33,7 +33,7 @@ from domain.onboarding.account import (
     wrong_code,
 )
 from domain.onboarding.attribution import Attribution
-from domain.onboarding.funnel import CLOSED_ONBOARDING, Funnel, FunnelStatus, LinkedBy
+from domain.onboarding.funnel import CLOSED_ONBOARDING, RELOAN_OFFER_ID, Funnel, FunnelStatus, LinkedBy
 from domain.onboarding.parties import (
     AppliedLoan,
     BorrowerPrincipal,
@@ -82,6 +82,13 @@ def taken_for_borrower(exc: DuplicateCustomer) -> Conflict:
     or the value (the refusal staff get names them)."""
     field = str(exc.details.get("field") or "pan")
     return Conflict(f"this {field} is already registered with another account; contact us", field=field)
+
+
+def _send_back_reason(reason: str) -> str:
+    """A send back's reason, checked (422 naming `reason` under 3 visible characters)."""
+    return clean_text(
+        reason, "reason", multiline=True, min_visible=MIN_REASON, missing="give a reason (at least 3 characters)"
+    )
 
 
 class Onboarding(ContextApplication):
@@ -490,7 +497,7 @@ class Onboarding(ContextApplication):
             return AppliedLoan(current, earlier["loan_number"], 0)
         if funnel.customer_id is None:  # the personal step makes the record; a brand may have made it optional
             raise Conflict("finish the personal step first", next_step=Step.PERSONAL.value)
-        if current is not None and earlier is not None and earlier.get("reloan_offer_id"):
+        if current is not None and earlier is not None and earlier.get(RELOAN_OFFER_ID):
             raise Conflict(  # the offer's terms are what was offered: the borrower gives their data, then submits
                 f"application {earlier.get('loan_number')} is the re-loan offer you accepted: its amount and tenure "
                 "are the offer's; give your latest income and bank statement, then submit it",
@@ -655,10 +662,7 @@ class Onboarding(ContextApplication):
             rules, now = self.brands.rules(brand_id), self.clock.now()
             if not self._offer_asks_again(funnel, rules, now):
                 return None
-            asked = self.loans.request(brand_id, loan_id)
-            if asked is None:  # gone between the two reads (it never is: applications are not deleted)
-                raise ApplicationNotFound(f"application {loan_id} not found", id=str(loan_id))
-            request = {**asked.details(), "reloan_offer_id": str(offer_id), "application_id": str(loan_id)}
+            request = self._offer_request(brand_id, loan_id, offer_id)
             funnel.take_offer(rules, now, request, REFRESHED, self._last_application(funnel))
             try:
                 self.commit(funnel)
@@ -668,6 +672,48 @@ class Onboarding(ContextApplication):
             else:
                 return next((s for s in rules.required() if s not in funnel.done), Step.SUBMITTED)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _offer_request(self, brand_id: UUID, loan_id: UUID, offer_id: UUID) -> dict[str, Any]:
+        """The loan request step's details of the application the re-loan offer `offer_id` started (its product,
+        amount, tenure and number, the offer's id and the application's)."""
+        asked = self.loans.request(brand_id, loan_id)
+        if asked is None:  # gone between the two reads (it never is: applications are not deleted)
+            raise ApplicationNotFound(f"application {loan_id} not found", id=str(loan_id))
+        return {**asked.details(), RELOAN_OFFER_ID: str(offer_id), "application_id": str(loan_id)}
+
+    def send_back_reloan(
+        self, brand_id: UUID, customer_id: UUID, loan_id: UUID, offer_id: UUID, step: Step, reason: str
+    ) -> CommandResult:
+        """The loans context sent back to the borrower the application their acceptance of the re-loan offer
+        `offer_id` started, `step` to do again (the submitted step: submit it again). No step of a funnel made that
+        application (it went to the BRE at once, KYC on file), so no funnel of it was there to reopen and the borrower
+        was left with an application waiting for them and nothing to act on. The funnel of the record's own phone
+        (the borrower who sees the record and its offers, `record_shown`) is opened for it, as `ask_again_for_reloan`
+        opens it - its loan request that application, the offer's terms kept - with `step` sent back and the reason
+        (`Funnel.take_offer_sent_back`): their `me` shows it, they redo the step and submit the same application.
+        A funnel whose application it is already (the brand asked again for bank data on accepting) reopens the step
+        as any send back does. 404 when the record's borrower never signed in or the application is not theirs;
+        409 when their funnel is in progress with another application, or for a step it cannot reopen (not done,
+        the mobile step, the offer's loan request: the caller falls back to the submitted step). Nothing is
+        recorded on a refusal; a change saved on the funnel meanwhile is retried on its latest version."""
+        why = " ".join(_send_back_reason(reason).split())[:500]
+
+        def reopen() -> CommandResult:
+            record = self.customers.get(brand_id, customer_id)
+            phone = getattr(record, "phone", None)
+            if not phone:
+                raise BorrowerNotFound("the borrower has no phone to sign in with", customer_id=str(customer_id))
+            funnel = self.funnel(brand_id, funnel_id(account_id(brand_id, phone)))
+            self.require_own_application(funnel, loan_id)  # the record's, so shown to them: the phone is its own
+            rules, now = self.brands.rules(brand_id), self.clock.now()
+            if self._current_application(funnel) == loan_id:  # the funnel's own application: an ordinary send back
+                funnel.reopen(step, why, rules, now)
+            else:
+                request = self._offer_request(brand_id, loan_id, offer_id)
+                funnel.take_offer_sent_back(rules, now, request, step, why, self._last_application(funnel))
+            return self.commit(funnel)
+
+        return retried(reopen, SAVE_ATTEMPTS)
 
     def reloan_asks_again(self, funnel: Funnel) -> bool:
         """Whether accepting a re-loan offer now would ask the funnel's borrower for their income and bank statement
@@ -785,13 +831,7 @@ class Onboarding(ContextApplication):
                     "page, which reopens the step",
                     status=str(funnel.status),
                 )
-            why = clean_text(
-                reason,
-                "reason",
-                multiline=True,
-                min_visible=MIN_REASON,
-                missing="give a reason (at least 3 characters)",
-            )
+            why = _send_back_reason(reason)
             funnel.reopen(step, " ".join(why.split())[:500], self.brands.rules(brand_id), self.clock.now())
             return self.commit(funnel)
 

@@ -22,6 +22,14 @@ from domain.shared.errors import Conflict
 #: actor being the close's: the loans context's record of which cancels were a close's, by which the reconciliation
 #: finds a funnel left open over one (`OnboardingQueries.unfinished_closes`, `Onboarding.finish_close`).
 CLOSED_ONBOARDING = "the onboarding was closed: "
+#: The loan request detail naming the re-loan offer whose application the funnel's loan request is
+#: (`Funnel.take_offer`): its product, amount and tenure are the offer's, not the borrower's to redo.
+RELOAN_OFFER_ID = "reloan_offer_id"
+#: Why a re-loan offer's loan request is not sent back (the borrower could never redo it, so never submit again).
+OFFER_REQUEST_KEPT = (
+    "the loan request is the re-loan offer the borrower accepted: its amount and tenure are the offer's and the "
+    "borrower cannot redo it; send back the submitted step with what you need"
+)
 
 
 class FunnelStatus(StrEnum):
@@ -232,13 +240,16 @@ class Funnel(Aggregate):
     def reopen(self, step: Step, reason: str, rules: FunnelRules, at: datetime) -> None:
         """Send a done step back to the borrower. A submitted funnel reopens too when its application is sent back to
         the borrower (the loans context's send back): the step - or the submitted step itself - is to do again, and
-        the borrower submits the same application again."""
+        the borrower submits the same application again. A re-loan offer's loan request is not sent back (409
+        `OFFER_REQUEST_KEPT`): the borrower cannot redo it (`Onboarding.apply`), so could never submit again."""
         if self.status is FunnelStatus.REJECTED:
             self._require_open()
         if self.status is not FunnelStatus.COMPLETED and step is Step.SUBMITTED:
             raise Conflict("the submitted step is not done, so it cannot be sent back", step=step.value)
         if step not in self.done or step is Step.MOBILE:
             raise Conflict(f"the {step.value} step is not done, so it cannot be sent back", step=step.value)
+        if step is Step.LOAN_REQUEST and (self.details.get(Step.LOAN_REQUEST) or {}).get(RELOAN_OFFER_ID):
+            raise Conflict(OFFER_REQUEST_KEPT, step=step.value)
         done = {s: t for s, t in self.done.items() if s not in (step, Step.SUBMITTED)}
         upcoming = next((s for s in rules.required() if s not in done), None)
         self._step_reopened(step=step, reason=reason, at=at, next_step=upcoming)
@@ -343,6 +354,32 @@ class Funnel(Aggregate):
             loan_request=loan_request,
         )
 
+    def take_offer_sent_back(
+        self,
+        rules: FunnelRules,
+        at: datetime,
+        loan_request: dict[str, Any],
+        step: Step,
+        reason: str,
+        previous: UUID | None,
+    ) -> None:
+        """Open a finished funnel for the application a re-loan offer the borrower accepted started, which the loans
+        context has sent back to them: no step of the funnel made that application (it went to the BRE at once), so
+        the funnel takes it as its loan request (`loan_request`, as `take_offer` records it) and `step` is sent back
+        with the reason, as `reopen` sends back a step of the funnel's own application; the submitted step then
+        submits that application again. `step` is a done step, or the submitted step; not the mobile step, nor the
+        loan request (the offer's: `OFFER_REQUEST_KEPT`). Refused (409) before anything is recorded."""
+        if self.status is FunnelStatus.IN_PROGRESS:
+            raise Conflict("your onboarding is in progress: continue it", status=self.status.value)
+        if step is Step.LOAN_REQUEST:
+            raise Conflict(OFFER_REQUEST_KEPT, step=step.value)
+        if step is Step.MOBILE or (step is not Step.SUBMITTED and step not in self.done):
+            raise Conflict(f"the {step.value} step is not done, so it cannot be sent back", step=step.value)
+        self.take_offer(rules, at, loan_request, (), previous)
+        done = {s: t for s, t in self.done.items() if s not in (step, Step.SUBMITTED)}
+        upcoming = next((s for s in rules.required() if s not in done), None)
+        self._step_reopened(step=step, reason=reason, at=at, next_step=upcoming)
+
     @event(Restarted)
     def _restarted(
         self,
@@ -369,4 +406,4 @@ class Funnel(Aggregate):
         self.restarts += 1
 
 
-__all__ = ["CLOSED_ONBOARDING", "STEPS", "Funnel", "FunnelStatus", "LinkedBy"]
+__all__ = ["CLOSED_ONBOARDING", "OFFER_REQUEST_KEPT", "RELOAN_OFFER_ID", "STEPS", "Funnel", "FunnelStatus", "LinkedBy"]

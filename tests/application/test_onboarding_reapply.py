@@ -540,3 +540,96 @@ def test_a_statement_recorded_before_its_business_date_was_kept_is_dated_by_its_
     assert funnel.given_on(Step.BANK_STATEMENT, "Asia/Kolkata") == TODAY + timedelta(days=1)
     assert funnel.given_on(Step.BANK_STATEMENT, "UTC") == TODAY
     assert funnel.given_on(Step.SUBMITTED, "Asia/Kolkata") is None
+
+
+def _submitted_reloan(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID, uuid.UUID]:
+    """A borrower whose first loan was repaid and whose accepted re-loan offer's application went to the BRE at once
+    (the brand does not ask again for bank data), now pending: the borrower, their record, the application and the
+    offer."""
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    first = app.apply(BRAND, borrower, REQUEST)
+    app.submit_application(BRAND, borrower, first.id)
+    desk.set_status(first.id, "completed")
+    customer = app.funnel(BRAND, borrower).customer_id
+    assert customer is not None
+    offered, offer = uuid.uuid4(), uuid.uuid4()
+    desk.loans[offered], desk.numbers[offered] = (customer, "onboarding"), "DEMO-L-000009"
+    desk.requests[offered] = (AGAIN.product_id, Decimal("33000"), 6, None)
+    assert app.ask_again_for_reloan(BRAND, borrower, offered, offer) is None  # submitted at once
+    app.submit_reloan(BRAND, borrower, offered)
+    assert desk.loans[offered][1] == "pending" and app.application_id(BRAND, borrower) == first.id
+    desk.set_status(offered, "onboarding")  # the CX sent it back to the borrower
+    return borrower, customer, offered, offer
+
+
+def test_a_re_loan_sent_back_opens_the_borrower_s_funnel_for_it_and_they_submit_it_again(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    """No funnel step made the offer's application (it went to the BRE at once), so a send back found nothing to
+    reopen and the borrower nothing to act on: the funnel of the record's phone is opened for it, the offer's
+    application its loan request, the submitted step sent back with the reason; they submit that application."""
+    borrower, customer, offered, offer = _submitted_reloan(app, outbox, clock, brands, desk)
+    app.send_back_reloan(BRAND, customer, offered, offer, Step.SUBMITTED, "  upload your\nlast payslips ")
+
+    state = app.state(BRAND, borrower)
+    assert (state.status, state.next_step) == (FunnelStatus.IN_PROGRESS, Step.SUBMITTED)
+    assert next(s for s in state.steps if s.step is Step.SUBMITTED).sent_back == "upload your last payslips"
+    funnel = app.funnel(BRAND, borrower)
+    assert set(KYC_STEPS) | {Step.LOAN_REQUEST} <= set(funnel.done)
+    assert app.application_id(BRAND, borrower) == offered
+    assert funnel.details[Step.LOAN_REQUEST] == {
+        "product_id": str(AGAIN.product_id), "amount": "33000.00", "tenure": 6, "coupon_code": None,
+        "loan_number": "DEMO-L-000009", "reloan_offer_id": str(offer), "application_id": str(offered),
+    }  # fmt: skip
+    assert app.funnel_loan_number(BRAND, borrower) == "DEMO-L-000009"  # a later send back finds it as any other
+    with pytest.raises(Conflict, match="is the re-loan offer you accepted"):  # its terms are the offer's
+        app.apply(BRAND, borrower, AGAIN)
+    app.submit_application(BRAND, borrower, offered)
+    assert desk.loans[offered][1] == "pending" and app.state(BRAND, borrower).status is FunnelStatus.COMPLETED
+
+    desk.set_status(offered, "onboarding")  # sent back again: now the funnel's own application, reopened as such
+    app.send_back_reloan(BRAND, customer, offered, offer, Step.BANK_STATEMENT, "the statement is unreadable")
+    state = app.state(BRAND, borrower)
+    assert state.next_step is Step.BANK_STATEMENT and app.application_id(BRAND, borrower) == offered
+    assert next(s for s in state.steps if s.step is Step.BANK_STATEMENT).sent_back == "the statement is unreadable"
+
+
+def test_a_re_loan_sent_back_at_a_step_the_borrower_cannot_redo_is_refused_and_records_nothing(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    """The offer's loan request (its terms are the offer's), the mobile step and a step never done are refused (409,
+    the caller falls back to the submitted step); another borrower's application is a 404; a funnel in progress with
+    another application of theirs is left as it is (409)."""
+    borrower, customer, offered, offer = _submitted_reloan(app, outbox, clock, brands, desk)
+    version = app.funnel(BRAND, borrower).version
+    for step in (Step.LOAN_REQUEST, Step.MOBILE, Step.EMPLOYMENT, Step.SELFIE):
+        with pytest.raises(Conflict):
+            app.send_back_reloan(BRAND, customer, offered, offer, step, "please do this again")
+    with pytest.raises(InvalidInput):  # no reason
+        app.send_back_reloan(BRAND, customer, offered, offer, Step.SUBMITTED, " ")
+    stranger = uuid.uuid4()
+    desk.loans[stranger], desk.numbers[stranger] = (uuid.uuid4(), "onboarding"), "DEMO-L-000010"
+    desk.requests[stranger] = desk.requests[offered]
+    with pytest.raises(ApplicationNotFound):
+        app.send_back_reloan(BRAND, customer, stranger, offer, Step.SUBMITTED, "please do this again")
+    assert app.funnel(BRAND, borrower).version == version
+
+    # The ask-again path's funnel points at the offer's application: its loan request is not sent back either.
+    app.send_back_reloan(BRAND, customer, offered, offer, Step.BANK_STATEMENT, "the statement is unreadable")
+    with pytest.raises(Conflict, match="re-loan offer"):
+        app.send_back(BRAND, borrower, Step.LOAN_REQUEST, "change the amount")
+
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A3"))
+    app.submit_application(BRAND, borrower, offered)
+    desk.set_status(offered, "completed")
+    app.reapply(BRAND, borrower)  # a new application of their own, in progress
+    third = uuid.uuid4()
+    desk.loans[third], desk.numbers[third] = (customer, "onboarding"), "DEMO-L-000011"
+    desk.requests[third] = desk.requests[offered]
+    version = app.funnel(BRAND, borrower).version
+    with pytest.raises(Conflict, match="in progress"):
+        app.send_back_reloan(BRAND, customer, third, uuid.uuid4(), Step.SUBMITTED, "please do this again")
+    assert app.funnel(BRAND, borrower).version == version

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -50,6 +51,7 @@ from domain.loans.parties import (
 from domain.onboarding.application import Onboarding
 from domain.onboarding.steps import Step
 from domain.products.application import Products
+from domain.reloans.application import application_id as reloan_application_id
 from domain.shared.errors import Conflict, DomainError, NotFound
 from projections.applicant_checks import ApplicantChecks
 from projections.blocklist import BlocklistQueries
@@ -59,6 +61,7 @@ from projections.loan_decision_queries import DecisionQueries
 from projections.loan_queries import LoanQueries
 from projections.loans import LoanViews
 from projections.onboarding import OnboardingQueries
+from projections.reloans import ReloanOfferQueries
 from projections.verification_queries import VerificationQueries
 from workers import agreement_jobs, loan_departures
 from workers.borrower_sms import sms_borrower
@@ -133,8 +136,9 @@ class BrandLoanParties:
 class SmsBorrowerContact:
     """The loans context's `BorrowerContact`: an SMS through the brand's SMS provider to the borrower's phone, and on a
     send back the borrower's onboarding funnel reopened at the named step (default: its submitted step) with the reason (their `me` shows it as
-    the step's `sent_back`; they submit the same application again). The onboarding context is looked up at use (it
-    may be built after loans, or not registered)."""
+    the step's `sent_back`; they submit the same application again) - for a re-loan accepted from an offer, which no
+    funnel step made, their own funnel opened for it (`Onboarding.send_back_reloan`). The onboarding and re-loan
+    contexts are looked up at use (they may be built after loans, or not registered)."""
 
     identity: Identity
     customers: Customers
@@ -146,39 +150,57 @@ class SmsBorrowerContact:
                      "loans.borrower_sms_failed")  # fmt: skip
 
     def _reopen_funnel(
-        self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str, step: str | None
-    ) -> None:
+        self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str, step: str | None,
+        loan_id: UUID | None,
+    ) -> None:  # fmt: skip
         if self.kit is None:
             return
         try:
             onboarding = self.kit.get(Onboarding)
             # The funnel whose application this is, of the record's funnels: the latest started was reopened before,
-            # whichever application it had (a re-loan accepted from an offer has none; a record found by another
-            # phone's PAN has two), and the borrower redid steps of a funnel whose submit could only be refused.
+            # whichever application it had (a record found by another phone's PAN has two), and the borrower redid
+            # steps of a funnel whose submit could only be refused.
             borrower_id = next(
                 (b for b in self.kit.get(OnboardingQueries).borrowers_of_customer(brand_id, customer_id)
                  if onboarding.funnel_loan_number(brand_id, b) == loan_number),
                 None,
             )  # fmt: skip
-            if borrower_id is None:
-                log.info("loans.funnel_not_reopened", brand_id=str(brand_id), customer_id=str(customer_id),
-                         loan_number=loan_number, error="no funnel of this application")  # fmt: skip
-                return
+            reopen: Callable[[Step], object]
+            if borrower_id is not None:
+                reopen = partial(onboarding.send_back, brand_id, borrower_id, reason=reason, application_sent_back=True)
+            else:
+                # A re-loan accepted from an offer went to the BRE with no funnel of it: the borrower's own funnel is
+                # opened for it (`Onboarding.send_back_reloan`), else they had nothing to act on.
+                offer = self._reloan_offer(brand_id, customer_id, loan_id)
+                if loan_id is None or offer is None:
+                    log.info("loans.funnel_not_reopened", brand_id=str(brand_id), customer_id=str(customer_id),
+                             loan_number=loan_number, error="no funnel of this application")  # fmt: skip
+                    return
+                reopen = partial(onboarding.send_back_reloan, brand_id, customer_id, loan_id, offer, reason=reason)
             if step is not None:
-                try:  # the named step; a step the brand's funnel never had falls back to the submitted step
-                    onboarding.send_back(brand_id, borrower_id, Step(step), reason, application_sent_back=True)
+                try:  # the named step; a step the funnel cannot reopen falls back to the submitted step
+                    reopen(Step(step))
                     return
                 except DomainError as exc:
                     log.info("loans.step_not_reopened", step=step, error=type(exc).__name__)
-            onboarding.send_back(brand_id, borrower_id, Step.SUBMITTED, reason, application_sent_back=True)
+            reopen(Step.SUBMITTED)
         except (LookupError, DomainError) as exc:  # no onboarding context, or the funnel cannot reopen
             log.info("loans.funnel_not_reopened", brand_id=str(brand_id), customer_id=str(customer_id),
                      error=type(exc).__name__)  # fmt: skip
 
+    def _reloan_offer(self, brand_id: UUID, customer_id: UUID, loan_id: UUID | None) -> UUID | None:
+        """The re-loan offer of the customer whose acceptance started the application (an accepted offer's application
+        has the id `reloans.application_id` derives from the offer's), None for any other application."""
+        if loan_id is None:
+            return None
+        offers = self.kit.get(ReloanOfferQueries).of_customer(brand_id, customer_id)
+        return next((o.id for o in offers if reloan_application_id(o.id) == loan_id), None)
+
     def sent_back(
-        self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str, step: str | None = None
-    ) -> None:
-        self._reopen_funnel(brand_id, customer_id, loan_number, reason, step)
+        self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str, step: str | None = None,
+        loan_id: UUID | None = None,
+    ) -> None:  # fmt: skip
+        self._reopen_funnel(brand_id, customer_id, loan_number, reason, step, loan_id)
         self._send(brand_id, customer_id,
                    f"Your loan application {loan_number} needs more from you: {reason}. Please continue in the app.")  # fmt: skip
 

@@ -353,7 +353,13 @@ class Told:
         self.steps: list[str | None] = []
 
     def sent_back(
-        self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str, step: str | None = None
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        loan_number: str,
+        reason: str,
+        step: str | None = None,
+        loan_id: UUID | None = None,
     ) -> None:
         self.messages.append(("sent_back", loan_number, reason))
         self.steps.append(step)
