@@ -1,13 +1,14 @@
 """Read models of the rating matrix (`read.rating_matrix`) and staff ratings (`read.staff_ratings`), and the
-rating history of a staff member: per month, each criterion of their roles with its measured value (from the
-activity trail, `read.activity`), its computed score, the admin's rating, and the weighted overall score."""
+rating history of a staff member: per month of the brand (its business date's month and the ones before it, activity
+by its local day in the brand's timezone), each criterion of their roles with its measured value (from the activity
+trail, `read.activity`), its computed score, the admin's rating, and the weighted overall score."""
 
 from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID
@@ -15,10 +16,21 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from domain.leads.application import Leads
-from domain.leads.rating import Criterion, Metric, RatingMatrix, StaffRating, computed_score, overall
+from domain.leads.rating import (
+    HISTORY_MONTHS,
+    Criterion,
+    Metric,
+    RatingMatrix,
+    StaffRating,
+    computed_score,
+    month_start,
+    next_month,
+    overall,
+    rating_months,
+)
 from projections.projection import Insert, Projection, Write, handles
 
-MONTHS = 6  # the history shows the last six months
+MONTHS = HISTORY_MONTHS  # the history shows the brand's last six months
 
 
 class RatingViews(Projection):
@@ -135,26 +147,29 @@ class RatingQueries:
             [Criterion(**c) for c in row["criteria"]], row["version"], row["updated_by"], row["updated_at"]
         )
 
-    def history(self, brand_id: UUID, staff_id: UUID) -> RatingHistory | None:
-        """The staff member's last six months (None when they are not the brand's)."""
+    def history(self, brand_id: UUID, staff_id: UUID, business_date: date, tz: str) -> RatingHistory | None:
+        """The staff member's last six months (None when they are not the brand's): the month of the brand's
+        `business_date` and the five before it, their activity counted by its local day in the brand's timezone `tz`
+        (`rating_months`)."""
+        months = rating_months(business_date, MONTHS)
+        # The months are the brand's, not the database's UTC month: one range of aware instants (local midnight of
+        # the oldest month's 1st to that of the month after the newest) over the actor's index, each instant then
+        # filed in the month of its local day -- as the sales page counts its months (projections/sales_queries.py).
+        since, until = month_start(months[-1], tz), month_start(next_month(months[0]), tz)
         with self.pool.connection() as conn:
             staff = conn.execute(
-                "SELECT roles, date_trunc('month', now() AT TIME ZONE 'UTC') AS month FROM read.staff "
-                "WHERE id = %s AND brand_id = %s",
-                (staff_id, brand_id),
+                "SELECT roles FROM read.staff WHERE id = %s AND brand_id = %s", (staff_id, brand_id)
             ).fetchone()
             if staff is None:
                 return None
-            month: datetime = staff["month"]
-            since = _months_back(month, MONTHS - 1)
             actor = f"staff:{staff_id}"
-            args = {"b": brand_id, "actor": actor, "since": since}
+            args = {"b": brand_id, "actor": actor, "since": since, "until": until, "tz": tz}
             measured = conn.execute(_MEASURES, args).fetchall()
             tat = {r["period"]: r["tat"] for r in conn.execute(_TAT, args).fetchall()}
             rated = conn.execute(
                 "SELECT period, scores, note FROM read.staff_ratings WHERE brand_id = %s AND staff_id = %s "
-                "AND period >= %s ORDER BY period, rated_at",
-                (brand_id, staff_id, since.strftime("%Y-%m")),
+                "AND period >= %s AND period <= %s ORDER BY period, rated_at",
+                (brand_id, staff_id, months[-1].strftime("%Y-%m"), months[0].strftime("%Y-%m")),
             ).fetchall()
         matrix = self.matrix(brand_id)
         roles = list(staff["roles"])
@@ -167,8 +182,7 @@ class RatingQueries:
             if r["note"]:
                 notes.setdefault(r["period"], []).append(r["note"])
         periods = []
-        for back in range(MONTHS):
-            start = _months_back(month, back)
+        for start in months:
             period = start.strftime("%Y-%m")
             scores = [_criterion(c, values.get(period), ratings.get(period, {}), start) for c in criteria]
             periods.append(
@@ -177,35 +191,32 @@ class RatingQueries:
         return RatingHistory(staff_id, roles, periods)
 
 
+#: Per month of the brand (the local day of each instant in its timezone `tz`): the staff member's activity.
 _MEASURES = """
-SELECT to_char(date_trunc('month', occurred_at AT TIME ZONE 'UTC'), 'YYYY-MM') AS period,
+SELECT to_char(occurred_at AT TIME ZONE %(tz)s, 'YYYY-MM') AS period,
        count(DISTINCT aggregate_id) FILTER (WHERE source = 'loans') AS loans,
        count(DISTINCT aggregate_id) FILTER (WHERE source = 'paylinks' OR event_type ILIKE '%%payment%%'
                                             OR event_type ILIKE '%%collect%%') AS collections,
        count(*) AS actions
   FROM read.activity
- WHERE brand_id = %(b)s AND actor = %(actor)s AND occurred_at >= %(since)s
+ WHERE brand_id = %(b)s AND actor = %(actor)s AND occurred_at >= %(since)s AND occurred_at < %(until)s
  GROUP BY 1
 """
-#: Per month: the mean hours from a loan's first recorded event to the staff member's first action on it.
+#: Per month of the brand: the mean hours from a loan's first recorded event to the staff member's first action on it.
 _TAT = """
 SELECT x.period, avg(extract(epoch FROM x.first_action - o.opened) / 3600) AS tat
   FROM (SELECT aggregate_id, min(occurred_at) AS first_action,
-               to_char(date_trunc('month', min(occurred_at) AT TIME ZONE 'UTC'), 'YYYY-MM') AS period
+               to_char(min(occurred_at) AT TIME ZONE %(tz)s, 'YYYY-MM') AS period
           FROM read.activity
          WHERE brand_id = %(b)s AND actor = %(actor)s AND source = 'loans' AND occurred_at >= %(since)s
+           AND occurred_at < %(until)s
          GROUP BY aggregate_id) AS x
   CROSS JOIN LATERAL (SELECT min(occurred_at) AS opened FROM read.activity WHERE aggregate_id = x.aggregate_id) AS o
  GROUP BY x.period
 """
 
 
-def _months_back(month: datetime, back: int) -> datetime:
-    year, index = divmod(month.year * 12 + month.month - 1 - back, 12)
-    return month.replace(year=year, month=index + 1, day=1)
-
-
-def _criterion(c: Criterion, row: dict[str, Any] | None, rated: dict[str, int], start: datetime) -> CriterionScore:
+def _criterion(c: Criterion, row: dict[str, Any] | None, rated: dict[str, int], start: date) -> CriterionScore:
     value: Decimal | None = None
     if row is not None:
         weeks = Decimal(calendar.monthrange(start.year, start.month)[1]) / Decimal(7)

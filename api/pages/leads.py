@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.routes.leads import UPLOAD, import_view
+from api.routes.ratings import rating_history
 from api.routes.sales import SalesPort, sales_overview, sales_targets
 from api.web import (
     Page,
@@ -30,6 +31,7 @@ from api.web import (
     refusal_status,
     render,
 )
+from domain.identity.application import Identity
 from domain.identity.permissions import ROLES, Level, Permission
 from domain.identity.principal import Principal
 from domain.leads.application import Leads
@@ -60,6 +62,7 @@ class LeadPagesPort:
     queries: LeadQueries
     ratings: RatingQueries
     sales: SalesPort
+    identity: Identity
 
 
 def _choice(request: Request, name: str, kind: type[LeadStatus] | type[LeadSource]) -> str | None:
@@ -284,7 +287,11 @@ async def matrix_save(request: Request, port: LeadPagesPort, principal: Principa
 
 async def _ratings(request: Request, port: LeadPagesPort, principal: Principal, error: str | None = None) -> Response:
     staff_id = path_id(request, "staff_id")
-    history = await run_in_threadpool(port.ratings.history, principal.brand_id, staff_id) if staff_id else None
+    history = (
+        await run_in_threadpool(rating_history, port.identity, port.ratings, principal.brand_id, staff_id)
+        if staff_id
+        else None
+    )
     if history is None:
         return await not_found(request)
     metrics = sorted({c.metric for p in history.periods for c in p.criteria} | {Metric.MANUAL.value})

@@ -12,11 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.request_input import VISIBLE_NOTE
+from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.leads.application import Leads, RatedStaffNotFound
 from domain.leads.rating import HIGHEST_SCORE, LOWEST_SCORE, MAX_TARGET, PERIOD, Criterion, Metric
 from domain.shared.values import Measure, WholeNumber, stated_pattern
-from projections.ratings import MatrixRow, RatingQueries
+from projections.ratings import MatrixRow, RatingHistory, RatingQueries
 
 MATRIX_READ = (Permission.BRAND_SETTINGS, Level.READ)
 MATRIX_WRITE = (Permission.BRAND_SETTINGS, Level.WRITE)
@@ -26,10 +27,11 @@ RATINGS_WRITE = (Permission.PARTNER_USER_MANAGEMENT, Level.WRITE)
 
 @dataclass(frozen=True)
 class RatingsPort:
-    """What the rating endpoints and pages use."""
+    """What the rating endpoints use: the brand's business date and timezone (its months) from identity."""
 
     leads: Leads
     ratings: RatingQueries
+    identity: Identity
 
 
 class CriterionIn(BaseModel):
@@ -136,6 +138,13 @@ def _matrix_out(row: MatrixRow | None) -> MatrixOut:
     )
 
 
+def rating_history(identity: Identity, ratings: RatingQueries, brand_id: UUID, staff_id: UUID) -> RatingHistory | None:
+    """A staff member's rating history in the brand's months (shared by the endpoints and the page): the newest is
+    the month of the brand's business date (its configured one, else today in its timezone), as the sales page's
+    "this month", and activity counts by its local day in the brand's timezone."""
+    return ratings.history(brand_id, staff_id, identity.business_date(brand_id), identity.timezone(brand_id))
+
+
 def get_matrix(ctx: Context[RatingsPort]) -> Reply:
     out = _matrix_out(ctx.port.ratings.matrix(ctx.brand_id))
     return json_response(out)
@@ -149,7 +158,7 @@ def put_matrix(ctx: Context[RatingsPort]) -> Reply:
 
 
 def staff_ratings(ctx: Context[RatingsPort]) -> Reply:
-    found = ctx.port.ratings.history(ctx.brand_id, ctx.path["staff_id"])
+    found = rating_history(ctx.port.identity, ctx.port.ratings, ctx.brand_id, ctx.path["staff_id"])
     if found is None:
         raise RatedStaffNotFound(f"staff {ctx.path['staff_id']} not found", id=str(ctx.path["staff_id"]))
     return json_response(found)
@@ -162,7 +171,7 @@ def rate_staff(ctx: Context[RatingsPort]) -> Reply:
     return ctx.written(
         result,
         Leads.name,
-        lambda: ctx.port.ratings.history(ctx.brand_id, ctx.path["staff_id"]),
+        lambda: rating_history(ctx.port.identity, ctx.port.ratings, ctx.brand_id, ctx.path["staff_id"]),
         f"/api/v1/staff/{ctx.path['staff_id']}/ratings",
     )
 

@@ -6,14 +6,20 @@ value against the target, on 1..10: `round(10 * value / target)` clamped to 1..1
 better: `round(10 * target / value)`; no activity: no score). An admin's rating of the metric for the period, when
 given, replaces the computed score. The **overall** score is the weighted mean of the scores present,
 `sum(weight * score) / sum(weight of the scored criteria)`, to two places (ROUND_HALF_UP).
+
+A period is the brand's month: the history's newest is the month of the brand's business date (its configured one,
+else today in its timezone -- the month the sales page and the targets call this month), and activity counts in the
+month of its instant's local day in the brand's timezone (`rating_months`, `month_start`).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from uuid import NAMESPACE_URL, UUID, uuid5
+from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import event
 from pydantic import BaseModel, ConfigDict
@@ -31,6 +37,8 @@ LOWEST_SCORE, HIGHEST_SCORE = 1, 10
 #: The largest target of a criterion (`check_target`: more than 0, at most `MEASURE`'s 6 decimal places): the portal's
 #: form took a target of 1e-30 or 1e30, and every computed score of its role overflowed (`computed_score`), a 500.
 MAX_TARGET = Decimal(100000)
+#: How many months a staff member's rating history shows: the brand's business month and the ones before it.
+HISTORY_MONTHS = 6
 
 
 class Metric(StrEnum):
@@ -106,6 +114,28 @@ def check_period(period: str) -> str:
     if not PERIOD.match(period or ""):
         raise InvalidValue("period", "a period is a month, YYYY-MM")
     return period
+
+
+def rating_months(business_date: date, count: int = HISTORY_MONTHS) -> list[date]:
+    """The months (each as its 1st) a rating history shows, newest first: the month of the brand's business date
+    and the `count - 1` before it. Never the server's UTC calendar month: from 18:30 UTC on a month's last day it is
+    already the next month in Asia/Kolkata, and a brand held at a business date lives in that date's month."""
+    months = []
+    for back in range(count):
+        year, index = divmod(business_date.year * 12 + business_date.month - 1 - back, 12)
+        months.append(date(year, index + 1, 1))
+    return months
+
+
+def next_month(first: date) -> date:
+    """The 1st of the month after the one of `first`."""
+    year, index = divmod(first.year * 12 + first.month, 12)
+    return date(year, index + 1, 1)
+
+
+def month_start(first: date, tz: str) -> datetime:
+    """The instant a month of the brand starts: local midnight of its 1st in the brand's timezone (aware)."""
+    return datetime.combine(first.replace(day=1), time(), ZoneInfo(tz))
 
 
 def check_scores(scores: dict[str, int]) -> dict[str, int]:

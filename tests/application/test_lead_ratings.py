@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
 from domain.leads.application import Leads, RatedStaffNotFound
-from domain.leads.rating import HIGHEST_SCORE, LOWEST_SCORE, Criterion, Metric, RatingMatrix, computed_score, overall
+from domain.leads.rating import (
+    HIGHEST_SCORE,
+    LOWEST_SCORE,
+    Criterion,
+    Metric,
+    RatingMatrix,
+    computed_score,
+    month_start,
+    next_month,
+    overall,
+    rating_months,
+)
 from domain.shared.application import ConcurrentModification
 from domain.shared.clock import FixedClock
 from domain.shared.errors import InvalidInput
@@ -99,3 +111,17 @@ def test_computed_scores_and_the_weighted_overall() -> None:
     assert overall([(60, 5), (40, 8)]) == Decimal("6.20")
     assert overall([(60, None), (40, 7)]) == Decimal("7.00")
     assert overall([(60, None)]) is None
+
+
+def test_the_rating_months_are_the_business_dates_month_and_the_five_before() -> None:
+    months = rating_months(date(2026, 2, 28))
+    assert [m.isoformat() for m in months] == [
+        "2026-02-01", "2026-01-01", "2025-12-01", "2025-11-01", "2025-10-01", "2025-09-01"
+    ]  # fmt: skip
+    assert next_month(date(2025, 12, 1)) == date(2026, 1, 1) and next_month(date(2026, 1, 1)) == date(2026, 2, 1)
+
+
+def test_a_month_of_the_brand_starts_at_local_midnight_of_its_first() -> None:
+    # 1 November in Asia/Kolkata starts at 18:30 UTC on 31 October: 20:00 UTC on the 31st is November's already.
+    assert month_start(date(2025, 11, 1), "Asia/Kolkata") == datetime(2025, 10, 31, 18, 30, tzinfo=UTC)
+    assert month_start(date(2025, 12, 1), "America/New_York") == datetime(2025, 12, 1, 5, 0, tzinfo=UTC)

@@ -18,9 +18,10 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -583,24 +584,34 @@ def check_rating_matrix(base: str, http: httpx.Client, h: Headers, other: Header
         ok(ce.post(f"{API}/loans/{loan}/cx-approve", json={"approved_amount": "30000", "remarks": "salary fine"}))
     finally:
         ce.close()
-    now = datetime.now(UTC)
-    weeks = Decimal(calendar.monthrange(now.year, now.month)[1]) / 7
-    value = Decimal(1) / weeks
-    score = max(1, min(10, round(10 * value / 2)))
+    # The history is in the brand's months (docs/leads.md): the newest is its business date's month, not the wall
+    # clock's. The approval was recorded now; the brand is held at the book's date, so it is counted in the month of
+    # now's local day in the brand's timezone - which is the newest month once the business date is moved to today.
+    history = ok(http.get(f"{API}/staff/{clerk['id']}/ratings", headers=h))
+    assert history["periods"][0]["period"] == book["today"][:7], history["periods"][0]
+    zone = ZoneInfo(ok(http.get(f"{API}/brand/config", headers=h))["settings"]["timezone"])
+    now = datetime.now(zone)
+    _business_date(http, h, now.date())
+    try:
+        weeks = Decimal(calendar.monthrange(now.year, now.month)[1]) / 7
+        value = Decimal(1) / weeks
+        score = max(1, min(10, round(10 * value / 2)))
 
-    def current() -> dict[str, Any] | None:
-        periods = ok(http.get(f"{API}/staff/{clerk['id']}/ratings", headers=h))["periods"]
-        first = periods[0]
-        measured = next(c for c in first["criteria"] if c["metric"] == "loans_processed_per_week")
-        return first if measured.get("value") not in (None, "0", "0.00") else None
+        def current() -> dict[str, Any] | None:
+            periods = ok(http.get(f"{API}/staff/{clerk['id']}/ratings", headers=h))["periods"]
+            first = periods[0]
+            measured = next(c for c in first["criteria"] if c["metric"] == "loans_processed_per_week")
+            return first if measured.get("value") not in (None, "0", "0.00") else None
 
-    period = eventually(current, "the measured activity")
-    assert period["period"] == now.strftime("%Y-%m"), period
-    measured = next(c for c in period["criteria"] if c["metric"] == "loans_processed_per_week")
-    assert abs(Decimal(str(measured["value"])) - value) < Decimal("0.01") and measured["computed"] == score, measured
-    rated = ok(http.post(f"{API}/staff/{clerk['id']}/ratings", json={"period": period["period"], "scores": {"manual": 8}}, headers=h), 201)  # fmt: skip
-    overall = Decimal(rated["periods"][0]["overall"])
-    assert overall == (Decimal(70 * score + 30 * 8) / 100).quantize(Decimal("0.01")), rated["periods"][0]
+        period = eventually(current, "the measured activity")
+        assert period["period"] == now.strftime("%Y-%m"), period
+        measured = next(c for c in period["criteria"] if c["metric"] == "loans_processed_per_week")
+        assert abs(Decimal(str(measured["value"])) - value) < Decimal("0.01") and measured["computed"] == score, measured  # fmt: skip
+        rated = ok(http.post(f"{API}/staff/{clerk['id']}/ratings", json={"period": period["period"], "scores": {"manual": 8}}, headers=h), 201)  # fmt: skip
+        overall = Decimal(rated["periods"][0]["overall"])
+        assert overall == (Decimal(70 * score + 30 * 8) / 100).quantize(Decimal("0.01")), rated["periods"][0]
+    finally:
+        _business_date(http, h, date.fromisoformat(book["today"]))  # the walk goes on as of the book's date
     assert http.get(f"{API}/staff/{clerk['id']}/ratings", headers=other).status_code == 404
 
 
