@@ -35,8 +35,8 @@ ACTOR = "job:esign"
 QUEUE_CHECK_EVERY = timedelta(seconds=5)
 #: The longest wait before issuing again after a provider failure.
 MAX_BACKOFF = timedelta(minutes=5)
-#: The longest a signed loan not ready for the queue (its borrower has no verified account) waits to be looked at
-#: again: once an account is verified, the loan enters the queue within about a minute.
+#: The longest a signed loan not ready for the queue (its payout account not verified yet) waits to be looked at
+#: again: once that account is verified, the loan enters the queue within about a minute.
 RECHECK_LONGEST = timedelta(minutes=1)
 #: Rows of a work list read a query (the worker walks the whole list past the loans waiting out a delay).
 WORK_PAGE = 500
@@ -159,7 +159,7 @@ class AgreementWorker(QueueDrainer):
             if queued is not None:
                 self._recheck_at.pop(item.loan_id, None)
                 done += 1
-            else:  # not ready (no verified account yet): looked at again after a delay, doubling up to a minute
+            else:  # not ready (its payout account not verified yet): looked at again later, doubling up to a minute
                 _back_off(self._recheck_at, item.loan_id, now, RECHECK_LONGEST)
         return done
 
@@ -168,7 +168,7 @@ class AgreementWorker(QueueDrainer):
     ) -> Iterator[AgreementWork]:
         """Up to `limit` items of the `kind` work list not waiting in `waiting` at `now`, oldest change first. The
         list is walked in pages past the waiting ones: a head of loans that cannot move yet (an issue that keeps
-        failing, a signed loan whose borrower has no verified account) never hides the loans behind it, however
+        failing, a signed loan whose payout account is not verified) never hides the loans behind it, however
         many there are."""
         if len(waiting) > WAITING_KEPT:  # loans long gone from the lists; those still in them wait once more
             waiting.clear()

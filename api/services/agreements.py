@@ -119,6 +119,14 @@ class BrandAgreementParties:
         account = next((a for a in self.verification.bank_accounts(brand_id, customer_id) if a.verified), None)
         return str(account.id) if account is not None else None
 
+    def bank_account_verified(self, brand_id: UUID, customer_id: UUID, bank_account_ref: str) -> bool:
+        """Whether the account is the borrower's and verified (the verification context's read model)."""
+        try:
+            account = self.verification.bank_account(brand_id, UUID(bank_account_ref))
+        except ValueError:  # not an account id: no account of theirs
+            return False
+        return account is not None and account.customer_id == customer_id and account.verified
+
 
 @dataclass(frozen=True)
 class BrandChannels:

@@ -210,9 +210,10 @@ class Loans(
             created_on=self.parties.business_date(brand_id),
         )
 
-    def submit(self, brand_id: UUID, loan_id: UUID) -> CommandResult:
+    def submit(self, brand_id: UUID, loan_id: UUID, payout_account: UUID | None = None) -> CommandResult:
         """Run the product's BRE over the applicant's facts: pending (then auto-allocated when the brand says so)
-        or rejected with the failed rules as the reason."""
+        or rejected with the failed rules as the reason. `payout_account`: the bank account the borrower's submission
+        names for the payout (the one they last gave at the bank account step), recorded with it; None from staff."""
         loan = self.get(brand_id, loan_id)
         if loan.status is not LoanStatus.ONBOARDING:
             raise Conflict(
@@ -225,7 +226,8 @@ class Loans(
         facts = replace(facts, bypassed=frozenset(c.value for c in loan.bypassed))
         policy = self.parties.policy(brand_id)
         today = self.parties.business_date(brand_id)
-        loan.submit(facts, policy, bre.evaluate(product.bre_rules, facts, policy, today), today)
+        named = str(payout_account) if payout_account is not None else None
+        loan.submit(facts, policy, bre.evaluate(product.bre_rules, facts, policy, today), today, named)
         self._auto_allocate(loan, today)
         return self.commit(loan)
 

@@ -15,9 +15,9 @@ job call it; docs/loans.md, "Agreement and e-sign"):
   (`Loan.sign` → approved) when it is for the loan's live request and document, then `queue_if_ready`; a
   signature dated before that request was opened is refused (InvalidValue `signed_at`: it cannot precede its
   document).
-- `queue_if_ready`: a signed loan whose borrower has a verified bank account enters the Ops queue
-  (`Loan.ready_for_disbursal` → awaiting_disbursal); the agreement worker calls it again for signed loans, so a
-  bank account verified later moves the loan then.
+- `queue_if_ready`: a signed loan whose payout account (`payout_account`) is verified enters the Ops queue
+  (`Loan.ready_for_disbursal` → awaiting_disbursal, naming that account); the agreement worker calls it again for
+  signed loans, so an account verified later moves the loan then.
 """
 
 from __future__ import annotations
@@ -77,7 +77,11 @@ class AgreementParties(Protocol):
         ...
 
     def verified_bank_account(self, brand_id: UUID, customer_id: UUID) -> str | None:
-        """A reference of the borrower's verified bank account, None while none is verified."""
+        """A reference of the borrower's newest verified bank account, None while none is verified."""
+        ...
+
+    def bank_account_verified(self, brand_id: UUID, customer_id: UUID, bank_account_ref: str) -> bool:
+        """Whether `bank_account_ref` is an account of the borrower and verified (a penny drop or staff's review)."""
         ...
 
     def timezone(self, brand_id: UUID) -> str:
@@ -388,16 +392,29 @@ class Agreements:
         return CallbackResult(CallbackOutcome.RECORDED, loan.id, detail, position)
 
     def queue_if_ready(self, brand_id: UUID, loan_id: UUID) -> CommandResult | None:
-        """A signed (approved) loan whose borrower has a verified bank account enters the disbursal queue; None
-        while it is not signed or no account is verified, or once it is queued by another worker or request. Another
-        change saved on the loan first is looked at again on the loan as it now is (CALLBACK_ATTEMPTS in all)."""
+        """A signed (approved) loan whose payout account (`payout_account`) is verified enters the disbursal queue
+        with it; None while it is not signed or that account is not verified, or once it is queued by another worker
+        or request. Another change saved on the loan first is looked at again on the loan as it now is
+        (CALLBACK_ATTEMPTS in all)."""
         return retried(lambda: self._queue_if_ready(brand_id, loan_id), CALLBACK_ATTEMPTS)
+
+    def payout_account(self, loan: Loan) -> str | None:
+        """The bank account a loan is paid out to, None while it is not verified: the account its application named
+        when the borrower submitted it - the one they last gave at their bank account step, for this application,
+        however many they gave before or have on file - and only that one, once verified (a penny drop still to
+        retry, or staff's manual review, holds the loan: it is never paid into an account the borrower replaced).
+        An application that named none (staff started and submitted it) is paid to the borrower's newest verified
+        account."""
+        if loan.payout_account_ref is None:
+            return self.parties.verified_bank_account(loan.brand_id, loan.customer_id)
+        named = loan.payout_account_ref
+        return named if self.parties.bank_account_verified(loan.brand_id, loan.customer_id, named) else None
 
     def _queue_if_ready(self, brand_id: UUID, loan_id: UUID) -> CommandResult | None:
         loan = self.loans.get(brand_id, loan_id)
         if loan.status is not S.APPROVED:
             return None
-        account = self.parties.verified_bank_account(brand_id, loan.customer_id)
+        account = self.payout_account(loan)
         if account is None:
             return None
         try:

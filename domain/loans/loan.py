@@ -94,6 +94,10 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
     #: Why it was cancelled (its `Cancelled` event's reason), None unless it was: the onboarding context tells a cancel
     #: made by closing the borrower's onboarding by it (`Onboarding.finish_close`).
     cancel_reason: str | None = None
+    #: The bank account the application is paid out to (a `BankAccount` id), as its latest submission naming one named
+    #: it: the account the borrower last gave at their bank account step. None when none was named (an application
+    #: staff started): it is then paid to the borrower's newest verified account (`Agreements.payout_account`).
+    payout_account_ref: str | None = None
 
     class Created(Aggregate.Created):
         """An application was started (status onboarding). `created_on` is the brand's business date then (None on
@@ -113,13 +117,17 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
         created_on: date | None = None
 
     class Submitted(Transitioned):
-        """Submitted through the BRE: the facts and policy it read, each rule's result; pending or rejected."""
+        """Submitted through the BRE: the facts and policy it read, each rule's result; pending or rejected.
+        `payout_account_ref` is the bank account the submission names for the payout: the one the borrower last gave
+        at their onboarding's bank account step (the verification context's `BankAccount` id); None when it names
+        none - an application staff submitted, and events stored before it was recorded."""
 
         submitted_on: date
         facts: dict[str, Any]
         policy: dict[str, Any]
         results: list[dict[str, Any]]
         passed: bool
+        payout_account_ref: str | None = None
 
     class BreOverridden(Transitioned):
         """A CX overrode one rule's result, with a justification; `status` is the decision it leads to. When it
@@ -285,8 +293,16 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
 
     # Commands --------------------------------------------------------------------------------------------------
 
-    def submit(self, facts: ApplicantFacts, policy: BrandPolicy, outcome: BreOutcome, today: date) -> None:
-        """Record the BRE's evaluation: pending when every rule passed (or was bypassed), else rejected."""
+    def submit(
+        self,
+        facts: ApplicantFacts,
+        policy: BrandPolicy,
+        outcome: BreOutcome,
+        today: date,
+        payout_account_ref: str | None = None,
+    ) -> None:
+        """Record the BRE's evaluation: pending when every rule passed (or was bypassed), else rejected; with the bank
+        account the borrower's submission names for the payout (`payout_account_ref`, None: none named)."""
         if self.status is not S.ONBOARDING:
             raise Conflict(f"only an application in onboarding can be submitted; this one is {self.status.words}")
         target = check_transition(self.status, S.PENDING if outcome.passed else S.REJECTED)
@@ -298,6 +314,7 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
             policy=policy.to_record(),
             results=[r.to_record() for r in outcome.results],
             passed=outcome.passed,
+            payout_account_ref=payout_account_ref,
         )
 
     @event(Submitted)
@@ -310,6 +327,7 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
         policy: dict[str, Any],
         results: list[dict[str, Any]],
         passed: bool,
+        payout_account_ref: str | None = None,
     ) -> None:
         self.status = status
         self.submitted_on = submitted_on
@@ -317,6 +335,8 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
         self.policy = policy
         self.results = list(results)
         self.rejected_by_bre = not passed
+        if payout_account_ref is not None:  # a submission naming none (staff's) keeps the one named before
+            self.payout_account_ref = payout_account_ref
 
     def _require_bre_open(self, doing: str) -> None:
         if self.status is S.PENDING or (self.status is S.REJECTED and self.rejected_by_bre):

@@ -442,8 +442,9 @@ class Onboarding(ContextApplication):
         """The KYC checks a recorded step makes possible (each records its own outcome; none refuses the step). On a
         record found by the PAN alone only the PAN is checked: the bank account and statements typed in another
         phone's funnel are kept in the funnel for staff, never put on the record (the record's newest verified account
-        is where its loans are paid out: a stranger's account, verified by their own penny drop, took the owner's next
-        disbursal)."""
+        is where the loans staff start for it are paid out: a stranger's account, verified by their own penny drop,
+        took the owner's next disbursal). The funnel's own application names the account given (`payout_account`),
+        so it is paid only once staff put that account on the record and it is verified."""
         customer = funnel.customer_id
         if self.kyc is None or customer is None:
             return
@@ -612,7 +613,7 @@ class Onboarding(ContextApplication):
         funnel.require_can_record(Step.SUBMITTED, self.brands.rules(brand_id))
         if self.kyc is not None and funnel.customer_id is not None:
             self.kyc.pull_bureau(brand_id, funnel.customer_id)  # the credit facts the BRE reads
-        submitted = self.loans.submit(brand_id, loan_id)
+        submitted = self.loans.submit(brand_id, loan_id, self.payout_account(funnel))
         self._save_submission(funnel, {"application_id": str(loan_id), "loan_number": submitted.loan_number})
         return submitted
 
@@ -646,7 +647,19 @@ class Onboarding(ContextApplication):
         self.require_own_application(funnel, loan_id)
         if self.kyc is not None and funnel.customer_id is not None:
             self.kyc.pull_bureau(brand_id, funnel.customer_id)  # the credit facts the BRE reads
-        return self.loans.submit(brand_id, loan_id)
+        return self.loans.submit(brand_id, loan_id, self.payout_account(funnel))
+
+    def payout_account(self, funnel: Funnel) -> UUID | None:
+        """The bank account the funnel's application is to be paid out to: the one the borrower last gave at the bank
+        account step (redone before submitting, or after a send-back), named by the id the verification context gives
+        it - whether that step added it or found it on file already. The loans context records it with the submission
+        and pays only it, once verified (`Agreements.payout_account`); it used to pay the record's newest verified
+        account, so an account given again stayed behind the one it replaced. None when the step was not given (the
+        brand does not ask for it) or there is no verification context: the record's newest verified account then."""
+        given = funnel.details.get(Step.BANK_ACCOUNT)
+        if given is None or Step.BANK_ACCOUNT not in funnel.done or funnel.customer_id is None or self.kyc is None:
+            return None
+        return self.kyc.bank_account_id(funnel.brand_id, funnel.customer_id, given["account_number"], given["ifsc"])
 
     def ask_again_for_reloan(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID, offer_id: UUID) -> Step | None:
         """When the brand's `reloan_refresh_days` asks for it (`reapply.offer_asks_again`: the bank statement on file

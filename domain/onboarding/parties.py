@@ -213,8 +213,9 @@ class LoanDesk(Protocol):
         """The borrower (customer id) of an application of the brand, None when there is none."""
         ...
 
-    def submit(self, brand_id: UUID, loan_id: UUID) -> AppliedLoan:
-        """Submit the application through the BRE (409 unless it is still in onboarding)."""
+    def submit(self, brand_id: UUID, loan_id: UUID, payout_account: UUID | None = None) -> AppliedLoan:
+        """Submit the application through the BRE (409 unless it is still in onboarding), naming the bank account it
+        is to be paid out to (`payout_account`, the verification context's account id; None: none given)."""
         ...
 
     def amend(
@@ -304,6 +305,11 @@ class KycChecks(Protocol):
         self, brand_id: UUID, customer_id: UUID, account_number: str, ifsc: str, holder_name: str
     ) -> None:
         """The account, verified by a penny drop."""
+        ...
+
+    def bank_account_id(self, brand_id: UUID, customer_id: UUID, account_number: str, ifsc: str) -> UUID | None:
+        """The id the borrower's account with this number and IFSC has (or would have) on their record, the one its
+        penny drop verifies; None when the verification context cannot name it."""
         ...
 
     def analyse_statement(self, brand_id: UUID, customer_id: UUID, document_id: UUID) -> None:

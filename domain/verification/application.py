@@ -214,6 +214,17 @@ class Verifications(ContextApplication):
         account.verify_manually(document_id, " ".join(why.split())[:500])
         return self.commit(account)
 
+    @staticmethod
+    def bank_account_id(brand_id: UUID, customer_id: UUID, account_number: str, ifsc: str) -> UUID:
+        """The id of the borrower's account with this number and IFSC (as typed: spaces, dashes and case aside), the
+        one `add_bank_account` gives it, added or not; 422 naming a malformed number or IFSC."""
+        checks = FieldChecks()
+        number = checks.check(lambda: normalise_account_number(account_number))
+        code = checks.check(lambda: normalise_ifsc(ifsc))
+        checks.raise_if_any()
+        assert number is not None and code is not None
+        return account_id(brand_id, customer_id, number, code)
+
     def bank_account(self, brand_id: UUID, bank_account_id: UUID) -> BankAccount:
         """A bank account of the brand."""
         return self.load(BankAccount, bank_account_id, brand_id, BankAccountNotFound)

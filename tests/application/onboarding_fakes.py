@@ -95,6 +95,7 @@ class Desk:
     cancelled: dict[UUID, str] = field(default_factory=dict)  # id -> why, for the applications cancel_unsubmitted ended
     cancelled_by: dict[UUID, str] = field(default_factory=dict)  # id -> the actor of that cancel
     fail_cancels: bool = False  # the loans context is down: a cancel raises
+    payout_accounts: dict[UUID, UUID | None] = field(default_factory=dict)  # id -> the account its submission named
 
     def reject(self, loan_id: UUID, on: date) -> None:
         """The BRE or staff rejected the application on `on`."""
@@ -173,11 +174,12 @@ class Desk:
     def owner(self, brand_id: UUID, loan_id: UUID) -> UUID | None:
         return self.loans[loan_id][0] if loan_id in self.loans else None
 
-    def submit(self, brand_id: UUID, loan_id: UUID) -> AppliedLoan:
+    def submit(self, brand_id: UUID, loan_id: UUID, payout_account: UUID | None = None) -> AppliedLoan:
         customer, status = self.loans[loan_id]
         if status != "onboarding":
             raise Conflict("only an application in onboarding can be submitted")
         self.loans[loan_id] = (customer, "pending")
+        self.payout_accounts[loan_id] = payout_account
         return AppliedLoan(loan_id, "DEMO-L-000001", 2)
 
 
@@ -237,6 +239,9 @@ class Kyc:
         self, brand_id: UUID, customer_id: UUID, account_number: str, ifsc: str, holder_name: str
     ) -> None:
         self.started.append((f"penny_drop {account_number} {ifsc}", customer_id))
+
+    def bank_account_id(self, brand_id: UUID, customer_id: UUID, account_number: str, ifsc: str) -> UUID | None:
+        return uuid.uuid5(customer_id, f"{account_number}:{ifsc}")
 
     def analyse_statement(self, brand_id: UUID, customer_id: UUID, document_id: UUID) -> None:
         self.started.append(("statement", customer_id))

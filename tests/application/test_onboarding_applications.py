@@ -14,6 +14,7 @@ from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import FunnelStatus
 from domain.onboarding.parties import AppliedLoan
 from domain.onboarding.steps import (
+    BankAccountIn,
     BankStatementIn,
     PanIn,
     Step,
@@ -81,6 +82,35 @@ def test_applying_and_submitting_record_the_last_two_steps_with_the_application(
     app.submit_application(BRAND, borrower, applied.id)
     assert desk.loans[applied.id][1] == "pending"
     assert app.state(BRAND, borrower).status is FunnelStatus.COMPLETED
+
+
+def test_each_submission_names_the_bank_account_the_borrower_last_gave_for_the_payout(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk, kyc: Kyc
+) -> None:
+    """The application is paid out to the account the borrower last gave at the bank account step - redone before
+    submitting, and again after a send-back back to one they gave before (on file already, so its penny drop is not
+    run again): each submission names it, by the id the verification context gives it. The payout took the record's
+    newest verified account, which was the one they had replaced."""
+    borrower = ready_to_apply(app, outbox, clock, brands)  # gave 50100012345678
+    customer = app.state(BRAND, borrower).customer_id
+    assert customer is not None
+    first, second = ("50100012345678", "HDFC0001234"), ("50200098765432", "ICIC0000104")
+
+    def give(account: tuple[str, str]) -> None:
+        given = BankAccountIn(account_number=account[0], ifsc=account[1], holder_name="Asha Verma")
+        app.record_step(BRAND, borrower, Step.BANK_ACCOUNT, given)
+
+    give(second)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    applied = app.apply(BRAND, borrower, REQUEST)
+    app.submit_application(BRAND, borrower, applied.id)
+    assert desk.payout_accounts[applied.id] == kyc.bank_account_id(BRAND, customer, *second)
+
+    desk.loans[applied.id] = (customer, "onboarding")  # the credit team sent it back, reopening the step
+    app.send_back(BRAND, borrower, Step.BANK_ACCOUNT, "not your salary account", application_sent_back=True)
+    give(first)
+    app.submit_application(BRAND, borrower, applied.id)
+    assert desk.payout_accounts[applied.id] == kyc.bank_account_id(BRAND, customer, *first)
 
 
 def test_two_taps_of_the_loan_request_at_once_start_one_application_and_both_answer_it(

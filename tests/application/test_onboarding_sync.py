@@ -65,10 +65,10 @@ def test_a_submit_racing_a_step_redone_records_the_submission_on_the_funnel_s_la
     borrower, application = _requested(app, outbox, clock, brands)
     submit = desk.submit
 
-    def step_redone_meanwhile(brand_id: UUID, loan_id: UUID) -> AppliedLoan:
+    def step_redone_meanwhile(brand_id: UUID, loan_id: UUID, payout_account: UUID | None = None) -> AppliedLoan:
         # The application is submitted; the borrower's other tab redoes a step before the funnel is saved.
         desk.submit = submit  # type: ignore[method-assign]
-        answer = submit(brand_id, loan_id)
+        answer = submit(brand_id, loan_id, payout_account)
         app.record_step(BRAND, borrower, Step.BANK_STATEMENT, STATEMENT_AGAIN)
         return answer
 
@@ -90,9 +90,9 @@ def test_a_submit_racing_a_send_back_still_ends_with_the_funnel_submitted(
     borrower, application = _requested(app, outbox, clock, brands)
     submit = desk.submit
 
-    def sent_back_meanwhile(brand_id: UUID, loan_id: UUID) -> AppliedLoan:
+    def sent_back_meanwhile(brand_id: UUID, loan_id: UUID, payout_account: UUID | None = None) -> AppliedLoan:
         desk.submit = submit  # type: ignore[method-assign]
-        answer = submit(brand_id, loan_id)
+        answer = submit(brand_id, loan_id, payout_account)
         app.send_back(BRAND, borrower, Step.BANK_ACCOUNT, "the account number is unreadable")
         return answer
 

@@ -107,8 +107,8 @@ class BorrowerLoans:
         except LoanNotFound:
             return None
 
-    def submit(self, brand_id: UUID, loan_id: UUID) -> AppliedLoan:
-        result = self.loans.submit(brand_id, loan_id)
+    def submit(self, brand_id: UUID, loan_id: UUID, payout_account: UUID | None = None) -> AppliedLoan:
+        result = self.loans.submit(brand_id, loan_id, payout_account)
         return AppliedLoan(loan_id, self.loans.get(brand_id, loan_id).loan_number, result.position)
 
     def amend(
@@ -242,6 +242,13 @@ class BorrowerKyc:
             customer_id,
             lambda: self.verifications.add_bank_account(brand_id, customer_id, account_number, ifsc, holder_name),
         )
+
+    def bank_account_id(self, brand_id: UUID, customer_id: UUID, account_number: str, ifsc: str) -> UUID | None:
+        try:
+            return self.verifications.bank_account_id(brand_id, customer_id, account_number, ifsc)
+        except DomainError as exc:  # a step recorded under older rules of the number's form
+            log.info("onboarding.bank_account_not_named", customer_id=str(customer_id), reason=exc.message)
+            return None
 
     def analyse_statement(self, brand_id: UUID, customer_id: UUID, document_id: UUID) -> None:
         self._run(

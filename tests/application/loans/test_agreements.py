@@ -91,7 +91,8 @@ class Channels:
 
 @dataclass
 class AgreementFacts:
-    account: str | None = None
+    account: str | None = None  # the borrower's newest verified account
+    verified: set[str] = field(default_factory=set)  # every verified account of theirs
     days: int = 3
 
     def lender(self, brand_id: UUID) -> str:
@@ -111,6 +112,9 @@ class AgreementFacts:
 
     def verified_bank_account(self, brand_id: UUID, customer_id: UUID) -> str | None:
         return self.account
+
+    def bank_account_verified(self, brand_id: UUID, customer_id: UUID, bank_account_ref: str) -> bool:
+        return bank_account_ref in self.verified
 
     def timezone(self, brand_id: UUID) -> str:
         return "Asia/Kolkata"
@@ -437,3 +441,48 @@ def test_an_agreement_issued_in_layout_1_whose_bytes_are_lost_renders_again_in_l
     assert "Rs. 85,000.00" in "".join(
         p.extract_text() for p in pypdf.PdfReader(io.BytesIO(desk.render(BRAND, loan_id))).pages
     )
+
+
+NAMED = UUID("00000000-0000-4000-8000-00000000acc1")  # the account the borrower's submission named
+OTHER_ACCOUNT = UUID("00000000-0000-4000-8000-00000000acc2")
+
+
+def test_a_loan_is_queued_only_with_the_account_its_submission_named_once_that_one_is_verified(
+    desk: Agreements, loans: Loans, facts: AgreementFacts
+) -> None:
+    """The borrower's submission names the account they last gave; the loan waits for that one, even with another
+    account of theirs verified and newer (it used to be queued with the newest verified account)."""
+    created = loans.create(BRAND, BORROWER, PRODUCT, "100000", 12)
+    loans.submit(BRAND, created.id, OTHER_ACCOUNT)
+    loans.send_back(BRAND, created.id, "borrower", "give your salary account", "bank_account", any_application=True)
+    loans.submit(BRAND, created.id, NAMED)  # the step redone: the resubmission names the account given now
+    loans.cx_approve(BRAND, created.id, "90000", "salary supports 90k")
+    loans.sanction(BRAND, created.id, "85000", "FOIR at the limit")
+    desk.issue(BRAND, created.id)
+    facts.account, facts.verified = str(OTHER_ACCOUNT), {str(OTHER_ACCOUNT)}  # the newest verified, replaced
+    assert desk.receive(signed_callback(loans, created.id)).outcome is CallbackOutcome.RECORDED
+    assert loans.get(BRAND, created.id).status is S.APPROVED  # signed, waiting for the named account
+    assert desk.queue_if_ready(BRAND, created.id) is None
+    facts.verified.add(str(NAMED))  # its penny drop retried, or staff verified it
+    assert desk.queue_if_ready(BRAND, created.id) is not None
+    loan = loans.get(BRAND, created.id)
+    assert loan.status is S.AWAITING_DISBURSAL and loan.bank_account_ref == str(NAMED)  # type: ignore[attr-defined]
+
+
+def test_a_submission_naming_no_account_keeps_the_one_named_before_and_staffs_loans_take_the_newest_verified(
+    desk: Agreements, loans: Loans, facts: AgreementFacts
+) -> None:
+    named = loans.create(BRAND, BORROWER, PRODUCT, "100000", 12).id
+    loans.submit(BRAND, named, NAMED)
+    loans.send_back(BRAND, named, "borrower", "upload your payslips", any_application=True)
+    loans.submit(BRAND, named)  # staff submitted it again: it names none
+    assert loans.get(BRAND, named).payout_account_ref == str(NAMED)
+    submitted = [e for e in loans.events.get(named) if type(e).__name__ == "Submitted"]
+    assert [e.payout_account_ref for e in submitted] == [str(NAMED), None]  # each submission as it was
+    loans.cancel(BRAND, named, "test: make room for the next one")
+
+    loan_id = sanctioned(loans)  # staff's: no account named
+    desk.issue(BRAND, loan_id)
+    facts.account = "acct-newest"
+    assert desk.receive(signed_callback(loans, loan_id)).outcome is CallbackOutcome.RECORDED
+    assert loans.get(BRAND, loan_id).bank_account_ref == "acct-newest"  # type: ignore[attr-defined]
