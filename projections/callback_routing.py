@@ -60,8 +60,8 @@ class CallbackLoanHandovers(Projection):
 class CallbackCaseHandovers(Projection):
     """read.callback_case_handovers: each collection case allocated to another executive (a sweep's allocation or a
     manager's reallocation) and each case closed while an executive held it (`closed` the why: cured, completed,
-    not_due; `previous` that executive; `staff_id` null: the new holder is read by the routing rule when the router
-    applies it). A case left unassigned or kept by its executive hands nothing over."""
+    not_due, settled, recovered; `previous` that executive; `staff_id` null: the new holder is read by the routing
+    rule when the router applies it). A case left unassigned or kept by its executive hands nothing over."""
 
     name = "callback_case_handovers"
     source = Collections.name

@@ -1,5 +1,6 @@
 """The loan side of collections, from the loans' own events: each serviced loan's due dates with the cumulative
-amount falling due by each (principal + interest of the schedule), the principal + interest its payments paid (as
+amount falling due by each (principal + interest of the schedule) and the cumulative principal alone (what a legal
+case asks for: the principal of the instalments not yet due), the principal + interest its payments paid (as
 the loan's replay allocates them: penal charges are not dues), and its payments (`read.collection_payments`,
 reversals marked). The close-of-business sweep reads them set-based to find the loans due within the brand's
 pre-collection window and each loan's unpaid amount; promises are judged by the payments.
@@ -66,6 +67,9 @@ _DUES_TABLE = f"""CREATE TABLE IF NOT EXISTS {DUES} (
     loan_id uuid PRIMARY KEY,
     due_dates date[] NOT NULL,
     cum_due numeric(16, 2)[] NOT NULL,
+    -- The cumulative principal falling due by each due date (the schedule's principal alone): with `cum_due`, what a
+    -- loan still being repaid owes in post-collections (see _PRINCIPAL_COLUMN).
+    cum_principal numeric(16, 2)[],
     paid numeric(16, 2) NOT NULL DEFAULT 0,  -- scheduled principal + interest paid (see _paid_now)
     -- Once the loan ended other than by its schedule: 0 when settled, what is left to recover when written off (the
     -- write-off's total less the recoveries since); null while serviced (see _ended).
@@ -93,6 +97,25 @@ _LOAN_COLUMNS = (
 )
 
 
+#: `cum_principal`, added to a `DUES` made before it kept it, and filled then, once, from the reports' instalments
+#: (`read.report_instalments`: the same schedules, from the same `ServicingOpened` events) for the loans whose whole
+#: schedule is there; a loan not yet serviced gets an empty array. A row left null (the reports' projection behind or
+#: absent at that start) is asked for as before - every scheduled instalment left - until `projections rebuild
+#: collection_dues`. On a fresh database and on a rebuild the table is made with the column and the replay fills it.
+_PRINCIPAL_COLUMN = (
+    "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'read.collection_dues'::regclass "
+    "AND attname = 'cum_principal' AND NOT attisdropped) THEN "
+    f"ALTER TABLE {DUES} ADD COLUMN cum_principal numeric(16, 2)[]; "
+    f"UPDATE {DUES} SET cum_principal = '{{}}' WHERE cardinality(due_dates) = 0; "
+    "IF to_regclass('read.report_instalments') IS NOT NULL THEN "
+    f"UPDATE {DUES} d SET cum_principal = s.cum FROM (SELECT loan_id, array_agg(cum ORDER BY no) AS cum, "
+    "count(*) AS n FROM (SELECT loan_id, no, sum(principal) OVER (PARTITION BY loan_id ORDER BY no) AS cum "
+    "FROM read.report_instalments) i GROUP BY loan_id) s WHERE s.loan_id = d.loan_id "
+    "AND s.n = cardinality(d.due_dates); END IF; "
+    "END IF; END $$"
+)
+
+
 class CollectionDuesView(Projection):
     """Due dates, cumulative dues and payments of every loan (a row from its creation, its dues once serviced), and
     each loan's number, borrower and brand for the collection cases."""
@@ -105,6 +128,7 @@ class CollectionDuesView(Projection):
         # A table made before it kept it: null, the sweep's former figure, until `projections rebuild collection_dues`.
         f"ALTER TABLE {DUES} ADD COLUMN IF NOT EXISTS left_to_recover numeric(16, 2)",
         _LOAN_COLUMNS,
+        _PRINCIPAL_COLUMN,
         """CREATE TABLE IF NOT EXISTS read.collection_payments (
             loan_id uuid NOT NULL,
             payment_id text NOT NULL,
@@ -128,8 +152,9 @@ class CollectionDuesView(Projection):
     @handles(L.Created)
     def _created(self, position: int, event: Loan.Created) -> Iterator[Change]:
         loan_id = event.originator_id
-        yield Insert(DUES, {"loan_id": loan_id, "due_dates": [], "cum_due": [], "brand_id": event.brand_id,
-                            "loan_number": event.loan_number, "customer_id": event.customer_id})  # fmt: skip
+        yield Insert(DUES, {"loan_id": loan_id, "due_dates": [], "cum_due": [], "cum_principal": [],
+                            "brand_id": event.brand_id, "loan_number": event.loan_number,
+                            "customer_id": event.customer_id})  # fmt: skip
         if not self.rebuilding:  # (a rebuild fills the cases once, after its replay: `rebuilt_statements`)
             self._batch_loans.append(loan_id)
 
@@ -146,15 +171,18 @@ class CollectionDuesView(Projection):
 
     @handles(L.ServicingOpened)
     def _opened(self, position: int, event: sv.ServicingOpened) -> Iterator[Change]:
-        total = Decimal("0.00")
-        cumulative = []
+        total, principal = Decimal("0.00"), Decimal("0.00")
+        cumulative, cum_principal = [], []
         for instalment in event.schedule.instalments:
             total += instalment.amount
+            principal += instalment.principal
             cumulative.append(total)
+            cum_principal.append(principal)
         yield Write(
-            "INSERT INTO read.collection_dues (loan_id, due_dates, cum_due) VALUES (%s, %s, %s) "
-            "ON CONFLICT (loan_id) DO UPDATE SET due_dates = EXCLUDED.due_dates, cum_due = EXCLUDED.cum_due",
-            (event.originator_id, [i.due_date for i in event.schedule.instalments], cumulative),
+            "INSERT INTO read.collection_dues (loan_id, due_dates, cum_due, cum_principal) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (loan_id) DO UPDATE SET due_dates = EXCLUDED.due_dates, cum_due = EXCLUDED.cum_due, "
+            "cum_principal = EXCLUDED.cum_principal",
+            (event.originator_id, [i.due_date for i in event.schedule.instalments], cumulative, cum_principal),
         )
 
     @handles(L.RepaymentRecorded)

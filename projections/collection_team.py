@@ -1,5 +1,6 @@
 """The managers' team view of a stage: DPD buckets (count and amount) of the open cases, and per executive the
-open cases, recovery rate (cases that left collections paid up, of all they held), amount collected, promise
+open cases, recovery rate (cases that left the stage paid up - any closure in `RESOLVED`: cured, completed, not due,
+settled, recovered - of all they held), amount collected (payments from each case's opening to its close), promise
 kept rate and calls made."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.collections.case import Stage
+from domain.collections.stages import RESOLVED
 
 #: DPD buckets: (label, lowest DPD, highest DPD or None).
 BUCKETS: tuple[tuple[str, int, int | None], ...] = (
@@ -113,12 +115,13 @@ class TeamQueries:
             execs = conn.execute(
                 "SELECT c.assignee AS staff_id, count(*) FILTER (WHERE c.open) AS open_cases, "
                 "coalesce(sum(c.amount) FILTER (WHERE c.open), 0.00) AS open_amount, "
-                "count(*) FILTER (WHERE NOT c.open AND c.closed_reason IN ('cured', 'completed')) AS resolved, "
+                "count(*) FILTER (WHERE NOT c.open AND c.closed_reason = ANY(%s)) AS resolved, "
                 "coalesce(sum((SELECT sum(p.amount) FROM read.collection_payments p WHERE p.loan_id = c.loan_id "
-                "AND NOT p.reversed AND p.paid_on >= c.opened_on)), 0.00) AS collected "
+                "AND NOT p.reversed AND p.paid_on >= c.opened_on "
+                "AND (c.closed_on IS NULL OR p.paid_on <= c.closed_on))), 0.00) AS collected "
                 f"FROM read.collection_cases c WHERE c.brand_id = %s AND c.stage = %s AND c.opened_on IS NOT NULL{held} "
                 "GROUP BY c.assignee",
-                (brand_id, stage.value, *scope),
+                ([r.value for r in RESOLVED], brand_id, stage.value, *scope),
             ).fetchall()
             ptps = {r["staff_id"]: r for r in conn.execute(
                 "SELECT staff_id, count(*) FILTER (WHERE status = 'kept') AS kept, "

@@ -37,6 +37,7 @@ _CASES = """CREATE TABLE IF NOT EXISTS read.collection_cases (
     ptp_amount numeric(16, 2),
     ptp_status text,
     closed_reason text,
+    closed_on date,
     opened_at timestamptz,
     opened_on date,
     updated_at timestamptz NOT NULL
@@ -56,10 +57,16 @@ _LOAN_COLUMNS = (
     "ADD COLUMN IF NOT EXISTS customer_id uuid, ADD COLUMN IF NOT EXISTS customer_name text"
 )
 
+#: The business date the sweep closed the case (null while open): the team's `collected` counts the payments from
+#: the case's `opened_on` to it. A table made before the column has it null on the cases closed then - their payments
+#: counted up to today, as before - until `projections rebuild collections`.
+_CLOSED_ON = "ALTER TABLE read.collection_cases ADD COLUMN IF NOT EXISTS closed_on date"
+
 #: The tables and the indexes the worklist, the team view and the sweep read by.
 DDL = (
     _CASES,
     _LOAN_COLUMNS,
+    _CLOSED_ON,
     # The cases still without their loan's number (written before their loan's `Loan.Created` was projected: normally
     # none): the collection_dues projection fills them, per batch of loans created, by this index
     # (projections/collection_dues.py, `_FILL_CREATED`) rather than by a scan of every case.
@@ -130,8 +137,9 @@ DDL = (
 
 _SWEEP = (
     "INSERT INTO read.collection_cases AS c (loan_id, brand_id, stage, open, assignee, dpd, amount, due_on, "
-    "closed_reason, opened_at, opened_on, updated_at, loan_number, customer_id) "
+    "closed_reason, closed_on, opened_at, opened_on, updated_at, loan_number, customer_id) "
     "SELECT m.loan_id, %(brand)s, m.stage, m.closed IS NULL, m.staff_id, m.dpd, m.amount, m.due_on, m.closed, "
+    "CASE WHEN m.closed IS NOT NULL THEN %(day)s::date END, "
     "%(at)s, %(day)s, %(at)s, d.loan_number, d.customer_id FROM unnest(%(loans)s::uuid[], %(stages)s::text[], "
     "%(staff)s::uuid[], %(dpd)s::int[], %(amounts)s::numeric[], %(due)s::date[], %(closed)s::text[]) AS m(loan_id, "
     f"stage, staff_id, dpd, amount, due_on, closed) LEFT JOIN {DUES} d ON d.loan_id = m.loan_id "
@@ -139,9 +147,9 @@ _SWEEP = (
     "WHERE true ON CONFLICT (loan_id) DO UPDATE SET "
     "stage = EXCLUDED.stage, open = EXCLUDED.open, "
     "assignee = EXCLUDED.assignee, dpd = EXCLUDED.dpd, amount = EXCLUDED.amount, due_on = EXCLUDED.due_on, "
-    "closed_reason = EXCLUDED.closed_reason, updated_at = EXCLUDED.updated_at, "
-    "opened_at = CASE WHEN c.open AND EXCLUDED.open THEN c.opened_at ELSE EXCLUDED.opened_at END, "
-    "opened_on = CASE WHEN c.open AND EXCLUDED.open THEN c.opened_on ELSE EXCLUDED.opened_on END, "
+    "closed_reason = EXCLUDED.closed_reason, closed_on = EXCLUDED.closed_on, updated_at = EXCLUDED.updated_at, "
+    "opened_at = CASE WHEN c.open THEN c.opened_at ELSE EXCLUDED.opened_at END, "
+    "opened_on = CASE WHEN c.open THEN c.opened_on ELSE EXCLUDED.opened_on END, "
     "attention_at = CASE WHEN EXCLUDED.open THEN c.attention_at END, "
     "loan_number = coalesce(EXCLUDED.loan_number, c.loan_number), "
     "customer_id = coalesce(EXCLUDED.customer_id, c.customer_id) "

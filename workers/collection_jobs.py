@@ -2,9 +2,9 @@
 set-based over the read models, one pass per brand and date.
 
 1. Every loan that is serviced or post-collection (settled, written off), or has an open case, is put in its stage
-   for the next business date: post (settled, written off, or moved to legal), collections (overdue), pre
-   (due within the brand's `pre_collection_window_days`, not yet overdue), or none (its case closes: cured,
-   completed, not due).
+   for the next business date (domain/collections/stages.py): post (written off with something left to recover, or
+   moved to legal), collections (overdue), pre (due within the brand's `pre_collection_window_days`, not yet
+   overdue), or none (its case closes: cured, completed, not due, settled, recovered).
 2. With the brand's `auto_allocate_collections` on, a loan entering a stage (or still unassigned) goes to the
    least-loaded executive of the stage's team (enabled, available, not on leave on the next business date, holding
    the stage's permission at WRITE), the highest DPD and amount first; a loan staying in its stage stays with its
@@ -31,10 +31,10 @@ from adapters.postgres import Database
 from domain.collections.application import Collections
 from domain.collections.case import STAGE_PERMISSION, Stage
 from domain.collections.moves import Move
+from domain.collections.stages import ENDED_STATUSES, closure, stage_after
 from domain.identity.application import Identity
 from domain.identity.permissions import Level
 from domain.loans.application import Loans
-from domain.loans.states import SERVICING_CODES
 from projections.engine import ProjectionEngine
 from projections.identity import row_grants
 
@@ -46,12 +46,18 @@ STAGE_ROLES: dict[Stage, tuple[str, ...]] = {
     Stage.COLLECTIONS: ("collection_executive",),
     Stage.POST: ("collection_head",),
 }
-_POST_STATUSES = ("settled", "written_off")
 #: Why the sweep moves loans, recorded on each batch (`CaseMoves.Recorded.reason`) and in the allocation history.
 CLOSE_OF_BUSINESS = "close of business"
 DISABLED = "executive disabled"
-_SERVICING = SERVICING_CODES
 
+#: The candidate loans with their figures as of the next business date. `unpaid` (the post stage's amount) is what
+#: the loan owes without penal charges: settled or written off, `left_to_recover`; moved to legal while still being
+#: repaid, the principal + interest of the instalments due by `day` and the principal of those not yet due, less what
+#: its payments paid of principal + interest (the payoff less its penal charges and the current period's accrued
+#: interest, LENDING.md). Only legal loans pay for that pass over their arrays (on every candidate it took about as
+#: long as each of the three passes above, over 100,000 rows); no stage reads the others' `unpaid` but a written-off
+#: loan's, whose dues row made before `left_to_recover` asks, as before, for every instalment left, as does a legal
+#: loan's row made before `cum_principal` and not filled then.
 _CANDIDATES = """
 WITH ids AS (
     SELECT id FROM read.loans WHERE brand_id = %(brand)s AND status = ANY(%(hard)s)
@@ -67,7 +73,12 @@ SELECT l.id AS loan_id, l.status, coalesce(l.dpd, 0) AS dpd, c.open, c.stage, c.
        (SELECT min(x.cum) FROM unnest(d.due_dates, d.cum_due) AS x(due, cum) WHERE x.cum > d.paid) - d.paid AS next_amount,
        greatest(coalesce((SELECT max(x.cum) FROM unnest(d.due_dates, d.cum_due) AS x(due, cum) WHERE x.due <= %(day)s),
                 0) - d.paid, 0) AS overdue_amount,
-       coalesce(d.left_to_recover, greatest(d.cum_due[array_upper(d.cum_due, 1)] - d.paid, 0)) AS unpaid
+       CASE WHEN d.left_to_recover IS NOT NULL THEN d.left_to_recover
+            WHEN NOT coalesce(c.legal, false) OR d.cum_principal IS NULL
+            THEN greatest(d.cum_due[array_upper(d.cum_due, 1)] - d.paid, 0)
+            ELSE greatest(coalesce((SELECT max(x.cum - x.principal) FROM unnest(d.due_dates, d.cum_due, d.cum_principal)
+                 AS x(due, cum, principal) WHERE x.due <= %(day)s), 0)
+                 + d.cum_principal[array_upper(d.cum_principal, 1)] - d.paid, 0) END AS unpaid
 FROM ids
 JOIN read.loans l ON l.id = ids.id
 LEFT JOIN read.collection_dues d ON d.loan_id = l.id
@@ -86,15 +97,11 @@ class SweepPort:
 
 
 def target_stage(row: dict[str, Any], day: date, window: int) -> Stage | None:
-    """The stage a loan is in for the business date after `day` (None: not in collections)."""
-    if row["status"] in _POST_STATUSES or (row["legal"] and row["status"] in _SERVICING):
-        return Stage.POST
-    if row["status"] == "overdue" or (row["status"] in _SERVICING and row["dpd"] > 0):
-        return Stage.COLLECTIONS
-    due = row["next_due"]
-    if row["status"] in ("active", "partially_paid") and due is not None and day < due <= day + timedelta(days=window):
-        return Stage.PRE
-    return None
+    """The stage a loan is in for the business date after `day` (None: not in collections), by the domain's rule
+    (`stage_after`) over its candidate row."""
+    owed = Decimal(row.get("unpaid") or 0)
+    return stage_after(row["status"], legal=row["legal"], dpd=row["dpd"], next_due=row["next_due"], owed=owed,
+                       day=day, window=window)  # fmt: skip
 
 
 def _figures(row: dict[str, Any], stage: Stage) -> tuple[Decimal, date | None]:
@@ -107,9 +114,7 @@ def _figures(row: dict[str, Any], stage: Stage) -> tuple[Decimal, date | None]:
 
 
 def _closed_reason(row: dict[str, Any]) -> str:
-    if row["status"] == "completed":
-        return "completed"
-    return "cured" if row["stage"] in (Stage.COLLECTIONS.value, Stage.POST.value) else "not_due"
+    return closure(row["status"], Stage(row["stage"]) if row["stage"] else None).value
 
 
 def left_stage(stage: Stage) -> str:
@@ -192,7 +197,7 @@ def plan_moves(conn: Any, brand_id: UUID, day: date, window: int, auto: bool) ->
     """The moves of the sweep of `day` (nothing is written)."""
     window_dates = [day + timedelta(days=n) for n in range(1, window + 1)]
     rows = conn.execute(
-        _CANDIDATES, {"brand": brand_id, "day": day, "hard": ["overdue", *_POST_STATUSES], "window": window_dates}
+        _CANDIDATES, {"brand": brand_id, "day": day, "hard": ["overdue", *ENDED_STATUSES], "window": window_dates}
     ).fetchall()
     # The holders of open cases, and who worked a closed case that may reopen today: without auto-allocation a
     # reopened case goes back to them, which it must not when they have left.

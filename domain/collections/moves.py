@@ -31,8 +31,9 @@ class MoveKind(StrEnum):
 
 class Move(BaseModel):
     """One loan's move: its stage, who it is assigned to and who had it, its figures on the business date (DPD,
-    the unpaid amount, the next due date), and - when it left collections - why (`closed`: cured, completed,
-    not_due; the stage and assignee it left from are kept for the team's figures)."""
+    the unpaid amount, the next due date), and - when it left collections - why (`closed`: a `Closure` of
+    domain/collections/stages.py - cured, completed, not_due, settled, recovered; the stage and assignee it left
+    from are kept for the team's figures)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

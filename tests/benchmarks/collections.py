@@ -43,6 +43,8 @@ TARGET_WORKLIST_P95_MS = 10.0
 TARGET_ALLOCATION_SECONDS = 60.0
 _DUES = "{" + ",".join((date(2026, 2, 28) + timedelta(days=30 * k)).isoformat() for k in range(12)) + "}"
 _CUM = "{" + ",".join(f"{8037.57 * (k + 1):.2f}" for k in range(12)) + "}"
+#: The schedule's cumulative principal, as `ServicingOpened` fills it (what a legal case asks for).
+_PRINCIPAL = "{" + ",".join(f"{7083.33 * (k + 1):.2f}" for k in range(12)) + "}"
 
 
 def _copy_book(platform: Platform, brand: UUID, total: int, overdue: int) -> None:
@@ -57,7 +59,9 @@ def _copy_book(platform: Platform, brand: UUID, total: int, overdue: int) -> Non
         late = n % step == 0
         loans.write(f"{loan}\t{brand}\tL{n:08d}\t{customer}\t{product}\t1\t{50000 + n % 50000}.00\t12\tstaff\t{{}}\t"
                     f"8037.57\t{'overdue' if late else 'active'}\t1\t{now}\t{now}\t{1 if late else 0}\n")  # fmt: skip
-        dues.write(f"{loan}\t{_DUES}\t{_CUM}\t{'0.00' if late else '8037.57'}\t{brand}\tL{n:08d}\t{customer}\n")
+        dues.write(
+            f"{loan}\t{_DUES}\t{_CUM}\t{_PRINCIPAL}\t{'0.00' if late else '8037.57'}\t{brand}\tL{n:08d}\t{customer}\n"
+        )
     with platform.db.pool.connection() as conn, conn.cursor() as cur:
         with cur.copy(
             "COPY read.loans (id, brand_id, loan_number, customer_id, product_id, product_version, amount, tenure, "
@@ -65,7 +69,8 @@ def _copy_book(platform: Platform, brand: UUID, total: int, overdue: int) -> Non
         ) as copy:
             copy.write(loans.getvalue())
         with cur.copy(
-            "COPY read.collection_dues (loan_id, due_dates, cum_due, paid, brand_id, loan_number, customer_id) FROM STDIN"
+            "COPY read.collection_dues (loan_id, due_dates, cum_due, cum_principal, paid, brand_id, loan_number, "
+            "customer_id) FROM STDIN"
         ) as copy:
             copy.write(dues.getvalue())
 

@@ -160,8 +160,8 @@ def test_a_loans_creation_writes_one_row_with_its_number_borrower_and_brand(db: 
     [created] = [e for e in loan.collect_events() if isinstance(e, Loan.Created)]
     rows = list(CollectionDuesView().project(1, created))
     assert rows == [Insert("read.collection_dues", {
-        "loan_id": loan.id, "due_dates": [], "cum_due": [], "brand_id": brand, "loan_number": loan.loan_number,
-        "customer_id": loan.customer_id,
+        "loan_id": loan.id, "due_dates": [], "cum_due": [], "cum_principal": [], "brand_id": brand,
+        "loan_number": loan.loan_number, "customer_id": loan.customer_id,
     })]  # fmt: skip
     _project(db, [CollectionDuesView()], [created])
     assert _rows(db, _NUMBERED) == [(loan.id, brand, loan.loan_number, loan.customer_id)]
