@@ -1,9 +1,11 @@
 """The loan side of collections, from the loans' own events: each serviced loan's due dates with the cumulative
 amount falling due by each (principal + interest of the schedule) and the cumulative principal alone (what a legal
 case asks for: the principal of the instalments not yet due), the principal + interest its payments paid (as
-the loan's replay allocates them: penal charges are not dues), and its payments (`read.collection_payments`,
-reversals marked). The close-of-business sweep reads them set-based to find the loans due within the brand's
-pre-collection window and each loan's unpaid amount; promises are judged by the payments.
+the loan's replay allocates them: penal charges are not dues), its payments (`read.collection_payments`, reversals
+marked, each with the instant it was recorded) and the day it came to owe nothing (`owes_nothing_on`). The
+close-of-business sweep reads them set-based to find the loans due within the brand's pre-collection window and each
+loan's unpaid amount; promises are judged by the payments and by that day (workers/collection_jobs.py,
+`promise_tallies`).
 
 Each loan's row also keeps its number, borrower and brand from its `Loan.Created` (the only loan event that carries
 them: a loan's number and borrower never change), which the collection cases copy (projections/collections.py): never
@@ -26,6 +28,7 @@ from domain.loans import recovery_events as rv
 from domain.loans import servicing_events as sv
 from domain.loans.application import Loans
 from domain.loans.loan import Loan
+from domain.loans.states import LoanStatus
 from projections.projection import Change, Insert, Projection, Write, handles
 
 L = Loan
@@ -78,8 +81,33 @@ _DUES_TABLE = f"""CREATE TABLE IF NOT EXISTS {DUES} (
     -- lacked then: see _LOAN_COLUMNS).
     brand_id uuid,
     loan_number text,
-    customer_id uuid
+    customer_id uuid,
+    owes_nothing_on date  -- see _OWES_NOTHING
 )"""
+
+#: The day the loan came to owe nothing - completed (paid off, or its last penal charges waived), settled, or written
+#: off with all of it recovered - or null while it owes (a reversal that re-opens it clears it). By money, it is the
+#: latest `paid_on` of the payments that stand: once a loan owes nothing no payment is taken, and a back-dated one
+#: that would leave a later one above the payoff is refused, so the last payment by date is the one that ended it
+#: (a collection request approved days later ended it on the day it was collected, as its payment is dated). A
+#: waiver ends it on the day it was approved; a settlement on the day of the payment completing it. Promises are
+#: kept by it (`Promise.verdict`). A table made before it kept it: null, the promises judged by money alone, until
+#: `projections rebuild collection_dues`.
+_OWES_NOTHING = f"ALTER TABLE {DUES} ADD COLUMN IF NOT EXISTS owes_nothing_on date"
+
+#: The latest `paid_on` of the loan's standing payments (`%(loan)s`).
+_LAST_PAID = "(SELECT max(p.paid_on) FROM read.collection_payments p WHERE p.loan_id = %(loan)s AND NOT p.reversed)"
+
+#: When each payment was recorded (its event's instant): a promise counts only money recorded after it was made.
+#: Rows projected before the column have none (counted as before, by their date alone) until
+#: `projections rebuild collection_dues`.
+_RECORDED_AT = "ALTER TABLE read.collection_payments ADD COLUMN IF NOT EXISTS recorded_at timestamptz"
+
+#: A repayment or recovery (`%(loan)s`, `%(payment)s`, `%(amount)s`, `%(paid_on)s`, `%(at)s`).
+_PAYMENT = (
+    "INSERT INTO read.collection_payments (loan_id, payment_id, amount, paid_on, recorded_at) "
+    "VALUES (%(loan)s, %(payment)s, %(amount)s, %(paid_on)s, %(at)s) ON CONFLICT DO NOTHING"
+)
 
 #: The loan's number, borrower and brand, added to a `DUES` made before it kept them, and filled then, once, from
 #: `read.loans` (the loans created before the upgrade); and the case rows left without a number get theirs. On a fresh database and on a rebuild (which drops the table first) the table is made with the columns and
@@ -129,14 +157,17 @@ class CollectionDuesView(Projection):
         f"ALTER TABLE {DUES} ADD COLUMN IF NOT EXISTS left_to_recover numeric(16, 2)",
         _LOAN_COLUMNS,
         _PRINCIPAL_COLUMN,
+        _OWES_NOTHING,
         """CREATE TABLE IF NOT EXISTS read.collection_payments (
             loan_id uuid NOT NULL,
             payment_id text NOT NULL,
             amount numeric(16, 2) NOT NULL,
             paid_on date NOT NULL,
             reversed boolean NOT NULL DEFAULT false,
+            recorded_at timestamptz,
             PRIMARY KEY (loan_id, payment_id)
         )""",
+        _RECORDED_AT,
         # The sweep finds the loans falling due within the pre-collection window by their due dates.
         "CREATE INDEX IF NOT EXISTS collection_dues_dates_idx ON read.collection_dues USING gin (due_dates)",
     )
@@ -187,27 +218,26 @@ class CollectionDuesView(Projection):
 
     @handles(L.RepaymentRecorded)
     def _paid(self, position: int, event: sv.RepaymentRecorded) -> Iterator[Change]:
-        p = event.payment
-        yield Write(
-            "INSERT INTO read.collection_payments (loan_id, payment_id, amount, paid_on) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT DO NOTHING",
-            (event.originator_id, p.payment_id, p.amount, p.paid_on),
-        )
-        yield _paid_now(event.originator_id, event.principal_interest_paid, p.amount)
+        yield _payment(event.originator_id, event.payment, event)
+        yield _paid_now(event.originator_id, event.principal_interest_paid, event.payment.amount)
+        if event.status == LoanStatus.COMPLETED:  # paid off: on the day of its last payment (see _OWES_NOTHING)
+            yield Write(
+                f"UPDATE {DUES} SET owes_nothing_on = {_LAST_PAID} WHERE loan_id = %(loan)s",
+                {"loan": event.originator_id},
+            )
 
     @handles(L.RecoveryRecorded)
     def _recovered(self, position: int, event: rv.RecoveryRecorded) -> Iterator[Change]:
         """Money received on a written-off loan keeps a promise to pay as a repayment does (promises are taken on
         such loans: they still owe); the dues' `paid` is left as the write-off found it."""
         p = event.payment
+        yield _payment(event.originator_id, p, event)
+        # All of it recovered: the loan owes nothing from the day of its last payment (see _OWES_NOTHING).
         yield Write(
-            "INSERT INTO read.collection_payments (loan_id, payment_id, amount, paid_on) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT DO NOTHING",
-            (event.originator_id, p.payment_id, p.amount, p.paid_on),
-        )
-        yield Write(
-            "UPDATE read.collection_dues SET left_to_recover = greatest(left_to_recover - %s, 0) WHERE loan_id = %s",
-            (p.amount, event.originator_id),
+            f"UPDATE {DUES} SET left_to_recover = greatest(left_to_recover - %(amount)s, 0), owes_nothing_on = "
+            f"CASE WHEN left_to_recover - %(amount)s <= 0 THEN {_LAST_PAID} ELSE owes_nothing_on END "
+            "WHERE loan_id = %(loan)s",
+            {"amount": p.amount, "loan": event.originator_id},
         )
 
     @handles(L.Settled, L.WrittenOff)
@@ -216,9 +246,22 @@ class CollectionDuesView(Projection):
         write-off's total, less each recovery after it (`_recovered`). It was every scheduled instalment left, future
         interest never charged included, whatever was recovered."""
         left = event.ending.total if isinstance(event, rv.WrittenOff) else Decimal("0.00")
+        # Settled by the payment recorded with it: on the day of the last payment (see _OWES_NOTHING); a write-off
+        # of nothing owes nothing from its day.
+        ended = f"coalesce({_LAST_PAID}, %(on)s)" if left <= 0 else "NULL"
         yield Write(
-            "UPDATE read.collection_dues SET left_to_recover = %s WHERE loan_id = %s", (left, event.originator_id)
+            f"UPDATE {DUES} SET left_to_recover = %(left)s, owes_nothing_on = {ended} WHERE loan_id = %(loan)s",
+            {"left": left, "on": event.ending.on, "loan": event.originator_id},
         )
+
+    @handles(L.WaiverApproved)
+    def _waived(self, position: int, event: rv.WaiverApproved) -> Iterator[Change]:
+        """A waiver of a loan's last penal charges completes it on the day it was approved."""
+        if event.status == LoanStatus.COMPLETED:
+            yield Write(
+                f"UPDATE {DUES} SET owes_nothing_on = greatest({_LAST_PAID}, %(on)s) WHERE loan_id = %(loan)s",
+                {"on": event.waived_on, "loan": event.originator_id},
+            )
 
     @handles(L.RepaymentReversed)
     def _reversed(self, position: int, event: sv.RepaymentReversed) -> Iterator[Change]:
@@ -227,6 +270,14 @@ class CollectionDuesView(Projection):
             (event.originator_id, event.payment_id),
         )
         yield _paid_now(event.originator_id, event.principal_interest_paid, -event.amount)
+        if event.status not in (LoanStatus.COMPLETED, LoanStatus.SETTLED, LoanStatus.WRITTEN_OFF):  # it owes again
+            yield Write(f"UPDATE {DUES} SET owes_nothing_on = NULL WHERE loan_id = %s", (event.originator_id,))
+
+
+def _payment(loan_id: UUID, payment: sv.PaymentRecord, event: sv.RepaymentRecorded | rv.RecoveryRecorded) -> Write:
+    """The payment's row, with the instant its event was recorded."""
+    return Write(_PAYMENT, {"loan": loan_id, "payment": payment.payment_id, "amount": payment.amount,
+                            "paid_on": payment.paid_on, "at": event.timestamp})  # fmt: skip
 
 
 def _paid_now(loan_id: UUID, principal_interest_paid: Decimal | None, amount: Decimal) -> Write:

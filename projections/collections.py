@@ -117,6 +117,8 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS collection_ptps_open_idx ON read.collection_ptps (brand_id, due_on) "
     "WHERE status = 'open'",
     "CREATE INDEX IF NOT EXISTS collection_ptps_staff_idx ON read.collection_ptps (brand_id, staff_id, status)",
+    # The promises the sweep judges again: those due in the last `REJUDGE_DAYS` days, whatever their status.
+    "CREATE INDEX IF NOT EXISTS collection_ptps_due_idx ON read.collection_ptps (brand_id, due_on)",
     """CREATE TABLE IF NOT EXISTS read.collection_allocations (
         batch_id uuid NOT NULL,
         loan_id uuid NOT NULL,
@@ -257,8 +259,14 @@ class CollectionViews(Projection):
             (p.ptp_id, p.due_on, p.amount, event.timestamp, loan_id),
         )
 
-    @handles(C.PromiseJudged)
-    def _judged(self, position: int, event: C.PromiseJudged) -> Iterator[Change]:
+    @handles(C.PromiseJudged, C.PromiseRejudged)
+    def _judged(self, position: int, event: C.PromiseJudged | C.PromiseRejudged) -> Iterator[Change]:
+        """The promise as last judged (a re-judgement replaces the figures shown; both stay in the case's events).
+        The case shows its current promise's latest judgement: becoming broken brings the loan to the top of the
+        worklist ("promise broken: call again") from the judgement's instant (a broken one judged again, still
+        broken, with another sum paid, leaves the attention as it is: a contact since has dealt with it); kept after
+        broken takes that back, the case then needing attention only for a callback still requested (none once the
+        case has closed)."""
         loan_id = event.loan_id
         yield Write(
             "UPDATE read.collection_ptps SET status = %s, paid = %s, judged_on = %s WHERE ptp_id = %s",
@@ -266,10 +274,13 @@ class CollectionViews(Projection):
         )
         broken = event.status is PtpStatus.BROKEN
         yield Write(
-            "UPDATE read.collection_cases SET ptp_status = %s, updated_at = %s, "
-            "attention_at = CASE WHEN %s THEN %s ELSE attention_at END WHERE loan_id = %s AND ptp_id = %s",
-            (event.status.value, event.timestamp, broken, event.timestamp, loan_id, event.ptp_id),
-        )
+            "UPDATE read.collection_cases SET updated_at = %(at)s, attention_at = CASE WHEN ptp_status = 'broken' "
+            "THEN (CASE WHEN %(broken)s THEN attention_at WHEN open THEN callback_at END) WHEN %(broken)s THEN %(at)s "
+            "ELSE attention_at END, "
+            "ptp_status = %(status)s WHERE loan_id = %(loan)s AND ptp_id = %(ptp)s",
+            {"status": event.status.value, "at": event.timestamp, "broken": broken, "loan": loan_id,
+             "ptp": event.ptp_id},
+        )  # fmt: skip
 
     @handles(C.MovedToPost)
     def _legal(self, position: int, event: C.MovedToPost) -> Iterator[Change]:

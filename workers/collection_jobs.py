@@ -11,8 +11,10 @@ set-based over the read models, one pass per brand and date.
    executive (sticky) - unless that executive has left: disabled, or no longer holding the stage's permission at
    WRITE (`departures`). Their cases are unassigned and allocated as such (with it off: left unassigned, for the
    managers), recorded in batches of their own whose reason says why ("executive disabled").
-3. The moves are recorded in batches (`Collections.record_moves`), then promises due by the date are judged from
-   the payments made since each was given, then the date is marked swept (a rerun of the date does nothing).
+3. The moves are recorded in batches (`Collections.record_moves`), then the promises due by the date are judged
+   (`promise_tallies`: the money paid within each promise's dates and recorded after it was made, and the day its loan
+   came to owe nothing) - the open ones, and those due in the last `REJUDGE_DAYS` days again (money approved or
+   reversed since) - then the date is marked swept (a rerun of the date does nothing).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import structlog
 
 from adapters.postgres import Database
 from domain.collections.application import Collections
-from domain.collections.case import STAGE_PERMISSION, Stage
+from domain.collections.case import REJUDGE_DAYS, STAGE_PERMISSION, PromiseTally, Stage
 from domain.collections.moves import Move
 from domain.collections.stages import ENDED_STATUSES, closure, stage_after
 from domain.identity.application import Identity
@@ -257,15 +259,30 @@ def _allocate(
     return moves
 
 
-def promises_due(conn: Any, brand_id: UUID, day: date) -> dict[UUID, Decimal]:
-    """Loans with an open promise due by `day` -> what was paid (not reversed) from the day it was made to `day`."""
-    rows = conn.execute(
-        "SELECT t.loan_id, coalesce((SELECT sum(p.amount) FROM read.collection_payments p WHERE p.loan_id = t.loan_id "
-        "AND NOT p.reversed AND p.paid_on BETWEEN t.made_on AND %(day)s), 0) AS paid "
-        "FROM read.collection_ptps t WHERE t.brand_id = %(brand)s AND t.status = 'open' AND t.due_on <= %(day)s",
-        {"brand": brand_id, "day": day},
-    ).fetchall()
-    return {r["loan_id"]: Decimal(r["paid"]) for r in rows}
+#: Each promise to judge at the close of `day` - open and due by it, or due in the last `REJUDGE_DAYS` days (`since`
+#: on) - with the money counted for it: payments and recoveries not reversed, paid from the day it was made to its
+#: date (`paid_on`: a collection request approved later counts on the day it was collected) and recorded after it
+#: was made (the payment's event instant, `recorded_at`, after the promise's: money already in when the borrower
+#: promised is not what they promised; a payment projected before the column was kept has none and counts as
+#: before). And the day its loan came to owe nothing (`read.collection_dues.owes_nothing_on`). The promises are two
+#: index ranges (a BitmapOr: the open ones by `collection_ptps_open_idx`, those of the window by
+#: `collection_ptps_due_idx`), never every promise the brand ever had; each promise's payments and dues row by their
+#: keys (tests/integration/test_projection_plans.py).
+_TALLIES = (
+    "SELECT t.loan_id, t.ptp_id, coalesce((SELECT sum(p.amount) FROM read.collection_payments p "
+    "WHERE p.loan_id = t.loan_id AND NOT p.reversed AND p.paid_on BETWEEN t.made_on AND t.due_on "
+    "AND coalesce(p.recorded_at > t.at, true)), 0)::numeric(16, 2) AS paid, "
+    "(SELECT d.owes_nothing_on FROM read.collection_dues d WHERE d.loan_id = t.loan_id) AS owes_nothing_on "
+    "FROM read.collection_ptps t WHERE t.brand_id = %(brand)s AND t.due_on <= %(day)s "
+    "AND (t.status = 'open' OR t.due_on >= %(since)s)"
+)
+
+
+def promise_tallies(conn: Any, brand_id: UUID, day: date) -> list[PromiseTally]:
+    """The promises the sweep of `day` judges, with what the books show for each (`_TALLIES`)."""
+    since = day - timedelta(days=REJUDGE_DAYS)
+    rows = conn.execute(_TALLIES, {"brand": brand_id, "day": day, "since": since}).fetchall()
+    return [PromiseTally(r["loan_id"], r["ptp_id"], Decimal(r["paid"]), r["owes_nothing_on"]) for r in rows]
 
 
 def sweep(port: SweepPort, brand_id: UUID, day: date) -> dict[str, int]:
@@ -282,19 +299,19 @@ def sweep(port: SweepPort, brand_id: UUID, day: date) -> dict[str, int]:
         with port.db.pool.connection() as conn:
             window, auto = settings.pre_collection_window_days, settings.auto_allocate_collections
             plan = plan_moves(conn, brand_id, day, window, auto)
-            paid = promises_due(conn, brand_id, day)
+            tallies = promise_tallies(conn, brand_id, day)
         position = 0
         for reason, batch in plan.batches().items():
             position = collections.record_moves(brand_id, day, batch, reason)
         shown(position)
-    judged = collections.judge_promises(brand_id, day, paid) if paid else 0
+    judged = collections.judge_promises(brand_id, day, tallies) if tallies else {"judged": 0, "rejudged": 0}
     moves = plan.moves
     counts = {
         "moves": len(moves),
         "allocated": sum(1 for m in moves if m.staff_id is not None and m.staff_id != m.previous and m.closed is None),
         "closed": sum(1 for m in moves if m.closed is not None),
         "released": len(plan.reasons),
-        "judged": judged,
+        **judged,
     }
     collections.close_day(brand_id, day, counts)
     log.info("collections.swept", brand_id=str(brand_id), day=day.isoformat(), **counts)

@@ -129,7 +129,9 @@ class ContactOut(BaseModel):
 
 
 class PtpOut(BaseModel):
-    """A promise to pay and its judgement."""
+    """A promise to pay and its latest judgement: `status`, `paid` and `judged_on` as last judged (a judged promise is
+    judged again at a close of business within 30 days of its date when money paid within it is applied late or
+    reversed: docs/collections.md, "Judged again")."""
 
     ptp_id: UUID
     staff_id: UUID | None

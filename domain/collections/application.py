@@ -20,6 +20,8 @@ from domain.collections.case import (
     Outcome,
     Owed,
     Promise,
+    PromiseTally,
+    PtpStatus,
     Stage,
     case_id,
     check_contact,
@@ -185,22 +187,32 @@ class Collections(ContextApplication):
         record.promise(promise, owed)
         return replace(self.commit(record), id=promise.ptp_id)
 
-    def judge_promises(self, brand_id: UUID, day: date, paid: Mapping[UUID, Decimal]) -> int:
-        """Judge the open promises due by `day` of the loans in `paid` (loan -> paid since the promise was made)."""
-        ids = [case_id(brand_id, loan_id) for loan_id in paid]
-        judged = 0
+    def judge_promises(self, brand_id: UUID, day: date, tallies: Sequence[PromiseTally]) -> dict[str, int]:
+        """Judge the promises due by `day` by what the loans' books show for each (`CollectionCase.judge`): the open
+        ones, and those judged within `REJUDGE_DAYS` whose figures have changed since. How many were judged and how
+        many judged again; the cases are saved 200 at a time."""
+        by_loan: dict[UUID, dict[UUID, PromiseTally]] = {}
+        for tally in tallies:
+            by_loan.setdefault(tally.loan_id, {})[tally.ptp_id] = tally
+        ids = [case_id(brand_id, loan_id) for loan_id in by_loan]
+        counts = {"judged": 0, "rejudged": 0}
         for start in range(0, len(ids), 200):
             changed = []
             for record in self.find_many(ids[start : start + 200]).values():
                 if not isinstance(record, CollectionCase) or record.brand_id != brand_id:
                     continue
-                promise = record.open_promise
-                if promise is not None and record.judge(promise.ptp_id, paid[record.loan_id], day):
+                touched = False
+                mine = by_loan.get(record.loan_id, {})
+                for promise in list(record.promises.values()):  # in the order they were made
+                    found = mine.get(promise.ptp_id)
+                    if found is not None and record.judge(found, day):
+                        counts["judged" if promise.status is PtpStatus.OPEN else "rejudged"] += 1
+                        touched = True
+                if touched:
                     changed.append(record)
             if changed:
                 self.commit(*changed)
-                judged += len(changed)
-        return judged
+        return counts
 
     def move_to_post(self, brand_id: UUID, loan_id: UUID, reason: str) -> CommandResult:
         """Move a loan being repaid to post-collections (legal); it leaves its executive (the post-collections team

@@ -60,11 +60,22 @@ class Channel(StrEnum):
 
 
 class PtpStatus(StrEnum):
-    """A promise to pay: open until its date has closed, then kept or broken by the payments made."""
+    """A promise to pay: open until its date has closed, then kept or broken by the payments made (and judged again
+    while money dated within it comes in late or is reversed: `REJUDGE_DAYS`)."""
 
     OPEN = "open"
     KEPT = "kept"
     BROKEN = "broken"
+
+
+#: How many days after a promise's date its judgement may still change. Money is counted by the day it was paid, not
+#: the day it reached the books: a collection request is applied once Ops approve it (days after the executive
+#: collected it), a gateway's webhook or a receipt may be confirmed late, and a cheque bounces days after it was
+#: banked. So every close of business looks again at the promises due in the last `REJUDGE_DAYS` days and records a
+#: re-judgement (`PromiseRejudged`) when what was paid within a promise's dates has changed since it was judged
+#: (broken -> kept, kept -> broken, or the sum paid). Past that the judgement stands for good: the sweep's work stays
+#: bounded, and the team's kept rate for a month is settled a month later.
+REJUDGE_DAYS = 30
 
 
 class CollectionCaseNotFound(NotFound):
@@ -108,6 +119,31 @@ class Promise(BaseModel):
     staff_id: UUID | None
     status: PtpStatus = PtpStatus.OPEN
     paid: Decimal = Decimal("0.00")
+
+    def verdict(self, tally: PromiseTally) -> PtpStatus:
+        """Kept when what was paid within the promise (`tally.paid`: dated from the day it was made to its date, and
+        recorded after it was made) reaches its amount, or when the loan came to owe nothing within those dates -
+        paid off early at that day's lower payoff, settled for less, all of a write-off recovered, the last of it
+        waived: a promise is of at most what the loan owes, so a loan that owes nothing by the promised date has had
+        its promise kept. Else broken."""
+        ended = tally.owes_nothing_on
+        if ended is not None and self.made_on <= ended <= self.due_on:
+            return PtpStatus.KEPT
+        return PtpStatus.KEPT if tally.paid >= self.amount else PtpStatus.BROKEN
+
+
+@dataclass(frozen=True)
+class PromiseTally:
+    """What the loans' books show for a promise at a close of business (workers/collection_jobs.py gathers it, for
+    every promise due, set-based): `paid`, the payments and recoveries not reversed, paid from the day the promise was
+    made to its date and recorded after it was made (money already in when it was promised is not what was
+    promised); `owes_nothing_on`, the day the loan came to owe nothing (completed, settled, written off with all of
+    it recovered), None while it owes."""
+
+    loan_id: UUID
+    ptp_id: UUID
+    paid: Decimal
+    owes_nothing_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +214,9 @@ class CollectionCase(Aggregate):
         promise: Promise
 
     class PromiseJudged(Aggregate.Event):
-        """At the close of its date a promise was judged kept or broken by the payments made since it was given."""
+        """At the close of its date a promise was judged kept or broken by the payments made since it was given
+        (`Promise.verdict`); `owes_nothing_on`, the day the loan came to owe nothing when it had by then (None
+        otherwise, and on events recorded before it was kept)."""
 
         brand_id: UUID
         loan_id: UUID
@@ -186,6 +224,22 @@ class CollectionCase(Aggregate):
         status: PtpStatus
         paid: Decimal
         judged_on: date
+        owes_nothing_on: date | None = None
+
+    class PromiseRejudged(Aggregate.Event):
+        """A judged promise was judged again at a later close of business (within `REJUDGE_DAYS` of its date):
+        money paid within its dates arrived after the judgement (a collection request approved later, a late
+        webhook) or was reversed, or the loan came to owe nothing or owes again. `previous` is the status it had;
+        `status`, `paid` and `owes_nothing_on` are as of `judged_on`. The earlier judgement stays on record."""
+
+        brand_id: UUID
+        loan_id: UUID
+        ptp_id: UUID
+        previous: PtpStatus
+        status: PtpStatus
+        paid: Decimal
+        judged_on: date
+        owes_nothing_on: date | None = None
 
     class MovedToPost(Aggregate.Event):
         """A manager moved the loan to post-collections (legal) with a reason."""
@@ -257,20 +311,51 @@ class CollectionCase(Aggregate):
     def _promise_made(self, brand_id: UUID, loan_id: UUID, promise: Promise) -> None:
         self.promises = {**self.promises, promise.ptp_id: promise}
 
-    def judge(self, ptp_id: UUID, paid: Decimal, day: date) -> bool:
-        """Judge an open promise whose date has closed: kept when `paid` (since it was made) reaches its amount."""
-        found = self.promises.get(ptp_id)
-        if found is None or found.status is not PtpStatus.OPEN or day < found.due_on:
+    def judge(self, tally: PromiseTally, day: date) -> bool:
+        """Judge a promise whose date has closed by `day` (`Promise.verdict`): an open one is judged
+        (`PromiseJudged`); a judged one whose date closed no more than `REJUDGE_DAYS` days before is judged again
+        (`PromiseRejudged`) when its status or the sum paid within it has changed since. False when nothing is
+        recorded: a promise unknown or not yet due, past the window, or judged as it stands."""
+        found = self.promises.get(tally.ptp_id)
+        if found is None or day < found.due_on:
             return False
-        status = PtpStatus.KEPT if paid >= found.amount else PtpStatus.BROKEN
-        self._promise_judged(
-            brand_id=self.brand_id, loan_id=self.loan_id, ptp_id=ptp_id, status=status, paid=paid, judged_on=day
-        )
+        status, paid, ended = found.verdict(tally), tally.paid, tally.owes_nothing_on
+        if found.status is PtpStatus.OPEN:
+            self._promise_judged(brand_id=self.brand_id, loan_id=self.loan_id, ptp_id=found.ptp_id, status=status,
+                                 paid=paid, judged_on=day, owes_nothing_on=ended)  # fmt: skip
+            return True
+        if (day - found.due_on).days > REJUDGE_DAYS or (status, paid) == (found.status, found.paid):
+            return False
+        self._promise_rejudged(brand_id=self.brand_id, loan_id=self.loan_id, ptp_id=found.ptp_id,
+                               previous=found.status, status=status, paid=paid, judged_on=day,
+                               owes_nothing_on=ended)  # fmt: skip
         return True
 
     @event(PromiseJudged)
     def _promise_judged(
-        self, brand_id: UUID, loan_id: UUID, ptp_id: UUID, status: PtpStatus, paid: Decimal, judged_on: date
+        self,
+        brand_id: UUID,
+        loan_id: UUID,
+        ptp_id: UUID,
+        status: PtpStatus,
+        paid: Decimal,
+        judged_on: date,
+        owes_nothing_on: date | None = None,
+    ) -> None:
+        found = self.promises[ptp_id]
+        self.promises = {**self.promises, ptp_id: found.model_copy(update={"status": status, "paid": paid})}
+
+    @event(PromiseRejudged)
+    def _promise_rejudged(
+        self,
+        brand_id: UUID,
+        loan_id: UUID,
+        ptp_id: UUID,
+        previous: PtpStatus,
+        status: PtpStatus,
+        paid: Decimal,
+        judged_on: date,
+        owes_nothing_on: date | None = None,
     ) -> None:
         found = self.promises[ptp_id]
         self.promises = {**self.promises, ptp_id: found.model_copy(update={"status": status, "paid": paid})}

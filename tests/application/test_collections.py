@@ -14,12 +14,14 @@ import pytest
 
 from domain.collections.application import Collections, LoanFacts, OpenCase
 from domain.collections.case import (
+    REJUDGE_DAYS,
     CallDetails,
     Channel,
     CollectionCase,
     CollectionCaseNotFound,
     Outcome,
     Owed,
+    PromiseTally,
     PtpStatus,
     Stage,
     case_id,
@@ -136,18 +138,78 @@ def test_a_promise_is_of_at_most_what_the_loan_owes_on_the_promised_date(
     assert parties.asked == [due, due]  # as of the promise's date, not the business date
 
 
+def _tally(ptp_id: uuid.UUID, paid: str, owes_nothing_on: date | None = None) -> list[PromiseTally]:
+    return [PromiseTally(LOAN, ptp_id, Decimal(paid), owes_nothing_on)]
+
+
 def test_one_promise_is_open_at_a_time_and_it_is_judged_by_the_payments(app: Collections) -> None:
     first = app.promise(BRAND, LOAN, DAY + timedelta(days=2), Decimal("1500.00"), EXEC)
     with pytest.raises(Conflict):
         app.promise(BRAND, LOAN, DAY + timedelta(days=3), Decimal("100.00"), EXEC)
     # Not judged before its date has closed.
-    assert app.judge_promises(BRAND, DAY + timedelta(days=1), {LOAN: Decimal("0")}) == 0
-    assert app.judge_promises(BRAND, DAY + timedelta(days=2), {LOAN: Decimal("1499.99")}) == 1
+    assert app.judge_promises(BRAND, DAY + timedelta(days=1), _tally(first.id, "0")) == {"judged": 0, "rejudged": 0}
+    assert app.judge_promises(BRAND, DAY + timedelta(days=2), _tally(first.id, "1499.99"))["judged"] == 1
     promise = _case(app).promises[first.id]
     assert promise.status is PtpStatus.BROKEN and promise.paid == Decimal("1499.99")
     second = app.promise(BRAND, LOAN, DAY + timedelta(days=4), Decimal("500.00"), EXEC)
-    assert app.judge_promises(BRAND, DAY + timedelta(days=5), {LOAN: Decimal("500.00")}) == 1
+    assert app.judge_promises(BRAND, DAY + timedelta(days=5), _tally(second.id, "500.00"))["judged"] == 1
     assert _case(app).promises[second.id].status is PtpStatus.KEPT
+
+
+def test_a_judged_promise_is_judged_again_when_money_within_its_dates_comes_in_late_or_is_reversed(
+    app: Collections,
+) -> None:
+    """Money is counted by the day it was paid: a collection request approved after the promise's date closed, or a
+    cheque that bounces, changes what was paid within it. The first judgement stays on record; each change is a
+    `PromiseRejudged` saying what it was; the same figures again record nothing."""
+    due = DAY + timedelta(days=1)
+    made = app.promise(BRAND, LOAN, due, Decimal("8037.57"), EXEC)
+    assert app.judge_promises(BRAND, due, _tally(made.id, "0.00")) == {"judged": 1, "rejudged": 0}
+    approved = app.judge_promises(BRAND, due + timedelta(days=1), _tally(made.id, "8100.00"))
+    assert approved == {"judged": 0, "rejudged": 1}
+    assert (_case(app).promises[made.id].status, _case(app).promises[made.id].paid) == (PtpStatus.KEPT,
+                                                                                          Decimal("8100.00"))  # fmt: skip
+    assert app.judge_promises(BRAND, due + timedelta(days=2), _tally(made.id, "8100.00"))["rejudged"] == 0
+    bounced = app.judge_promises(BRAND, due + timedelta(days=3), _tally(made.id, "0.00"))
+    assert bounced == {"judged": 0, "rejudged": 1} and _case(app).promises[made.id].status is PtpStatus.BROKEN
+    events = list(app.events.get(case_id(BRAND, LOAN)))
+    judgements = [(type(e).__name__, getattr(e, "previous", None), e.status, e.paid, e.judged_on) for e in events
+                  if isinstance(e, CollectionCase.PromiseJudged | CollectionCase.PromiseRejudged)]  # fmt: skip
+    assert judgements == [
+        ("PromiseJudged", None, PtpStatus.BROKEN, Decimal("0.00"), due),
+        ("PromiseRejudged", PtpStatus.BROKEN, PtpStatus.KEPT, Decimal("8100.00"), due + timedelta(days=1)),
+        ("PromiseRejudged", PtpStatus.KEPT, PtpStatus.BROKEN, Decimal("0.00"), due + timedelta(days=3)),
+    ]
+
+
+def test_past_the_window_a_judgement_stands(app: Collections) -> None:
+    due = DAY + timedelta(days=1)
+    made = app.promise(BRAND, LOAN, due, Decimal("500.00"), EXEC)
+    app.judge_promises(BRAND, due, _tally(made.id, "0.00"))
+    late = due + timedelta(days=REJUDGE_DAYS + 1)
+    assert app.judge_promises(BRAND, late, _tally(made.id, "500.00")) == {"judged": 0, "rejudged": 0}
+    assert _case(app).promises[made.id].status is PtpStatus.BROKEN
+    last = due + timedelta(days=REJUDGE_DAYS)
+    assert app.judge_promises(BRAND, last, _tally(made.id, "500.00")) == {"judged": 0, "rejudged": 1}
+
+
+def test_a_promise_is_kept_when_the_loan_owes_nothing_within_its_dates(app: Collections) -> None:
+    """A promise is of at most what the loan owes on its date: paid off earlier at that day's lower payoff, settled
+    for less, or all of a write-off recovered, the loan owes nothing, and the promise was kept though the money paid
+    is below its amount. The loan ending after the promised date does not keep it."""
+    due = DAY + timedelta(days=7)
+    made = app.promise(BRAND, LOAN, due, Decimal("50070.00"), EXEC)
+    app.judge_promises(BRAND, due, _tally(made.id, "49990.00", DAY + timedelta(days=1)))
+    kept = _case(app).promises[made.id]
+    assert (kept.status, kept.paid) == (PtpStatus.KEPT, Decimal("49990.00"))
+    (judged,) = [e for e in app.events.get(case_id(BRAND, LOAN)) if isinstance(e, CollectionCase.PromiseJudged)]
+    assert judged.owes_nothing_on == DAY + timedelta(days=1)
+    # The payment that ended it reversed: it owes again, and the promise was not kept.
+    app.judge_promises(BRAND, due + timedelta(days=1), _tally(made.id, "0.00"))
+    assert _case(app).promises[made.id].status is PtpStatus.BROKEN
+    # Ended only after the promised date: broken still.
+    app.judge_promises(BRAND, due + timedelta(days=2), _tally(made.id, "100.00", due + timedelta(days=1)))
+    assert _case(app).promises[made.id].status is PtpStatus.BROKEN
 
 
 def test_a_promise_is_positive_and_not_before_the_business_date(app: Collections) -> None:

@@ -31,7 +31,7 @@ import pytest
 from adapters.webhooks import sign
 from api.services.disbursals import WEBHOOK_SECRET_ENV, VerifiedAccounts
 from domain.collections.application import Collections
-from domain.collections.case import Stage
+from domain.collections.case import PromiseTally, Stage
 from domain.collections.moves import Move
 from domain.customers.application import Customers
 from domain.customers.values import Address
@@ -380,7 +380,8 @@ def test_a_promise_to_pay_made_twice_at_once_is_made_once(platform: Any, server:
             assert [p["status"] for p in listed].count("open") == 1 and len(listed) == n + 1, listed
             assert made.json()["ptp_id"] in {p["ptp_id"] for p in listed}
             # broken the day after its date: the next round's promise is the only open one again
-            assert collections.judge_promises(tenant.brand_id, date(2026, 3, 1), {loan_id: Decimal(0)}) == 1
+            tally = PromiseTally(loan_id, UUID(made.json()["ptp_id"]), Decimal(0))
+            assert collections.judge_promises(tenant.brand_id, date(2026, 3, 1), [tally])["judged"] == 1
 
 
 def test_two_reallocations_at_once_move_each_loan_from_where_the_other_left_it(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -22,6 +22,7 @@ from projections.lead_queries import KNOWN, known_params
 from projections.report_catalogue import CATALOGUE
 from projections.reports import ReportRequest, _sql
 from tests.support import copy_database_dsn, drop_database
+from workers.collection_jobs import _TALLIES
 
 BRAND = uuid.UUID("0b5e55ed-0000-4000-8000-000000000001")
 ROWS = 50_000
@@ -96,6 +97,27 @@ _DUES_AND_CASES = (
 )
 
 
+#: 50,000 promises due over about three and a half years (40 a day), each on a loan of its own with its dues row and a
+#: payment; those of the last day still open.
+_PROMISES = (
+    "WITH t AS (INSERT INTO read.collection_ptps (ptp_id, loan_id, brand_id, due_on, amount, made_on, status, actor, at) "
+    "SELECT gen_random_uuid(), gen_random_uuid(), %(brand)s, date '2023-01-01' + n / 40, 500, "
+    "date '2023-01-01' + n / 40 - 2, CASE WHEN n > %(rows)s - 40 THEN 'open' ELSE (ARRAY['kept', 'broken'])[mod(n, 2) "
+    "+ 1] END, 'system', now() FROM generate_series(1, %(rows)s) n RETURNING loan_id, made_on), "
+    "d AS (INSERT INTO read.collection_dues (loan_id, due_dates, cum_due, brand_id) "
+    "SELECT loan_id, '{}', '{}', %(brand)s FROM t) "
+    "INSERT INTO read.collection_payments (loan_id, payment_id, amount, paid_on, recorded_at) "
+    "SELECT loan_id, 'p-1', 500, made_on, now() FROM t"
+)
+
+
+def _promise_tallies(brand: uuid.UUID) -> tuple[str, dict[str, Any]]:
+    """The sweep's promises to judge (`_TALLIES`): the open ones, and those due in the last 30 days - of all the
+    promises the brand ever had."""
+    day = date(2023, 1, 1) + timedelta(days=ROWS // 40)
+    return _TALLIES, {"brand": brand, "day": day, "since": day - timedelta(days=30)}
+
+
 CASES = {
     # collection_dues filled the number of the cases of a batch's new loans with a scan of every case row (the planner
     # took `loan_number IS NULL` for selective, and it is: but only an index on it avoids reading the rest).
@@ -115,6 +137,13 @@ CASES = {
         _DUES_AND_CASES,
         ("collection_dues",),
         _sweep_batch,
+    ),
+    # The sweep judges again the promises due in the last 30 days: a range of the due-date index beside the open
+    # ones', never every promise the brand ever had; each one's payments and dues row by their keys.
+    "the sweep's promises to judge and their payments": (
+        _PROMISES,
+        ("collection_ptps", "collection_payments", "collection_dues"),
+        _promise_tallies,
     ),
     # The customers search found a borrower by the external loan numbers linked to the record only; one of our own
     # loan numbers is looked up in read.loans, by its (brand_id, loan_number) index.
