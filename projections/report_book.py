@@ -198,7 +198,7 @@ class ReportBookView(Projection):
     name = "report_book"
     source = Loans.name
     tables = ("read.report_loan_brands", "read.report_instalments", "read.report_payments", "read.report_loan_totals",
-              "read.report_due_days")  # fmt: skip
+              "read.report_due_days", "read.report_collection_requests")  # fmt: skip
     ddl = (
         "CREATE TABLE IF NOT EXISTS read.report_loan_brands (loan_id uuid PRIMARY KEY, brand_id uuid NOT NULL)",
         """CREATE TABLE IF NOT EXISTS read.report_instalments (
@@ -239,6 +239,18 @@ class ReportBookView(Projection):
             PRIMARY KEY (loan_id, payment_id)
         )""",
         "CREATE INDEX IF NOT EXISTS report_payments_paid_idx ON read.report_payments (brand_id, paid_on, loan_id)",
+        # Who collected a repayment or recovery an approval recorded (a collection request's or manual receipt's
+        # asker: agent-performance-report credits them, not the approver who recorded it); NULL: whoever recorded
+        # it collected it. A database made before it: the column, filled by `projections rebuild report_book`.
+        "ALTER TABLE read.report_payments ADD COLUMN IF NOT EXISTS collected_by text",
+        # Who asked for each collection request and manual receipt, until its approval names its payment.
+        """CREATE TABLE IF NOT EXISTS read.report_collection_requests (
+            loan_id uuid NOT NULL,
+            request_id text NOT NULL,
+            brand_id uuid NOT NULL,
+            requested_by text NOT NULL,
+            PRIMARY KEY (loan_id, request_id)
+        )""",
         # Each loan's totals, kept by the handlers below (REFRESH_LOAN_TOTALS after every change to the loan's
         # instalments or repayments): NULL principal / interest when it has no instalments, next_* NULL when every
         # instalment is paid; unpaid_due / unpaid_left are its unpaid instalments' due dates and what is left of
@@ -349,6 +361,26 @@ class ReportBookView(Projection):
              event.actor, event.originator_id),
         )  # fmt: skip
         yield Write(REFRESH_LOAN_TOTALS, (event.originator_id,))
+
+    @handles(L.CollectionRequested)
+    def _asked(self, position: int, event: Any) -> Iterator[Change]:
+        # (a request recorded before it named its asker: the event's actor asked, as the Loan reads it)
+        r = event.request
+        yield Insert(
+            "read.report_collection_requests",
+            {"loan_id": event.originator_id, "request_id": r.request_id, "brand_id": event.brand_id,
+             "requested_by": r.requested_by or event.actor},
+        )  # fmt: skip
+
+    @handles(L.CollectionApproved)
+    def _approved(self, position: int, event: Any) -> Iterator[Change]:
+        # The money is the RepaymentRecorded (or RecoveryRecorded) of the same commit, just before: recorded by the
+        # approver (Ops, a collection manager), collected by who asked.
+        yield Write(
+            "UPDATE read.report_payments p SET collected_by = r.requested_by FROM read.report_collection_requests r "
+            "WHERE r.loan_id = %s AND r.request_id = %s AND p.loan_id = r.loan_id AND p.payment_id = %s",
+            (event.originator_id, event.request_id, event.payment_id),
+        )
 
     @handles(L.RepaymentReversed)
     def _reversed(self, position: int, event: sv.RepaymentReversed) -> Iterator[Change]:

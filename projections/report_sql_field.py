@@ -116,14 +116,15 @@ FIELD_VISITS = Report(
     ),
 )
 
-#: Who did it: the staff member a contact or promise is filed under, else whoever recorded it (an API key, a job)
-#: - as the repayments' `recorded_by`, so one person's contacts, promises and repayments make one row.
+#: Who did it: the staff member a contact or promise is filed under, else whoever recorded it (an API key, a job);
+#: a repayment's collector - who asked for the collection request or manual receipt its approval recorded
+#: (`collected_by`), else whoever recorded it - so one person's contacts, promises and repayments make one row.
 _PEOPLE = (
     "SELECT k.brand_id, coalesce('staff:' || k.staff_id::text, k.actor) AS agent, k.at AS at, 'contact' AS kind, "
     "0::numeric AS amount, k.loan_id, NULL::text AS status FROM read.collection_contacts k "
     "UNION ALL SELECT t.brand_id, coalesce('staff:' || t.staff_id::text, t.actor), t.at, 'ptp', t.amount, t.loan_id, "
     "t.status FROM read.collection_ptps t "
-    "UNION ALL SELECT p.brand_id, p.recorded_by, (p.paid_on::timestamp AT TIME ZONE %(tz)s), 'repayment', p.amount, "
+    "UNION ALL SELECT p.brand_id, coalesce(p.collected_by, p.recorded_by), (p.paid_on::timestamp AT TIME ZONE %(tz)s), 'repayment', p.amount, "
     "p.loan_id, NULL FROM read.report_payments p WHERE p.reversed_on IS NULL"
 )
 AGENT_PERFORMANCE = Report(
@@ -131,7 +132,8 @@ AGENT_PERFORMANCE = Report(
     title="Agent performance",
     category=CATEGORY,
     definition="One row per person with collection activity in the range: contacts logged, promises to pay taken "
-    "(and how many were kept or broken), repayments recorded and the amount collected by them, loans worked.",
+    "(and how many were kept or broken), repayments and the amount collected by them (an approved collection or "
+    "confirmed receipt counts for who asked for it, not its approver), loans worked.",
     date_basis="the instant of each contact and promise, the payment date of each repayment",
     source=f"({_PEOPLE}) a {actor_staff('a.agent', 'a.brand_id')}",
     where="a.brand_id = %(brand)s",

@@ -209,14 +209,18 @@ def check_reports(http: httpx.Client, h: Headers, book: dict[str, Any]) -> None:
     allocated = sum((sum(_allocated(http, h, v)[:2], ZERO) for v in book["loans"].values()), ZERO)
     recovery = reports["total-recovery-report"]
     assert walk._sum(recovery, "recovered") == allocated == walk._sum(reports["recovery-efficiency-report"], "collection")  # fmt: skip
-    # who recorded the money: the admin key, every payment, collection and recovery (both reports agree)
+    # who collected the money: the head the two approved collections (the partial one and the recovery), the admin
+    # key the payments it recorded itself; who recorded it: the admin key, every payment, collection and recovery
     everything = sum(received.values(), ZERO)
-    agents = reports["agent-performance-report"]
-    assert len(agents) == 1 and agents[0]["agent"].startswith("apikey:"), agents
-    assert (agents[0]["repayments"], walk._money(agents[0]["collected"])) == (6, everything), agents
+    asked = book["money"]["partial"][0][1] + book["written"]["wo_full"]
+    agents = {r["agent"].partition(":")[0]: r for r in reports["agent-performance-report"]}
+    assert set(agents) == {"apikey", "staff"}, agents
+    assert (agents["staff"]["repayments"], walk._money(agents["staff"]["collected"])) == (2, asked), agents
+    assert (agents["apikey"]["repayments"], walk._money(agents["apikey"]["collected"])) == (4, everything - asked)
     team = {r["actor"]: r for r in reports["team-performance-report"]}
-    assert team[agents[0]["agent"]]["repayments"] == 6, team[agents[0]["agent"]]
-    assert all(r["repayments"] == 0 for a, r in team.items() if a != agents[0]["agent"]), team
+    key_actor = agents["apikey"]["agent"]
+    assert team[key_actor]["repayments"] == 6, team[key_actor]
+    assert all(r["repayments"] == 0 for a, r in team.items() if a != key_actor), team
 
 
 def check_dashboards(http: httpx.Client, h: Headers, book: dict[str, Any]) -> None:
