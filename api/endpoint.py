@@ -30,7 +30,7 @@ from api.problems import HttpProblem, problem_for
 from api.request_input import check_headers, check_query_text, parse_body, parse_path, parse_query, read_body
 from api.security import require_json
 from api.uploads import Upload, UploadedFile, fingerprint, parse_form, read_multipart
-from domain.identity.permissions import Level, Permission
+from domain.identity.permissions import Required, alternatives, required_words
 from domain.identity.principal import Principal
 from domain.onboarding.parties import BorrowerPrincipal
 from domain.shared.aggregate import acting_as, tracing
@@ -165,6 +165,21 @@ class ResponseDrift(Exception):
 Handler = Callable[[Context[P]], Reply | Response]
 
 
+def forbidden(required: Required) -> HttpProblem:
+    """The 403 of a caller without what `required` asks: `permission` (the first of several) and `level`, and
+    `any_of` when any one of several permissions would do."""
+    permissions = alternatives(required)
+    extra: dict[str, Any] = {"any_of": [p.value for p in permissions]} if len(permissions) > 1 else {}
+    return HttpProblem(
+        403,
+        f"this needs {required_words(required)} at {required[1].value}",
+        "forbidden",
+        permission=permissions[0].value,
+        level=required[1].value,
+        **extra,
+    )
+
+
 @dataclass
 class Endpoint(Generic[P]):
     """One API operation; `permission` is what the caller needs (None: any authenticated caller).
@@ -177,7 +192,7 @@ class Endpoint(Generic[P]):
     path: str
     handler: Handler[P]
     summary: str
-    permission: tuple[Permission, Level] | None
+    permission: Required | None  # a permission at a level, or any one of several (a tuple) at that level
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
@@ -227,16 +242,8 @@ class Endpoint(Generic[P]):
             principal = await run_in_threadpool(_caller, services.port(Gate), request)
         if self.cross_brand and not (principal and principal.cross_brand):
             raise HttpProblem(403, "only a Super Admin may do this", "forbidden")
-        if self.permission is not None and principal is not None:
-            permission, level = self.permission
-            if not principal.holds(permission, level):
-                raise HttpProblem(
-                    403,
-                    f"this needs {permission.value} at {level.value}",
-                    "forbidden",
-                    permission=permission.value,
-                    level=level.value,
-                )
+        if self.permission is not None and principal is not None and not principal.meets(self.permission):
+            raise forbidden(self.permission)
         if not self.if_match and not self.public and self.method in COMMANDS and "if-match" in request.headers:
             # A precondition nobody checks would let the change overwrite what the caller never saw: refuse it.
             raise InvalidValue("If-Match", "this operation does not check a record's version: send it without If-Match")

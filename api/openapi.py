@@ -12,6 +12,7 @@ from api.endpoint import ETAG_PATTERN, AcceptedOut, Endpoint
 from api.idempotency import KEY_PATTERN, MAX_KEY_LENGTH
 from api.request_input import free_text
 from api.uploads import form_schema
+from domain.identity.permissions import alternatives
 from domain.shared.values import text_pattern
 
 COMPONENTS = "#/components/schemas/{model}"
@@ -391,7 +392,11 @@ def build_openapi(endpoints: list[Endpoint[Any]]) -> dict[str, Any]:
     for ep in endpoints:
         op: dict[str, Any] = {"operationId": ep.operation_id, "summary": ep.summary, "tags": ep.tags}
         if ep.permission:
-            op["x-permission"] = {"permission": ep.permission[0].value, "level": ep.permission[1].value}
+            # `permission` the first of several when any one of them will do (`any_of`: the collections desk's)
+            permissions = alternatives(ep.permission)
+            op["x-permission"] = {"permission": permissions[0].value, "level": ep.permission[1].value}
+            if len(permissions) > 1:
+                op["x-permission"]["any_of"] = [p.value for p in permissions]
         if ep.cross_brand:
             op["x-cross-brand"] = True
         if ep.public:

@@ -36,7 +36,7 @@ from domain.covenants.schedule import FREQUENCY_WORDS
 from domain.covenants.status import UNSENT_WORDS
 from domain.documents.content import DOCUMENT_WORDS
 from domain.identity.authentication import AccountLocked
-from domain.identity.permissions import Level, Permission
+from domain.identity.permissions import Permission, Required, required_words
 from domain.identity.principal import AuthenticationFailed, Principal
 from domain.onboarding.steps import STEP_WORDS
 from domain.shared.aggregate import acting_as
@@ -190,7 +190,7 @@ class Page(Generic[P]):
     method: str
     path: str
     handler: PageHandler[P]
-    permission: tuple[Permission, Level] | None
+    permission: Required | None  # a permission at a level, or any one of several (a tuple) at that level
     form: bool = False
     port: type[P] | None = None
     upload_bytes: int | None = None  # a form with a file (multipart) of at most this many bytes
@@ -212,9 +212,8 @@ class Page(Generic[P]):
             return RedirectResponse(f"/login?next={quote(_return_to(request), safe='/')}", status_code=303)
         principal, request.state.csrf, request.state.timezone = signed_in
         request.state.principal = principal
-        if self.permission is not None and not principal.holds(*self.permission):
-            permission, level = self.permission
-            message = f"You need {permission.value} ({level.value}) for this page."
+        if self.permission is not None and not principal.meets(self.permission):
+            message = f"You need {required_words(self.permission)} ({self.permission[1].value}) for this page."
             return render(request, "error.html", 403, title="Forbidden", message=message)
         if self.cross_brand and not principal.cross_brand:
             message = "Only a Super Admin, who acts across brands, may use this page."

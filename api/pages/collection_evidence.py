@@ -12,7 +12,7 @@ from starlette.responses import Response
 from api.pages.collections import panel_page
 from api.problems import HttpProblem
 from api.routes.collection_evidence import EvidencePort
-from api.routes.collections import READ, WRITE, guard
+from api.routes.collections import DESK_READ, DESK_WRITE, guard
 from api.routes.documents import UPLOAD, stored_document
 from api.web import Page, act, after_write, error_page, error_text, not_found, pages, path_id
 from domain.collections.application import Collections
@@ -96,10 +96,10 @@ PAGES = pages(
             "POST",
             "/collections/loans/{loan_id}/contacts/{contact_id}/evidence",
             attach_evidence,
-            WRITE,
+            DESK_WRITE,
             form=True,
             upload_bytes=UPLOAD.max_bytes,
         ),
-        Page("GET", "/collections/loans/{loan_id}/evidence/{document_id}", evidence_file, READ),
+        Page("GET", "/collections/loans/{loan_id}/evidence/{document_id}", evidence_file, DESK_READ),
     ],
 )

@@ -1,5 +1,5 @@
 """The collection case page's "Send a payment link" form (`POST /collections/loans/{id}/payment-links`,
-COLLECTIONS WRITE): the rule of `POST /api/v1/loans/{id}/collection-payment-links` (api/routes/collection_paylinks.py)
+COLLECTIONS or a stage's permission at WRITE): the rule of `POST /api/v1/loans/{id}/collection-payment-links` (api/routes/collection_paylinks.py)
 - the loan's stage permission at WRITE, and an executive only for a loan allocated to them (404 otherwise)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from api.pages.collections import panel_page
 from api.problems import HttpProblem
 from api.routes.collection_paylinks import CollectionPaylinkPort, send_collection_link
-from api.routes.collections import WRITE
+from api.routes.collections import DESK_WRITE
 from api.routes.disbursals import public_base
 from api.routes.paylinks import WEBHOOK_PATH
 from api.web import Page, act, error_page, error_text, form_text, not_found, pages, path_id, refusal_status
@@ -39,6 +39,6 @@ async def send_link(request: Request, port: CollectionPaylinkPort, principal: Pr
 PAGES = pages(
     CollectionPaylinkPort,
     [
-        Page("POST", "/collections/loans/{loan_id}/payment-links", send_link, WRITE, form=True),
+        Page("POST", "/collections/loans/{loan_id}/payment-links", send_link, DESK_WRITE, form=True),
     ],
 )

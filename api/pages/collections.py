@@ -16,8 +16,9 @@ from api.pages.actors import staff_and_key_names
 from api.pages.placed_calls import placed_call
 from api.problems import HttpProblem
 from api.routes.collections import (
+    DESK_READ,
+    DESK_WRITE,
     LEGAL,
-    READ,
     REALLOCATE,
     WRITE,
     CollectionsPort,
@@ -41,7 +42,7 @@ from api.web import (
     render,
 )
 from domain.collections.application import Collections
-from domain.collections.case import Outcome, Stage
+from domain.collections.case import STAGE_PERMISSION, Outcome, Stage
 from domain.identity.permissions import Level
 from domain.identity.principal import Principal
 from domain.shared.errors import DomainError, InvalidInput, NotFound
@@ -51,9 +52,15 @@ from domain.shared.errors import DomainError, InvalidInput, NotFound
 WORKLIST_FILTERS = ("stage", "team", "assignee", "cursor")
 
 
-def _stage(request: Request) -> Stage | None:
+def _stage(request: Request, principal: Principal) -> Stage | None:
+    """The stage the address names; none named, collections - or, for staff given only another stage's permission,
+    the first stage they hold (the worklist they were allocated)."""
+    named = request.query_params.get("stage")
+    if not named:
+        held = [s for s in (Stage.COLLECTIONS, Stage.PRE, Stage.POST) if principal.holds(STAGE_PERMISSION[s])]
+        return held[0] if held else Stage.COLLECTIONS
     try:
-        return Stage(request.query_params.get("stage") or Stage.COLLECTIONS.value)
+        return Stage(named)
     except ValueError:
         return None
 
@@ -73,7 +80,7 @@ async def _worklist(
 ) -> Response:
     """The worklist as its address filters it; `error`: why a reallocation was refused (said at its form, answered
     with `status`), the loans ticked and the executive chosen filled in again (`kept`, api/web.py)."""
-    stage = _stage(request)
+    stage = _stage(request, principal)
     if stage is None:
         return await not_found(request)
     try:
@@ -145,9 +152,15 @@ async def _panel(
     call_placed = await placed_call(request, port.fieldwork, principal, loans=[loan_id])
     # The loan's payment links (sent by Ops or from this page), newest first: what the borrower was sent.
     links = await run_in_threadpool(port.links.links, principal.brand_id, loan_id, port.clock.now())
+    # The case's forms (contact, promise, evidence, payment link): for COLLECTIONS WRITE as before, and for whoever
+    # holds the case's stage at WRITE (a pre- or post-collections team without COLLECTIONS); the actions check again.
+    # The call and write-off forms lead to COLLECTIONS' own endpoints: `can_write`.
+    stage = view.case.stage if view.case is not None else None
+    can_write = principal.holds(*WRITE)
+    can_work = can_write or (stage is not None and principal.holds(STAGE_PERMISSION[Stage(stage)], Level.WRITE))
     return render(request, "collection_case.html", status if error else 200, nav="collections", view=view,
                   links=list(reversed(links))[:CASE_LINKS],
-                  outcomes=[o.value for o in Outcome], can_write=principal.holds(*WRITE),
+                  outcomes=[o.value for o in Outcome], can_write=can_write, can_work=can_work,
                   manager=is_manager(principal), error=error, call_placed=call_placed,
                   staff_names=staff_names)  # fmt: skip
 
@@ -261,10 +274,10 @@ async def allocate(request: Request, port: CollectionsPort, principal: Principal
 PAGES = pages(
     CollectionsPort,
     [
-        Page("GET", "/collections", worklist_page, READ),
-        Page("GET", "/collections/loans/{loan_id}", case_page, READ),
-        Page("POST", "/collections/loans/{loan_id}/contacts", contact_add, WRITE, form=True),
-        Page("POST", "/collections/loans/{loan_id}/ptps", ptp_add, WRITE, form=True),
+        Page("GET", "/collections", worklist_page, DESK_READ),
+        Page("GET", "/collections/loans/{loan_id}", case_page, DESK_READ),
+        Page("POST", "/collections/loans/{loan_id}/contacts", contact_add, DESK_WRITE, form=True),
+        Page("POST", "/collections/loans/{loan_id}/ptps", ptp_add, DESK_WRITE, form=True),
         Page("POST", "/collections/loans/{loan_id}/legal", legal_move, LEGAL,
              form=True),
         Page("POST", "/collections/allocations", allocate, REALLOCATE, form=True),

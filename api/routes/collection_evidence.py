@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from api.endpoint import Context, Endpoint, Reply, serve
 from api.routes.collection_models import ContactOut, EvidenceFormIn
-from api.routes.collections import WRITE, CollectionsPort, guard
+from api.routes.collections import DESK_WRITE, CollectionsPort, guard
 from api.routes.documents import UPLOAD
 from domain.collections.application import Collections
 from domain.collections.case import CollectionCaseNotFound
@@ -51,7 +51,7 @@ ENDPOINTS = serve(
     "collections",
     [
         Endpoint("POST", "/api/v1/loans/{loan_id}/contacts/{contact_id}/evidence", upload_evidence,
-                 "Attach evidence to a contact (multipart: `file`; PDF, JPEG or PNG)", WRITE, body=EvidenceFormIn,
+                 "Attach evidence to a contact (multipart: `file`; PDF, JPEG or PNG)", DESK_WRITE, body=EvidenceFormIn,
                  response=ContactOut, status=201, accepts=True, upload=UPLOAD),
     ],
 )  # fmt: skip

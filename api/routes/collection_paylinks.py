@@ -1,7 +1,7 @@
 """A payment link sent by collection staff (the spec: a collection executive may "Send payment links to customers
 via SMS/WhatsApp"): the payment-link use case (`api.services.paylinks.Paylinks.create`: the amount due now unless
 given, never above the payoff, sent by SMS or WhatsApp), allowed by the collections desk's own rule - COLLECTIONS
-WRITE declared, then the loan's stage permission at WRITE and, unless a manager, only a loan allocated to the caller
+or a stage's permission at WRITE declared, then the loan's stage permission at WRITE and, unless a manager, only a loan allocated to the caller
 (`guard`: another's loan is a 404, like another brand's). Ops keep `POST /api/v1/loans/{id}/payment-links`
 (LOAN_OPS WRITE) for any loan; collectors are given no LOAN_OPS."""
 
@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from api.endpoint import Context, Endpoint, Reply, serve
-from api.routes.collections import WRITE, CollectionsPort, guard
+from api.routes.collections import DESK_WRITE, CollectionsPort, guard
 from api.routes.disbursals import public_base
 from api.routes.paylink_models import PaymentLinkIn, PaymentLinkOut
 from api.routes.paylinks import WEBHOOK_PATH
@@ -57,7 +57,7 @@ ENDPOINTS = serve(
             "Collection staff create a payment link for a loan they work and send it to the borrower by SMS or "
             "WhatsApp (amount: what is due now unless given, never above the payoff): the loan's stage permission "
             "at WRITE, and an executive only for a loan allocated to them (another's: 404)",
-            WRITE,
+            DESK_WRITE,
             body=PaymentLinkIn,
             response=PaymentLinkOut,
             status=201,

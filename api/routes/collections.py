@@ -1,7 +1,9 @@
 """Collections endpoints: the worklist, a loan's collection panel, contacts and evidence, promises to pay, the move
-to legal and managers' reallocation. Who may act on a loan: its stage's permission (PRE_COLLECTIONS, COLLECTIONS,
-POST_COLLECTIONS) at the level the action needs, and - unless a manager (COLLECTION_REALLOCATE_LOANS) - only on the
-loans allocated to them (another's loan is a 404, like another brand's)."""
+to legal and managers' reallocation. Who may open them: COLLECTIONS or a stage's own permission (`DESK_READ`,
+`DESK_WRITE`: a team given only pre- or post-collections works its stage's cases). Who may act on a loan: its
+stage's permission (PRE_COLLECTIONS, COLLECTIONS, POST_COLLECTIONS) at the level the action needs - a loan in no
+stage, COLLECTIONS - and - unless a manager (COLLECTION_REALLOCATE_LOANS) - only on the loans allocated to them
+(another's loan is a 404, like another brand's)."""
 
 from __future__ import annotations
 
@@ -27,10 +29,10 @@ from api.routes.collection_models import (
 )
 from api.services.teams import Teams
 from domain.collections.application import Collections
-from domain.collections.case import STAGE_PERMISSION, CollectionCaseNotFound, Stage
+from domain.collections.case import DESK_PERMISSIONS, STAGE_PERMISSION, CollectionCaseNotFound, Stage
 from domain.fieldwork.application import FieldWork
 from domain.identity.application import Identity
-from domain.identity.permissions import Level, Permission
+from domain.identity.permissions import Level, Permission, Required
 from domain.identity.principal import Principal
 from domain.shared.clock import Clock
 from domain.shared.errors import InvalidValue
@@ -39,6 +41,10 @@ from projections.collection_team import TeamQueries
 
 READ = (Permission.COLLECTIONS, Level.READ)
 WRITE = (Permission.COLLECTIONS, Level.WRITE)
+#: The desk's doors: COLLECTIONS or any stage's permission; each case then asks its own stage's (`guard`), each
+#: worklist its stage's (`require_stage`).
+DESK_READ: Required = (DESK_PERMISSIONS, Level.READ)
+DESK_WRITE: Required = (DESK_PERMISSIONS, Level.WRITE)
 REALLOCATE = (Permission.COLLECTION_REALLOCATE_LOANS, Level.WRITE)
 LEGAL = (Permission.POST_COLLECTIONS, Level.WRITE)
 
@@ -94,21 +100,36 @@ def require_stage(principal: Principal, stage: Stage, level: Level) -> None:
                           permission=permission.value, level=level.value)  # fmt: skip
 
 
+def require_unstaged(principal: Principal, case: CaseView | None, level: Level) -> None:
+    """403 unless the principal may work, at `level`, a loan not in a stage now: COLLECTIONS (the desk's own), or
+    - for staff holding only a stage's permission - the permission of the stage its closed case was last in (a loan
+    never in a stage is none of theirs)."""
+    if principal.holds(Permission.COLLECTIONS, level):
+        return
+    if case is None or case.stage is None:
+        require_stage(principal, Stage.COLLECTIONS, level)
+    else:
+        require_stage(principal, Stage(case.stage), level)
+
+
 def guard(port: CollectionsPort, principal: Principal, loan_id: UUID, level: Level) -> CaseView | None:
     """The loan's case when the principal may work it at `level`: its stage's permission, and their own loan unless
     a manager (404 otherwise, as for a loan of another brand). A loan not in a stage now (never in collections, a
     case opened by a contact alone, a closed case) is the managers' to work; reading it is also open to whoever
-    worked it (had it allocated, or logged a contact on it)."""
+    worked it (had it allocated, or logged a contact on it). Whoever holds only a stage's permission (the desk opens
+    to them: `DESK_READ`) works only that stage's loans (`require_unstaged` for a loan in none now)."""
     brand = principal.brand_id
     case = port.queries.case(brand, loan_id, port.clock.now())
     if case is None or not case.open or case.stage is None:
         if case is None and not port.queries.has_loan(brand, loan_id):
             raise CollectionCaseNotFound(f"loan {loan_id} is not on your worklist", id=str(loan_id))
         if is_manager(principal):
+            require_unstaged(principal, case, level)
             return case
         if level is Level.READ and case is not None and worked_it(port, principal, case):
             if case.stage is not None:
                 require_stage(principal, Stage(case.stage), Level.READ)
+            require_unstaged(principal, case, level)
             return case
         raise CollectionCaseNotFound(f"loan {loan_id} is not on your worklist", id=str(loan_id))
     if not is_manager(principal) and case.assignee != principal.id:
@@ -217,20 +238,20 @@ ENDPOINTS = serve(
     [
         Endpoint("GET", "/api/v1/collections/worklist", worklist,
                  "A stage's worklist (executives: their own; managers: anyone's, a team's or all): callbacks due and "
-                 "broken promises first, then DPD and amount, highest first", READ, query=WorklistQuery,
+                 "broken promises first, then DPD and amount, highest first", DESK_READ, query=WorklistQuery,
                  response=WorklistOut),
         Endpoint("POST", "/api/v1/collections/allocations", allocate,
                  "Reallocate loans in collections to an executive (each move recorded)", REALLOCATE,
                  body=AllocationIn, response=AllocationResultOut, status=201, accepts=True),
         Endpoint("GET", "/api/v1/loans/{loan_id}/collection", collection_panel,
-                 "A loan's collection panel: case, contacts, promises, allocation history", READ, response=CaseOut),
+                 "A loan's collection panel: case, contacts, promises, allocation history", DESK_READ, response=CaseOut),
         Endpoint("POST", "/api/v1/loans/{loan_id}/contacts", log_contact,
-                 "Log a contact with the borrower (a callback needs `callback_at`)", WRITE, body=ContactIn,
+                 "Log a contact with the borrower (a callback needs `callback_at`)", DESK_WRITE, body=ContactIn,
                  response=ContactOut, status=201, accepts=True),
         Endpoint("POST", "/api/v1/loans/{loan_id}/ptps", make_ptp,
-                 "Record a promise to pay (judged kept or broken at the close of its date)", WRITE, body=PtpIn,
+                 "Record a promise to pay (judged kept or broken at the close of its date)", DESK_WRITE, body=PtpIn,
                  response=PtpOut, status=201, accepts=True),
-        Endpoint("GET", "/api/v1/loans/{loan_id}/ptps", list_ptps, "A loan's promises to pay, newest first", READ,
+        Endpoint("GET", "/api/v1/loans/{loan_id}/ptps", list_ptps, "A loan's promises to pay, newest first", DESK_READ,
                  response=PtpListOut),
         Endpoint("POST", "/api/v1/loans/{loan_id}/collection-legal", move_to_legal,
                  "Move a loan to post-collections (legal), with a reason (managers)", LEGAL, body=LegalIn,

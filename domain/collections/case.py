@@ -37,6 +37,11 @@ STAGE_PERMISSION = {
     Stage.COLLECTIONS: Permission.COLLECTIONS,
     Stage.POST: Permission.POST_COLLECTIONS,
 }
+#: Who may open the collections desk (the worklist, a case, its contacts, promises and payment links): COLLECTIONS,
+#: or a stage's own permission alone - the spec's "each stage may be assigned to different teams", whom the sweep
+#: allocates that stage's cases. Each case then needs its own stage's permission (`STAGE_PERMISSION`); a loan in no
+#: stage, COLLECTIONS.
+DESK_PERMISSIONS = (Permission.COLLECTIONS, Permission.PRE_COLLECTIONS, Permission.POST_COLLECTIONS)
 
 
 class Outcome(StrEnum):

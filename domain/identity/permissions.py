@@ -86,6 +86,27 @@ class Permission(StrEnum):
 
 
 Grants = dict[Permission, Level]
+#: What an endpoint or page needs: a permission at a level, or any one of several permissions (a tuple) at that level
+#: - the collections desk is opened by COLLECTIONS or a stage's own permission (docs/collections.md).
+Required = tuple[Permission | tuple[Permission, ...], Level]
+
+
+def alternatives(required: Required) -> tuple[Permission, ...]:
+    """The permissions any one of which (at the level) meets `required`."""
+    permission = required[0]
+    return permission if isinstance(permission, tuple) else (permission,)
+
+
+def grants_meet(grants: Grants, required: Required) -> bool:
+    """Whether `grants` hold one of `required`'s permissions at its level."""
+    return any((g := grants.get(p)) is not None and g.covers(required[1]) for p in alternatives(required))
+
+
+def required_words(required: Required) -> str:
+    """`required`'s permissions as a sentence names them: "COLLECTIONS", "COLLECTIONS, PRE_COLLECTIONS or ..."."""
+    names = [p.value for p in alternatives(required)]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
 
 P, R, W, A = Permission, Level.READ, Level.WRITE, Level.ALL
 

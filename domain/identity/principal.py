@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, TypeAlias
 from uuid import UUID
 
-from domain.identity.permissions import CROSS_BRAND_ROLES, Grants, Level, Permission
+from domain.identity.permissions import CROSS_BRAND_ROLES, Grants, Level, Permission, Required, grants_meet
 from domain.identity.roster import ADMIN_ROLES
 from domain.shared.errors import DomainError
 from domain.shared.values import company_code, sees_company
@@ -58,6 +58,11 @@ class Principal:
         portal pages and templates (which pass the names, e.g. `principal.holds('JOBS', 'WRITE')`)."""
         granted = self.grants.get(Permission(permission))
         return granted is not None and granted.covers(Level(level))
+
+    def meets(self, required: Required) -> bool:
+        """Whether the principal holds what an endpoint or page requires: its permission at its level, or any one of
+        its permissions at that level."""
+        return grants_meet(self.grants, required)
 
     def __post_init__(self) -> None:
         # Company codes are case-insensitive (`company_code`): a staff member authorised for "sml" (kept as typed)

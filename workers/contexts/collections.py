@@ -111,7 +111,7 @@ CONTEXT = BoundedContext(
         *collection_paylinks.ENDPOINTS,
     ),
     pages=(*pages.PAGES, *evidence_pages.PAGES, *team_pages.PAGES, *paylink_pages.PAGES),
-    nav=(NavItem("Collections", "/collections", "collections", routes.READ[0], 30),),
+    nav=(NavItem("Collections", "/collections", "collections", routes.DESK_READ[0], 30),),
     permissions=(routes.READ[0], routes.REALLOCATE[0], routes.LEGAL[0]),
     audited=(CollectionCase, CaseMoves, CollectionDay),
 )
