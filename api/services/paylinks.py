@@ -36,7 +36,7 @@ from domain.loans.application import Loans
 from domain.loans.money import ZERO, parse_money
 from domain.loans.servicing_events import PaymentRecord
 from domain.loans.servicing_views import servicing_view
-from domain.loans.states import SERVICING, LoanStatus
+from domain.loans.states import SERVICING, TAKES_MONEY, LoanStatus
 from domain.providers.calls import Caller
 from domain.shared.aggregate import acting_as
 from domain.shared.application import ConcurrentModification
@@ -129,23 +129,31 @@ class Paylinks:
 
     def create(self, brand_id: UUID, loan_id: UUID, amount: Decimal | str | None, channel: str,
                callback_url: str) -> PaymentLink:  # fmt: skip
-        """Create a gateway order and send its link to the borrower's phone by `channel` (sms or whatsapp)."""
+        """Create a gateway order and send its link to the borrower's phone by `channel` (sms or whatsapp): for a loan
+        being repaid, or one written off - its payment is then a recovery (docs/recoveries.md), by default and at most
+        what is left to recover."""
         if channel not in CHANNELS:
             raise InvalidValue("channel", f"must be one of {', '.join(CHANNELS)}")
         value = None if amount is None else parse_money(amount, "amount", positive=True)
-        loan = self.loans.get(brand_id, loan_id)
-        if loan.status not in SERVICING:
+        loan = self.loans.serviced(brand_id, loan_id)
+        if loan.status not in TAKES_MONEY:
             raise Conflict(
-                f"a payment link needs a serviced loan; this one is {loan.status.words}", status=str(loan.status)
+                f"a payment link needs a loan being repaid or written off; this one is {loan.status.words}",
+                status=str(loan.status),
             )
-        due, payoff = self.due_now(brand_id, loan_id)
+        today = self.identity.business_date(brand_id)
+        written_off = loan.status is LoanStatus.WRITTEN_OFF
+        if written_off:  # nothing falls due on it: the link asks for what is left to recover unless told less
+            due = payoff = loan.owing(today).amount
+        else:
+            due, payoff = self._due_now(loan, today)
         if value is None:
             value = due
         if value > payoff:
-            what = self.loans.get(brand_id, loan_id).owing(self.identity.business_date(brand_id)).what
+            what = loan.owing(today).what
             raise InvalidInput([FieldError("amount", f"{value} is above the {what} of {payoff}")])
         if value <= ZERO:
-            raise Conflict("nothing is due on this loan")
+            raise Conflict("nothing is left to recover on this loan" if written_off else "nothing is due on this loan")
         link = self._new_order(brand_id, loan, value, channel, callback_url)
         self._send(link, loan.loan_number, Caller(brand_id, loan.customer_id))
         return self.link(brand_id, link.id)

@@ -88,6 +88,9 @@ SERVICING = frozenset({S.ACTIVE, S.PARTIALLY_PAID, S.OVERDUE})
 #: SERVICING's codes in the order LoanStatus declares them, `("active", "partially_paid", "overdue")`: what a query's
 #: IN list or array parameter and a filter's options are built from (a set has no order; these always the same one).
 SERVICING_CODES: tuple[str, ...] = tuple(s.value for s in LoanStatus if s in SERVICING)
+#: The states in which money is still taken: a loan being repaid, or one written off - what is received then is a
+#: recovery, at most what is left to recover (`Loan.owing`; docs/recoveries.md) - so a payment link may ask for it.
+TAKES_MONEY = SERVICING | {S.WRITTEN_OFF}
 #: The states that hold no open application or loan (counted neither for `max_active_loans` nor for workload).
 CLOSED = frozenset({S.REJECTED, S.CANCELLED, S.COMPLETED, S.SETTLED, S.WRITTEN_OFF})
 #: Before disbursement a loan may be cancelled (with a reason) from any of these.
