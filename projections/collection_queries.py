@@ -102,7 +102,8 @@ class AllocationRow:
 def next_action(row: dict[str, Any], now: datetime) -> str:
     """What the executive should do next with the loan."""
     if row["attention_at"] is not None and row["attention_at"] <= now:
-        if row["callback_at"] is not None:
+        # what is due now: a callback whose time has come, else a broken promise (a callback still ahead waits)
+        if row["callback_at"] is not None and row["callback_at"] <= now:
             return "call back (requested)"
         if row["ptp_status"] == "broken":
             return "promise broken: call again"

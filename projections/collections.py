@@ -10,7 +10,7 @@ from datetime import UTC
 from typing import Any
 
 from domain.collections.application import Collections
-from domain.collections.case import CollectionCase, Outcome, PtpStatus
+from domain.collections.case import NOT_REACHED, CollectionCase, Outcome, PtpStatus
 from domain.collections.moves import CaseMoves, MoveKind
 from projections.collection_dues import DUES, LOANS_LOCK
 from projections.projection import Change, Insert, Projection, Write, handles
@@ -152,7 +152,12 @@ _SWEEP = (
     "closed_reason = EXCLUDED.closed_reason, closed_on = EXCLUDED.closed_on, updated_at = EXCLUDED.updated_at, "
     "opened_at = CASE WHEN c.open THEN c.opened_at ELSE EXCLUDED.opened_at END, "
     "opened_on = CASE WHEN c.open THEN c.opened_on ELSE EXCLUDED.opened_on END, "
-    "attention_at = CASE WHEN EXCLUDED.open THEN c.attention_at END, "
+    # What needs attention belongs to the open case: a case closed keeps none, and a case (re)opened starts with none
+    # but a callback still ahead of the sweep's instant (a broken promise or a callback of before it is stale: it
+    # headed the reopened case's worklist), the callback's time its attention, a callback already past dropped.
+    "attention_at = CASE WHEN NOT EXCLUDED.open THEN NULL WHEN c.open THEN c.attention_at "
+    "WHEN c.callback_at > %(at)s THEN c.callback_at END, "
+    "callback_at = CASE WHEN c.open OR NOT EXCLUDED.open OR c.callback_at > %(at)s THEN c.callback_at END, "
     "loan_number = coalesce(EXCLUDED.loan_number, c.loan_number), "
     "customer_id = coalesce(EXCLUDED.customer_id, c.customer_id) "
     "WHERE c.brand_id = EXCLUDED.brand_id"
@@ -231,11 +236,19 @@ class CollectionViews(Projection):
             "at": event.timestamp,
         })  # fmt: skip
         callback = callback_at if c.outcome is Outcome.CALLBACK_REQUESTED else None
+        # A contact settles a callback asked for before it (and what a broken promise asked: calling again) - but an
+        # attempt that did not reach the borrower, made before the callback's time, leaves the callback (and its
+        # attention) standing (NOT_REACHED). Attention only on an open case. (The SET's right-hand sides read the
+        # row as it was.)
+        kept = "%(unreached)s AND callback_at > %(at)s"
         yield Write(
-            "UPDATE read.collection_cases SET callback_at = %(cb)s, attention_at = %(cb)s, last_contact_at = %(at)s, "
-            "last_outcome = %(outcome)s, contacts = contacts + 1, updated_at = %(at)s WHERE loan_id = %(loan)s",
-            {"cb": callback, "at": event.timestamp, "outcome": c.outcome.value, "loan": loan_id},
-        )
+            f"UPDATE read.collection_cases SET callback_at = CASE WHEN {kept} THEN callback_at ELSE %(cb)s END, "
+            f"attention_at = CASE WHEN NOT open THEN NULL WHEN {kept} THEN callback_at ELSE %(cb)s END, "
+            "last_contact_at = %(at)s, last_outcome = %(outcome)s, contacts = contacts + 1, updated_at = %(at)s "
+            "WHERE loan_id = %(loan)s",
+            {"cb": callback, "at": event.timestamp, "outcome": c.outcome.value, "loan": loan_id,
+             "unreached": c.outcome in NOT_REACHED},
+        )  # fmt: skip
 
     @handles(C.EvidenceAttached)
     def _evidence(self, position: int, event: C.EvidenceAttached) -> Iterator[Change]:
@@ -253,9 +266,10 @@ class CollectionViews(Projection):
             "due_on": p.due_on, "amount": p.amount, "made_on": p.made_on, "status": PtpStatus.OPEN.value,
             "actor": event.actor, "at": event.timestamp,
         })  # fmt: skip
+        # A new promise answers a broken one's "call again": its attention goes; a pending callback's stays.
         yield Write(
             "UPDATE read.collection_cases SET ptp_id = %s, ptp_due_on = %s, ptp_amount = %s, ptp_status = 'open', "
-            "updated_at = %s WHERE loan_id = %s",
+            "attention_at = CASE WHEN open THEN callback_at END, updated_at = %s WHERE loan_id = %s",
             (p.ptp_id, p.due_on, p.amount, event.timestamp, loan_id),
         )
 
@@ -273,10 +287,12 @@ class CollectionViews(Projection):
             (event.status.value, event.paid, event.judged_on, event.ptp_id),
         )
         broken = event.status is PtpStatus.BROKEN
+        # A broken promise needs attention from its judgement (or sooner: a callback already due keeps its place) -
+        # on an open case only: a closed case's judgement heads no worklist, then or once the case reopens.
         yield Write(
             "UPDATE read.collection_cases SET updated_at = %(at)s, attention_at = CASE WHEN ptp_status = 'broken' "
-            "THEN (CASE WHEN %(broken)s THEN attention_at WHEN open THEN callback_at END) WHEN %(broken)s THEN %(at)s "
-            "ELSE attention_at END, "
+            "THEN (CASE WHEN %(broken)s THEN attention_at WHEN open THEN callback_at END) "
+            "WHEN %(broken)s AND open THEN LEAST(attention_at, %(at)s) ELSE attention_at END, "
             "ptp_status = %(status)s WHERE loan_id = %(loan)s AND ptp_id = %(ptp)s",
             {"status": event.status.value, "at": event.timestamp, "broken": broken, "loan": loan_id,
              "ptp": event.ptp_id},

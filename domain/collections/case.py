@@ -56,6 +56,13 @@ class Outcome(StrEnum):
     PROMISED_TO_PAY = "promised_to_pay"
 
 
+#: Attempts that did not reach the borrower. Logged before a requested callback's time, such an attempt (an automatic
+#: dialer call unanswered, a phone switched off, another person on the line) leaves the callback standing: the
+#: borrower asked to be called then, and nobody has spoken to them since. Any other contact, or any contact from the
+#: callback's time on (the call back itself), settles it.
+NOT_REACHED = frozenset({Outcome.NOT_REACHABLE, Outcome.SWITCHED_OFF, Outcome.WRONG_NUMBER})
+
+
 class Channel(StrEnum):
     """How the contact was made."""
 

@@ -69,6 +69,9 @@ def test_the_next_action_puts_what_is_due_first() -> None:
     assert next_action(base | {"attention_at": due, "ptp_status": "broken"}, now) == "promise broken: call again"
     later = now + timedelta(hours=1)
     assert next_action(base | {"attention_at": later, "callback_at": later}, now).startswith("call back at ")
+    # a promise broke while a callback is still ahead: the promise is what is due now, not the callback
+    broken_before_callback = base | {"attention_at": due, "callback_at": later, "ptp_status": "broken"}
+    assert next_action(broken_before_callback, now) == "promise broken: call again"
     promised = base | {"ptp_status": "open", "ptp_due_on": date(2026, 3, 4)}
     assert next_action(promised, now) == "follow up the promise due 2026-03-04"
 
