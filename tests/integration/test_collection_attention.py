@@ -18,7 +18,7 @@ from uuid import UUID
 import pytest
 
 from adapters.postgres import Database
-from domain.collections.case import Channel, CollectionCase, Contact, Outcome, Promise, Stage
+from domain.collections.case import Channel, CollectionCase, Contact, Outcome, Promise, PromiseTally, Stage
 from domain.collections.moves import CaseMoves, Move, MoveKind
 from domain.shared.aggregate import with_id
 from projections.batch_writes import _PipelinedWrites
@@ -98,7 +98,7 @@ class _Case:
         return ptp.ptp_id
 
     def judge(self, when: datetime, ptp_id: UUID, due_on: date, paid: str = "0") -> None:
-        assert self.case.judge(ptp_id, Decimal(paid), due_on)
+        assert self.case.judge(PromiseTally(loan_id=self.loan, ptp_id=ptp_id, paid=Decimal(paid)), due_on)
         self._apply(list(self.case.collect_events()), when)
 
     def row(self) -> dict[str, Any]:
