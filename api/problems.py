@@ -140,7 +140,7 @@ def problem_for(exc: Exception, request: Request) -> JSONResponse:
         errors = field_errors_from_pydantic(exc)
         return _invalid(errors, path)
     if isinstance(exc, InvalidInput):
-        return _invalid(exc.errors, path)
+        return _invalid(exc.errors, path, exc.details)
     if isinstance(exc, AuthenticationFailed):
         return problem(401, exc.message, "unauthenticated", path)
     if isinstance(exc, NotFound):
@@ -170,11 +170,13 @@ def problem_for(exc: Exception, request: Request) -> JSONResponse:
     return problem(500, "an unexpected error occurred; it has been logged", "internal-error", path)
 
 
-def _invalid(errors: list[FieldError], path: str) -> JSONResponse:
+def _invalid(errors: list[FieldError], path: str, details: dict[str, object] | None = None) -> JSONResponse:
+    """422 naming each field; an error's scalar details (a refused back-dated payment's figures) beside them."""
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
     return problem(
-        422, detail, "invalid-input", path, errors=[{"field": e.field, "message": e.message} for e in errors]
-    )
+        422, detail, "invalid-input", path, errors=[{"field": e.field, "message": e.message} for e in errors],
+        **_safe(details or {}),
+    )  # fmt: skip
 
 
 _RESERVED = frozenset({"type", "title", "status", "detail", "instance", "errors"})

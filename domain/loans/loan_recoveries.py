@@ -172,9 +172,7 @@ class LoanRecoveries(LoanServicing):
         if self.status in SERVICING and self.live_settlement is None and request.collected_on < request.requested_on:
             # Back-dated, it must fit the payoff of its own day as approval will apply it (PaymentAbovePayoff, 422),
             # not only today's: else the request is taken and can only ever be refused at approval.
-            self.replayed(
-                (*self.servicing_facts, PaymentMade("collection-request", request.amount, request.collected_on))
-            )
+            self.replayed_with(PaymentMade("collection-request", request.amount, request.collected_on))
         request = request.model_copy(update={"requested_by": current_actor()})
         self._emit(CollectionRequested, brand_id=self.brand_id, loan_number=self.loan_number, request=request)
 

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from domain.loans.overdue import days_past_due, next_asset_class
-from domain.loans.payments import Allocation, PaymentOnCompletedLoan, PayoffQuote, payoff
+from domain.loans.payments import (
+    Allocation,
+    LaterPaymentAbovePayoff,
+    PaymentAbovePayoff,
+    PaymentOnCompletedLoan,
+    PayoffQuote,
+    payoff,
+)
 from domain.loans.position import AssetClass, LoanPosition, open_position
 from domain.loans.pricing import Pricing
 from domain.loans.replay import Fact, PaymentMade, PaymentReversed, PenalWaived, Replayed, replay
@@ -140,8 +147,7 @@ class LoanServicing:
             raise InvalidValue("paid_on", f"is before the disbursal on {schedule.disbursed_on.isoformat()}")
         if self.status is S.COMPLETED:
             raise PaymentOnCompletedLoan(amount, self.replayed().position.closed_on)
-        facts = (*self.servicing_facts, PaymentMade(payment_id, amount, paid_on))
-        after = self.replayed(facts)  # PaymentAbovePayoff (422) when it does not fit: nothing is recorded
+        after = self.replayed_with(PaymentMade(payment_id, amount, paid_on))  # 422 when it does not fit
         # Dated before a payment or waiver already recorded, it changes how the later payments are applied.
         back_dated = any(
             (f.on if isinstance(f, PenalWaived) else f.paid_on) > paid_on
@@ -281,6 +287,18 @@ class LoanServicing:
         return True
 
     # Helpers ---------------------------------------------------------------------------------------------------
+
+    def replayed_with(self, payment: PaymentMade) -> Replayed:
+        """The loan's facts replayed with a new `payment` (not recorded). PaymentAbovePayoff (422) when it is above
+        the payoff of its day; LaterPaymentAbovePayoff (422) when, back-dated, it fits its own day but leaves a
+        payment recorded after it above that one's day's payoff: the refusal names the payment asked for, not only
+        the figures of the later one, which the replay refused."""
+        try:
+            return self.replayed((*self.servicing_facts, payment))
+        except PaymentAbovePayoff as refused:
+            if refused.payment_id is None or refused.payment_id == payment.payment_id:
+                raise
+            raise LaterPaymentAbovePayoff(payment.amount, payment.paid_on, refused) from None
 
     def position_after(self, position: LoanPosition, day: date) -> LoanPosition:
         """`position` with the days before `day` closed (on a copy)."""

@@ -29,12 +29,47 @@ from domain.shared.errors import InvalidValue
 
 
 class PaymentAbovePayoff(InvalidValue):
-    """Raised when a payment is more than the payoff amount on its date (nothing is applied)."""
+    """Raised when a payment is more than the payoff amount on its date (nothing is applied). `payment_id`: which of
+    the facts a replay refused (`domain.loans.replay.replay`), None when raised by `allocate` itself."""
 
-    def __init__(self, amount: Decimal, payoff: Decimal, on: date) -> None:
+    payment_id: str | None = None
+
+    def __init__(self, amount: Decimal, payoff: Decimal, on: date, payment_id: str | None = None) -> None:
         super().__init__("amount", f"{amount} is above the payoff amount of {payoff} on {on.isoformat()}")
         self.amount = amount
         self.payoff = payoff
+        self.on = on
+        self.payment_id = payment_id
+
+
+class LaterPaymentAbovePayoff(PaymentAbovePayoff):
+    """Raised when a back-dated payment fits the payoff of its own day but, applied before a payment recorded after
+    it, leaves that later payment above the payoff of the later payment's day (nothing is applied). It names the
+    payment asked for - its amount and date, what the user entered - and the later payment's figures, which the
+    replay refused (before, the refusal quoted only those, as if the later payment were the one entered)."""
+
+    def __init__(self, amount: Decimal, paid_on: date, later: PaymentAbovePayoff) -> None:
+        InvalidValue.__init__(
+            self,
+            "amount",
+            f"{amount} paid on {paid_on.isoformat()} cannot be recorded: the later payment of {later.amount} on "
+            f"{later.on.isoformat()} would then be above that day's payoff of {later.payoff}",
+        )
+        self.amount = amount
+        self.payoff = later.payoff
+        self.on = later.on
+        self.payment_id = later.payment_id
+        self.paid_on = paid_on
+        self.later = later
+        # The problem+json's members beside `errors` (api/problems.py): the refused payment and the later one.
+        self.details = {
+            "amount": str(amount),
+            "paid_on": paid_on.isoformat(),
+            "later_payment_id": later.payment_id,
+            "later_amount": str(later.amount),
+            "later_paid_on": later.on.isoformat(),
+            "later_payoff": str(later.payoff),
+        }
 
 
 class PaymentOnCompletedLoan(PaymentAbovePayoff):

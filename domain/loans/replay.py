@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from domain.loans.overdue import PenalCharge, advance_owing
-from domain.loans.payments import Allocation, allocate
+from domain.loans.payments import Allocation, PaymentAbovePayoff, allocate
 from domain.loans.position import LoanPosition
 from domain.loans.waivers import waive_penal
 from domain.shared.errors import InvalidValue
@@ -72,8 +72,9 @@ class Replayed:
 def replay(opening: LoanPosition, facts: Iterable[Fact], *, closed_through: date | None = None) -> Replayed:
     """The position from `opening` after the `facts` (in the order recorded) and the close of every day through
     `closed_through` (or the day before the last payment). Payments are applied in date order, those of one day
-    in the order recorded; a reversed payment is left out. PaymentAbovePayoff when a payment does not fit (a new
-    fact the aggregate is checking: a reversal only ever raises the payoff of later dates)."""
+    in the order recorded; a reversed payment is left out. PaymentAbovePayoff, naming the payment (`payment_id`), when a
+    payment does not fit (a new fact the aggregate is checking, or a later payment a back-dated new one displaces: a
+    reversal only ever raises the payoff of later dates)."""
     facts = list(facts)
     reversed_ids = {f.payment_id for f in facts if isinstance(f, PaymentReversed)}
     payments = sorted(
@@ -101,7 +102,10 @@ def replay(opening: LoanPosition, facts: Iterable[Fact], *, closed_through: date
             )
         position, closed, owed = advance_owing(position, payment.paid_on, owed)
         charges.extend(closed)
-        applied = allocate(position, payment.amount, payment.paid_on)
+        try:
+            applied = allocate(position, payment.amount, payment.paid_on)
+        except PaymentAbovePayoff as refused:  # which fact does not fit: the one asked for, or one after it
+            raise PaymentAbovePayoff(refused.amount, refused.payoff, refused.on, payment.payment_id) from None
         position = applied.position
         allocations.append((payment.payment_id, applied.allocation))
     if closed_through is not None and closed_through >= position.open_day:
