@@ -45,6 +45,7 @@ ERRORS = {
     403: "Missing permission, or another brand in X-Brand-Id",
     404: "Not found (or another brand's)",
     409: "Conflict: duplicate, stale If-Match, wrong state, or a request with this Idempotency-Key in flight",
+    410: "Gone: withdrawn (a no-due certificate whose loan a reversed payment re-opened)",
     413: "Body over 1 MiB",
     422: "Invalid input (`errors` names each field)",
 }

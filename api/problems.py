@@ -18,6 +18,7 @@ from domain.shared.errors import (
     Conflict,
     DomainError,
     FieldError,
+    Gone,
     InvalidInput,
     NotFound,
     NotPermitted,
@@ -35,6 +36,7 @@ TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    410: "Gone",
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Invalid input",
@@ -147,6 +149,8 @@ def problem_for(exc: Exception, request: Request) -> JSONResponse:
         return problem(404, exc.message, "not-found", path, **_safe(exc.details))
     if isinstance(exc, Conflict):
         return problem(409, exc.message, "conflict", path, **_safe(exc.details))
+    if isinstance(exc, Gone):
+        return problem(410, exc.message, "gone", path, **_safe(exc.details))
     if isinstance(exc, NotPermitted):  # as an endpoint's own permission check answers (api/endpoint.py)
         return problem(403, exc.message, "forbidden", path, **_safe(exc.details))
     if isinstance(exc, Throttled):

@@ -57,8 +57,13 @@ class EngagementDuesView(Projection):
             closed_on date,
             repaid numeric(16, 2) NOT NULL DEFAULT 0,
             ndc_code text,
-            scheduled_paid numeric(16, 2) NOT NULL DEFAULT 0
+            scheduled_paid numeric(16, 2) NOT NULL DEFAULT 0,
+            reopened int NOT NULL DEFAULT 0
         )""",
+        # The times a reversal re-opened the completed loan (its certificate withdrawn): each closure after one is
+        # told to the borrower again, with its new certificate (`paid` message key). A table made before it starts at
+        # 0, as the loans it holds were told of their closures; a rebuild counts them from the events.
+        "ALTER TABLE read.engagement_loans ADD COLUMN IF NOT EXISTS reopened int NOT NULL DEFAULT 0",
         # A table made before it kept `scheduled_paid` starts it at what was repaid (what counted before); a rebuild
         # (`projections rebuild engagement_dues`) gives each loan its figure from the events.
         "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'read.engagement_loans'::regclass "
@@ -156,15 +161,23 @@ class EngagementDuesView(Projection):
 
     @handles(L.RepaymentReversed)
     def _reversed(self, position: int, event: sv.RepaymentReversed) -> Iterator[Change]:
+        """What was paid goes back; a reversal that re-opens the completed loan withdraws its certificate (no code
+        while it owes: `RepaymentReversed.apply`) and counts in `reopened` (the right-hand sides read the row before
+        the update: its status was `completed`), also for events recorded before they said `no_due_withdrawn`."""
         yield Write(
             "UPDATE read.engagement_loans SET status = %s, repaid = repaid - %s, "
             "scheduled_paid = COALESCE(%s, scheduled_paid - %s), "
-            "closed_on = CASE WHEN %s = 'completed' THEN closed_on END WHERE loan_id = %s",
+            "closed_on = CASE WHEN %s = 'completed' THEN closed_on END, "
+            "ndc_code = CASE WHEN %s = 'completed' THEN ndc_code END, "
+            "reopened = reopened + CASE WHEN status = 'completed' AND %s <> 'completed' THEN 1 ELSE 0 END "
+            "WHERE loan_id = %s",
             (
                 str(event.status),
                 event.amount,
                 event.principal_interest_paid,
                 event.amount,
+                str(event.status),
+                str(event.status),
                 str(event.status),
                 event.originator_id,
             ),
@@ -201,6 +214,7 @@ class DueItem:
     amount: Decimal
     recipient: Recipient
     ndc_code: str | None = None
+    reopened: int = 0  # the times a reversal re-opened the completed loan (engagement_loans.reopened)
 
 
 #: The one rule of "still owed" (the job's due and overdue queries and the check of a waiting reminder): the loan is
@@ -312,7 +326,7 @@ class EngagementDueQueries:
         with self.pool.connection() as conn:
             rows = conn.execute(
                 "SELECT l.loan_id, l.loan_number, NULL AS no, l.closed_on AS due_date, l.repaid AS amount, "
-                f"l.ndc_code, {_RECIPIENT} FROM read.engagement_loans l {_PEOPLE} "
+                f"l.ndc_code, l.reopened, {_RECIPIENT} FROM read.engagement_loans l {_PEOPLE} "
                 "WHERE l.brand_id = %s AND l.status = 'completed' AND l.closed_on BETWEEN %s AND %s "
                 "AND (%s::uuid IS NULL OR l.loan_id > %s) ORDER BY l.loan_id LIMIT %s",
                 (brand_id, since, until, after, after, limit),
@@ -366,4 +380,4 @@ class EngagementDueQueries:
 
 def _item(row: Any) -> DueItem:
     return DueItem(row["loan_id"], row["loan_number"], row["no"], row["due_date"], Decimal(row["amount"]),
-                   _recipient(row), row["ndc_code"])  # fmt: skip
+                   _recipient(row), row["ndc_code"], row.get("reopened") or 0)  # fmt: skip

@@ -53,6 +53,8 @@ class LoanServicingViews(LoanDecisionViews):
         yield self._standing(event)
         details = {"payment_id": event.payment_id, "amount": str(event.amount),
                    "reversed_on": event.reversed_on.isoformat()}  # fmt: skip
+        if event.no_due_withdrawn is not None:  # it re-opened the completed loan: its certificate withdrawn
+            details["no_due_withdrawn"] = event.no_due_withdrawn
         yield from self._logged(event, "repayment_reversed", details)
 
     def _standing(self, event: sv.RepaymentRecorded | sv.RepaymentReversed) -> Write:

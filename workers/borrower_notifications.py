@@ -176,7 +176,10 @@ def _pages(engagement: Engagement, brand: BrandMessaging, kind: Kind, channels: 
             extra["ndc_link"] = links.url(base, brand.brand_id, item.loan_id, engagement.clock.now()) + (
                 f" (code {item.ndc_code})" if item.ndc_code else ""
             )
-        found = [compose(item, templates, f"{kind.value}:{item.loan_id}:{c.value}", c, extra, None) for c in channels]
+        # A closure after a reversal re-opened the loan is told again, with its new certificate: its own key.
+        again = f"{item.reopened}:" if kind is Kind.PAID and item.reopened else ""
+        found = [compose(item, templates, f"{kind.value}:{item.loan_id}:{again}{c.value}", c, extra, None)
+                 for c in channels]  # fmt: skip
         return [m for m in found if m is not None]
 
     since = as_of - timedelta(days=EVENT_WINDOW_DAYS)

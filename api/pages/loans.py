@@ -164,6 +164,11 @@ async def _loan_page(
                 "servicing": servicing_fields(port.loans, brand, loan_id, events) or None,
                 "repayments": list(reversed(latest.items)),
                 "repayments_more": latest.next_cursor is not None,
+                # A loan a reversed payment re-opened: the certificate it withdrew (the card links none until the
+                # loan is completed again and issued a new one).
+                "no_due_withdrawn": events.no_dues_withdrawn[-1]
+                if events.no_dues_withdrawn and events.no_due is None
+                else None,
             }
             # What the loan owes today, for the collection card's "Record full repayment" (recovery_forms.html),
             # worked out only for who may record one.

@@ -17,14 +17,26 @@ from api.pages.loans import loan_page_with_error
 from api.services.ledger_pages import ledger_page
 from api.services.loan_documents import LoanDocument, LoanDocuments
 from api.services.no_due import NoDueCertificates
-from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
+from api.web import (
+    Page,
+    act,
+    after_write,
+    error_page,
+    error_text,
+    form_text,
+    keyset_page,
+    not_found,
+    pages,
+    path_id,
+    render,
+)
 from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.application import Loans
 from domain.loans.loan import LoanNotFound
-from domain.shared.errors import DomainError, InvalidValue, NotFound
+from domain.shared.errors import DomainError, Gone, InvalidValue, NotFound
 from projections.identity import IdentityQueries
 from projections.loan_agreements import AgreementQueries
 from projections.loan_queries import LoanQueries
@@ -82,6 +94,8 @@ async def no_due_pdf(request: Request, port: ServicingPagesPort, principal: Prin
     certificates = NoDueCertificates(port.loans, port.customers, port.identity)
     try:
         pdf, _ = await act(principal, lambda: certificates.ensure(principal.brand_id, loan_id))
+    except Gone as exc:  # withdrawn: a reversed payment re-opened the loan (never the old PDF)
+        return error_page(request, 410, "No-due certificate withdrawn", error_text(exc))
     except (NotFound, DomainError):
         return await not_found(request)
     headers = {"Content-Disposition": 'inline; filename="no-due-certificate.pdf"', "Cache-Control": "private, no-store"}

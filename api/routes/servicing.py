@@ -36,6 +36,7 @@ from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.loans.application import Loans
 from domain.loans.loan import Loan
+from domain.loans.loan_servicing import NoDueCertificateWithdrawn
 from domain.loans.money_received import Received, money_received
 from domain.loans.servicing_views import ledger
 
@@ -179,7 +180,22 @@ def shared_no_due_certificate(ctx: Context[ServicingPort]) -> Response:
         # 404, not 403: a changed, forged or expired link names no certificate (and tells a prober nothing more).
         raise HttpProblem(404, "no certificate at this link (changed, forged or expired); ask the lender for a new one")
     brand_id, loan_id = opened
-    pdf, _ = ctx.port.certificates.ensure(brand_id, loan_id)
+    try:
+        pdf, _ = ctx.port.certificates.ensure(brand_id, loan_id)
+    except NoDueCertificateWithdrawn as exc:
+        # The borrower's link, no login: which certificate and when, not the staff's reason nor the payment's id.
+        w = exc.withdrawn
+        again = ", so the loan is open again; a new certificate is issued once it is paid off"
+        raise HttpProblem(
+            410,
+            f"the no-due certificate {w.certificate.verification_code} of the loan's closure on "
+            f"{w.certificate.closed_on.isoformat()} was withdrawn on {w.withdrawn_on.isoformat()}: a payment was "
+            f"reversed{again if exc.status.servicing else ''}",
+            "gone",
+            verification_code=w.certificate.verification_code,
+            closed_on=w.certificate.closed_on.isoformat(),
+            withdrawn_on=w.withdrawn_on.isoformat(),
+        ) from None
     loan = ctx.port.loans.get(brand_id, loan_id)
     headers = {"Content-Disposition": f'inline; filename="no-due-{loan.loan_number}.pdf"',
                "Cache-Control": "private, no-store"}  # fmt: skip
@@ -261,23 +277,28 @@ ENDPOINTS = serve(
             "/api/v1/no-due-certificates/{token}",
             shared_no_due_certificate,
             "The no-due certificate (PDF) through the borrower's signed share link (the 'loan fully paid' "
-            "message's); no login; 404 when the link is changed, forged or expired",
+            "message's); no login; 404 when the link is changed, forged or expired; 410 while the loan has no "
+            "certificate because a reversed payment re-opened it (the withdrawn one is never served; once the loan "
+            "is completed again the link serves the new closure's certificate)",
             None,
             response=NoDueOut,
             media=("application/pdf",),
             public=True,
-            errors=(404, 409, 422),
+            errors=(404, 409, 410, 422),
         ),
         Endpoint(
             "GET",
             f"{_LOAN}/no-due-certificate",
             no_due_certificate,
             "The no-due certificate (PDF) of a completed loan: borrower, loan number, amounts disbursed and repaid, "
-            "closure date, verification code; generated once, its SHA-256 recorded (X-Content-SHA256)",
+            "closure date, verification code; generated once per closure, its SHA-256 recorded (X-Content-SHA256); "
+            "409 for a loan not completed, 410 for one a reversed payment re-opened (its certificate withdrawn: "
+            "`verification_code`, `closed_on`, `withdrawn_on`, `payment_id` say which; the next closure is issued "
+            "a new one)",
             READ,
             response=NoDueOut,
             media=("application/pdf",),
-            errors=(409,),
+            errors=(409, 410),
         ),
         Endpoint(
             "GET",

@@ -1,5 +1,7 @@
 """No-due certificates (issue #15): rendered from the completed loan's events and its borrower's name, generated
-once (its SHA-256 recorded on the loan by `Loan.issue_no_due_certificate`), the same bytes on every download."""
+once per closure (its SHA-256 recorded on the loan by `Loan.issue_no_due_certificate`), the same bytes on every
+download. A reversal that re-opens the loan withdraws its certificate: until the loan is completed again nothing is
+served (410, `NoDueCertificateWithdrawn`), and its next closure is issued a new one (new date, amount and code)."""
 
 from __future__ import annotations
 
@@ -25,7 +27,10 @@ class NoDueCertificates:
     identity: Identity
 
     def _content(self, loan: Loan) -> NoDueContent:
-        figures = loan.no_due or loan.closure()
+        # The issued certificate of a completed loan; else the closure's figures, which refuse any loan not completed
+        # (409; 410 when a reversal withdrew its certificate) - never a certificate of a loan that owes.
+        completed = loan.status is LoanStatus.COMPLETED
+        figures = loan.no_due if completed and loan.no_due is not None else loan.closure()
         borrower = self.customers.get(loan.brand_id, loan.customer_id).name
         lender = self.identity.brand(loan.brand_id).name
         pricing = loan.sanction_pricing
@@ -43,8 +48,9 @@ class NoDueCertificates:
         return self.loans.get(brand_id, loan_id), position
 
     def ensure(self, brand_id: UUID, loan_id: UUID) -> tuple[bytes, int]:
-        """The certificate of a completed loan (409 otherwise), issued the first time; and the log position. One
-        issued in an earlier layout is served in that layout: the bytes its recorded hash is of."""
+        """The certificate of a completed loan, issued the first time for its closure; and the log position. 409 for
+        a loan not completed, 410 for one re-opened by a reversal that withdrew its certificate. One issued in an
+        earlier layout is served in that layout: the bytes its recorded hash is of."""
         loan = self.loans.get(brand_id, loan_id)
         content = self._content(loan)
         pdf = render_no_due(content)

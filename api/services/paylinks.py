@@ -34,7 +34,7 @@ from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.loans.application import Loans
 from domain.loans.money import ZERO, parse_money
-from domain.loans.servicing_events import PaymentRecord
+from domain.loans.servicing_events import PaymentRecord, WithdrawnNoDue
 from domain.loans.servicing_views import servicing_view
 from domain.loans.states import SERVICING, TAKES_MONEY, LoanStatus
 from domain.providers.calls import Caller
@@ -60,7 +60,8 @@ class PayPage:
     """The borrower's payment page: `due` (overdue, else the next instalment) and `payoff` on the business date, for
     a loan taking payments; None for one that is not (`status`; `certificate` when completed with its no-due,
     `settlement_letter` when settled). `payments`: the loan's latest payments, newest first, each with a receipt.
-    `autopay`: a loan taking payments' UPI Autopay mandate - registered or active, else its latest revoked one."""
+    `autopay`: a loan taking payments' UPI Autopay mandate - registered or active, else its latest revoked one.
+    `withdrawn`: a loan taking payments again because a reversed payment re-opened it, the certificate withdrawn."""
 
     brand: str
     loan_number: str
@@ -73,6 +74,7 @@ class PayPage:
     payments: tuple[PaymentRecord, ...] = ()
     settlement_letter: bool = False
     autopay: Mandate | None = None
+    withdrawn: WithdrawnNoDue | None = None
 
 
 @dataclass(frozen=True)
@@ -117,15 +119,18 @@ class Paylinks:
         paid = tuple(latest_payments(loan))
         if loan.status not in SERVICING:
             settled = loan.status is LoanStatus.SETTLED
-            return PayPage(brand, loan.loan_number, str(loan.status), None, None, 0, None, loan.no_due is not None,
-                           paid, settled)  # fmt: skip
+            # Only a completed loan's certificate: a reversal that re-opens a loan withdraws it (none while it owes).
+            certificate = loan.status is LoanStatus.COMPLETED and loan.no_due is not None
+            return PayPage(brand, loan.loan_number, str(loan.status), None, None, 0, None, certificate, paid,
+                           settled)  # fmt: skip
         today = self.identity.business_date(brand_id)
         view = servicing_view(loan, today)
         due, payoff = self._due_now(loan, today)
         next_due = view.next_due.due_date if view.next_due is not None and view.dpd == 0 else None
         autopay = self.mandates.latest(brand_id, loan_id)
+        withdrawn = loan.no_dues_withdrawn[-1] if loan.no_dues_withdrawn else None
         return PayPage(brand, loan.loan_number, str(loan.status), due, payoff, view.dpd, next_due, False, paid,
-                       autopay=autopay)  # fmt: skip
+                       autopay=autopay, withdrawn=withdrawn)  # fmt: skip
 
     def create(self, brand_id: UUID, loan_id: UUID, amount: Decimal | str | None, channel: str,
                callback_url: str) -> PaymentLink:  # fmt: skip

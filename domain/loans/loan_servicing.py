@@ -41,16 +41,39 @@ from domain.loans.servicing_events import (
     RepaymentReversed,
     ServicingOpened,
     StatusMoved,
+    WithdrawnNoDue,
 )
 from domain.loans.states import SERVICING, LoanStatus, check_transition, servicing_status
 from domain.loans.terms import PenalTerms
-from domain.shared.errors import Conflict, InvalidValue, NotFound
+from domain.shared.errors import Conflict, Gone, InvalidValue, NotFound
 
 S = LoanStatus
 
 
 class RepaymentNotFound(NotFound):
     """No repayment of the loan has that id."""
+
+
+class NoDueCertificateWithdrawn(Gone):
+    """Raised when a loan's no-due certificate is asked for while the loan has none because the reversal of a payment
+    re-opened it and withdrew the certificate its closure was issued (a new one comes with its next closure)."""
+
+    def __init__(self, withdrawn: WithdrawnNoDue, status: LoanStatus) -> None:
+        certificate = withdrawn.certificate
+        again = "; a new one is issued when it is completed again" if status.servicing else ""
+        super().__init__(
+            f"the no-due certificate {certificate.verification_code} of the closure on "
+            f"{certificate.closed_on.isoformat()} was withdrawn on {withdrawn.withdrawn_on.isoformat()}: the payment "
+            f"{withdrawn.payment_id} was reversed ({withdrawn.reason}) and the loan is {status.words}, so it has no "
+            f"no-due certificate now{again}",
+            verification_code=certificate.verification_code,
+            closed_on=certificate.closed_on.isoformat(),
+            withdrawn_on=withdrawn.withdrawn_on.isoformat(),
+            payment_id=withdrawn.payment_id,
+            status=str(status),
+        )
+        self.withdrawn = withdrawn
+        self.status = status
 
 
 class LoanServicing:
@@ -62,7 +85,8 @@ class LoanServicing:
     servicing_facts: tuple[Fact, ...] = ()
     payments: dict[str, PaymentRecord] = {}  # noqa: RUF012 - replaced whole by each event, never mutated
     cob_through: date | None = None
-    no_due: NoDue | None = None
+    no_due: NoDue | None = None  # the certificate of the loan's current closure (None while it owes)
+    no_dues_withdrawn: tuple[WithdrawnNoDue, ...] = ()  # the certificates reversals withdrew, oldest first
 
     if TYPE_CHECKING:
         id: UUID
@@ -190,9 +214,12 @@ class LoanServicing:
             raise Conflict("the repayment is already reversed", reversed_on=payment.reversed_on.isoformat())
         before = self.replayed()
         after = self.replayed((*self.servicing_facts, PaymentReversed(payment_id)))
+        status = self._next_status(after.position, business_date)
+        # Re-opened, the loan owes again: its no-due certificate is withdrawn (RepaymentReversed.apply).
+        withdrawn = self.no_due.verification_code if self.no_due is not None and status is not S.COMPLETED else None
         self._emit(
             RepaymentReversed,
-            status=self._next_status(after.position, business_date),
+            status=status,
             reason=reason,
             payment_id=payment_id,
             reversed_on=business_date,
@@ -200,6 +227,7 @@ class LoanServicing:
             principal_interest_paid=after.principal_interest_paid,
             reallocated=_reallocated(before, after),
             **self._standing(after.position, business_date),
+            no_due_withdrawn=withdrawn,
         )
 
     def close_business_day(self, day: date) -> bool:
@@ -263,13 +291,20 @@ class LoanServicing:
         return oldest.due_date
 
     def closure(self) -> NoDue:
-        """The figures of the no-due certificate of the completed loan (no hash yet): closure date, principal
-        disbursed, amount repaid (the payments that stand), the verification code (from the loan id and the date)."""
+        """The figures of the no-due certificate of the completed loan's current closure (no hash yet): closure
+        date, principal disbursed, amount repaid (the payments that stand), the verification code (from the loan id,
+        the date and - from the second closure on, after a reversal re-opened the loan - the closure's number, so no
+        two certificates of a loan share a code). 409 for a loan not completed; 410 (NoDueCertificateWithdrawn) for
+        one whose certificate a reversal withdrew."""
         position = self.replayed().position
         if position.closed_on is None or self.status is not S.COMPLETED:
+            if self.no_dues_withdrawn:
+                raise NoDueCertificateWithdrawn(self.no_dues_withdrawn[-1], self.status)
             raise Conflict(f"a no-due certificate needs a completed loan; this one is {self.status.words}",
                            status=str(self.status))  # fmt: skip
-        code = hashlib.sha256(f"{self.id}:{position.closed_on.isoformat()}".encode()).hexdigest()[:12].upper()
+        closure_no = len(self.no_dues_withdrawn) + 1
+        key = f"{self.id}:{position.closed_on.isoformat()}" + (f":{closure_no}" if closure_no > 1 else "")
+        code = hashlib.sha256(key.encode()).hexdigest()[:12].upper()
         return NoDue(
             sha256="",
             verification_code=f"NDC-{code}",
@@ -279,7 +314,9 @@ class LoanServicing:
         )
 
     def issue_no_due_certificate(self, sha256: str) -> bool:
-        """Record the generated certificate's hash, once (False, nothing recorded, when already issued)."""
+        """Record the generated certificate's hash, once per closure (False, nothing recorded, when the current
+        closure's is already issued; a reversal that re-opens the loan withdraws it, and the next closure is issued
+        its own). 409 / 410 as `closure`."""
         if self.no_due is not None:
             return False
         figures = self.closure()

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from domain.loans.loan_events import Transitioned
 from domain.loans.replay import PaymentMade, PaymentReversed
 from domain.loans.schedule import Schedule
+from domain.loans.states import LoanStatus
 from domain.loans.terms import PenalTerms
 from domain.shared.aggregate import Aggregate
 
@@ -114,7 +115,9 @@ class RepaymentRecorded(Transitioned):
 
 
 class RepaymentReversed(Transitioned):
-    """A repayment was reversed (bounced cheque, chargeback) with a reason: what it paid re-opens."""
+    """A repayment was reversed (bounced cheque, chargeback) with a reason: what it paid re-opens. Reversing a payment
+    of a completed loan re-opens the loan and withdraws its no-due certificate (`apply`): the loan has none while it
+    owes, and its next closure is issued a new one."""
 
     payment_id: str
     reversed_on: date
@@ -126,6 +129,10 @@ class RepaymentReversed(Transitioned):
     #: As on `RepaymentRecorded`: DPD and class on the business date after the reversal; None on events before.
     dpd: int | None = None
     asset_class: str | None = None
+    #: The verification code of the no-due certificate the reversal withdrew (it re-opened the completed loan), for
+    #: the auditor and consumers; None when the loan had none, and on events recorded before the field - whose
+    #: replay withdraws the certificate all the same: `apply` decides it from the state, never from this field.
+    no_due_withdrawn: str | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.status = self.status
@@ -137,6 +144,16 @@ class RepaymentReversed(Transitioned):
                 update={"reversed_on": self.reversed_on, "reversal_reason": self.reason}
             ),
         }
+        if aggregate.no_due is not None and self.status != LoanStatus.COMPLETED:
+            # The loan owes again: the certificate no longer says the truth (LENDING.md, "Payments").
+            withdrawn = WithdrawnNoDue(
+                certificate=aggregate.no_due,
+                withdrawn_on=self.reversed_on,
+                payment_id=self.payment_id,
+                reason=self.reason,
+            )
+            aggregate.no_dues_withdrawn = (*aggregate.no_dues_withdrawn, withdrawn)
+            aggregate.no_due = None
 
 
 class DayClosed(Aggregate.Event):
@@ -166,7 +183,8 @@ class StatusMoved(Transitioned):
 
 
 class NoDueCertificateIssued(Aggregate.Event):
-    """The completed loan's no-due certificate was generated (once): its SHA-256, verification code and figures."""
+    """The completed loan's no-due certificate was generated (once per closure: a reversal that re-opens the loan
+    withdraws it, and the next closure is issued another): its SHA-256, verification code and figures."""
 
     sha256: str
     verification_code: str
@@ -194,6 +212,18 @@ class NoDue(BaseModel):
     closed_on: date
     disbursed: Decimal
     repaid: Decimal
+
+
+class WithdrawnNoDue(BaseModel):
+    """A no-due certificate withdrawn by the reversal of a payment that re-opened the loan: the certificate as
+    recorded, the day of the reversal, the payment reversed and the reason given."""
+
+    model_config = ConfigDict(frozen=True)
+
+    certificate: NoDue
+    withdrawn_on: date
+    payment_id: str
+    reason: str
 
 
 #: Every servicing event, as the Loan class names them.

@@ -26,6 +26,11 @@ class Conflict(DomainError):
     """Raised when a command conflicts with current state (duplicate, wrong status, stale version)."""
 
 
+class Gone(DomainError):
+    """Raised when a record that existed was withdrawn and is not served any more (HTTP 410): a no-due certificate
+    whose loan a reversed payment re-opened, say. The details say what it was and when it went."""
+
+
 class NotPermitted(DomainError):
     """Raised when the caller does not hold a permission the command needs (HTTP 403); `permission` and `level`
     name it."""

@@ -402,6 +402,54 @@ def test_the_fully_paid_message_links_to_the_borrowers_signed_certificate_not_th
     assert receipt.status_code == 200 and receipt.headers["content-type"].startswith("application/pdf")
 
 
+def test_a_closure_after_a_bounced_closing_payment_is_told_again_with_its_new_certificate(
+    server: str, platform: Any, provider_simulators: Any
+) -> None:
+    """The closing cheque bounces after the "paid" message went out: the reversal withdraws the certificate (its link
+    answers 410), and the loan paid off again is told again, with the new certificate's code - the first message's
+    key would have swallowed it, leaving the borrower with the withdrawn code."""
+    sms = provider_simulators["sms"]
+    tenant = make_tenant(platform)
+    configure(platform, tenant, timezone=zone_at(DAY))
+    set_business_date(platform, tenant, date(2026, 1, 31))
+    loan_id = disbursed_loan(platform, tenant)
+    phone = _phone(platform, tenant, loan_id)
+    url = f"{server}/api/v1/loans/{loan_id}"
+
+    def close(reference: str) -> str:
+        total = httpx.get(f"{url}/payoff", headers=tenant.auth).json()["total"]
+        closing = httpx.post(f"{url}/repayments", headers=tenant.auth,
+                             json={"amount": total, "mode": "cheque", "reference": reference})  # fmt: skip
+        assert closing.status_code == 201 and closing.json()["status"] == "completed", closing.text
+        return str(closing.json()["id"])
+
+    def told() -> list[str]:
+        return [m["text"] for m in sms.messages(phone) if "no-due-certificates/" in m["text"]]
+
+    cheque = close("CHQ-NDC-1")
+    poll(lambda: run_job(server, platform, tenant) and told(), bool)
+    (first,) = told()
+    first_code = httpx.get(f"{url}/no-due-certificate", headers=tenant.auth).headers["x-verification-code"]
+    assert f"(code {first_code})" in first
+    link = re.search(r"(http\S+/api/v1/no-due-certificates/[A-Za-z0-9_-]+)", first)
+    assert link is not None
+
+    reversed_ = httpx.post(f"{url}/repayments/{cheque}/reverse", json={"reason": "cheque bounced"},
+                           headers=tenant.auth)  # fmt: skip
+    assert reversed_.status_code == 200, reversed_.text
+    assert httpx.get(link.group(1)).status_code == 410  # the withdrawn certificate is not served
+    run_job(server, platform, tenant)
+    assert len(told()) == 1  # nothing to tell while the loan owes
+
+    close("CHQ-NDC-2")
+    second_code = httpx.get(f"{url}/no-due-certificate", headers=tenant.auth).headers["x-verification-code"]
+    assert second_code != first_code
+    poll(lambda: run_job(server, platform, tenant) and len(told()) == 2, bool)
+    codes = sorted(re.findall(r"\(code (NDC-[0-9A-F]+)\)", " ".join(told())))
+    assert codes == sorted([first_code, second_code]), told()  # one message a closure, each with its own code
+    assert httpx.get(link.group(1)).headers["x-verification-code"] == second_code  # the loan's certificate now
+
+
 def test_a_no_due_link_is_bound_to_its_brand_and_loan_and_expires() -> None:
     from api.services.no_due_links import NoDueLinks
 
