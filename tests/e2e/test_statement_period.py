@@ -18,13 +18,13 @@ from domain.identity.application import Identity
 from domain.identity.principal import OPERATOR
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_statement_months import (
-    THIS_MONTH,
     _customer,
     _events,
     _fields,
     _months_back,
     _pdf,
     _staff_upload,
+    _this_month,
 )
 from tests.support import settle
 
@@ -49,29 +49,29 @@ def test_stating_a_statements_months_moves_the_checklist_from_period_not_given_t
     before = client.get(url, headers=tenant.auth).json()["bank_statements"]
     assert before["period_not_given"] == 1 and before["covered"] == [] and before["missing"] == required
 
-    stated = _period(client, tenant.auth, document, required[0], THIS_MONTH)
+    stated = _period(client, tenant.auth, document, required[0], _this_month())
     assert stated.status_code == 200, stated.text
     assert (stated.json()["id"], stated.json()["period_from"], stated.json()["period_to"]) == (
         document,
         required[0],
-        THIS_MONTH,
+        _this_month(),
     )
     after = client.get(url, headers=tenant.auth).json()["bank_statements"]
     assert after["period_not_given"] == 0 and after["missing"] == [] and after["complete"] is True
-    assert after["covered"] == [*required, THIS_MONTH]
-    assert after["summary"] == f"{required[0]}..{THIS_MONTH} (3 of 3 months)"
+    assert after["covered"] == [*required, _this_month()]
+    assert after["summary"] == f"{required[0]}..{_this_month()} (3 of 3 months)"
 
     written = _events(dsn)
-    again = _period(client, tenant.auth, document, required[0], THIS_MONTH)
-    assert again.status_code == 200 and again.json()["period_to"] == THIS_MONTH
+    again = _period(client, tenant.auth, document, required[0], _this_month())
+    assert again.status_code == 200 and again.json()["period_to"] == _this_month()
     assert _events(dsn) == written  # the same months again: nothing recorded
 
-    corrected = _period(client, tenant.auth, document, required[1], THIS_MONTH)
+    corrected = _period(client, tenant.auth, document, required[1], _this_month())
     assert corrected.status_code == 200 and corrected.json()["period_from"] == required[1]
     gap = client.get(url, headers=tenant.auth).json()["bank_statements"]
     assert gap["missing"] == [required[0]] and gap["complete"] is False
 
-    stale = _period(client, tenant.auth, document, required[0], THIS_MONTH, **{"If-Match": '"1"'})
+    stale = _period(client, tenant.auth, document, required[0], _this_month(), **{"If-Match": '"1"'})
     assert stale.status_code == 409, stale.text  # the document is at version 3 now
     assert _events(dsn) == written + 1
 
